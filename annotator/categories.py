@@ -1,0 +1,66 @@
+"""AffectNet's eleven expression categories and the valence/arousal rules (Django-free)."""
+
+NEUTRAL, HAPPINESS, SADNESS, SURPRISE, FEAR, DISGUST, ANGER, CONTEMPT, NONE, UNCERTAIN, NO_FACE = range(11)
+
+CATEGORY_NAMES = (
+    "Neutral",
+    "Happiness",
+    "Sadness",
+    "Surprise",
+    "Fear",
+    "Disgust",
+    "Anger",
+    "Contempt",
+    "None",
+    "Uncertain",
+    "No-Face",
+)
+NUM_CATEGORIES = len(CATEGORY_NAMES)
+
+# Uncertain and No-Face carry no valence/arousal; AffectNet's files write -2 for them.
+CATEGORIES_WITHOUT_VA = frozenset({UNCERTAIN, NO_FACE})
+VA_SENTINEL = -2.0
+
+# Manually annotated counts (train + val) from the AffectNet paper, for comparison charts and
+# for ordering the queue rarest-first.
+AFFECTNET_COUNTS = (75374, 134915, 25959, 14590, 6878, 4303, 25382, 4250, 33588, 12145, 82915)
+
+
+def has_va(category: int) -> bool:
+    """Return whether answers of this category carry valence and arousal."""
+    return category not in CATEGORIES_WITHOUT_VA
+
+
+class LabelError(ValueError):
+    """An impossible label: unknown category or valence/arousal out of range."""
+
+
+def validate_label(category, valence, arousal, *, field_prefix=""):
+    """Check one (category, valence, arousal) triple; return it normalised.
+
+    Valence/arousal are None for Uncertain and No-Face (the -2 sentinel is accepted and mapped to
+    None), and floats in [-1, 1] otherwise.
+    """
+    try:
+        category = int(category)
+    except (TypeError, ValueError):
+        raise LabelError(f"{field_prefix}category: not an integer: {category!r}") from None
+    if not 0 <= category < NUM_CATEGORIES:
+        raise LabelError(f"{field_prefix}category: {category} is not a category (0-10)")
+    if not has_va(category):
+        for name, value in (("valence", valence), ("arousal", arousal)):
+            if value is not None and float(value) != VA_SENTINEL:
+                raise LabelError(
+                    f"{field_prefix}{name}: must be empty (or -2) for {CATEGORY_NAMES[category]}, got {value!r}"
+                )
+        return category, None, None
+    checked = []
+    for name, value in (("valence", valence), ("arousal", arousal)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise LabelError(f"{field_prefix}{name}: not a number: {value!r}") from None
+        if not -1.0 <= value <= 1.0:
+            raise LabelError(f"{field_prefix}{name}: {value} is outside [-1, 1]")
+        checked.append(value)
+    return category, checked[0], checked[1]

@@ -1,0 +1,197 @@
+"""Faces, human annotations, model suggestions and claims (the core of the tool)."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from .categories import CATEGORY_NAMES
+
+CATEGORY_CHOICES = [(i, f"{i} {name}") for i, name in enumerate(CATEGORY_NAMES)]
+
+
+def label_constraint_q(category="category", valence="valence", arousal="arousal", *, allow_empty=False):
+    """Return a Q that holds only for a possible (category, valence, arousal) triple.
+
+    Categories 0-8 carry valence and arousal in [-1, 1]; 9 (Uncertain) and 10 (No-Face) carry
+    none. With allow_empty, all three may also be empty together (no label yet).
+    """
+    # SQL's CHECK passes when it evaluates to NULL, so every branch rules NULLs in or out explicitly.
+    not_null = {f"{name}__isnull": False for name in (category, valence, arousal)}
+    with_va = (
+        Q(**not_null)
+        & Q(**{f"{category}__gte": 0, f"{category}__lte": 8})
+        & Q(**{f"{valence}__gte": -1.0, f"{valence}__lte": 1.0})
+        & Q(**{f"{arousal}__gte": -1.0, f"{arousal}__lte": 1.0})
+    )
+    without_va = Q(**{f"{category}__in": [9, 10], f"{valence}__isnull": True, f"{arousal}__isnull": True})
+    q = with_va | without_va
+    if allow_empty:
+        q |= Q(**{f"{category}__isnull": True, f"{valence}__isnull": True, f"{arousal}__isnull": True})
+    return q
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "train"
+    VAL = "val", "validation"
+    UNASSIGNED = "unassigned", "unassigned"
+
+
+class FinalSource(models.TextChoices):
+    NONE = "", "not final"
+    AGREEMENT = "agreement", "annotators agree"
+    REVIEW = "review", "reviewer's decision"
+
+
+class Face(models.Model):
+    """One 224x224 face crop and what is known of it; its id is the export's <id>."""
+
+    id = models.BigAutoField(primary_key=True)
+    image = models.FileField(upload_to="faces/", max_length=255)
+    content_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the stored crop")
+    source = models.CharField(max_length=2048, blank=True, help_text="Original file path or URL")
+    original_width = models.PositiveIntegerField(null=True, blank=True)
+    original_height = models.PositiveIntegerField(null=True, blank=True)
+    box_x = models.FloatField(null=True, blank=True, help_text="Face box in the original image")
+    box_y = models.FloatField(null=True, blank=True)
+    box_width = models.FloatField(null=True, blank=True)
+    box_height = models.FloatField(null=True, blank=True)
+    landmarks = models.JSONField(
+        null=True, blank=True, help_text="68 landmarks as 136 numbers x0, y0, x1, y1, ... in crop pixels"
+    )
+    split = models.CharField(max_length=16, choices=Split.choices, default=Split.UNASSIGNED, db_index=True)
+    required_annotations = models.PositiveSmallIntegerField(default=1)
+    answer_count = models.PositiveSmallIntegerField(default=0, help_text="Kept in step with the annotations")
+    queue_priority = models.FloatField(default=0.0, help_text="Higher is served first")
+    needs_review = models.BooleanField(default=False, db_index=True, help_text="Has an open flag")
+    final_category = models.SmallIntegerField(choices=CATEGORY_CHOICES, null=True, blank=True, db_index=True)
+    final_valence = models.FloatField(null=True, blank=True)
+    final_arousal = models.FloatField(null=True, blank=True)
+    final_source = models.CharField(max_length=16, choices=FinalSource.choices, default=FinalSource.NONE, blank=True)
+    final_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=label_constraint_q("final_category", "final_valence", "final_arousal", allow_empty=True),
+                name="face_final_label_possible",
+            ),
+            models.CheckConstraint(condition=Q(required_annotations__gte=1), name="face_needs_one_annotator"),
+        ]
+        indexes = [
+            models.Index(fields=["-queue_priority", "id"], name="face_queue_order"),
+        ]
+
+    def __str__(self):
+        return f"Face {self.id}"
+
+    @property
+    def has_final_label(self):
+        return self.final_category is not None
+
+
+class Suggester(models.Model):
+    """A model that makes suggestions: its name and version are stored with each one."""
+
+    class Kind(models.TextChoices):
+        BUILTIN = "builtin", "built-in"
+        CHECKPOINT = "checkpoint", "PyTorch checkpoint"
+        ONNX = "onnx", "ONNX"
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.BUILTIN)
+    path = models.CharField(max_length=1024, blank=True, help_text="Weights file, for checkpoint and ONNX")
+    config = models.JSONField(default=dict, blank=True, help_text="Label order, preprocessing, ...")
+    is_active = models.BooleanField(default=False)
+    training = models.JSONField(default=dict, blank=True, help_text="What data it saw, how long it trained")
+    evaluation = models.JSONField(default=dict, blank=True, help_text="Its evaluation table")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="suggester_name_version_unique"),
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_suggester"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} {self.version}"
+
+
+class Suggestion(models.Model):
+    """One model's answer for one face. Never a human label."""
+
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="suggestions")
+    suggester = models.ForeignKey(Suggester, on_delete=models.PROTECT, related_name="suggestions")
+    probabilities = models.JSONField(help_text="Probability of each of the 11 categories")
+    category = models.SmallIntegerField(choices=CATEGORY_CHOICES, help_text="The most probable category")
+    confidence = models.FloatField(help_text="Probability of the most probable category")
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["face", "suggester"], name="suggestion_once_per_model_version"),
+            models.CheckConstraint(condition=label_constraint_q(), name="suggestion_label_possible"),
+            models.CheckConstraint(condition=Q(confidence__gte=0.0, confidence__lte=1.0), name="suggestion_confidence_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.suggester} on face {self.face_id}: {CATEGORY_NAMES[self.category]}"
+
+
+class Annotation(models.Model):
+    """One human's answer for one face."""
+
+    face = models.ForeignKey(Face, on_delete=models.PROTECT, related_name="annotations")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
+    category = models.SmallIntegerField(choices=CATEGORY_CHOICES)
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+    seconds_spent = models.FloatField(default=0.0)
+    suggestion = models.ForeignKey(
+        Suggestion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The suggestion shown while answering, if any",
+    )
+    shown_blind = models.BooleanField(default=False, help_text="Shown without a suggestion on purpose")
+    kept_suggestion = models.BooleanField(null=True, blank=True)
+    outside_region_confirmed = models.BooleanField(
+        default=False, help_text="The annotator confirmed a point outside the category's usual region"
+    )
+    client_key = models.UUIDField(null=True, blank=True, unique=True, help_text="Idempotency key of the submit")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["face", "annotator"], name="one_annotation_per_face_and_annotator"),
+            models.CheckConstraint(condition=label_constraint_q(), name="annotation_label_possible"),
+            models.CheckConstraint(condition=Q(seconds_spent__gte=0), name="annotation_time_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.annotator} on face {self.face_id}: {CATEGORY_NAMES[self.category]}"
+
+
+class Claim(models.Model):
+    """A lease on a face for one annotator; it lapses at expires_at and the face returns to the queue."""
+
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="claims")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="claims")
+    shown_blind = models.BooleanField(default=False)
+    claimed_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["face", "annotator"], name="one_claim_per_face_and_annotator"),
+        ]
+
+    def __str__(self):
+        return f"{self.annotator} holds face {self.face_id} until {self.expires_at:%H:%M:%S}"

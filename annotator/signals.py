@@ -1,0 +1,7 @@
+"""Signals the core sends after a commit, so that other apps (reviews) can react without being imported."""
+from django.dispatch import Signal
+
+# Sent with face_id and annotation_id after an answer is saved or changed (on commit).
+answer_saved = Signal()
+# Sent with face_id and suggestion_id after a suggestion is stored (on commit).
+suggestion_saved = Signal()

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import Decision, Flag, GoldItem
+
+
+@admin.register(Flag)
+class FlagAdmin(admin.ModelAdmin):
+    list_display = ("id", "face_id", "reason", "status", "severity", "created_at", "closed_at")
+    list_filter = ("reason", "status")
+    search_fields = ("=face__id", "key")
+    raw_id_fields = ("face",)
+    show_full_result_count = False
+
+
+@admin.register(Decision)
+class DecisionAdmin(SimpleHistoryAdmin):
+    list_display = ("face_id", "reviewer", "category", "valence", "arousal", "source", "decided_at")
+    list_filter = ("source", "category", "reviewer")
+    search_fields = ("=face__id", "reviewer__username")
+    raw_id_fields = ("face", "annotation", "suggestion")
+
+
+@admin.register(GoldItem)
+class GoldItemAdmin(admin.ModelAdmin):
+    list_display = ("face_id", "category", "valence", "arousal", "created_by", "created_at")
+    list_filter = ("category",)
+    raw_id_fields = ("face",)

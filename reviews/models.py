@@ -1,0 +1,88 @@
+"""Flags, reviewers' decisions and gold items."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from annotator.models import CATEGORY_CHOICES, Annotation, Face, Suggestion, label_constraint_q
+
+
+class Flag(models.Model):
+    """A reason a face needs review, with its evidence."""
+
+    class Reason(models.TextChoices):
+        ANNOTATOR_VS_ANNOTATOR = "annotator_vs_annotator", "annotator vs annotator"
+        ANNOTATOR_VS_MODEL = "annotator_vs_model", "annotator vs model"
+        OUTSIDE_REGION = "outside_region", "point outside the category's region"
+        GOLD_MISMATCH = "gold_mismatch", "gold mismatch"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "open"
+        RESOLVED = "resolved", "resolved by a reviewer"
+        CLOSED = "closed", "closed: its cause is gone"
+
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="flags")
+    reason = models.CharField(max_length=32, choices=Reason.choices, db_index=True)
+    key = models.CharField(max_length=200, help_text="What exactly disagrees, e.g. the two annotation ids")
+    evidence = models.JSONField(default=dict)
+    severity = models.FloatField(default=0.0, help_text="Higher is reviewed first")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-severity", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["face", "reason", "key"], condition=Q(status="open"), name="one_open_flag_per_cause"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_reason_display()} on face {self.face_id} ({self.status})"
+
+
+class Decision(models.Model):
+    """A reviewer's final label for a face; it outranks the annotators' answers."""
+
+    class Source(models.TextChoices):
+        ANNOTATION = "annotation", "accepted an annotator's answer"
+        SUGGESTION = "suggestion", "accepted the model's suggestion"
+        MANUAL = "manual", "set by the reviewer"
+
+    face = models.OneToOneField(Face, on_delete=models.CASCADE, related_name="decision")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
+    category = models.SmallIntegerField(choices=CATEGORY_CHOICES)
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    annotation = models.ForeignKey(Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    suggestion = models.ForeignKey(Suggestion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=label_constraint_q(), name="decision_label_possible")]
+
+    def __str__(self):
+        return f"Decision on face {self.face_id} by {self.reviewer}"
+
+
+class GoldItem(models.Model):
+    """A face whose label is known; mixed into queues to measure annotators."""
+
+    face = models.OneToOneField(Face, on_delete=models.CASCADE, related_name="gold")
+    category = models.SmallIntegerField(choices=CATEGORY_CHOICES)
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=label_constraint_q(), name="gold_label_possible")]
+
+    def __str__(self):
+        return f"Gold face {self.face_id}"
