@@ -64,3 +64,14 @@ def validate_label(category, valence, arousal, *, field_prefix=""):
             raise LabelError(f"{field_prefix}{name}: {value} is outside [-1, 1]")
         checked.append(value)
     return category, checked[0], checked[1]
+
+
+def rarity_priority(category: int) -> float:
+    """Return how rare a category is in AffectNet (log of most common count / its count).
+
+    The queue serves faces with a higher value first, so annotators' time goes to Contempt and
+    Disgust before Happy and Neutral. Happiness gives 0, Contempt about 3.46.
+    """
+    import math
+
+    return math.log(max(AFFECTNET_COUNTS) / AFFECTNET_COUNTS[int(category)])
