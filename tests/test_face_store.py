@@ -1,0 +1,44 @@
+"""faces_store: dedup by content, explicit ids, overlap draw, crops kept or re-encoded."""
+import io
+
+import pytest
+from PIL import Image
+
+from annotator.face_store import CropError, NewFace, faces_store, normalise_crop, required_annotations_for
+from annotator.models import Face
+
+
+def jpeg(color, size=(224, 224)):
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="JPEG")
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_store_dedups_by_content_and_id(data_root):
+    created = faces_store([NewFace(jpeg((255, 0, 0)), id=7), NewFace(jpeg((0, 255, 0)), id=9)])
+    assert [f.id for f in created] == [7, 9]
+    again = faces_store([NewFace(jpeg((255, 0, 0)), id=7), NewFace(jpeg((255, 0, 0)), id=12)])
+    assert again == [] and Face.objects.count() == 2
+    new = faces_store([NewFace(jpeg((0, 0, 255)))])  # no id given: the sequence goes past 9
+    assert new[0].id > 9
+    assert Face.objects.get(id=7).image.read() == jpeg((255, 0, 0))
+
+
+def test_crop_is_kept_when_already_224_jpeg_and_reencoded_otherwise():
+    data = jpeg((10, 20, 30))
+    assert normalise_crop(data)[0] == data
+    resized, size = normalise_crop(jpeg((10, 20, 30), size=(300, 200)))
+    assert size == (300, 200)
+    assert Image.open(io.BytesIO(resized)).size == (224, 224)
+    with pytest.raises(CropError, match="broken.jpg"):
+        normalise_crop(data[: len(data) // 2], name="broken.jpg")
+
+
+def test_overlap_share_is_about_its_setting(settings):
+    settings.ANNOTATORS_PER_FACE, settings.OVERLAP_SHARE = 1, 0.10
+    import hashlib
+
+    needs = [required_annotations_for(hashlib.sha256(str(i).encode()).hexdigest()) for i in range(5000)]
+    assert set(needs) == {1, 2}
+    assert 0.08 < needs.count(2) / len(needs) < 0.12
