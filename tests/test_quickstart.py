@@ -1,0 +1,73 @@
+"""quickstart on a fresh folder: database, users, demo faces, a worker that suggests, a web server; Ctrl-C stops both."""
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def http_ok(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_quickstart_serves_demo_and_stops_on_ctrl_c(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
+    env.update(VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    log = open(tmp_path / "quickstart.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "quickstart", "--addrport", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    db = tmp_path / "var" / "db.sqlite3"
+    try:
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/accounts/login/"), 120, "the login page")
+        output = (tmp_path / "quickstart.log").read_text()
+        for username in ("admin", "reviewer", "annotator1", "annotator2"):
+            assert username in output
+
+        def count(sql):
+            with sqlite3.connect(db) as conn:
+                return conn.execute(sql).fetchone()[0]
+
+        faces = count("select count(*) from annotator_face")
+        assert faces >= 10
+        # The worker is alive when the demo faces get their suggestions.
+        wait_for(lambda: count("select count(distinct face_id) from annotator_suggestion") == faces, 180,
+                 "suggestions for every demo face")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        log.close()
+    assert not http_ok(f"http://127.0.0.1:{port}/accounts/login/"), "the web server outlived Ctrl-C"
+    output = (tmp_path / "quickstart.log").read_text()
+    assert "Stopped the worker and the web server." in output
