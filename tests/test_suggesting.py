@@ -1,0 +1,79 @@
+"""Suggestions stored in-process: once per face and model, priority from rarity, the suggest command."""
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from annotator import signals
+from annotator.categories import HAPPINESS, rarity_priority
+from annotator.face_store import NewFace, faces_store
+from annotator.models import Face, Suggester, Suggestion
+from annotator.suggesting import faces_lacking_suggestion, suggester_active_get_or_create, suggestions_compute
+
+DATA = Path(__file__).parent / "data"
+
+
+def store_photos():
+    names = ("smiling_obama_224.jpg", "biden_224.jpg", "speaking_obama_224.jpg")
+    return faces_store([NewFace(crop_jpeg=(DATA / n).read_bytes(), source=n) for n in names])
+
+
+@pytest.mark.django_db
+def test_default_suggester_is_created_once_and_active():
+    first = suggester_active_get_or_create()
+    assert first.is_active and first.kind == Suggester.Kind.BUILTIN
+    assert suggester_active_get_or_create() == first
+    assert Suggester.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_compute_twice_stores_nothing_twice(data_root, django_capture_on_commit_callbacks):
+    faces = store_photos()
+    ids = [f.id for f in faces]
+    suggester = suggester_active_get_or_create()
+    announced = []
+
+    def receiver(sender, face_id, suggestion_id, **kwargs):
+        announced.append(face_id)
+
+    signals.suggestion_saved.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sorted(suggestions_compute(face_ids=ids, batch_size=2)) == sorted(ids)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert suggestions_compute(face_ids=ids) == []
+    finally:
+        signals.suggestion_saved.disconnect(receiver)
+    assert sorted(announced) == sorted(ids)  # one signal per new suggestion, none for the second run
+    assert Suggestion.objects.filter(suggester=suggester).count() == 3
+    smile = Suggestion.objects.get(face_id=ids[0])
+    assert smile.category == HAPPINESS
+    for s in Suggestion.objects.all():
+        assert Face.objects.get(id=s.face_id).queue_priority == pytest.approx(rarity_priority(s.category))
+    assert not faces_lacking_suggestion(suggester=suggester).exists()
+
+
+@pytest.mark.django_db
+def test_missing_crop_skips_that_face_only(data_root):
+    faces = store_photos()
+    Face.objects.filter(id=faces[1].id).update(image="faces/missing.jpg")
+    stored = suggestions_compute(face_ids=[f.id for f in faces])
+    assert sorted(stored) == sorted([faces[0].id, faces[2].id])
+
+
+@pytest.mark.django_db
+def test_suggest_now_fills_the_gaps_and_reports_progress(data_root, capsys):
+    store_photos()
+    call_command("suggest", "--now")
+    out = capsys.readouterr().out
+    assert "3 of 3 faces have a suggestion" in out
+    assert Suggestion.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_admin_shows_suggester_progress(data_root, admin_client):
+    store_photos()
+    suggester = suggester_active_get_or_create()
+    suggestions_compute(face_ids=list(Face.objects.values_list("id", flat=True)[:2]))
+    page = admin_client.get("/admin/annotator/suggester/").content.decode()
+    assert str(suggester.name) in page and "2 / 3" in page
