@@ -20,7 +20,7 @@ from . import signals
 from .categories import rarity_priority
 from .face_store import CROP_SIZE
 from .inference import registry
-from .models import Face, Suggester, Suggestion
+from .models import Annotation, Face, Suggester, Suggestion
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +123,12 @@ def suggestions_store(*, suggester: Suggester, faces: Sequence[Face], prediction
         new_rows = [row for row in rows if row.face_id not in existing]
         # ignore_conflicts: a second worker that stored the same face meanwhile wins, nothing twice.
         Suggestion.objects.bulk_create(new_rows, ignore_conflicts=True)
-        Face.objects.bulk_update(
-            [Face(id=row.face_id, queue_priority=rarity_priority(row.category)) for row in new_rows],
-            ["queue_priority"],
-        )
+        by_category = {}
+        for row in new_rows:
+            by_category.setdefault(row.category, []).append(row.face_id)
+        for category, face_ids in by_category.items():  # one UPDATE per category, not per face
+            Face.objects.filter(id__in=face_ids).update(queue_priority=rarity_priority(category))
+        answered = set(Annotation.objects.filter(face_id__in=ids).values_list("face_id", flat=True))
         stored = {
             face_id: suggestion_id
             for face_id, suggestion_id in Suggestion.objects.filter(
@@ -136,7 +138,9 @@ def suggestions_store(*, suggester: Suggester, faces: Sequence[Face], prediction
 
         def announce():
             for face_id, suggestion_id in stored.items():
-                signals.suggestion_saved.send(sender=Suggestion, face_id=face_id, suggestion_id=suggestion_id)
+                signals.suggestion_saved.send(
+                    sender=Suggestion, face_id=face_id, suggestion_id=suggestion_id, answered=face_id in answered
+                )
 
         transaction.on_commit(announce)
     return sorted(stored)
@@ -171,8 +175,8 @@ def suggestions_enqueue(*, face_ids: Sequence[int], suggester_id: Optional[int] 
         try:
             suggest_faces.delay(list(chunk), suggester_id)
             sent += 1
-        except Exception:  # kombu/redis raise many types when the broker is unreachable
-            logger.exception("could not queue suggestions for %d faces (broker down?)", len(chunk))
+        except Exception as exc:  # kombu/redis raise many types when the broker is unreachable
+            logger.warning("could not queue suggestions for %d faces (broker down?): %r", len(chunk), exc)
             break
     return sent
 

@@ -2,6 +2,7 @@
 import logging
 
 from annotator import signals
+from annotator.models import Annotation
 
 logger = logging.getLogger(__name__)
 
@@ -16,10 +17,22 @@ def face_flags_enqueue(sender=None, *, face_id, **kwargs):
 
     try:
         face_flags_refresh.delay(face_id)
-    except Exception:  # kombu/redis raise many types when the broker is unreachable
-        logger.exception("could not queue the flag refresh of face %s (broker down?)", face_id)
+    except Exception as exc:  # kombu/redis raise many types when the broker is unreachable
+        logger.warning("could not queue the flag refresh of face %s (broker down?): %r", face_id, exc)
+
+
+def face_flags_enqueue_if_answered(sender=None, *, face_id, answered=None, **kwargs):
+    """Queue a refresh for a new suggestion only where there are answers to compare it with.
+
+    Every flag needs an answer, so the suggestions of a fresh import queue no flag tasks. (An
+    answer racing the suggestion's commit is caught by the stale sweep: it compares created_at.)
+    """
+    if answered is None:
+        answered = Annotation.objects.filter(face_id=face_id).exists()
+    if answered:
+        face_flags_enqueue(sender, face_id=face_id, **kwargs)
 
 
 def connect():
     signals.answer_saved.connect(face_flags_enqueue, dispatch_uid="reviews.flags.answer_saved")
-    signals.suggestion_saved.connect(face_flags_enqueue, dispatch_uid="reviews.flags.suggestion_saved")
+    signals.suggestion_saved.connect(face_flags_enqueue_if_answered, dispatch_uid="reviews.flags.suggestion_saved")
