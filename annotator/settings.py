@@ -3,6 +3,7 @@
 Every setting a deployment changes is an environment variable; the defaults give a
 zero-setup local install (SQLite under var/, no Redis needed).
 """
+import json
 import os
 from pathlib import Path
 
@@ -210,6 +211,9 @@ CELERY_BEAT_SCHEDULE = {
 SUGGEST_BATCH_SIZE = env_int("SUGGEST_BATCH_SIZE", 64)  # faces per forward pass
 SUGGEST_TASK_SIZE = env_int("SUGGEST_TASK_SIZE", 256)  # face ids per queued task
 SUGGEST_DECODE_THREADS = env_int("SUGGEST_DECODE_THREADS", 4)
+# Label order and preprocessing of an ONNX suggester, as JSON (see annotator/inference/onnx_model.py);
+# a Suggester row's config overrides it key by key.
+SUGGEST_ONNX_CONFIG = json.loads(os.environ.get("SUGGEST_ONNX_CONFIG") or "{}")
 SUGGEST_DEVICE = os.environ.get("SUGGEST_DEVICE") or None  # "cpu", "cuda", "cuda:1"; empty: CUDA if present
 # Flags: thresholds for annotator vs model and annotator vs annotator.
 FLAG_MODEL_MIN_PROBABILITY = env_float("FLAG_MODEL_MIN_PROBABILITY", 0.6)

@@ -77,3 +77,33 @@ def test_admin_shows_suggester_progress(data_root, admin_client):
     suggestions_compute(face_ids=list(Face.objects.values_list("id", flat=True)[:2]))
     page = admin_client.get("/admin/annotator/suggester/").content.decode()
     assert str(suggester.name) in page and "2 / 3" in page
+
+
+@pytest.mark.django_db
+def test_model_is_loaded_once_per_process():
+    from annotator.suggesting import suggester_model
+
+    suggester = suggester_active_get_or_create()
+    assert suggester_model(suggester) is suggester_model(suggester)
+
+
+@pytest.mark.django_db
+def test_an_onnx_suggester_added_and_activated_serves_suggest(data_root, tmp_path, settings):
+    from django.core.management.base import CommandError
+
+    from tests.test_inference import export_tiny_onnx
+
+    export_tiny_onnx(tmp_path / "m.onnx", with_va=False)
+    # Preprocessing from settings, label order from the row: the row's keys win key by key.
+    settings.SUGGEST_ONNX_CONFIG = {"input_size": 64, "labels": [0]}
+    labels = '["Neutral","Happiness","Sadness","Surprise","Fear","Disgust","Anger","Contempt"]'
+    with pytest.raises(CommandError, match="1 labels for 8 model outputs"):
+        call_command("add_suggester", "tiny", "1", "--path", str(tmp_path / "m.onnx"))
+    call_command("add_suggester", "tiny", "1", "--path", str(tmp_path / "m.onnx"),
+                 "--config", f'{{"labels": {labels}}}', "--activate")
+    faces = store_photos()
+    call_command("suggest", "--now")
+    active = Suggester.objects.get(is_active=True)
+    assert (active.name, active.version, active.kind) == ("tiny", "1", "onnx")
+    assert Suggestion.objects.filter(suggester=active).count() == len(faces)
+    assert Suggester.objects.filter(is_active=True).count() == 1
