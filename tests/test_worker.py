@@ -19,11 +19,20 @@ from annotator.models import Annotation, Face, Suggestion
 from annotator.suggesting import suggester_active_get_or_create
 from reviews.models import Flag
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def roles(transactional_db):
+    """The role groups (a data migration makes them; an earlier transactional test's flush drops them)."""
+    from django.contrib.auth.models import Group
+
+    for name in ("annotator", "reviewer", "admin"):
+        Group.objects.get_or_create(name=name)
 
 
 def wait_for(predicate, timeout=60, what="condition"):
