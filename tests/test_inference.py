@@ -31,6 +31,14 @@ def test_builtin_model_puts_a_broad_smile_on_happiness():
     assert len(set(np.argmax(out.probabilities, axis=1))) > 1  # not one answer for every face
 
 
+def test_mini_xception_agrees_on_the_smile():
+    model = registry.load_model("builtin", "", {"network": "mini_xception"}, "mx", "1", device="cpu")
+    out = model.predict(crops("smiling_obama_224.jpg", "biden_224.jpg"))
+    assert np.allclose(out.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert int(np.argmax(out.probabilities[0])) == HAPPINESS
+    assert int(np.argmax(out.probabilities[1])) != HAPPINESS
+
+
 def test_fer_scores_map_onto_affectnet_order():
     scores = np.array([[0.9, 0, 0, 0, 0, 0, 0.1]], dtype=np.float32)  # Angry, ..., Neutral
     probs = predictions_from_fer_scores(scores).probabilities[0]

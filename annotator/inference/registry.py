@@ -17,9 +17,17 @@ class UnknownSuggesterKind(ValueError):
 def load_model(kind, path, config, name, version, device=None):
     """Return a new ExpressionModel for a suggester's kind, weights path and config."""
     if kind == "builtin":
-        from .builtin import BuiltinModel
+        network = (config or {}).get("network", "networkv2")
+        if network == "mini_xception":
+            from .mini_xception import MiniXceptionModel
 
-        model = BuiltinModel(device=device)
+            model = MiniXceptionModel(device=device)
+        elif network == "networkv2":
+            from .builtin import BuiltinModel
+
+            model = BuiltinModel(device=device)
+        else:
+            raise UnknownSuggesterKind(f"config.network: {network!r} is not networkv2 or mini_xception")
     elif kind == "checkpoint":
         from .checkpoint import CheckpointModel
 
