@@ -107,3 +107,29 @@ def test_an_onnx_suggester_added_and_activated_serves_suggest(data_root, tmp_pat
     assert (active.name, active.version, active.kind) == ("tiny", "1", "onnx")
     assert Suggestion.objects.filter(suggester=active).count() == len(faces)
     assert Suggester.objects.filter(is_active=True).count() == 1
+
+
+def test_model_tasks_go_to_the_model_queue_and_flags_to_default():
+    from django.db import OperationalError
+
+    from annotator.celery import app
+    from annotator.tasks import suggest_faces
+    from reviews.tasks import face_flags_refresh
+
+    app.loader.import_default_modules()
+    route = app.amqp.router.route({}, "annotator.tasks.suggest_faces")
+    assert route["queue"].name == "model"
+    assert app.amqp.router.route({}, "reviews.tasks.face_flags_refresh")["queue"].name == "default"
+    assert suggest_faces.acks_late and OperationalError in suggest_faces.autoretry_for
+    assert face_flags_refresh.acks_late
+    assert app.conf.worker_prefetch_multiplier == 1
+
+
+@pytest.mark.django_db
+def test_a_deleted_suggester_is_not_retried(data_root):
+    from annotator.tasks import suggest_faces
+
+    faces = store_photos()
+    result = suggest_faces.apply(args=([f.id for f in faces], 987654))
+    assert result.successful() and result.result == 0
+    assert not Suggestion.objects.exists()
