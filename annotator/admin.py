@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Count
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -36,9 +37,19 @@ class AnnotationAdmin(SimpleHistoryAdmin):
 
 @admin.register(Suggester)
 class SuggesterAdmin(admin.ModelAdmin):
-    list_display = ("name", "version", "kind", "is_active", "created_at")
+    list_display = ("name", "version", "kind", "is_active", "progress", "created_at")
     list_filter = ("kind", "is_active")
     search_fields = ("name", "version")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(suggestion_count=Count("suggestions"))
+
+    @admin.display(description="suggested faces")
+    def progress(self, suggester):
+        # The worker's progress: faces with a suggestion from this model / all faces.
+        total = Face.objects.count()
+        done = suggester.suggestion_count
+        return f"{done} / {total} ({100 * done / total:.1f}%)" if total else "0 / 0"
 
 
 @admin.register(Suggestion)

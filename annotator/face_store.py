@@ -140,4 +140,13 @@ def faces_store(new_faces: Sequence[NewFace]) -> list[Face]:
         created = Face.objects.bulk_create(rows)
         if any(r.id is not None for r in rows):
             face_id_sequence_sync()
+        created_ids = [face.id for face in created]
+        # New faces get model suggestions once they are committed (the worker must see them).
+        transaction.on_commit(lambda: _suggestions_enqueue(created_ids))
     return created
+
+
+def _suggestions_enqueue(face_ids):
+    from .suggesting import suggestions_enqueue
+
+    suggestions_enqueue(face_ids=face_ids)

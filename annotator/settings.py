@@ -3,6 +3,7 @@
 Every setting a deployment changes is an environment variable; the defaults give a
 zero-setup local install (SQLite under var/, no Redis needed).
 """
+import json
 import os
 from pathlib import Path
 
@@ -183,11 +184,41 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
 )
+if not REDIS_URL:
+    for _folder in ("queue", "control"):  # the embedded broker's folders must exist before the first send
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_MODEL_QUEUE = "model"
+# Suggestion worker: model tasks on their own queue (the GPU box consumes only it), acknowledged
+# after they finish (a killed worker's batch is delivered again), one task prefetched at a time.
+CELERY_TASK_ROUTES = {
+    "annotator.tasks.suggest_faces": {"queue": CELERY_MODEL_QUEUE},
+}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+if REDIS_URL:
+    # An unacknowledged task (its worker died) is delivered again after this many seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Publishing while the broker is down fails fast: the caller logs it and the sweep catches up.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BEAT_SCHEDULE = {
+    "flags-refresh-stale": {"task": "reviews.tasks.flags_refresh_stale", "schedule": 300.0},
+}
+SUGGEST_BATCH_SIZE = env_int("SUGGEST_BATCH_SIZE", 64)  # faces per forward pass
+SUGGEST_TASK_SIZE = env_int("SUGGEST_TASK_SIZE", 256)  # face ids per queued task
+SUGGEST_DECODE_THREADS = env_int("SUGGEST_DECODE_THREADS", 4)
+# Label order and preprocessing of an ONNX suggester, as JSON (see annotator/inference/onnx_model.py);
+# a Suggester row's config overrides it key by key.
+SUGGEST_ONNX_CONFIG = json.loads(os.environ.get("SUGGEST_ONNX_CONFIG") or "{}")
+SUGGEST_DEVICE = os.environ.get("SUGGEST_DEVICE") or None  # "cpu", "cuda", "cuda:1"; empty: CUDA if present
+# Flags: thresholds for annotator vs model and annotator vs annotator.
+FLAG_MODEL_MIN_PROBABILITY = env_float("FLAG_MODEL_MIN_PROBABILITY", 0.6)
+FLAG_VA_DISTANCE = env_float("FLAG_VA_DISTANCE", 0.5)
+FLAG_MODEL_VA_DISTANCE = env_float("FLAG_MODEL_VA_DISTANCE", 0.8)
 
 # Labelling policy.
 ANNOTATORS_PER_FACE = env_int("ANNOTATORS_PER_FACE", 1)

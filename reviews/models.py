@@ -86,3 +86,13 @@ class GoldItem(models.Model):
 
     def __str__(self):
         return f"Gold face {self.face_id}"
+
+
+class FlagCheck(models.Model):
+    """When a face's flags were last evaluated; a face answered or suggested since is stale."""
+
+    face = models.OneToOneField(Face, on_delete=models.CASCADE, primary_key=True, related_name="flag_check")
+    checked_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"Flags of face {self.face_id} checked at {self.checked_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,33 @@
+"""Queue model suggestions for the faces that lack one from the active model."""
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from annotator.suggesting import (
+    faces_lacking_suggestion, suggester_active_get_or_create, suggester_progress, suggestions_compute,
+    suggestions_enqueue,
+)
+
+
+class Command(BaseCommand):
+    help = "Queue suggestions (model queue) for faces without one from the active model; --now computes them here."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--now", action="store_true", help="compute in this process instead of queueing")
+        parser.add_argument("--limit", type=int, default=None, help="at most this many faces")
+
+    def handle(self, *args, now=False, limit=None, **options):
+        suggester = suggester_active_get_or_create()
+        ids = list(faces_lacking_suggestion(suggester=suggester).values_list("id", flat=True)[:limit])
+        size = settings.SUGGEST_TASK_SIZE
+        with tqdm(total=len(ids), unit="face", desc=f"{'suggest' if now else 'queue'} {suggester}") as bar:
+            for start in range(0, len(ids), size):
+                chunk = ids[start:start + size]
+                if now:
+                    suggestions_compute(face_ids=chunk, suggester=suggester)
+                elif not suggestions_enqueue(face_ids=chunk, suggester_id=suggester.id):
+                    self.stderr.write("The broker is unreachable: nothing more queued (is Redis up?).")
+                    break
+                bar.update(len(chunk))
+        done, total = suggester_progress(suggester=suggester)
+        self.stdout.write(f"{suggester}: {done} of {total} faces have a suggestion")

@@ -1,0 +1,30 @@
+"""Celery tasks of the core: thin, id-based, idempotent. Queues are set in CELERY_TASK_ROUTES."""
+import logging
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from .models import Suggester
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, InterfaceError, RedisConnectionError, BrokerError, ConnectionError)
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=300,
+             retry_jitter=True, max_retries=20)
+def suggest_faces(self, face_ids, suggester_id=None):
+    """Compute the suggester's (else the active one's) suggestions for the faces that lack one."""
+    from .suggesting import suggester_active_get_or_create, suggestions_compute
+
+    if suggester_id is None:
+        suggester = suggester_active_get_or_create()
+    else:
+        try:
+            suggester = Suggester.objects.get(pk=suggester_id)
+        except Suggester.DoesNotExist:  # deleted since it was queued: nothing to do, no retry
+            logger.warning("suggester %s is gone; %d faces not suggested", suggester_id, len(face_ids))
+            return 0
+    return len(suggestions_compute(face_ids=face_ids, suggester=suggester))

@@ -1,0 +1,135 @@
+"""Evaluate one face's flags from its answers, the active model's suggestion and its gold label.
+
+Idempotent: the flags a face should have are computed from scratch, then compared with its open
+flags: new causes open a flag, lasting ones get fresh evidence, and a flag whose cause is gone
+(an answer changed) is closed. A flag a reviewer resolved is not opened again for the same evidence.
+"""
+import math
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from annotator.categories import CATEGORY_NAMES
+from annotator.models import Annotation, Face, Suggestion
+from annotator.services import face_set_needs_review
+from annotator.va_regions import point_in_region
+
+from .models import Flag, FlagCheck, GoldItem
+
+
+def va_distance(a, b):
+    """Return the Euclidean distance of two (valence, arousal) points, None if either has none."""
+    if None in (a[0], a[1], b[0], b[1]):
+        return None
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+def _answer(annotation):
+    return {"annotation_id": annotation.id, "annotator_id": annotation.annotator_id,
+            "category": annotation.category, "category_name": CATEGORY_NAMES[annotation.category],
+            "point": [annotation.valence, annotation.arousal]}
+
+
+def desired_flags(*, annotations, suggestion, gold):
+    """Return {(reason, key): (evidence, severity)} for the causes present now (pure function)."""
+    flags = {}
+    va_limit = settings.FLAG_VA_DISTANCE
+    for a in annotations:
+        point = (a.valence, a.arousal)
+        if suggestion is not None:
+            probs = suggestion.probabilities
+            model_p = float(probs[suggestion.category])
+            distance = va_distance(point, (suggestion.valence, suggestion.arousal))
+            category_hit = a.category != suggestion.category and model_p >= settings.FLAG_MODEL_MIN_PROBABILITY
+            va_hit = distance is not None and distance > settings.FLAG_MODEL_VA_DISTANCE
+            if category_hit or va_hit:
+                flags[(Flag.Reason.ANNOTATOR_VS_MODEL, f"annotation:{a.id}:suggestion:{suggestion.id}")] = (
+                    {"answer": _answer(a),
+                     "suggestion": {"suggestion_id": suggestion.id, "suggester_id": suggestion.suggester_id,
+                                    "category": suggestion.category,
+                                    "category_name": CATEGORY_NAMES[suggestion.category],
+                                    "probability": model_p,
+                                    "probability_of_answer": float(probs[a.category]),
+                                    "point": [suggestion.valence, suggestion.arousal]},
+                     "category_differs": category_hit, "va_distance": distance},
+                    model_p if category_hit else (distance or 0.0) / 2,
+                )
+        if a.category not in (9, 10) and not point_in_region(a.category, a.valence, a.arousal):
+            flags[(Flag.Reason.OUTSIDE_REGION, f"annotation:{a.id}")] = (
+                {"answer": _answer(a), "confirmed_by_annotator": a.outside_region_confirmed}, 0.3,
+            )
+        if gold is not None:
+            distance = va_distance(point, (gold.valence, gold.arousal))
+            if a.category != gold.category or (distance is not None and distance > va_limit):
+                flags[(Flag.Reason.GOLD_MISMATCH, f"annotation:{a.id}")] = (
+                    {"answer": _answer(a), "gold": {"category": gold.category, "point": [gold.valence, gold.arousal]},
+                     "va_distance": distance}, 0.5,
+                )
+    ordered = sorted(annotations, key=lambda x: x.id)
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            distance = va_distance((a.valence, a.arousal), (b.valence, b.arousal))
+            if a.category != b.category or (distance is not None and distance > va_limit):
+                flags[(Flag.Reason.ANNOTATOR_VS_ANNOTATOR, f"annotations:{a.id}:{b.id}")] = (
+                    {"answers": [_answer(a), _answer(b)], "category_differs": a.category != b.category,
+                     "va_distance": distance},
+                    1.0 if a.category != b.category else distance,
+                )
+    return flags
+
+
+def _signature(evidence):
+    # What a reviewer saw when resolving: the answers' labels and the model's category.
+    answers = evidence.get("answers") or [evidence.get("answer")]
+    model = evidence.get("suggestion") or {}
+    return [[x["category"], x["point"]] for x in answers if x], model.get("category")
+
+
+@transaction.atomic
+def face_flags_evaluate(*, face_id: int) -> list[Flag]:
+    """Bring the face's flags in line with its current answers; return its open flags."""
+    from annotator.suggesting import suggester_active_get_or_create
+
+    face = Face.objects.select_for_update().get(pk=face_id)
+    annotations = list(Annotation.objects.filter(face=face))
+    suggester = suggester_active_get_or_create()
+    suggestion = Suggestion.objects.filter(face=face, suggester=suggester).first()
+    gold = GoldItem.objects.filter(face=face).first()
+    wanted = desired_flags(annotations=annotations, suggestion=suggestion, gold=gold)
+
+    now = timezone.now()
+    open_flags = {(f.reason, f.key): f for f in Flag.objects.filter(face=face, status=Flag.Status.OPEN)}
+    for cause, flag in open_flags.items():
+        if cause not in wanted:
+            flag.status, flag.closed_at = Flag.Status.CLOSED, now
+            flag.save(update_fields=["status", "closed_at"])
+    resolved = {}
+    for f in Flag.objects.filter(face=face, status=Flag.Status.RESOLVED):
+        resolved.setdefault((f.reason, f.key), []).append(_signature(f.evidence))
+    for (reason, key), (evidence, severity) in wanted.items():
+        flag = open_flags.get((reason, key))
+        if flag is not None:
+            if flag.evidence != evidence or flag.severity != severity:
+                flag.evidence, flag.severity = evidence, severity
+                flag.save(update_fields=["evidence", "severity"])
+        elif _signature(evidence) not in resolved.get((reason, key), []):
+            Flag.objects.create(face=face, reason=reason, key=key, evidence=evidence, severity=severity)
+    FlagCheck.objects.update_or_create(face=face, defaults={"checked_at": now})
+    still_open = list(Flag.objects.filter(face=face, status=Flag.Status.OPEN))
+    face_set_needs_review(face_id=face.id, needs_review=bool(still_open))
+    return still_open
+
+
+def faces_with_stale_flags():
+    """Return ids of faces answered or suggested after their flags were last checked (or never checked)."""
+    checked = FlagCheck.objects.filter(face=OuterRef("pk"))
+    newer_answer = Annotation.objects.filter(face=OuterRef("pk"), updated_at__gt=OuterRef("flag_check__checked_at"))
+    newer_suggestion = Suggestion.objects.filter(face=OuterRef("pk"), created_at__gt=OuterRef("flag_check__checked_at"))
+    has_answer = Annotation.objects.filter(face=OuterRef("pk"))
+    return (
+        Face.objects.filter(Exists(has_answer))
+        .filter(~Exists(checked) | Exists(newer_answer) | Exists(newer_suggestion))
+        .order_by("id").values_list("id", flat=True)
+    )

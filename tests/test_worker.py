@@ -1,0 +1,287 @@
+"""The suggestion worker with the real parts: Redis, a `celery -A annotator worker` subprocess, the model."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+
+from annotator import signals
+from annotator.categories import HAPPINESS, SADNESS, rarity_priority
+from annotator.celery import app
+from annotator.face_store import NewFace, faces_store
+from annotator.models import Annotation, Face, Suggestion
+from annotator.suggesting import suggester_active_get_or_create
+from reviews.models import Flag
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def roles(transactional_db):
+    """The role groups (a data migration makes them; an earlier transactional test's flush drops them)."""
+    from django.contrib.auth.models import Group
+
+    for name in ("annotator", "reviewer", "admin"):
+        Group.objects.get_or_create(name=name)
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def database_url():
+    """The URL of the test database this process uses, for the worker subprocess."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    from urllib.parse import quote
+
+    auth = quote(db["USER"] or "postgres") + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def use_broker(url, options=None):
+    """Point this process's Celery app (the producer side) at a broker URL, dropping pooled connections."""
+    from kombu import pools
+
+    app.conf.broker_url = url
+    app.conf.broker_transport_options = {"visibility_timeout": 3} if options is None else options
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+class Worker:
+    """A real `celery -A annotator worker` subprocess on both queues, against the test database."""
+
+    def __init__(self, broker_url, log_path, **env):
+        self.broker_url, self.log_path, self.extra_env, self.proc = broker_url, log_path, env, None
+
+    def start(self):
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "annotator.settings",
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": self.broker_url,
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "CELERY_VISIBILITY_TIMEOUT": "3",
+            "SUGGEST_DEVICE": "cpu",
+            "LOG_LEVEL": "INFO",
+            **self.extra_env,
+        }
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "annotator", "worker", "-Q", "model,default", "--pool=solo",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+    def output(self):
+        return Path(self.log_path).read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture
+def redis_broker():
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()  # messages left by an earlier run would name faces that no longer exist
+    old = app.conf.broker_url, app.conf.broker_transport_options
+    use_broker(REDIS_URL)
+    yield REDIS_URL
+    client.flushdb()
+    use_broker(*old)
+
+
+@pytest.fixture
+def worker_factory(tmp_path):
+    workers = []
+
+    def start(broker_url, **env):
+        worker = Worker(broker_url, tmp_path / f"worker{len(workers)}.log", **env).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def photo(name):
+    return (DATA / name).read_bytes()
+
+
+def variants(name, count):
+    """Distinct crops (distinct content hashes) of one photo: trailing bytes after JPEG's end marker."""
+    data = photo(name)
+    return [NewFace(crop_jpeg=data + b"\0" * i, source=f"{name}#{i}") for i in range(count)]
+
+
+def save_answer(face, user, category, valence, arousal):
+    """Store or change one answer and announce it on commit, as the submit service does."""
+    with transaction.atomic():
+        answer, _ = Annotation.objects.update_or_create(
+            face=face, annotator=user, defaults={"category": category, "valence": valence, "arousal": arousal}
+        )
+        transaction.on_commit(lambda: signals.answer_saved.send(sender=Annotation, face_id=face.id,
+                                                                annotation_id=answer.id))
+    return answer
+
+
+def test_imported_faces_get_suggestions_and_a_disagreeing_answer_is_flagged(
+    data_root, redis_broker, worker_factory, annotator_user
+):
+    worker = worker_factory(redis_broker)
+    suggester = suggester_active_get_or_create()
+    faces = faces_store([NewFace(crop_jpeg=photo(n), source=n) for n in
+                         ("smiling_obama_224.jpg", "biden_224.jpg", "speaking_obama_224.jpg")])
+    ids = [f.id for f in faces]
+
+    def all_suggested():
+        return Suggestion.objects.filter(face_id__in=ids, suggester=suggester).count() == 3
+
+    try:
+        wait_for(all_suggested, 90, "suggestions from the worker")
+    except AssertionError:
+        raise AssertionError(worker.output()) from None
+    smiling = Suggestion.objects.get(face_id=ids[0], suggester=suggester)
+    assert smiling.category == HAPPINESS and smiling.confidence >= 0.6
+    assert len(smiling.probabilities) == 11 and smiling.valence > 0
+    for s in Suggestion.objects.filter(face_id__in=ids):
+        assert Face.objects.get(id=s.face_id).queue_priority == pytest.approx(rarity_priority(s.category))
+
+    # The annotator says Sadness where the model is sure of Happiness: a flag with its evidence.
+    face = Face.objects.get(id=ids[0])
+    answer = save_answer(face, annotator_user, SADNESS, -0.6, -0.3)
+    flag = wait_for(lambda: Flag.objects.filter(face=face, reason=Flag.Reason.ANNOTATOR_VS_MODEL,
+                                                status=Flag.Status.OPEN).first(), 30, "a model flag")
+    assert flag.evidence["answer"]["annotation_id"] == answer.id
+    assert flag.evidence["answer"]["category"] == SADNESS
+    assert flag.evidence["suggestion"]["category"] == HAPPINESS
+    assert flag.evidence["suggestion"]["probability"] >= settings.FLAG_MODEL_MIN_PROBABILITY
+    assert flag.evidence["va_distance"] > 1.0
+    wait_for(lambda: Face.objects.get(id=face.id).needs_review, 10, "needs_review")
+
+    # The answer changes to agree: the flag's cause is gone and it closes by itself.
+    save_answer(face, annotator_user, HAPPINESS, 0.6, 0.3)
+    wait_for(lambda: Flag.objects.get(id=flag.id).status == Flag.Status.CLOSED, 30, "the flag to close")
+    wait_for(lambda: not Face.objects.get(id=face.id).needs_review, 10, "needs_review cleared")
+    assert Suggestion.objects.filter(face_id__in=ids).count() == 3  # nothing stored twice
+
+
+def test_killed_worker_loses_no_face_and_stores_none_twice(data_root, redis_broker, worker_factory, settings):
+    settings.SUGGEST_TASK_SIZE = 150  # one task for all faces: the kill lands inside it
+    suggester = suggester_active_get_or_create()
+    worker = worker_factory(redis_broker, SUGGEST_BATCH_SIZE="2", SUGGEST_DECODE_THREADS="1")
+    faces = faces_store(variants("biden_224.jpg", 150))
+    ids = [f.id for f in faces]
+    done = lambda: Suggestion.objects.filter(suggester=suggester, face_id__in=ids).count()  # noqa: E731
+    try:
+        wait_for(lambda: done() >= 4, 90, "the first batches")
+    except AssertionError:
+        raise AssertionError(worker.output()) from None
+    worker.kill9()
+    at_kill = done()
+    assert 0 < at_kill < len(ids), f"the kill should land mid-task ({at_kill} of {len(ids)} stored)"
+
+    worker_factory(redis_broker, SUGGEST_BATCH_SIZE="16")  # the unacknowledged task is delivered again
+    wait_for(lambda: done() == len(ids), 120, "every face suggested after the restart")
+    assert Suggestion.objects.filter(suggester=suggester).count() == len(ids)
+    assert set(Suggestion.objects.filter(suggester=suggester).values_list("face_id", flat=True)) == set(ids)
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own (port 6390), which the test stops and starts again."""
+    port = int(os.environ.get("REDIS_OUTAGE_PORT", "6390"))
+    redis_server = shutil.which("redis-server")
+    assert redis_server, "redis-server is missing (apt-get install redis-server; .ci/run does)"
+    cmd = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+           "--dir", str(tmp_path)]
+    state = {"proc": None}
+
+    def start():
+        state["proc"] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        wait_for(lambda: _ping(redis.Redis(port=port)), 10, "redis-server")
+
+    def stop():
+        state["proc"].terminate()
+        state["proc"].wait(10)
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", start, stop
+    if state["proc"].poll() is None:
+        stop()
+
+
+def _ping(client):
+    try:
+        return client.ping()
+    except Exception:
+        return False
+
+
+def test_answers_saved_while_redis_is_down_are_flagged_once_it_is_back(
+    data_root, own_redis, worker_factory, annotator_user, second_annotator
+):
+    url, start_redis, stop_redis = own_redis
+    old = app.conf.broker_url, app.conf.broker_transport_options
+    use_broker(url)
+    try:
+        stop_redis()
+        # Faces and answers arrive while the broker is down: stored, no error raised to the caller.
+        faces = faces_store(variants("speaking_obama_224.jpg", 2))
+        first = save_answer(faces[0], annotator_user, HAPPINESS, 0.6, 0.3)
+        second = save_answer(faces[0], second_annotator, SADNESS, -0.6, -0.3)
+        assert Annotation.objects.filter(id__in=[first.id, second.id]).count() == 2
+        assert not Flag.objects.exists()
+
+        start_redis()
+        worker_factory(url)
+        from reviews.tasks import flags_refresh_stale
+
+        flags_refresh_stale.delay()  # what the periodic sweep sends
+        flag = wait_for(lambda: Flag.objects.filter(face=faces[0], reason=Flag.Reason.ANNOTATOR_VS_ANNOTATOR,
+                                                    status=Flag.Status.OPEN).first(), 60, "the sweep's flag")
+        assert {a["annotation_id"] for a in flag.evidence["answers"]} == {first.id, second.id}
+        assert flag.evidence["category_differs"] is True
+        # And the suggestions lost while Redis was down are queued again by `suggest`.
+        from django.core.management import call_command
+
+        call_command("suggest")
+        wait_for(lambda: Suggestion.objects.filter(face__in=faces).count() == 2, 90, "suggestions after the outage")
+    finally:
+        use_broker(*old)
