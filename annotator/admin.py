@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from .learning import suggester_activate
 from .models import Annotation, Claim, Face, Suggester, Suggestion
 
 
@@ -39,6 +40,16 @@ class SuggesterAdmin(admin.ModelAdmin):
     list_display = ("name", "version", "kind", "is_active", "created_at")
     list_filter = ("kind", "is_active")
     search_fields = ("name", "version")
+    actions = ["make_active"]
+
+    @admin.action(description="Make active (and queue its suggestions for faces not final yet)",
+                  permissions=["change"])
+    def make_active(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one suggester to make active.", level="error")
+            return
+        suggester = suggester_activate(suggester_id=queryset.get().pk)
+        self.message_user(request, f"{suggester} is now the active suggester.")
 
 
 @admin.register(Suggestion)

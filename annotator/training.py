@@ -169,7 +169,7 @@ class CropDataset(torch.utils.data.Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             pixels = augment(image, rng, self.input_size)
         else:
-            pixels = np.asarray(image.resize((self.input_size, self.input_size), Image.Resampling.BILINEAR))
+            pixels = np.array(image.resize((self.input_size, self.input_size), Image.Resampling.BILINEAR))
         with_va = has_va(sample.category) and sample.valence is not None and sample.arousal is not None
         va = (sample.valence, sample.arousal) if with_va else (0.0, 0.0)
         return (
