@@ -74,6 +74,7 @@ class TrainConfig:
     device: Optional[str] = None
     workers: Optional[int] = None  # DataLoader processes; None: 0 on the CPU, up to 8 with CUDA
     max_steps: Optional[int] = None  # stop after this many optimizer steps (benchmarks, quick runs)
+    bf16: bool = True  # bf16 autocast on CUDA (the CPU always trains in float32)
 
 
 @dataclass
@@ -230,11 +231,11 @@ def _batch_to_device(batch, device):
             va.to(device, non_blocking=non_blocking), mask.to(device, non_blocking=non_blocking))
 
 
-def _forward(model, pixels, device):
+def _forward(model, pixels, device, *, bf16=True):
     x = model.preprocess(pixels)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
         return model(x)
 
 
@@ -387,7 +388,7 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"] = _lr_at(step, total_steps, train_config.lr)
                 pixels, target, va, mask = _batch_to_device(batch, device)
-                logits, va_pred = _forward(model, pixels, device)
+                logits, va_pred = _forward(model, pixels, device, bf16=train_config.bf16)
                 loss, ce, mse = expression_loss(logits, va_pred, target, va, mask, weights=weights,
                                                 va_weight=train_config.va_weight)
                 optimizer.zero_grad(set_to_none=True)
@@ -429,6 +430,47 @@ def train(
                      train_config=train_config, device=device)
     return TrainResult(checkpoint=out_dir / FINAL, history=history, data=summary, evaluation=evaluation,
                        backbone_report=report, device=str(device), interrupted=interrupted)
+
+
+def measure_training_speed(samples: Sequence[Sample], *, net_config: NetConfig, device, batch_size=32, steps=10,
+                           warmup=3, bf16=True, workers=0) -> float:
+    """Return training images per second (data loading, augmentation, forward, backward, step).
+
+    The same code path as train(); the first `warmup` steps (allocation, cuDNN autotuning) are not
+    timed, and CUDA is synchronised before the clock is read.
+    """
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    torch.manual_seed(0)
+    model = ExpressionNet(net_config).to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    weights = class_weights(samples, net_config.num_classes).to(device)
+    repeats = math.ceil((steps + warmup) * batch_size / len(samples))
+    dataset = CropDataset(list(samples) * repeats, input_size=net_config.input_size, augment=True)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                         num_workers=workers, pin_memory=device.type == "cuda")
+    started, timed = None, 0
+    for index, batch in enumerate(loader):
+        if index == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            started = time.perf_counter()
+        if index >= warmup + steps:
+            break
+        pixels, target, va, mask = _batch_to_device(batch, device)
+        logits, va_pred = _forward(model, pixels, device, bf16=bf16)
+        loss, _, _ = expression_loss(logits, va_pred, target, va, mask, weights=weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if index >= warmup:
+            timed += len(target)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return timed / (time.perf_counter() - started)
 
 
 def _write_final(out_dir, *, model, config, history, summary, evaluation, train_config, device):
