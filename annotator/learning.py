@@ -43,6 +43,53 @@ def training_samples(*, splits: Iterable[str], limit: Optional[int] = None, warn
     return samples
 
 
+def suggester_evaluate(*, model, splits: Iterable[str] = ("val",), categories=None, batch_size: int = 64,
+                       limit: Optional[int] = None, warn=logger.warning) -> Optional[dict]:
+    """Run a loaded model (any ExpressionModel) on the faces with a final label in the splits; return the
+    seed's table (evaluation.evaluate_predictions), or None when no face qualifies.
+
+    For the `evaluate` command: load the suggester with the worker's registry, then call this. A face
+    whose crop cannot be read is reported by id and left out.
+    """
+    import numpy as np
+
+    from .evaluation import EIGHT, evaluate_predictions
+    from .inference.base import Predictions
+    from .training import CROP_SIZE, TrainingError, decode_crop
+
+    labels, parts = [], []
+    pending_labels, pending_crops = [], []
+
+    def flush():
+        if pending_crops:
+            parts.append(model.predict(np.stack(pending_crops)))
+            labels.extend(pending_labels)
+            pending_crops.clear()
+            pending_labels.clear()
+
+    for sample in training_samples(splits=splits, limit=limit, warn=warn):
+        try:
+            image = decode_crop(sample.image, name=sample.name)
+        except TrainingError as exc:
+            warn(f"{exc}; left out")
+            continue
+        if image.size != (CROP_SIZE, CROP_SIZE):
+            image = image.resize((CROP_SIZE, CROP_SIZE))
+        pending_crops.append(np.asarray(image))
+        pending_labels.append((sample.category, sample.valence, sample.arousal))
+        if len(pending_crops) >= batch_size:
+            flush()
+    flush()
+    if not labels:
+        return None
+    predictions = Predictions(
+        np.concatenate([p.probabilities for p in parts]),
+        np.concatenate([p.valence for p in parts]),
+        np.concatenate([p.arousal for p in parts]),
+    )
+    return evaluate_predictions(labels, predictions, categories=EIGHT if categories is None else categories)
+
+
 def suggester_record(*, name: str, version: str, path: str, config: dict, training: dict, evaluation: dict) -> Suggester:
     """Record a trained checkpoint as a suggester (a rerun of the same name and version updates it)."""
     suggester, _ = Suggester.objects.update_or_create(

@@ -228,6 +228,7 @@ def checkpoint_dir(tmp_path, settings):
 
 @pytest.mark.django_db
 def test_train_suggester_records_evaluates_and_activates(faces, data_root, checkpoint_dir):
+    from annotator.learning import suggester_evaluate
     from annotator.models import Suggester
 
     # Every fourth crop goes to validation (one of each photo's views, and more).
@@ -250,6 +251,10 @@ def test_train_suggester_records_evaluates_and_activates(faces, data_root, check
     assert "valence CCC" in text and "seed" in text and "now the active suggester" in text
     model = CheckpointModel(suggester.path)  # what the worker loads
     assert model.predict(crops_of(faces[:2])).probabilities.shape == (2, 11)
+    # The evaluate command's path (any loaded model on a split's final labels) gives the same table.
+    again = suggester_evaluate(model=model, splits=["val"], categories=range(11))
+    assert again["categorical"] == pytest.approx(suggester.evaluation["categorical"])
+    assert again["valence"] == pytest.approx(suggester.evaluation["valence"])
 
     with pytest.raises(CommandError, match="holds a run already"):
         call_command("train_suggester", epochs=1, name="net", model_version="v1", stdout=io.StringIO())
