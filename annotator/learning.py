@@ -130,8 +130,16 @@ def suggestions_queue_for_open_faces(*, suggester_id: int) -> bool:
     task code here. Return whether it was sent (False when no broker is reachable: activation
     itself has happened, and `python manage.py suggest` does the same later).
     """
+    from pathlib import Path
+
     from annotator.celery import app
 
+    if str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
+        # kombu's filesystem transport fails on a missing folder; a fresh install may not have one yet.
+        for key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):
+            folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
+            if folder:
+                Path(folder).mkdir(parents=True, exist_ok=True)
     try:
         app.send_task(settings.SUGGEST_TASK_NAME, kwargs={"suggester_id": suggester_id},
                       queue=getattr(settings, "CELERY_MODEL_QUEUE", None))

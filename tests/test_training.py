@@ -307,3 +307,52 @@ def test_activation_orders_open_faces_by_uncertainty_and_rarity(faces, data_root
     suggestion = Suggestion.objects.get(face=sure, suggester=model)
     suggestion_saved.send(sender=Suggestion, face_id=sure.pk, suggestion_id=suggestion.pk)
     assert Face.objects.get(pk=sure.pk).queue_priority > priority[unsure.pk]
+
+
+@pytest.mark.django_db
+def test_activation_queues_the_suggestion_job_for_the_worker(settings, django_capture_on_commit_callbacks):
+    """Through the real broker transport the settings configure (kombu's filesystem one without REDIS_URL)."""
+    import base64
+    import json
+
+    from annotator.learning import suggester_activate
+    from annotator.models import Suggester
+
+    if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
+        pytest.skip("REDIS_URL is set: the worker tests cover the Redis broker")
+    settings.SUGGEST_ON_ACTIVATE = True
+    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"])
+    before = set(folder.glob("*.msg")) if folder.exists() else set()
+    model = Suggester.objects.create(name="q", version="1", kind="checkpoint")
+    with django_capture_on_commit_callbacks(execute=True):
+        suggester_activate(suggester_id=model.pk)
+    sent = []
+    for path in set(folder.glob("*.msg")) - before:
+        message = json.loads(path.read_text())
+        if message["headers"]["task"] == settings.SUGGEST_TASK_NAME:
+            sent.append(message)
+            path.unlink()  # the test's message is not left for a real worker
+    assert len(sent) == 1
+    assert sent[0]["properties"]["delivery_info"]["routing_key"] == settings.CELERY_MODEL_QUEUE
+    args, kwargs, _ = json.loads(base64.b64decode(sent[0]["body"]))
+    assert kwargs == {"suggester_id": model.pk}
+
+
+@pytest.mark.django_db
+def test_train_suggester_resumes_a_run_and_updates_its_record(faces, data_root, checkpoint_dir):
+    from annotator.models import Suggester
+
+    store_sample_faces(faces, ["train"] * len(faces))
+    tiny = dict(batch_size=8, categories=11, depth=10, width=8, input_size=64, name="net", no_progress=True,
+                stdout=io.StringIO())
+    call_command("train_suggester", epochs=1, model_version="v1", **tiny)
+    assert len(Suggester.objects.get(name="net", version="v1").training["history"]) == 1
+    out = io.StringIO()
+    call_command("train_suggester", epochs=2, resume=True, **(tiny | {"stdout": out}))  # the newest run of "net"
+    assert "resuming" in out.getvalue() and "after epoch 1" in out.getvalue()
+    suggester = Suggester.objects.get(name="net", version="v1")
+    assert [h["epoch"] for h in suggester.training["history"]] == [1, 2]
+    assert suggester.evaluation == {}  # no val faces: not evaluated, and said so
+    assert "not evaluated" in out.getvalue()
+    with pytest.raises(CommandError, match="no run of other"):
+        call_command("train_suggester", epochs=1, resume=True, name="other", stdout=io.StringIO())
