@@ -12,7 +12,6 @@ import hashlib
 import io
 import math
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -379,7 +378,10 @@ def train(
             generator=torch.Generator().manual_seed(train_config.seed * 100003 + epoch),
         )
         model.train()
-        seen, loss_sum, ce_sum, mse_sum, started = 0, 0.0, 0.0, 0.0, time.perf_counter()
+        seen, started = 0, time.perf_counter()
+        # Sums stay on the device: reading a CUDA number every step would stall the GPU; the bar reads
+        # them every 20 steps.
+        sums = torch.zeros(3, dtype=torch.float64, device=device)
         bar = tqdm(total=steps_per_epoch * batch_size, desc=f"epoch {epoch}/{train_config.epochs}", unit="img",
                    disable=not progress, dynamic_ncols=True)
         try:
@@ -398,19 +400,19 @@ def train(
                 step += 1
                 n = len(target)
                 seen += n
-                loss_sum += float(loss.detach()) * n
-                ce_sum += float(ce.detach()) * n
-                mse_sum += float(mse.detach()) * n
+                sums += torch.stack([loss.detach(), ce.detach(), mse.detach()]).double() * n
                 bar.update(n)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+                if step % 20 == 0 or seen == n:
+                    bar.set_postfix(loss=f"{float(sums[0]) / seen:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
         except KeyboardInterrupt:
             interrupted = True
         finally:
             bar.close()
         if interrupted:
-            log(f"stopped during epoch {epoch}; the checkpoint of epoch {epoch - 1} is kept "
-                f"(resume with --resume)")
+            kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 else "no epoch was finished"
+            log(f"stopped during epoch {epoch}; {kept} (resume with --resume)")
             break
+        loss_sum, ce_sum, mse_sum = (float(v) for v in sums.cpu())
         seconds = time.perf_counter() - started
         history.append({
             "epoch": epoch, "step": step, "images": seen, "seconds": round(seconds, 3),
@@ -483,14 +485,3 @@ def _write_final(out_dir, *, model, config, history, summary, evaluation, train_
     training = asdict(train_config) | {"device": str(device), "epochs_done": len(history)}
     checkpoint_save(out_dir / FINAL, model=cpu_model, config=config, history=history, data=summary,
                     training=training, evaluation=evaluation or {})
-
-
-def clear_run(out_dir) -> None:
-    """Remove a previous run's checkpoints (a new run under the same name starts from scratch)."""
-    out_dir = Path(out_dir)
-    for name in (LAST, FINAL):
-        path = out_dir / name
-        if path.exists():
-            path.unlink()
-    if out_dir.exists() and not any(out_dir.iterdir()):
-        shutil.rmtree(out_dir)

@@ -92,6 +92,7 @@ class Command(BaseCommand):
             "epochs": len(result.history),
             "history": result.history,
             "device": result.device,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "backbone": options["backbone"],
             "backbone_report": result.backbone_report,
             "options": {k: options[k] for k in ("epochs", "batch_size", "lr", "seed", "limit", "depth", "width",
