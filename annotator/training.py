@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from .categories import CATEGORY_NAMES, has_va
+from .categories import CATEGORY_NAMES, VA_SENTINEL, has_va
 from .evaluation import evaluate_predictions
 from .inference.base import Predictions
 from .inference.checkpoint import (
@@ -112,6 +112,29 @@ def samples_from_folder(folder) -> list:
             except (KeyError, ValueError) as exc:
                 raise TrainingError(f"{path}, line {line}: bad label ({exc})") from None
             samples.append(Sample(folder / row["file"], category, valence, arousal))
+    return samples
+
+
+def samples_from_affectnet(split_dir) -> list:
+    """Read one split of AffectNet's images/annotations layout (e.g. <root>/train_set) as samples.
+
+    Labels come from <id>_exp.npy, _val.npy and _aro.npy (0-d unicode arrays, read without pickle);
+    -2 marks "no valence/arousal". An image whose annotation files are missing or unreadable is
+    named in the error.
+    """
+    split_dir = Path(split_dir)
+    samples = []
+    for image in sorted((split_dir / "images").glob("*.jpg")):
+        stem = image.stem
+        try:
+            values = [np.load(split_dir / "annotations" / f"{stem}_{part}.npy", allow_pickle=False)
+                      for part in ("exp", "val", "aro")]
+            category, valence, arousal = int(values[0]), float(values[1]), float(values[2])
+        except (OSError, ValueError) as exc:
+            raise TrainingError(f"{image}: annotation files unreadable ({exc})") from None
+        if not has_va(category) or valence == VA_SENTINEL:
+            valence = arousal = None
+        samples.append(Sample(image, category, valence, arousal, int(stem) if stem.isdigit() else None))
     return samples
 
 

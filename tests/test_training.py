@@ -356,3 +356,32 @@ def test_train_suggester_resumes_a_run_and_updates_its_record(faces, data_root, 
     assert "not evaluated" in out.getvalue()
     with pytest.raises(CommandError, match="no run of other"):
         call_command("train_suggester", epochs=1, resume=True, name="other", stdout=io.StringIO())
+
+
+def write_affectnet_split(split_dir, samples, first_id):
+    (split_dir / "images").mkdir(parents=True)
+    (split_dir / "annotations").mkdir()
+    for offset, sample in enumerate(samples):
+        stem = str(first_id + offset)
+        (split_dir / "images" / f"{stem}.jpg").write_bytes(Path(sample.image).read_bytes())
+        values = {"exp": str(sample.category),
+                  "val": "-2" if sample.valence is None else str(sample.valence),
+                  "aro": "-2" if sample.arousal is None else str(sample.arousal)}
+        for part, value in values.items():
+            np.save(split_dir / "annotations" / f"{stem}_{part}.npy", np.array(value))
+
+
+def test_benchmark_prints_speed_and_the_seed_table_for_an_affectnet_folder(faces, tmp_path):
+    from annotator.training import samples_from_affectnet
+
+    write_affectnet_split(tmp_path / "train_set", faces[::2], 100)
+    write_affectnet_split(tmp_path / "val_set", faces[1::2], 200)
+    read = samples_from_affectnet(tmp_path / "val_set")
+    assert [(s.face_id, s.category, s.valence) for s in read[:1]] == [(200, faces[1].category, faces[1].valence)]
+    assert all(s.valence is None and s.arousal is None for s in read if s.category == 10)
+    out = io.StringIO()
+    call_command("benchmark_training", faces=str(tmp_path), steps=2, batch_size=4, depth=10, width=8, input_size=64,
+                 short_epochs=1, stdout=out)
+    text = out.getvalue()
+    assert "cpu     float32" in text and "1.00x" in text
+    assert "12 training crops, 12 validation crops" in text and "arousal CCC" in text

@@ -3,7 +3,7 @@ run on the labelled sample faces judged on the seed's table."""
 import tempfile
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 SAMPLE_FACES = Path(__file__).resolve().parents[2] / "sample_faces"
 DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -21,7 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--input-size", type=int, default=224)
         parser.add_argument("--workers", type=int, default=0, help="data-loading processes (CUDA rows)")
         parser.add_argument("--faces", default=str(SAMPLE_FACES),
-                            help="folder of crops with labels.csv (file,category,valence,arousal)")
+                            help="folder of crops with labels.csv (file,category,valence,arousal), or an AffectNet "
+                                 "images/annotations folder with train_set/ and val_set/ (e.g. the demo)")
         parser.add_argument("--short-epochs", type=int, default=12, help="epochs of the short run (0: skip it)")
         parser.add_argument("--no-cpu", action="store_true", help="skip the CPU row (GPU boxes with slow CPUs)")
 
@@ -30,9 +31,26 @@ class Command(BaseCommand):
 
         from annotator.evaluation import format_seed_table
         from annotator.inference.network import NetConfig
-        from annotator.training import TrainConfig, measure_training_speed, samples_from_folder, train
+        from annotator.training import (
+            TrainConfig,
+            measure_training_speed,
+            samples_from_affectnet,
+            samples_from_folder,
+            train,
+        )
 
-        samples = samples_from_folder(options["faces"])
+        folder = Path(options["faces"])
+        if (folder / "train_set").is_dir() and (folder / "val_set").is_dir():
+            train_set = samples_from_affectnet(folder / "train_set")
+            val = samples_from_affectnet(folder / "val_set")
+        else:
+            # The last two views of each photo are held out for validation, the others train.
+            samples = samples_from_folder(folder)
+            val = [s for s in samples if Path(str(s.image)).stem.endswith(("_4", "_5"))]
+            train_set = [s for s in samples if s not in val]
+        samples = train_set + val
+        if not train_set:
+            raise CommandError(f"--faces: no labelled crops in {folder}")
         net = NetConfig(num_classes=11, width=options["width"], layers=DEPTHS[options["depth"]],
                         input_size=options["input_size"])
         rows = []
@@ -59,9 +77,6 @@ class Command(BaseCommand):
 
         if options["short_epochs"] <= 0:
             return
-        # Short run: the last two views of each photo are held out for validation, the others train.
-        val = [s for s in samples if Path(str(s.image)).stem.endswith(("_4", "_5"))]
-        train_set = [s for s in samples if s not in val]
         short = NetConfig(num_classes=11, width=16, layers=DEPTHS[10], input_size=112)
         with tempfile.TemporaryDirectory() as out:
             result = train(train_set, val_samples=val, out_dir=out, name="benchmark", version="short",
@@ -69,7 +84,10 @@ class Command(BaseCommand):
                                                                       lr=3e-3, workers=0),
                            progress=False, log=lambda _: None)
         self.stdout.write("")
-        self.stdout.write(f"short run: ResNet-10 width 16 at 112px, {len(train_set)} training crops, {len(val)} held "
-                          f"out, {options['short_epochs']} epochs on {result.device}, final training loss "
+        self.stdout.write(f"short run on {folder}: ResNet-10 width 16 at 112px, {len(train_set)} training crops, "
+                          f"{len(val)} validation crops, {options['short_epochs']} epochs on {result.device}, final training loss "
                           f"{result.history[-1]['loss']:.3f} (first epoch {result.history[0]['loss']:.3f})")
-        self.stdout.write(format_seed_table(result.evaluation, title="short run"))
+        if result.evaluation:
+            self.stdout.write(format_seed_table(result.evaluation, title="short run"))
+        else:
+            self.stdout.write("no validation crops: not evaluated")
