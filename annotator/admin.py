@@ -37,10 +37,16 @@ class AnnotationAdmin(SimpleHistoryAdmin):
 
 @admin.register(Suggester)
 class SuggesterAdmin(admin.ModelAdmin):
-    list_display = ("name", "version", "kind", "is_active", "created_at")
+    list_display = ("name", "version", "kind", "is_active", "val_accuracy", "created_at")
     list_filter = ("kind", "is_active")
     search_fields = ("name", "version")
     actions = ["make_active"]
+
+    @admin.display(description="val ACC")
+    def val_accuracy(self, suggester):
+        """The accuracy of its evaluation table (what train_suggester recorded), to choose by."""
+        acc = (suggester.evaluation or {}).get("categorical", {}).get("acc")
+        return "-" if acc is None else f"{acc:.3f} on {suggester.evaluation['categorical'].get('n', '?')}"
 
     @admin.action(description="Make active (and queue its suggestions for faces not final yet)",
                   permissions=["change"])

@@ -350,7 +350,9 @@ def train(
     weights = class_weights(samples, net_config.num_classes)
     model = ExpressionNet(net_config)
     report = None
-    if backbone and not resume:
+    if backbone and resume:
+        log(f"backbone {backbone} not loaded: a resumed run continues from its own checkpoint")
+    elif backbone:
         report = load_backbone_weights(model, backbone)
         log(f"backbone {backbone}: {report['loaded']} tensors loaded, missing {len(report['missing'])}: "
             f"{report['missing'][:8]}, unexpected {len(report['unexpected'])}: {report['unexpected'][:8]}, "

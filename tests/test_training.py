@@ -271,7 +271,8 @@ def test_admin_make_active_switches_the_active_suggester(admin_client, checkpoin
     from annotator.models import Suggester
 
     first = Suggester.objects.create(name="a", version="1", is_active=True)
-    second = Suggester.objects.create(name="b", version="1")
+    second = Suggester.objects.create(name="b", version="1", evaluation={"categorical": {"acc": 0.625, "n": 8}})
+    assert "0.625 on 8" in admin_client.get("/admin/annotator/suggester/").content.decode()
     response = admin_client.post("/admin/annotator/suggester/",
                                  {"action": "make_active", "_selected_action": [second.pk]}, follow=True)
     assert response.status_code == 200
