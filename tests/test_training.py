@@ -56,9 +56,12 @@ def test_training_on_real_faces_lowers_the_loss(faces, tmp_path):
 
 
 def test_eight_class_network_leaves_out_none_uncertain_no_face(faces, tmp_path):
-    result = train(faces, out_dir=tmp_path, name="t8", version="1", net_config=NetConfig(num_classes=8, **TINY),
+    pretrained = ExpressionNet(NetConfig(num_classes=11, **TINY)).backbone.state_dict()
+    torch.save(pretrained, tmp_path / "pretrained.pth")
+    result = train(faces, out_dir=tmp_path / "run", name="t8", version="1", net_config=NetConfig(num_classes=8, **TINY),
                    train_config=TrainConfig(epochs=1, batch_size=8, workers=0), progress=False, log=lambda _: None,
-                   val_samples=faces)
+                   val_samples=faces, backbone=tmp_path / "pretrained.pth")
+    assert result.backbone_report["loaded"] == len(pretrained) and result.backbone_report["missing"] == []
     assert result.data["faces"] == 12  # the 12 No-Face crops are not in an 8-label set
     assert result.evaluation["categorical"]["n"] == 12 and result.evaluation["valence"]["n"] == 12
 
