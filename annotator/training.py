@@ -429,6 +429,8 @@ def train(
                 bar.update(n)
                 if step % 20 == 0 or seen == n:
                     bar.set_postfix(loss=f"{float(sums[0]) / seen:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            if seen:
+                bar.set_postfix(loss=f"{float(sums[0]) / seen:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
         except KeyboardInterrupt:
             interrupted = True
         finally:
