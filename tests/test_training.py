@@ -389,3 +389,4 @@ def test_benchmark_prints_speed_and_the_seed_table_for_an_affectnet_folder(faces
     text = out.getvalue()
     assert "cpu     float32" in text and "1.00x" in text
     assert "12 training crops, 12 validation crops" in text and "arousal CCC" in text
+    assert "same as the training run's evaluation" in text

@@ -29,10 +29,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         import torch
 
-        from annotator.evaluation import format_seed_table
+        import numpy as np
+
+        from annotator.evaluation import evaluate_predictions, format_seed_table
+        from annotator.inference.checkpoint import CheckpointModel
         from annotator.inference.network import NetConfig
         from annotator.training import (
             TrainConfig,
+            decode_crop,
             measure_training_speed,
             samples_from_affectnet,
             samples_from_folder,
@@ -83,11 +87,20 @@ class Command(BaseCommand):
                            net_config=short, train_config=TrainConfig(epochs=options["short_epochs"], batch_size=8,
                                                                       lr=3e-3, workers=0),
                            progress=False, log=lambda _: None)
+            # The suggester's path (what the worker runs): reload the checkpoint on the same device and
+            # score the same crops again; on CUDA this runs the bf16 inference path.
+            reloaded = CheckpointModel(result.checkpoint)
+            crops = np.stack([np.asarray(decode_crop(s.image).resize((224, 224))) for s in val])
+            again = evaluate_predictions([(s.category, s.valence, s.arousal) for s in val], reloaded.predict(crops),
+                                         categories=range(11)) if val else None
         self.stdout.write("")
         self.stdout.write(f"short run on {folder}: ResNet-10 width 16 at 112px, {len(train_set)} training crops, "
                           f"{len(val)} validation crops, {options['short_epochs']} epochs on {result.device}, final training loss "
                           f"{result.history[-1]['loss']:.3f} (first epoch {result.history[0]['loss']:.3f})")
         if result.evaluation:
             self.stdout.write(format_seed_table(result.evaluation, title="short run"))
+            same = again["categorical"]["acc"] == result.evaluation["categorical"]["acc"]
+            self.stdout.write(f"checkpoint reloaded on {reloaded.device}: ACC {again['categorical']['acc']:.3f} "
+                              f"({'same as' if same else 'DIFFERENT from'} the training run's evaluation)")
         else:
             self.stdout.write("no validation crops: not evaluated")
