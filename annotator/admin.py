@@ -3,6 +3,7 @@ from django.db.models import Count
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from .learning import suggester_activate
 from .models import Annotation, Claim, Face, Suggester, Suggestion
 
 
@@ -37,9 +38,25 @@ class AnnotationAdmin(SimpleHistoryAdmin):
 
 @admin.register(Suggester)
 class SuggesterAdmin(admin.ModelAdmin):
-    list_display = ("name", "version", "kind", "is_active", "progress", "created_at")
+    list_display = ("name", "version", "kind", "is_active", "progress", "val_accuracy", "created_at")
     list_filter = ("kind", "is_active")
     search_fields = ("name", "version")
+    actions = ["make_active"]
+
+    @admin.display(description="val ACC")
+    def val_accuracy(self, suggester):
+        """The accuracy of its evaluation table (what train_suggester recorded), to choose by."""
+        acc = (suggester.evaluation or {}).get("categorical", {}).get("acc")
+        return "-" if acc is None else f"{acc:.3f} on {suggester.evaluation['categorical'].get('n', '?')}"
+
+    @admin.action(description="Make active (and queue its suggestions for faces not final yet)",
+                  permissions=["change"])
+    def make_active(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one suggester to make active.", level="error")
+            return
+        suggester = suggester_activate(suggester_id=queryset.get().pk)
+        self.message_user(request, f"{suggester} is now the active suggester.")
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(suggestion_count=Count("suggestions"))

@@ -233,3 +233,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Learning loop: where train_suggester writes checkpoints, and the active-learning queue order.
+CHECKPOINT_DIR = Path(os.environ.get("CHECKPOINT_DIR", VAR_DIR / "checkpoints"))
+SUGGESTER_CATEGORIES = env_int("SUGGESTER_CATEGORIES", 8)  # 8 (the seed's 0-7) or 11
+QUEUE_ACTIVE_LEARNING = env_bool("QUEUE_ACTIVE_LEARNING", False)  # serve what the active model is unsure of
+QUEUE_RARITY_WEIGHT = env_float("QUEUE_RARITY_WEIGHT", 1.0)
+QUEUE_UNCERTAINTY_WEIGHT = env_float("QUEUE_UNCERTAINTY_WEIGHT", 1.0)
+SUGGEST_ON_ACTIVATE = env_bool("SUGGEST_ON_ACTIVATE", True)  # activating a model queues its suggestions
+SUGGEST_TASK_NAME = os.environ.get("SUGGEST_TASK_NAME", "annotator.tasks.suggest_missing")

@@ -44,16 +44,6 @@ def suggester_active_get_or_create() -> Suggester:
         return Suggester.objects.get(is_active=True)
 
 
-@transaction.atomic
-def suggester_activate(*, suggester_id: int) -> Suggester:
-    """Make this suggester the active one (the one `suggest` and new imports use)."""
-    Suggester.objects.filter(is_active=True).exclude(pk=suggester_id).update(is_active=False)
-    suggester = Suggester.objects.select_for_update().get(pk=suggester_id)
-    suggester.is_active = True
-    suggester.save(update_fields=["is_active"])
-    return suggester
-
-
 def suggester_config(suggester: Suggester) -> dict:
     """Return the suggester's config over the defaults of settings (SUGGEST_ONNX_CONFIG for ONNX)."""
     defaults = settings.SUGGEST_ONNX_CONFIG if suggester.kind == Suggester.Kind.ONNX else {}

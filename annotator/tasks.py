@@ -28,3 +28,16 @@ def suggest_faces(self, face_ids, suggester_id=None):
             logger.warning("suggester %s is gone; %d faces not suggested", suggester_id, len(face_ids))
             return 0
     return len(suggestions_compute(face_ids=face_ids, suggester=suggester))
+
+
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=300, max_retries=20)
+def suggest_missing(suggester_id):
+    """Queue model tasks for the not-yet-final faces that lack this suggester's suggestion (on activation)."""
+    from .suggesting import faces_lacking_suggestion, suggestions_enqueue
+
+    try:
+        suggester = Suggester.objects.get(pk=suggester_id)
+    except Suggester.DoesNotExist:
+        return 0
+    ids = faces_lacking_suggestion(suggester=suggester).filter(final_category__isnull=True).values_list("id", flat=True)
+    return suggestions_enqueue(face_ids=list(ids.iterator(chunk_size=10000)), suggester_id=suggester_id)

@@ -8,7 +8,8 @@ from django.db import IntegrityError
 
 from annotator.inference.registry import UnknownSuggesterKind, load_model
 from annotator.models import Suggester
-from annotator.suggesting import suggester_activate, suggester_config
+from annotator.learning import suggester_activate
+from annotator.suggesting import suggester_config
 
 
 class Command(BaseCommand):
