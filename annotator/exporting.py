@@ -34,7 +34,7 @@ from .selectors import faces_with_final_label
 SPLIT_FOLDERS = {Split.TRAIN: "train_set", Split.VAL: "val_set"}
 CSV_NAMES = {Split.TRAIN: "training.csv", Split.VAL: "validation.csv"}
 EXPORT_SPLITS = (Split.TRAIN, Split.VAL)
-CHUNK_SIZE = 2000
+CHUNK_SIZE = 1000
 # The CSV's face box is the one whose 15% expansion is the whole 224x224 image, so reading the
 # CSV by the release's rule (expand the box by 15%, crop, resize) gives back the exported image.
 _INNER = CROP_SIZE / (1 + 2 * BOX_MARGIN)

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
+from annotator import services
 from annotator.models import Annotation, Face, FinalSource, Split
 
 from .affectnet_helpers import jpeg, landmarks, write_face
@@ -46,6 +47,10 @@ def test_import_both_splits_with_labels_then_again_adds_nothing(data_root, setti
     assert (face.final_category, face.final_valence, face.final_arousal) == (3, -0.176846, 0.5)
     assert (face.final_source, face.required_annotations, face.answer_count) == (FinalSource.AGREEMENT, 1, 1)
     assert Face.objects.get(id=12).final_category == 10 and Face.objects.get(id=12).final_valence is None
+    before = list(Face.objects.values_list("id", "final_category", "final_valence", "final_arousal", "final_source"))
+    for face_id, *_ in before:  # the batched final labels are what the agreement rule gives
+        services.face_refresh_final_label(face_id=face_id)
+    assert list(Face.objects.values_list("id", "final_category", "final_valence", "final_arousal", "final_source")) == before
 
     user = User.objects.get(username="affectnet-import")
     assert not user.has_usable_password() and not user.groups.exists()

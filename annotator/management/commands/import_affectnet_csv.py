@@ -28,6 +28,7 @@ class Command(BaseCommand):
                 split=options["split"],
                 batch_size=options["batch_size"],
                 progress=not options["no_progress"],
+                workers=options["workers"],
             )
         except LAYOUT_ERRORS as exc:
             raise CommandError(str(exc)) from None
