@@ -4,6 +4,7 @@ The export is written into a temporary folder beside OUT and renamed to OUT at t
 export that dies half-way leaves OUT as it was. Faces are streamed from the database in chunks:
 memory does not grow with their number.
 """
+
 import io
 import json
 import os
@@ -113,9 +114,7 @@ def _left_out_counts(*, splits, categories) -> Counter:
             counts["unassigned split"] += row["n"]
         elif row["split"] not in splits:
             counts["split not selected"] += row["n"]
-    counts["category not selected"] = (
-        labelled.filter(split__in=splits).exclude(final_category__in=categories).count()
-    )
+    counts["category not selected"] = labelled.filter(split__in=splits).exclude(final_category__in=categories).count()
     return counts
 
 
@@ -164,7 +163,12 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
                     handle.write(data)
                 lnd = np.asarray(landmarks, dtype=np.float64)
                 affectnet_npy.write_face(
-                    split_folder / "annotations", face_id, category=category, valence=valence, arousal=arousal, landmarks=lnd
+                    split_folder / "annotations",
+                    face_id,
+                    category=category,
+                    valence=valence,
+                    arousal=arousal,
+                    landmarks=lnd,
                 )
                 if csv:
                     csv_writers[split].write(
@@ -239,7 +243,9 @@ def affectnet_export(
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
-        manifest = _write(partial, splits=splits, categories=categories, csv=csv, progress=progress, chunk_size=chunk_size)
+        manifest = _write(
+            partial, splits=splits, categories=categories, csv=csv, progress=progress, chunk_size=chunk_size
+        )
         with open(partial / "manifest.json", "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2)
             handle.write("\n")

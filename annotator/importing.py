@@ -5,6 +5,7 @@ so a bad file skips its face and nothing else. Good faces are stored in batches 
 face_store.faces_store; with labels, each batch's faces, their answers and final labels are
 written in one transaction.
 """
+
 import io
 import os
 import sys
@@ -151,7 +152,9 @@ def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None
         if labelled:
             Annotation.objects.bulk_create(
                 [
-                    Annotation(face=face, annotator=user, category=lab.category, valence=lab.valence, arousal=lab.arousal)
+                    Annotation(
+                        face=face, annotator=user, category=lab.category, valence=lab.valence, arousal=lab.arousal
+                    )
                     for face, lab in labelled
                 ]
             )
@@ -325,8 +328,15 @@ def affectnet_folder_import(
         for split_name, folder in layout:
             yield from _folder_candidates(root, split_name, folder, labels=labels)
 
-    return _run(candidates(), total=total, user=user, batch_size=batch_size, progress=progress, report=report,
-                workers=workers or default_workers())
+    return _run(
+        candidates(),
+        total=total,
+        user=user,
+        batch_size=batch_size,
+        progress=progress,
+        report=report,
+        workers=workers or default_workers(),
+    )
 
 
 # --- the full release's CSV ----------------------------------------------------------------
@@ -431,5 +441,12 @@ def affectnet_csv_import(
     user = import_user(username) if labels else None
     report = ImportReport()
     candidates = _csv_candidates(csv_file, images_dir, split, labels=labels)
-    return _run(candidates, total=total, user=user, batch_size=batch_size, progress=progress, report=report,
-                workers=workers or default_workers())
+    return _run(
+        candidates,
+        total=total,
+        user=user,
+        batch_size=batch_size,
+        progress=progress,
+        report=report,
+        workers=workers or default_workers(),
+    )

@@ -1,4 +1,5 @@
 """Builders of small real AffectNet-layout folders and faces for the import/export tests."""
+
 import io
 import zlib
 from pathlib import Path
@@ -24,8 +25,9 @@ def landmarks(seed: int, size=224) -> np.ndarray:
     return np.round(rng.uniform(0, size, 136), 3)
 
 
-def write_face(split_folder: Path, stem, *, seed=None, category=3, valence=0.5, arousal=-0.25, lnd=None,
-               image=None, labels=True):
+def write_face(
+    split_folder: Path, stem, *, seed=None, category=3, valence=0.5, arousal=-0.25, lnd=None, image=None, labels=True
+):
     """Write <split_folder>/images/<stem>.jpg and its annotation files; return the image path."""
     images, annotations = split_folder / "images", split_folder / "annotations"
     images.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
 """export_affectnet: the layout training scripts read, the manifest, atomic replacement, round trips."""
+
 import csv
 import io
 import json
@@ -20,7 +21,6 @@ from annotator.face_store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggester, Suggestion
 
 from .affectnet_helpers import files_of, jpeg, landmarks
-from .conftest import make_user
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,15 @@ def run(*args):
 def labelled_face(face_id, answers, *, split="train", needs_review=False):
     """Store a face and its answers; refresh its final label by the agreement rule."""
     [face] = faces_store(
-        [NewFace(jpeg(face_id), id=face_id, landmarks=landmarks(face_id), split=split, required_annotations=len(answers) or 1)]
+        [
+            NewFace(
+                jpeg(face_id),
+                id=face_id,
+                landmarks=landmarks(face_id),
+                split=split,
+                required_annotations=len(answers) or 1,
+            )
+        ]
     )
     for user, category, valence, arousal in answers:
         Annotation.objects.create(face=face, annotator=user, category=category, valence=valence, arousal=arousal)
@@ -55,7 +63,13 @@ def dataset(data_root, annotator_user, second_annotator):
     labelled_face(7, [])  # not annotated yet
     suggester = Suggester.objects.create(name="resnet-affect", version="1.2")
     Suggestion.objects.create(
-        face_id=1, suggester=suggester, probabilities=[1 / 11] * 11, category=3, confidence=0.5, valence=0.1, arousal=0.1
+        face_id=1,
+        suggester=suggester,
+        probabilities=[1 / 11] * 11,
+        category=3,
+        confidence=0.5,
+        valence=0.1,
+        arousal=0.1,
     )
     return data_root
 
@@ -76,14 +90,18 @@ def test_export_is_read_as_a_training_script_reads_affectnet(dataset):
     assert lnd.shape == (136,) and lnd.dtype.kind == "f" and lnd.dtype.itemsize == 8
     assert np.array_equal(lnd, landmarks(1))
     assert (int(np.load(ann / "2_exp.npy")), float(np.load(ann / "2_val.npy")), float(np.load(ann / "2_aro.npy"))) == (
-        10, -2.0, -2.0,
+        10,
+        -2.0,
+        -2.0,
     )
     assert int(np.load(out / "val_set/annotations/3_exp.npy")) == 1
     image = out / "train_set/images/1.jpg"
     assert image.read_bytes() == Face.objects.get(id=1).image.read()
     with Image.open(image) as im:
         assert (im.format, im.mode, im.size) == ("JPEG", "RGB", (224, 224))
-    names = {p.name for p in (out / "train_set/images").iterdir()} | {p.name for p in (out / "val_set/images").iterdir()}
+    names = {p.name for p in (out / "train_set/images").iterdir()} | {
+        p.name for p in (out / "val_set/images").iterdir()
+    }
     assert names == {"1.jpg", "2.jpg", "3.jpg"}
     assert len(list(ann.iterdir())) == 8  # exactly four files per image
 
@@ -161,12 +179,19 @@ def test_round_trip_import_of_an_export_exports_the_same_files(dataset):
     Annotation.objects.all().delete()
     Face.objects.all().delete()
     call_command(
-        "import_affectnet_csv", str(first / "training.csv"), "--images", str(first), "--no-progress", stdout=io.StringIO()
+        "import_affectnet_csv",
+        str(first / "training.csv"),
+        "--images",
+        str(first),
+        "--no-progress",
+        stdout=io.StringIO(),
     )
     third = dataset / "third"
     run("export_affectnet", str(third), "--split", "train")
     c = files_of(third)
-    assert {k: v for k, v in a.items() if k.startswith("train_set")} == {k: v for k, v in c.items() if k != "manifest.json"}
+    assert {k: v for k, v in a.items() if k.startswith("train_set")} == {
+        k: v for k, v in c.items() if k != "manifest.json"
+    }
 
 
 KILLED_EXPORT = textwrap.dedent(

@@ -1,4 +1,5 @@
 """The Django-free AffectNet readers and writers: what training scripts read, what is refused."""
+
 import io
 import random
 
@@ -76,7 +77,11 @@ def test_pickled_object_array_is_refused_without_unpickling(tmp_path):
 def test_bad_files_are_refused_with_file_and_reason(tmp_path, kind, array, reason):
     path = tmp_path / f"5_{kind}.npy"
     np.save(path, array)
-    reader = {"exp": affectnet_npy.read_expression, "val": affectnet_npy.read_value, "lnd": affectnet_npy.read_landmarks}
+    reader = {
+        "exp": affectnet_npy.read_expression,
+        "val": affectnet_npy.read_value,
+        "lnd": affectnet_npy.read_landmarks,
+    }
     with pytest.raises(AnnotationFileError, match=reason) as info:
         reader[kind](path)
     assert info.value.path == str(path)

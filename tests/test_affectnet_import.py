@@ -1,4 +1,5 @@
 """import_affectnet and import_affectnet_csv on real folders: layouts, labels, every bad input."""
+
 import io
 import os
 
@@ -26,7 +27,9 @@ def run(*args):
 
 
 def media_files(settings):
-    return [p for p in (settings.MEDIA_ROOT / "faces").rglob("*.jpg")] if (settings.MEDIA_ROOT / "faces").exists() else []
+    return (
+        [p for p in (settings.MEDIA_ROOT / "faces").rglob("*.jpg")] if (settings.MEDIA_ROOT / "faces").exists() else []
+    )
 
 
 @pytest.mark.django_db
@@ -50,7 +53,10 @@ def test_import_both_splits_with_labels_then_again_adds_nothing(data_root, setti
     before = list(Face.objects.values_list("id", "final_category", "final_valence", "final_arousal", "final_source"))
     for face_id, *_ in before:  # the batched final labels are what the agreement rule gives
         services.face_refresh_final_label(face_id=face_id)
-    assert list(Face.objects.values_list("id", "final_category", "final_valence", "final_arousal", "final_source")) == before
+    assert (
+        list(Face.objects.values_list("id", "final_category", "final_valence", "final_arousal", "final_source"))
+        == before
+    )
 
     user = User.objects.get(username="affectnet-import")
     assert not user.has_usable_password() and not user.groups.exists()
@@ -116,7 +122,9 @@ def _truncated(folder, outside):
 
 
 def _pickled(folder, outside):
-    np.save(folder / "annotations/9_exp.npy", np.array([_Marker(outside / "unpickled")], dtype=object), allow_pickle=True)
+    np.save(
+        folder / "annotations/9_exp.npy", np.array([_Marker(outside / "unpickled")], dtype=object), allow_pickle=True
+    )
     return "annotations/9_exp.npy", "pickled"
 
 
@@ -172,8 +180,18 @@ def _symlink_annotation(folder, outside):
 
 
 BAD_INPUTS = [
-    _corrupt, _truncated, _pickled, _missing, _missing_landmarks, _landmarks_size, _expression, _valence, _arousal,
-    _non_numeric, _symlink_image, _symlink_annotation,
+    _corrupt,
+    _truncated,
+    _pickled,
+    _missing,
+    _missing_landmarks,
+    _landmarks_size,
+    _expression,
+    _valence,
+    _arousal,
+    _non_numeric,
+    _symlink_image,
+    _symlink_annotation,
 ]
 
 

@@ -3,6 +3,7 @@
 The registry only names the formats and what they read and write, so commands and docs can list
 them; the import and export services call the modules directly.
 """
+
 from dataclasses import dataclass
 
 

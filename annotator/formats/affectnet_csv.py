@@ -4,6 +4,7 @@ Columns: subDirectory_filePath, face_x, face_y, face_width, face_height, facial_
 expression, valence, arousal. The box and the landmarks are in the pixels of the image the row
 names; landmarks are 136 numbers joined by ';'; valence/arousal are -2 for categories 9 and 10.
 """
+
 import csv
 import math
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ string ("3", "-0.176846", "-2" for the valence/arousal of Uncertain and No-Face)
 holds the 68 landmarks as 136 float64 numbers (x0, y0, x1, y1, ...) in the image's pixels.
 Files are always read with allow_pickle=False: an object array is refused, never unpickled.
 """
+
 import math
 import re
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from . import register
 
 FORMAT = register(
     "affectnet-npy",
-    description="AffectNet 8-label release layout: <split>_set/images/<id>.jpg + annotations/<id>_{exp,val,aro,lnd}.npy",
+    description="AffectNet images/annotations layout: <split>_set/images/<id>.jpg, annotations/<id>_<kind>.npy",
     module=__name__,
 )
 

@@ -1,4 +1,5 @@
 """What the AffectNet import commands share: the --labels/--user/--split options and the summary."""
+
 from django.core.management.base import CommandError
 
 from annotator.importing import DEFAULT_IMPORT_USER, ImportLayoutError

@@ -8,6 +8,7 @@ own process (so peak memory is that phase's alone and sizes compare):
   export       export_affectnet of the imported faces
 and prints faces/s, peak RSS and the ratios against the bare scripts of the same run.
 """
+
 import json
 import os
 import resource
@@ -131,9 +132,21 @@ class Command(BaseCommand):
                 for phase in PHASES:
                     self.stderr.write(f"{faces} faces: {phase} ...")
                     proc = subprocess.run(
-                        [*manage, "bench_affectnet_io", "--phase", phase, "--dir", str(work), "--faces", str(faces),
-                         *(["--workers", str(options["workers"])] if options["workers"] else [])],
-                        env=env, check=True, capture_output=True, text=True,
+                        [
+                            *manage,
+                            "bench_affectnet_io",
+                            "--phase",
+                            phase,
+                            "--dir",
+                            str(work),
+                            "--faces",
+                            str(faces),
+                            *(["--workers", str(options["workers"])] if options["workers"] else []),
+                        ],
+                        env=env,
+                        check=True,
+                        capture_output=True,
+                        text=True,
                     )
                     results[(faces, phase)] = json.loads(proc.stdout.strip().splitlines()[-1])
             finally:
@@ -169,7 +182,8 @@ class Command(BaseCommand):
 
     def _table(self, sizes, results):
         w = self.stdout.write
-        w(f"{'faces':>8} | {'phase':<11} | {'seconds':>8} | {'faces/s':>8} | {'peak MiB':>8} | {'growth MiB':>10} | ratio")
+        head = ("faces", "phase", "seconds", "faces/s", "peak MiB", "growth MiB")
+        w("{:>8} | {:<11} | {:>8} | {:>8} | {:>8} | {:>10} | ratio".format(*head))
         w("-" * 96)
         for faces in sizes:
             for phase in PHASES:

@@ -1,4 +1,5 @@
 """python manage.py export_affectnet OUT: the faces with a final label, in AffectNet's layout."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.exporting import ExportError, affectnet_export, parse_categories
@@ -12,7 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("out")
-        parser.add_argument("--categories", default="0-10", help="categories to export, e.g. 0-7 for the 8-label release")
+        parser.add_argument(
+            "--categories", default="0-10", help="categories to export, e.g. 0-7 for the 8-label release"
+        )
         parser.add_argument("--csv", action="store_true", help="also write training.csv / validation.csv")
         parser.add_argument("--force", action="store_true", help="replace a non-empty OUT")
         parser.add_argument(

@@ -1,4 +1,5 @@
 """python manage.py import_affectnet PATH: an AffectNet images/annotations folder."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.importing import affectnet_folder_import

@@ -1,4 +1,5 @@
 """python manage.py import_affectnet_csv CSV --images DIR: the full release's CSV layout."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.importing import affectnet_csv_import
