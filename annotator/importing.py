@@ -299,6 +299,11 @@ def _folder_face(root: Path, split: str, image_path: Path, stem: str, annotation
     return _Candidate(new_face=new_face, label=label, file=str(image_path))
 
 
+def _count_entries(folder: Path) -> int:
+    with os.scandir(folder) as entries:
+        return sum(1 for _ in entries)
+
+
 def affectnet_folder_import(
     *,
     path,
@@ -320,7 +325,7 @@ def affectnet_folder_import(
     layout = affectnet_layout(root, split=split)
     for _, folder in layout:
         child_within(root, folder)
-    total = sum(1 for _, folder in layout for _ in os.scandir(folder / "images"))
+    total = sum(_count_entries(folder / "images") for _, folder in layout)
     user = import_user(username) if labels else None
     report = ImportReport()
 
@@ -378,7 +383,7 @@ def crop_face(data: bytes, box, landmarks, *, name: str) -> tuple[bytes, tuple[i
 
 
 def _csv_candidates(csv_path: Path, images: Path, split: str, *, labels: bool) -> Iterator:
-    with open(csv_path, newline="", encoding="utf-8") as handle:
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's BOM
         try:
             rows = affectnet_csv.read_rows(handle, name=str(csv_path), labels=labels)
             for row in rows:
