@@ -233,7 +233,7 @@ def test_path_outside_data_roots_and_bad_layout_are_refused(data_root, tmp_path)
 def test_same_id_with_other_image_is_reported(data_root):
     write_face(data_root / "a" / "train_set", 4, seed=1)
     write_face(data_root / "b" / "train_set", 4, seed=2)
-    assert run("import_affectnet", str(data_root / "a"))[1] is None
+    assert run("import_affectnet", str(data_root / "a"), "--workers", "1")[1] is None  # no threads
     out, error = run("import_affectnet", str(data_root / "b"))
     assert error and "id 4 is already used by a different image" in out
     assert Face.objects.count() == 1
