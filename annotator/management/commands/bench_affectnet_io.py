@@ -108,6 +108,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--faces", type=int, nargs="+", default=[10000, 100000])
         parser.add_argument("--workdir", help="folder for the temporary sets (default: the system's temp folder)")
+        parser.add_argument("--repeat", type=int, default=1, help="rounds per size; the fastest of each phase counts")
         parser.add_argument("--keep", action="store_true", help="keep the temporary sets")
         parser.add_argument("--workers", type=int, default=None, help="import reader threads (default: the import's)")
         parser.add_argument("--phase", choices=PHASES, help=("internal: run one phase in this process"))
@@ -118,41 +119,42 @@ class Command(BaseCommand):
             return self._phase(options["phase"], Path(options["dir"]), options["faces"][0], options["workers"])
         results = {}
         for faces in options["faces"]:
-            work = Path(tempfile.mkdtemp(prefix=f"bench-affectnet-{faces}-", dir=options["workdir"]))
-            try:
-                env = {
-                    **os.environ,
-                    "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-                    "MEDIA_ROOT": str(work / "media"),
-                    "DATA_ROOTS": str(work),
-                    "VAR_DIR": str(work / "var"),
-                }
-                manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-                subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
-                for phase in PHASES:
-                    self.stderr.write(f"{faces} faces: {phase} ...")
-                    proc = subprocess.run(
-                        [
-                            *manage,
-                            "bench_affectnet_io",
-                            "--phase",
-                            phase,
-                            "--dir",
-                            str(work),
-                            "--faces",
-                            str(faces),
-                            *(["--workers", str(options["workers"])] if options["workers"] else []),
-                        ],
-                        env=env,
-                        check=True,
-                        capture_output=True,
-                        text=True,
-                    )
-                    results[(faces, phase)] = json.loads(proc.stdout.strip().splitlines()[-1])
-            finally:
-                if not options["keep"]:
-                    shutil.rmtree(work, ignore_errors=True)
+            for round_ in range(options["repeat"]):
+                for phase, result in self._round(faces, round_, options).items():
+                    best = results.get((faces, phase))
+                    if best is None or result["seconds"] < best["seconds"]:
+                        # The fastest round is the least disturbed by other work on the machine;
+                        # memory is the highest seen, to stay on the safe side.
+                        result = {**result, "peak_mib": max(result["peak_mib"], (best or result)["peak_mib"])}
+                        results[(faces, phase)] = result
+                    else:
+                        best["peak_mib"] = max(best["peak_mib"], result["peak_mib"])
         self._table(options["faces"], results)
+
+    def _round(self, faces: int, round_: int, options) -> dict:
+        """Run every phase once on a fresh folder and database; return each phase's result."""
+        results = {}
+        work = Path(tempfile.mkdtemp(prefix=f"bench-affectnet-{faces}-", dir=options["workdir"]))
+        try:
+            env = {
+                **os.environ,
+                "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+                "MEDIA_ROOT": str(work / "media"),
+                "DATA_ROOTS": str(work),
+                "VAR_DIR": str(work / "var"),
+            }
+            manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+            subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
+            workers = ["--workers", str(options["workers"])] if options["workers"] else []
+            for phase in PHASES:
+                self.stderr.write(f"{faces} faces, round {round_ + 1}: {phase} ...")
+                command = [*manage, "bench_affectnet_io", "--phase", phase, "--dir", str(work), "--faces", str(faces)]
+                proc = subprocess.run([*command, *workers], env=env, check=True, capture_output=True, text=True)
+                results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
+        finally:
+            if not options["keep"]:
+                shutil.rmtree(work, ignore_errors=True)
+        return results
 
     def _phase(self, phase: str, work: Path, faces: int, workers):
         from annotator.exporting import affectnet_export
