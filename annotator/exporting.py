@@ -1,0 +1,256 @@
+"""Export the faces with a final label in AffectNet's images/annotations layout (and CSV).
+
+The export is written into a temporary folder beside OUT and renamed to OUT at the end, so an
+export that dies half-way leaves OUT as it was. Faces are streamed from the database in chunks:
+memory does not grow with their number.
+"""
+
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.db.models import Count
+from django.utils import timezone
+from PIL import Image
+from tqdm import tqdm
+
+from .categories import CATEGORY_NAMES, NUM_CATEGORIES
+from .face_store import CROP_SIZE, CropError, normalise_crop
+from .formats import affectnet_csv, affectnet_npy
+from .importing import BOX_MARGIN, scale_landmarks
+from .models import Face, Split, Suggester
+from .paths import PathNotAllowed, allowed_path
+from .selectors import faces_with_final_label
+
+SPLIT_FOLDERS = {Split.TRAIN: "train_set", Split.VAL: "val_set"}
+CSV_NAMES = {Split.TRAIN: "training.csv", Split.VAL: "validation.csv"}
+EXPORT_SPLITS = (Split.TRAIN, Split.VAL)
+CHUNK_SIZE = 1000
+# The CSV's face box is the one whose 15% expansion is the whole 224x224 image, so reading the
+# CSV by the release's rule (expand the box by 15%, crop, resize) gives back the exported image.
+_INNER = CROP_SIZE / (1 + 2 * BOX_MARGIN)
+CSV_BOX = (BOX_MARGIN * _INNER, BOX_MARGIN * _INNER, _INNER, _INNER)
+
+LEFT_OUT_REASONS = (
+    "no final label",
+    "open disagreement (needs review)",
+    "unassigned split",
+    "split not selected",
+    "category not selected",
+    "no landmarks",
+    "stored image unreadable",
+)
+
+
+class ExportError(ValueError):
+    """An export that cannot start (OUT not allowed, not empty, ...)."""
+
+
+def parse_categories(text: str) -> list[int]:
+    """Return the categories of a text like '0-7' or '0,1,5-7,10'."""
+    chosen = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                low, high = (int(p) for p in part.split("-", 1))
+                chosen.update(range(low, high + 1))
+            elif part:
+                chosen.add(int(part))
+        except ValueError:
+            raise ExportError(f"--categories: {part!r} is not a category or a range like 0-7") from None
+    if not chosen or min(chosen) < 0 or max(chosen) >= NUM_CATEGORIES:
+        raise ExportError(f"--categories: {text!r} must name categories within 0-{NUM_CATEGORIES - 1}")
+    return sorted(chosen)
+
+
+def _target(out) -> Path:
+    try:
+        target = allowed_path(out, purpose="write")
+        allowed_path(target.parent, purpose="write")  # the temporary folder is made beside OUT
+    except PathNotAllowed as exc:
+        raise ExportError(f"{exc} (OUT must be a folder inside one of DATA_ROOTS)") from None
+    return target
+
+
+def _crop(name: str, landmarks):
+    """Return (224x224 RGB JPEG bytes, landmarks in its pixels) for a stored crop, or None.
+
+    Crops stored through face_store already are such JPEGs and are copied byte for byte; the
+    header check costs little and keeps the export's promise for any other stored file.
+    """
+    try:
+        with default_storage.open(name, "rb") as handle:
+            data = handle.read()
+        with Image.open(io.BytesIO(data)) as image:
+            fmt, mode, size = image.format, image.mode, image.size
+        if (fmt, mode, size) != ("JPEG", "RGB", (CROP_SIZE, CROP_SIZE)):
+            data, size = normalise_crop(data, name=name)
+            landmarks = scale_landmarks(landmarks, size)
+    except (OSError, CropError, SyntaxError, ValueError):
+        return None, landmarks
+    return data, landmarks
+
+
+def _left_out_counts(*, splits, categories) -> Counter:
+    """Count the faces that the export leaves out, by reason (those decided before writing)."""
+    counts = Counter()
+    unlabelled = Face.objects.filter(final_category__isnull=True)
+    counts["no final label"] = unlabelled.filter(needs_review=False).count()
+    counts["open disagreement (needs review)"] = unlabelled.filter(needs_review=True).count()
+    labelled = Face.objects.filter(final_category__isnull=False)
+    for row in labelled.values("split").annotate(n=Count("id")):
+        if row["split"] == Split.UNASSIGNED:
+            counts["unassigned split"] += row["n"]
+        elif row["split"] not in splits:
+            counts["split not selected"] += row["n"]
+    counts["category not selected"] = labelled.filter(split__in=splits).exclude(final_category__in=categories).count()
+    return counts
+
+
+def _involved(exported_faces) -> tuple[list[str], list[dict]]:
+    """Return the annotators (usernames) and the models that worked on the exported faces."""
+    face_ids = exported_faces.values("id")
+    users = get_user_model().objects.filter(annotations__face__in=face_ids).distinct()
+    models = Suggester.objects.filter(suggestions__face__in=face_ids).distinct()
+    return (
+        sorted(users.values_list("username", flat=True)),
+        [{"name": n, "version": v} for n, v in models.order_by("name", "version").values_list("name", "version")],
+    )
+
+
+def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int) -> dict:
+    faces = faces_with_final_label(splits=splits).filter(final_category__in=categories)
+    left_out = _left_out_counts(splits=splits, categories=categories)
+    counts = {split: Counter() for split in splits}
+    sources = Counter()
+    csv_files, csv_writers = {}, {}
+    for split in splits:
+        for sub in ("images", "annotations"):
+            (folder / SPLIT_FOLDERS[split] / sub).mkdir(parents=True)
+        if csv:
+            csv_files[split] = open(folder / CSV_NAMES[split], "w", newline="", encoding="utf-8")
+            csv_writers[split] = affectnet_csv.CsvWriter(csv_files[split])
+    rows = faces.values_list(
+        "id", "split", "image", "landmarks", "final_category", "final_valence", "final_arousal", "final_source"
+    )
+    try:
+        total = faces.count()
+        with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export") as bar:
+            for face_id, split, image, landmarks, category, valence, arousal, source in rows.iterator(
+                chunk_size=chunk_size
+            ):
+                bar.update(1)
+                if not landmarks or len(landmarks) != affectnet_npy.LANDMARK_VALUES:
+                    left_out["no landmarks"] += 1
+                    continue
+                data, landmarks = _crop(image, landmarks)
+                if data is None:
+                    left_out["stored image unreadable"] += 1
+                    continue
+                split_folder = folder / SPLIT_FOLDERS[split]
+                with open(split_folder / "images" / f"{face_id}.jpg", "wb") as handle:
+                    handle.write(data)
+                lnd = np.asarray(landmarks, dtype=np.float64)
+                affectnet_npy.write_face(
+                    split_folder / "annotations",
+                    face_id,
+                    category=category,
+                    valence=valence,
+                    arousal=arousal,
+                    landmarks=lnd,
+                )
+                if csv:
+                    csv_writers[split].write(
+                        path=f"{SPLIT_FOLDERS[split]}/images/{face_id}.jpg",
+                        box=CSV_BOX,
+                        landmarks=lnd,
+                        category=category,
+                        valence=valence,
+                        arousal=arousal,
+                    )
+                counts[split][category] += 1
+                sources[source] += 1
+    finally:
+        for handle in csv_files.values():
+            handle.close()
+    annotators, models = _involved(faces)
+    return {
+        "format": affectnet_npy.FORMAT.name,
+        "exported_at": timezone.now().isoformat(),
+        "splits": {split: SPLIT_FOLDERS[split] for split in splits},
+        "categories": categories,
+        "category_names": {str(c): CATEGORY_NAMES[c] for c in categories},
+        "csv": [CSV_NAMES[s] for s in splits] if csv else [],
+        "total": sum(sum(c.values()) for c in counts.values()),
+        "counts": {
+            split: {**{str(c): counts[split][c] for c in categories}, "total": sum(counts[split].values())}
+            for split in splits
+        },
+        "final_label_sources": dict(sources),
+        "left_out": {reason: left_out[reason] for reason in LEFT_OUT_REASONS},
+        "annotators": annotators,
+        "models": models,
+    }
+
+
+def _replace(new: Path, target: Path) -> None:
+    """Put the finished export at target; an old one is swapped out first, then deleted."""
+    if target.exists() and any(target.iterdir()):
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(target, old)
+        os.rename(new, target)
+        shutil.rmtree(old)
+    else:
+        os.rename(new, target)  # rename(2) replaces an empty folder in one step
+
+
+def affectnet_export(
+    *,
+    out,
+    categories: Optional[Iterable[int]] = None,
+    splits: Optional[Iterable[str]] = None,
+    csv: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    chunk_size: int = CHUNK_SIZE,
+) -> dict:
+    """Write every face with a final label to OUT/train_set and OUT/val_set; return the manifest.
+
+    Faces whose split is unassigned are left out (and counted in the manifest): a split is a
+    decision for the person who owns the dataset, not for the export.
+    """
+    target = _target(out)
+    if target.exists():
+        if not target.is_dir():
+            raise ExportError(f"{out}: exists and is not a folder")
+        if any(target.iterdir()) and not force:
+            raise ExportError(f"{out}: exists and is not empty (--force replaces it)")
+    splits = [Split(s) for s in (splits or EXPORT_SPLITS)]
+    if Split.UNASSIGNED in splits:
+        raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
+    categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        manifest = _write(
+            partial, splits=splits, categories=categories, csv=csv, progress=progress, chunk_size=chunk_size
+        )
+        with open(partial / "manifest.json", "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=2)
+            handle.write("\n")
+        _replace(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return manifest

@@ -1,0 +1,33 @@
+"""What the AffectNet import commands share: the --labels/--user/--split options and the summary."""
+
+from django.core.management.base import CommandError
+
+from annotator.importing import DEFAULT_IMPORT_USER, ImportLayoutError
+from annotator.models import Split
+from annotator.paths import PathNotAllowed
+
+LAYOUT_ERRORS = (ImportLayoutError, PathNotAllowed)
+
+
+def add_import_options(parser):
+    parser.add_argument(
+        "--labels",
+        choices=["annotations", "none"],
+        default="annotations",
+        help="annotations: store each face's label as an answer of --user (default); none: ignore label files",
+    )
+    parser.add_argument("--user", default=DEFAULT_IMPORT_USER, help="username that holds imported labels")
+    parser.add_argument("--split", choices=[s.value for s in Split], help="split for all faces (default: from names)")
+    parser.add_argument("--batch-size", type=int, default=None, help="faces per database batch")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="threads that read and check files (default: up to 4, one per CPU)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def finish(command, report):
+    """Print the summary; exit non-zero when any face was skipped."""
+    for line in report.lines():
+        command.stdout.write(line)
+    if report.skipped:
+        raise CommandError(f"{len(report.skipped)} face(s) skipped; the rest was imported")

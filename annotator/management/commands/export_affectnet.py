@@ -1,0 +1,43 @@
+"""python manage.py export_affectnet OUT: the faces with a final label, in AffectNet's layout."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotator.exporting import ExportError, affectnet_export, parse_categories
+
+
+class Command(BaseCommand):
+    help = (
+        "Export every face with a final label to OUT/train_set and OUT/val_set (images/ + annotations/), "
+        "with OUT/manifest.json. OUT must lie under DATA_ROOTS; it is written beside and renamed at the end."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("out")
+        parser.add_argument(
+            "--categories", default="0-10", help="categories to export, e.g. 0-7 for the 8-label release"
+        )
+        parser.add_argument("--csv", action="store_true", help="also write training.csv / validation.csv")
+        parser.add_argument("--force", action="store_true", help="replace a non-empty OUT")
+        parser.add_argument(
+            "--split", nargs="+", choices=["train", "val"], default=None, help="splits to export (default: both)"
+        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(self, *args, **options):
+        try:
+            manifest = affectnet_export(
+                out=options["out"],
+                categories=parse_categories(options["categories"]),
+                splits=options["split"],
+                csv=options["csv"],
+                force=options["force"],
+                progress=not options["no_progress"],
+            )
+        except ExportError as exc:
+            raise CommandError(str(exc)) from None
+        for split, counts in manifest["counts"].items():
+            self.stdout.write(f"{split}: {counts['total']} faces")
+        left = {reason: n for reason, n in manifest["left_out"].items() if n}
+        if left:
+            self.stdout.write("left out: " + ", ".join(f"{n} ({reason})" for reason, n in left.items()))
+        self.stdout.write(f"wrote {manifest['total']} faces to {options['out']}")
