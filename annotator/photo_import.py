@@ -146,11 +146,13 @@ def no_face_suggester(detector: str) -> Suggester:
     return suggester
 
 
-def _store_batch(results: list[detection.PhotoResult], *, summary: ImportSummary, split: str, detector: str) -> None:
+def _store_batch(results: list[detection.PhotoResult], *, summary: ImportSummary, split: str, detector: str,
+                 source_of: Callable[[str], str]) -> None:
     """Store one batch: the faces (through faces_store), the photo records, No-Face suggestions."""
     started = time.perf_counter()
     new_faces, candidate_hashes, photos = [], set(), []
     for result in results:
+        result.path = source_of(result.path)
         for face in result.faces:
             new_faces.append(NewFace(crop_jpeg=face.crop_jpeg, source=result.path, original_width=result.width,
                                      original_height=result.height, box=face.box, landmarks=face.landmarks,
@@ -185,11 +187,13 @@ def _store_batch(results: list[detection.PhotoResult], *, summary: ImportSummary
 
 def photos_import(*, folder, workers: Optional[int] = None, detector: Optional[str] = None,
                   no_face_as_candidates: bool = False, split: str = Split.UNASSIGNED, batch_size: int = 64,
-                  progress: Optional[Callable[[int], None]] = None, trusted_folder: bool = False) -> ImportSummary:
+                  progress: Optional[Callable[[int], None]] = None, trusted_folder: bool = False,
+                  source_of: Callable[[str], str] = str) -> ImportSummary:
     """Turn every photo under folder into faces; return what happened (bad files listed, never raised).
 
     The folder must lie under DATA_ROOTS (PathNotAllowed otherwise) unless the server made it
-    itself (trusted_folder, the upload page's temporary folder). progress(n) is called as photos finish.
+    itself (trusted_folder, the upload page's temporary folder). progress(n) is called as photos
+    finish. source_of(path) gives what is recorded as a face's source (the path by default).
     """
     root = Path(folder).resolve() if trusted_folder else allowed_path(folder)
     if not root.is_dir():
@@ -213,14 +217,14 @@ def photos_import(*, folder, workers: Optional[int] = None, detector: Optional[s
         summary.photos += 1
         summary.faces_found += len(result.faces)
         if not result.faces:
-            summary.no_face.append(result.path)
+            summary.no_face.append(source_of(result.path))
         for stage, value in result.seconds.items():
             summary.add_seconds(stage, value)
         batch.append(result)
         if len(batch) >= batch_size:
-            _store_batch(batch, summary=summary, split=split, detector=detector)
+            _store_batch(batch, summary=summary, split=split, detector=detector, source_of=source_of)
             batch = []
     if batch:
-        _store_batch(batch, summary=summary, split=split, detector=detector)
+        _store_batch(batch, summary=summary, split=split, detector=detector, source_of=source_of)
     summary.elapsed = time.perf_counter() - started
     return summary
