@@ -30,6 +30,7 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tif
 NO_FACE = 10  # AffectNet's No-Face category
 SUGGESTER_NAME = "face-detector"
 IN_FLIGHT_PER_WORKER = 4
+LISTED_MAX = 1000  # names kept in a summary's lists; counts go on (reports stream every one as it happens)
 
 
 @dataclass
@@ -39,11 +40,28 @@ class ImportSummary:
     photos: int = 0  # decoded and searched for faces
     faces_found: int = 0
     faces_stored: int = 0  # new faces (a crop already stored is not stored again)
-    no_face: list[str] = field(default_factory=list)
+    no_face_count: int = 0
+    no_face: list[str] = field(default_factory=list)  # the first LISTED_MAX of them
     no_face_candidates: int = 0  # no-face photos stored as faces with a No-Face suggestion
-    bad: list[str] = field(default_factory=list)  # one message per bad file, naming it
+    bad_count: int = 0
+    bad: list[str] = field(default_factory=list)  # one message per bad file, naming it (the first LISTED_MAX)
     seconds: dict[str, float] = field(default_factory=dict)  # per stage, summed over workers
     elapsed: float = 0.0
+    report: Optional[Callable[[str, str], None]] = field(default=None, repr=False)
+
+    def add_bad(self, message: str) -> None:
+        self.bad_count += 1
+        if len(self.bad) < LISTED_MAX:
+            self.bad.append(message)
+        if self.report:
+            self.report("bad", message)
+
+    def add_no_face(self, name: str) -> None:
+        self.no_face_count += 1
+        if len(self.no_face) < LISTED_MAX:
+            self.no_face.append(name)
+        if self.report:
+            self.report("no face", name)
 
     def add_seconds(self, stage: str, value: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + value
@@ -100,9 +118,13 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 
 
 def _new_paths(paths: Iterator[Path], summary: ImportSummary, chunk_size: int) -> Iterator[Path]:
-    """Yield the paths whose bytes were not imported before (one query per chunk)."""
-    this_run: set[str] = set()
+    """Yield the paths whose bytes were not imported before (one query per chunk).
+
+    Copies inside one chunk are caught here; copies further apart in the same run are caught when
+    stored (faces_store dedups crops by content), so no set grows with the folder.
+    """
     for chunk in _chunks(paths, chunk_size):
+        this_run: set[str] = set()
         hashed = [(path, _file_sha256(path)) for path in chunk]
         known = set(Photo.objects.filter(sha256__in=[h for _, h in hashed if h]).values_list("sha256", flat=True))
         for path, sha in hashed:
@@ -188,12 +210,14 @@ def _store_batch(results: list[detection.PhotoResult], *, summary: ImportSummary
 def photos_import(*, folder, workers: Optional[int] = None, detector: Optional[str] = None,
                   no_face_as_candidates: bool = False, split: str = Split.UNASSIGNED, batch_size: int = 64,
                   progress: Optional[Callable[[int], None]] = None, trusted_folder: bool = False,
-                  source_of: Callable[[str], str] = str) -> ImportSummary:
+                  source_of: Callable[[str], str] = str,
+                  report: Optional[Callable[[str, str], None]] = None) -> ImportSummary:
     """Turn every photo under folder into faces; return what happened (bad files listed, never raised).
 
     The folder must lie under DATA_ROOTS (PathNotAllowed otherwise) unless the server made it
     itself (trusted_folder, the upload page's temporary folder). progress(n) is called as photos
     finish. source_of(path) gives what is recorded as a face's source (the path by default).
+    report(kind, text) is called for each bad file ("bad") and each photo with no face ("no face").
     """
     root = Path(folder).resolve() if trusted_folder else allowed_path(folder)
     if not root.is_dir():
@@ -204,20 +228,20 @@ def photos_import(*, folder, workers: Optional[int] = None, detector: Optional[s
     workers = workers or settings.PHOTO_IMPORT_WORKERS or os.cpu_count() or 1
     if workers > 1:
         detection.Models(detector, landmarks=False)  # an unavailable detector fails here, not in every worker
-    summary = ImportSummary()
+    summary = ImportSummary(report=report)
     started = time.perf_counter()
-    paths = _new_paths(photo_files(root, summary.bad.append), summary, chunk_size=batch_size)
+    paths = _new_paths(photo_files(root, summary.add_bad), summary, chunk_size=batch_size)
     batch: list[detection.PhotoResult] = []
     for result in analysed_photos(paths, workers=workers, detector=detector, keep_whole=no_face_as_candidates):
         if progress:
             progress(1)
         if result.error:
-            summary.bad.append(result.error)
+            summary.add_bad(result.error)
             continue
         summary.photos += 1
         summary.faces_found += len(result.faces)
         if not result.faces:
-            summary.no_face.append(source_of(result.path))
+            summary.add_no_face(source_of(result.path))
         for stage, value in result.seconds.items():
             summary.add_seconds(stage, value)
         batch.append(result)

@@ -139,5 +139,6 @@ def photos_upload(*, files: Iterable, split: str = Split.UNASSIGNED, no_face_as_
         path = message.split(": ", 1)[0]
         bad.append(display(path) + message[len(path):] if path in unpacked.names else message)
     summary.bad = bad
+    summary.bad_count += len(unpacked.bad)
     summary.files += len(unpacked.bad)
     return summary
