@@ -125,7 +125,7 @@ class Models:
 
         height, width = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
-        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(width * scale), round(height * scale)),
+        small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                                                     interpolation=cv2.INTER_AREA)
         if self.detector == HAAR:
             gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
@@ -270,7 +270,6 @@ def analyse_photo(path: str, *, keep_whole: bool = False, models: Optional[Model
     if models is None:
         models = load_models()
     result = PhotoResult(path=path)
-    seconds = result.seconds
     started = time.perf_counter()
     try:
         data = Path(path).read_bytes()
@@ -284,6 +283,16 @@ def analyse_photo(path: str, *, keep_whole: bool = False, models: Optional[Model
         result.error = str(exc)
         return result
     result.width, result.height = image.size
+    try:
+        _find_faces(result, image, models, keep_whole, started)
+    except Exception as exc:  # noqa: BLE001 - an odd photo must not stop a pool of thousands
+        result.faces, result.whole_jpeg = [], None
+        result.error = f"{path}: face detection failed ({type(exc).__name__}: {exc})"
+    return result
+
+
+def _find_faces(result: PhotoResult, image: Image.Image, models: Models, keep_whole: bool, started: float) -> None:
+    seconds = result.seconds
     rgb = np.asarray(image)
     now = time.perf_counter()
     seconds["decode"] = now - started
@@ -306,4 +315,3 @@ def analyse_photo(path: str, *, keep_whole: bool = False, models: Optional[Model
         result.whole_jpeg = encode_jpeg(whole_photo_crop(image))
         crop_s += time.perf_counter() - t0
     seconds["crop"], seconds["landmarks"] = crop_s, landmark_s
-    return result

@@ -108,6 +108,15 @@ def test_exif_orientation_is_applied(models, tmp_path):
     assert_face_geometry(result.faces[0])
 
 
+@pytest.mark.parametrize("size", [(1, 1), (3, 3), (20000, 2), (2, 9000)])
+def test_odd_sizes_give_no_face_and_no_error(models, tmp_path, size):
+    path = tmp_path / "odd.png"
+    Image.new("RGB", size, (120, 130, 140)).save(path)
+    result = detection.analyse_photo(str(path), keep_whole=True, models=models)
+    assert result.error == "" and result.faces == [] and (result.width, result.height) == size
+    assert Image.open(io.BytesIO(result.whole_jpeg)).size == (224, 224)
+
+
 # --- the command, with bad input ----------------------------------------------------------------
 
 
