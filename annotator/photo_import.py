@@ -125,8 +125,10 @@ def _new_paths(paths: Iterator[Path], summary: ImportSummary, chunk_size: int) -
     """
     for chunk in _chunks(paths, chunk_size):
         this_run: set[str] = set()
+        started = time.perf_counter()
         hashed = [(path, _file_sha256(path)) for path in chunk]
         known = set(Photo.objects.filter(sha256__in=[h for _, h in hashed if h]).values_list("sha256", flat=True))
+        summary.add_seconds("seen-check", time.perf_counter() - started)
         for path, sha in hashed:
             summary.files += 1
             if sha and (sha in known or sha in this_run):

@@ -1,4 +1,6 @@
 """manage.py import_images DIR: raw photos to faces (detect, expand 15%, 224x224 crop, 68 landmarks)."""
+from concurrent.futures.process import BrokenProcessPool
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -45,6 +47,11 @@ class Command(BaseCommand):
                                     progress=bar.update, report=report)
         except (PathNotAllowed, DetectorUnavailable, ValueError) as exc:
             raise CommandError(str(exc)) from None
+        except BrokenProcessPool:
+            raise CommandError(
+                "a worker process died (out of memory, or a crash in OpenCV/dlib); the faces stored so far are "
+                "kept and a new run skips the photos already imported"
+            ) from None
         finally:
             bar.close()
         rate = summary.photos / summary.elapsed if summary.elapsed else 0.0
