@@ -68,31 +68,35 @@ class ImportSummary:
 
 
 def photo_files(folder: Path, on_bad: Callable[[str], None]) -> Iterator[Path]:
-    """Yield photo files under folder (sub-folders too, sorted), lazily.
+    """Yield photo files under folder and its sub-folders, lazily (a directory's entries as they come).
 
-    A link that leads out of the folder is reported through on_bad and not followed; linked
-    folders are never followed (their photos would be counted twice or escape the folder).
+    A link that leads out of the folder is reported through on_bad and not used; linked folders are
+    never followed (their photos would be reached twice, or from outside the folder).
     """
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        here = Path(dirpath)
-        for name in list(dirnames):
-            if (here / name).is_symlink():
-                try:
-                    child_within(folder, here / name)
-                except PathNotAllowed as exc:
-                    on_bad(str(exc))
-        for name in sorted(filenames):
-            path = here / name
-            if path.suffix.lower() not in PHOTO_SUFFIXES:
-                continue
-            if path.is_symlink():
-                try:
-                    child_within(folder, path)
-                except PathNotAllowed as exc:
-                    on_bad(str(exc))
-                    continue
-            yield path
+    stack = [folder]
+    while stack:
+        here = stack.pop()
+        subfolders = []
+        try:
+            with os.scandir(here) as entries:
+                for entry in entries:
+                    path = Path(entry.path)
+                    if entry.is_symlink():
+                        try:
+                            child_within(folder, path)
+                        except PathNotAllowed as exc:
+                            on_bad(str(exc))
+                            continue
+                        if entry.is_dir():
+                            continue
+                    elif entry.is_dir(follow_symlinks=False):
+                        subfolders.append(path)
+                        continue
+                    if path.suffix.lower() in PHOTO_SUFFIXES:
+                        yield path
+        except OSError as exc:
+            on_bad(f"{here}: cannot be listed ({exc.strerror or exc})")
+        stack.extend(sorted(subfolders, reverse=True))
 
 
 def _file_sha256(path: Path) -> Optional[str]:

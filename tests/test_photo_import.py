@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from annotator import detection
 from annotator.models import Face, Photo, Suggestion
+from annotator.photo_import import IN_FLIGHT_PER_WORKER, analysed_photos
 
 PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
 EYES, NOSE, MOUTH = slice(36, 48), slice(27, 36), slice(48, 68)
@@ -153,9 +154,10 @@ def make_bad(folder: Path, outside: Path):
     (folder / "bomb_warning.png").write_bytes(png_bomb(10000, 10000))  # over the limit, under twice it
     shutil.copy(PHOTOS / "astronaut.jpg", outside / "secret.jpg")
     (folder / "link.jpg").symlink_to(outside / "secret.jpg")
+    (folder / "linked_folder").symlink_to(outside, target_is_directory=True)
 
 
-BAD_NAMES = ["truncated.jpg", "empty.jpg", "notes.jpg", "bomb.png", "bomb_warning.png", "link.jpg"]
+BAD_NAMES = ["truncated.jpg", "empty.jpg", "notes.jpg", "bomb.png", "bomb_warning.png", "link.jpg", "linked_folder"]
 
 
 @pytest.mark.django_db
@@ -171,7 +173,7 @@ def test_import_images_imports_the_good_reports_each_bad_file_and_exits_non_zero
     outside.mkdir()
     make_bad(photos / "sub" / "deeper", outside)
 
-    with pytest.raises(CommandError, match="6 file"):
+    with pytest.raises(CommandError, match="7 file"):
         call_command("import_images", str(photos), "--workers", "1", "--split", "train")
     err = capsys.readouterr().err
     for name in BAD_NAMES:
@@ -225,3 +227,27 @@ def test_a_folder_outside_data_roots_is_refused(data_root, tmp_path):
     with pytest.raises(CommandError, match="outside the folders"):
         call_command("import_images", str(elsewhere), "--workers", "1")
     assert Face.objects.count() == 0
+
+
+def test_the_pool_keeps_only_a_few_photos_in_flight(tmp_path):
+    """Memory stays bounded: paths are pulled from the (lazy) listing only as results come back."""
+    source = Image.open(PHOTOS / "coffee.jpg")
+    files = []
+    for i in range(24):
+        files.append(tmp_path / f"{i}.jpg")
+        source.rotate(i).save(files[-1])
+    pulled = 0
+
+    def listing():
+        nonlocal pulled
+        for path in files:
+            pulled += 1
+            yield path
+
+    done = most_ahead = 0
+    for result in analysed_photos(listing(), workers=2, detector=detection.HAAR, keep_whole=False):
+        assert result.error == ""
+        done += 1
+        most_ahead = max(most_ahead, pulled - done)
+    assert done == 24
+    assert most_ahead <= 2 * IN_FLIGHT_PER_WORKER
