@@ -251,3 +251,12 @@ def test_the_pool_keeps_only_a_few_photos_in_flight(tmp_path):
         most_ahead = max(most_ahead, pulled - done)
     assert done == 24
     assert most_ahead <= 2 * IN_FLIGHT_PER_WORKER
+
+
+@pytest.mark.django_db
+def test_benchmark_prints_its_table_and_keeps_nothing(data_root, capsys):
+    call_command("benchmark_import_images", "--photos", "6", "--workers", "2")
+    out = capsys.readouterr().out
+    for row in ("bare loop, 1 process", "bare loop, 2 processes", "import_images, 2 processes", "detect", "store"):
+        assert row in out, row
+    assert Face.objects.count() == 0 and Photo.objects.count() == 0  # rolled back

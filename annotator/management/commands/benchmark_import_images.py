@@ -9,6 +9,7 @@ The database writes are rolled back and crops go to a temporary MEDIA_ROOT: noth
 import os
 import tempfile
 import time
+from multiprocessing import forkserver
 from pathlib import Path
 
 from django.conf import settings
@@ -52,6 +53,7 @@ class Command(BaseCommand):
             folder = Path(tmp) / "photos"
             folder.mkdir()
             make_photos(folder, photos)
+            forkserver.ensure_running()  # started once per run: its start-up must not land on the first pooled row
             rows = [self.bare(folder, 1, detector), self.bare(folder, workers, detector)]
             row, stages = self.real(folder, Path(tmp) / "media", workers, detector)
             rows.append(row)
