@@ -185,6 +185,12 @@ def test_import_images_imports_the_good_reports_each_bad_file_and_exits_non_zero
         face = Face.objects.get(source=str(photos / "sub" / name))
         assert len(face.landmarks) == 136 and face.box_width > 50
         assert (face.original_width, face.original_height) == Image.open(PHOTOS / "obama.jpg").size
+    def crop_of(name):
+        face = Face.objects.get(source=str(photos / "sub" / name))
+        return np.asarray(Image.open(face.image.open("rb")).convert("L"), dtype=float)
+
+    # 16 bits scaled to 8, not clipped to white: the crop looks like the 8-bit grayscale one.
+    assert abs(crop_of("sixteen.png").mean() - crop_of("gray.jpg").mean()) < 8
     assert Face.objects.filter(source=str(photos / "sub" / "two_faces.jpg")).count() == 2
     hopper = Face.objects.get(source=str(photos / "grace_hopper.jpg"))
     assert hopper.split == "train" and hopper.box_x is not None
