@@ -2,7 +2,8 @@
 
 Rows: a bare loop (decode + detect + crop + landmarks, results dropped, no database) in one process
 and in a pool of --workers processes, then the real import (same pool, plus hashing for the
-seen-before check, storage and database writes). The ratio compares the import with the bare pool.
+seen-before check, storage and database writes). The ratio compares the import with the bare pool;
+the pooled runs alternate --repeat times and the fastest of each is shown, as the machine may be shared.
 Photos are made from the shipped test photographs (mirrored, rescaled, so every file is new).
 The database writes are rolled back and crops go to a temporary MEDIA_ROOT: nothing is kept.
 """
@@ -46,17 +47,26 @@ class Command(BaseCommand):
         parser.add_argument("--photos", type=int, default=48)
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--detector", choices=detection.DETECTORS, default=None)
+        parser.add_argument("--repeat", type=int, default=2,
+                            help="Pooled runs are repeated, alternating, and the fastest of each is shown "
+                                 "(the machine may be shared)")
 
-    def handle(self, *args, photos, workers, detector, **options):
+    def handle(self, *args, photos, workers, detector, repeat, **options):
         detector = detector or settings.FACE_DETECTOR
-        with tempfile.TemporaryDirectory(prefix="bench-photos-") as tmp:
+        scratch = Path(settings.VAR_DIR) / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="benchmark-import-images-", dir=scratch) as tmp:
             folder = Path(tmp) / "photos"
             folder.mkdir()
             make_photos(folder, photos)
             forkserver.ensure_running()  # started once per run: its start-up must not land on the first pooled row
-            rows = [self.bare(folder, 1, detector), self.bare(folder, workers, detector)]
-            row, stages = self.real(folder, Path(tmp) / "media", workers, detector)
-            rows.append(row)
+            single = self.bare(folder, 1, detector)
+            pooled, real = [], []
+            for i in range(max(1, repeat)):
+                pooled.append(self.bare(folder, workers, detector))
+                real.append(self.real(folder, Path(tmp) / f"media{i}", workers, detector))
+            row, stages = min(real, key=lambda r: r[0][1])
+            rows = [single, min(pooled, key=lambda r: r[1]), row]
         baseline = rows[1]
         out = self.stdout
         out.write(f"{photos} photos, detector {detector}, {workers} workers on {os.cpu_count()} cores")
