@@ -4,7 +4,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from .learning import suggester_activate
-from .models import Annotation, Claim, Face, Suggester, Suggestion
+from .models import Annotation, Claim, Face, Photo, Suggester, Suggestion
 
 
 @admin.register(Face)
@@ -83,3 +83,12 @@ class ClaimAdmin(admin.ModelAdmin):
     list_display = ("face_id", "annotator", "claimed_at", "expires_at", "shown_blind")
     list_filter = ("annotator",)
     raw_id_fields = ("face",)
+
+
+@admin.register(Photo)
+class PhotoAdmin(admin.ModelAdmin):
+    list_display = ("id", "source", "width", "height", "face_count", "detector", "imported_at")
+    list_filter = ("face_count", "detector")
+    search_fields = ("source", "=sha256")
+    readonly_fields = ("sha256", "source", "width", "height", "face_count", "detector", "imported_at")
+    show_full_result_count = False

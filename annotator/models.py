@@ -195,3 +195,21 @@ class Claim(models.Model):
 
     def __str__(self):
         return f"{self.annotator} holds face {self.face_id} until {self.expires_at:%H:%M:%S}"
+
+
+class Photo(models.Model):
+    """A raw photo that import_images has seen (by the SHA-256 of its bytes), with how many faces it gave.
+
+    It is how a photo seen before is skipped, and how photos with no face stay on record.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    source = models.CharField(max_length=2048, help_text="Path of the file when it was imported")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    face_count = models.PositiveSmallIntegerField(help_text="Faces the detector found (0: no face)")
+    detector = models.CharField(max_length=32)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.source} ({self.face_count} faces)"

@@ -227,6 +227,14 @@ CLAIM_LEASE_SECONDS = env_int("CLAIM_LEASE_SECONDS", 600)
 BLIND_SHARE = env_float("BLIND_SHARE", 0.05)
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 500)
 
+# Raw photos (import_images and the upload page).
+FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "haar")  # "haar" (OpenCV's cascade) or "dnn" (res10 SSD)
+PHOTO_IMPORT_WORKERS = env_int("PHOTO_IMPORT_WORKERS", 0)  # 0: one per core
+PHOTO_UPLOAD_MAX_BYTES = env_int("PHOTO_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)  # per uploaded file (zip or photo)
+PHOTO_ZIP_MAX_MEMBERS = env_int("PHOTO_ZIP_MAX_MEMBERS", 5000)
+PHOTO_ZIP_MAX_MEMBER_BYTES = env_int("PHOTO_ZIP_MAX_MEMBER_BYTES", 50 * 1024 * 1024)
+PHOTO_ZIP_MAX_TOTAL_BYTES = env_int("PHOTO_ZIP_MAX_TOTAL_BYTES", 1024 * 1024 * 1024)  # unpacked, all members
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

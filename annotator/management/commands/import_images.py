@@ -1,0 +1,66 @@
+"""manage.py import_images DIR: raw photos to faces (detect, expand 15%, 224x224 crop, 68 landmarks)."""
+from concurrent.futures.process import BrokenProcessPool
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from annotator.detection import DETECTORS, DetectorUnavailable
+from annotator.models import Split
+from annotator.paths import PathNotAllowed
+from annotator.photo_import import photos_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Find the faces in every photo under DIR (sub-folders too) and store each as a 224x224 crop with "
+        "68 landmarks. Photos seen before are skipped. Exits non-zero when any file was bad input "
+        "(a photo with no face is reported, not an error)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("folder", metavar="DIR")
+        parser.add_argument("--no-face-as-candidates", action="store_true",
+                            help="Store a photo with no face as a face suggested No-Face, for annotators to confirm")
+        parser.add_argument("--split", choices=Split.values, default=Split.UNASSIGNED)
+        parser.add_argument("--workers", type=int, default=0, help="Processes (default: PHOTO_IMPORT_WORKERS, "
+                                                                   "else one per core)")
+        parser.add_argument("--detector", choices=DETECTORS, default=None,
+                            help=f"Face detector (default: the FACE_DETECTOR setting, now {settings.FACE_DETECTOR})")
+        parser.add_argument("--batch-size", type=int, default=64, help="Photos per database transaction")
+
+    def handle(self, *args, folder, no_face_as_candidates, split, workers, detector, batch_size, **options):
+        bar = tqdm(unit="photo", desc="photos", disable=options["verbosity"] == 0)
+        suffix = " (stored as a No-Face candidate)" if no_face_as_candidates else ""
+
+        def report(kind, text):
+            # Printed as it happens (above the bar), so a long run's problems show at once.
+            with tqdm.external_write_mode():
+                if kind == "bad":
+                    self.stderr.write(f"bad: {text}")
+                else:
+                    self.stdout.write(f"no face: {text}{suffix}")
+
+        try:
+            summary = photos_import(folder=folder, workers=workers or None, detector=detector, split=split,
+                                    no_face_as_candidates=no_face_as_candidates, batch_size=batch_size,
+                                    progress=bar.update, report=report)
+        except (PathNotAllowed, DetectorUnavailable, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        except BrokenProcessPool:
+            raise CommandError(
+                "a worker process died (out of memory, or a crash in OpenCV/dlib); the faces stored so far are "
+                "kept and a new run skips the photos already imported"
+            ) from None
+        finally:
+            bar.close()
+        rate = summary.photos / summary.elapsed if summary.elapsed else 0.0
+        self.stdout.write(
+            f"{summary.files} photo files: {summary.photos} read, {summary.seen_before} seen before (skipped), "
+            f"{summary.bad_count} bad; {summary.faces_found} faces found, {summary.faces_stored} new faces stored, "
+            f"{summary.no_face_count} photos with no face"
+            + (f" ({summary.no_face_candidates} stored as No-Face candidates)" if no_face_as_candidates else "")
+            + f"; {summary.elapsed:.1f} s ({rate:.1f} photos/s)"
+        )
+        if summary.bad_count:
+            raise CommandError(f"{summary.bad_count} file(s) skipped as bad input (listed above); the rest was imported")

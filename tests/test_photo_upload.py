@@ -1,0 +1,108 @@
+"""The photo upload page: admins only; zip members untrusted (no traversal, no links, sizes counted)."""
+import io
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from annotator.models import Face, Suggestion
+from tests.conftest import browser_login
+
+PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
+URL = "/photos/upload/"
+
+
+@pytest.fixture
+def upload_dirs(data_root, tmp_path, settings):
+    settings.VAR_DIR = tmp_path / "var"
+    return tmp_path / "var" / "uploads"
+
+
+def zip_bytes(members):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in members:
+            if name.startswith("LINK:"):
+                info = zipfile.ZipInfo(name[5:])
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                archive.writestr(info, data)
+            else:
+                archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_only_admins_may_upload(client, annotator_user, reviewer_user, upload_dirs):
+    assert client.get(URL).status_code == 302  # to the login page
+    for user in (annotator_user, reviewer_user):
+        client.force_login(user)
+        assert client.get(URL).status_code == 403
+        photo = SimpleUploadedFile("g.jpg", (PHOTOS / "grace_hopper.jpg").read_bytes(), "image/jpeg")
+        assert client.post(URL, {"files": [photo], "split": "unassigned"}).status_code == 403
+    assert Face.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_zip_and_photos_become_faces_and_bad_members_are_named(client, admin_user_role, upload_dirs, settings,
+                                                               tmp_path):
+    settings.PHOTO_ZIP_MAX_MEMBER_BYTES = 80_000
+    escape_target = tmp_path / "evil.jpg"
+    archive = zip_bytes([
+        ("people/two_faces.jpg", (PHOTOS / "two_faces.jpg").read_bytes()),
+        ("people/coffee.jpg", (PHOTOS / "coffee.jpg").read_bytes()),
+        ("../../evil.jpg", (PHOTOS / "obama.jpg").read_bytes()),
+        ("/abs.jpg", (PHOTOS / "obama.jpg").read_bytes()),
+        ("LINK:people/link.jpg", "/etc/passwd"),
+        ("people/huge.jpg", b"\0" * 200_000),  # compresses to almost nothing; unpacked it is too big
+        ("people/notes.txt", b"ignored: not a photo"),
+    ])
+    client.force_login(admin_user_role)
+    response = client.post(URL, {
+        "files": [
+            SimpleUploadedFile("batch.zip", archive, "application/zip"),
+            SimpleUploadedFile("../hopper.jpg", (PHOTOS / "grace_hopper.jpg").read_bytes(), "image/jpeg"),
+            SimpleUploadedFile("broken.jpg", (PHOTOS / "biden.jpg").read_bytes()[:5000], "image/jpeg"),
+        ],
+        "split": "val",
+        "no_face_as_candidates": "on",
+    })
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "batch.zip:../../evil.jpg: refused" in page
+    assert "batch.zip:/abs.jpg: refused" in page
+    assert "batch.zip:people/link.jpg: refused (a symbolic link)" in page
+    assert "batch.zip:people/huge.jpg: larger than PHOTO_ZIP_MAX_MEMBER_BYTES" in page
+    assert "upload:broken.jpg: not a readable image" in page
+    assert not escape_target.exists() and not (tmp_path.parent / "evil.jpg").exists()
+
+    assert Face.objects.filter(source="upload:batch.zip:people/two_faces.jpg").count() == 2
+    hopper = Face.objects.get(source="upload:hopper.jpg")
+    assert hopper.split == "val" and len(hopper.landmarks) == 136
+    candidate = Face.objects.get(source="upload:batch.zip:people/coffee.jpg")
+    assert Suggestion.objects.get(face=candidate).category == 10
+    assert Face.objects.count() == 4
+    assert list(upload_dirs.iterdir()) == []  # the temporary folder is gone
+
+
+@pytest.mark.django_db
+def test_a_file_that_is_not_a_zip_is_named(client, admin_user_role, upload_dirs):
+    client.force_login(admin_user_role)
+    response = client.post(URL, {"files": [SimpleUploadedFile("fake.zip", b"not a zip")], "split": "unassigned"})
+    assert "fake.zip: not a readable zip archive" in response.content.decode()
+    assert Face.objects.count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_upload_page_in_a_browser(page, live_server, admin_user_role, upload_dirs, artifacts_dir):
+    browser_login(page, live_server, admin_user_role, next_path=URL)
+    assert page.url.endswith(URL)
+    page.set_input_files("input[name=files]", [str(PHOTOS / "two_faces.jpg"), str(PHOTOS / "coffee.jpg")])
+    page.click("#import-button")
+    page.wait_for_selector("#import-summary")
+    text = page.inner_text("#import-summary")
+    assert "2 new faces stored" in text.replace("\n", " ") and "upload:coffee.jpg" in text
+    page.screenshot(path=str(artifacts_dir / "photo_upload.png"), full_page=True)
+    assert Face.objects.filter(source="upload:two_faces.jpg").count() == 2
