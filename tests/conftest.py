@@ -6,7 +6,8 @@ from django.contrib.auth.models import Group, User
 def make_user(username, *roles, password="pw-for-tests-123"):
     user = User.objects.create_user(username=username, password=password)
     for role in roles:
-        user.groups.add(Group.objects.get(name=role))
+        # get_or_create: transactional tests flush the tables, groups from the data migration included.
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 

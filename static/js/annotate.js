@@ -32,7 +32,7 @@ circle.addEventListener("change", (e) => {
   refresh();
 });
 
-const state = { buffer: [], history: [], done: 0, startedAt: null, fetching: false, exhausted: false };
+const state = { buffer: [], history: [], done: 0, startedAt: null, fetching: false, exhausted: false, saving: 0 };
 let current = null;
 let showLandmarks = false;
 // Enter -> next image painted, in milliseconds (read by the browser benchmark).
@@ -47,6 +47,13 @@ function uuid4() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+// Requests in flight, shown as data-busy on <body> (tests wait for 0 before they read the database).
+let busy = 0;
+function track(promise) {
+  document.body.dataset.busy = ++busy;
+  return promise.finally(() => (document.body.dataset.busy = --busy));
+}
+
 async function api(method, url, body) {
   const response = await fetch(url, {
     method,
@@ -59,7 +66,11 @@ async function api(method, url, body) {
 }
 
 // Retry network failures and server errors with the same body (the client key makes it safe).
-async function send(method, url, body) {
+function send(method, url, body) {
+  return track(sendWithRetry(method, url, body));
+}
+
+async function sendWithRetry(method, url, body) {
   for (let attempt = 0; ; attempt++) {
     try {
       const result = await api(method, url, body);
@@ -95,7 +106,7 @@ async function fetchMore() {
   if (want <= 0) return;
   state.fetching = true;
   try {
-    const { status, data } = await api("POST", "/api/queue/next/", { count: want, holding: heldIds() });
+    const { status, data } = await send("POST", "/api/queue/next/", { count: want, holding: heldIds() });
     if (status !== 200) {
       say(`Could not get faces: ${errorText(data)}`, "bad");
       return;

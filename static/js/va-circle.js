@@ -50,8 +50,8 @@ export class VaCircle extends EventTarget {
     this.regionEl = svg("circle", { cx: 0, cy: 0, r: 0, class: "va-region", visibility: "hidden" }, g);
     this.pointEl = svg("circle", { cx: 0, cy: 0, r: 0.055, class: "va-point", visibility: "hidden" }, g);
     const labels = [
-      ["pleasant \u2192", 1.12, 0.0, "end", "middle"],
-      ["\u2190 unpleasant", -1.12, 0.0, "start", "middle"],
+      ["pleasant \u2192", 1.1, 0.04, "end", "hanging"],
+      ["\u2190 unpleasant", -1.1, 0.04, "start", "hanging"],
       ["\u2191 excited", 0, -1.07, "middle", "hanging"],
       ["\u2193 calm", 0, 1.1, "middle", "auto"],
     ];
