@@ -17,7 +17,8 @@ from typing import Iterable, Optional
 from django.conf import settings
 from django.core.exceptions import FieldError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import signals
@@ -119,8 +120,21 @@ def _not_mine(qs, *, annotator, exclude: Iterable[int]):
 
 
 def _lock_candidates(*, annotator, now, limit: int, exclude: Iterable[int]) -> list:
-    """Return ids of faces that need answers, locked FOR UPDATE SKIP LOCKED where the database can."""
-    qs = _not_mine(_open_faces(), annotator=annotator, exclude=exclude).order_by(*queue_order_by())
+    """Return ids of faces with room for one more annotator, locked FOR UPDATE SKIP LOCKED where the
+    database can, in queue order."""
+    live = (
+        Claim.objects.filter(face=OuterRef("pk"), expires_at__gt=now)
+        .order_by()
+        .values("face")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    qs = (
+        _not_mine(_open_faces(), annotator=annotator, exclude=exclude)
+        .annotate(live=Coalesce(Subquery(live), 0))
+        .filter(required_annotations__gt=F("answer_count") + F("live"))
+        .order_by(*queue_order_by())
+    )
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, of=("self",))
     return list(qs.values_list("pk", flat=True)[:limit])
@@ -201,13 +215,15 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             gold_id = _pick_gold(annotator=annotator, exclude=taken | set(new_ids))
             if gold_id is not None:
                 new_ids.append(gold_id)
+        seen = set(taken)
         for _ in range(3):  # a candidate may turn out full once its lock is held; look a little further
             want = room - len(new_ids)
             if want <= 0:
                 break
-            locked = _lock_candidates(annotator=annotator, now=now, limit=want + 2, exclude=taken | set(new_ids))
+            locked = _lock_candidates(annotator=annotator, now=now, limit=want, exclude=seen | set(new_ids))
             if not locked:
                 break
+            seen.update(locked)
             new_ids.extend(_still_open(locked, now=now)[:want])
         expires_at = now + _lease()
         new_claims = [

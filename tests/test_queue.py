@@ -372,3 +372,14 @@ def test_claim_query_reads_the_open_faces_index(policy, annotator_user):
         *queueing.queue_order_by())[:3]
     plan = qs.explain()
     assert "face_queue_open_rare" in plan, plan
+
+
+@pytest.mark.django_db
+def test_faces_held_by_others_do_not_hide_the_rest_of_the_queue(policy, annotator_user, django_user_model):
+    """Many annotators each holding several faces at the head of the queue: the next one still gets faces."""
+    faces = [make_face(i, priority=100 - i) for i in range(40)]
+    for n in range(8):
+        holder = django_user_model.objects.create_user(f"holder{n}")
+        queueing.queue_claim(annotator=holder, count=4)
+    got = [f["id"] for f in next_faces(client_for(annotator_user), count=4)]
+    assert got == [f.id for f in faces[32:36]]

@@ -21,7 +21,7 @@ def test_fifty_concurrent_annotators_never_overfill_a_face(settings):
         pytest.skip("needs PostgreSQL for row locking: set DATABASE_URL=postgres://... (CI runs it on PostgreSQL)")
     settings.BLIND_SHARE = settings.GOLD_SHARE = 0.0
     faces = [make_face(i, required=2 if i % 4 == 0 else 1, priority=i % 5) for i in range(120)]
-    group = Group.objects.get(name="annotator")
+    group, _ = Group.objects.get_or_create(name="annotator")  # a transactional test before may have flushed it
     users = []
     for i in range(CLIENTS):
         user = User.objects.create_user(f"load{i}")
