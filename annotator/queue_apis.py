@@ -48,9 +48,9 @@ class QueuedFaceOut(serializers.Serializer):
 def _face_out(item: queueing.ClaimedFace) -> dict:
     s = item.suggestion
     return {
-        "id": item.face.pk,
-        "image_url": reverse("face-image", args=[item.face.pk]),
-        "landmarks": item.face.landmarks,
+        "id": item.face_id,
+        "image_url": reverse("face-image", args=[item.face_id]),
+        "landmarks": item.landmarks,
         "suggestion": None
         if s is None
         else {

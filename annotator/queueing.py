@@ -7,6 +7,7 @@ faces without waiting on each other; SQLite: the database write lock serialises 
 count answers and live claims again in a fresh statement: under READ COMMITTED a new statement sees
 every claim committed by whoever held the row lock before us. Submits take the same row lock.
 """
+import json
 import logging
 import random
 import uuid
@@ -17,8 +18,7 @@ from typing import Iterable, Optional
 from django.conf import settings
 from django.core.exceptions import FieldError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from . import signals
@@ -67,7 +67,8 @@ class OutsideRegion(QueueError):
 
 @dataclass
 class ClaimedFace:
-    face: Face
+    face_id: int
+    landmarks: Optional[list]
     claim: Claim
     suggestion: Optional[Suggestion]
 
@@ -79,22 +80,6 @@ def _now():
 
 def _lease():
     return timedelta(seconds=settings.CLAIM_LEASE_SECONDS)
-
-
-def queue_order_by() -> list:
-    """Return the queue's ORDER BY, from settings.QUEUE_ORDER ("rare_first" or "arrival")."""
-    order = settings.QUEUE_ORDER
-    if order == "rare_first":
-        return ["-queue_priority", "id"]
-    if order == "arrival":
-        return ["id"]
-    raise ValueError(f"QUEUE_ORDER: {order!r} is not 'rare_first' or 'arrival'")
-
-
-def _open_faces():
-    # This predicate is the partial indexes' condition (migration 0003): the claim scan reads only
-    # faces that still need answers, in queue order, and stops after a few rows, at any table size.
-    return Face.objects.filter(answer_count__lt=F("required_annotations"))
 
 
 def _gold_faces():
@@ -119,39 +104,77 @@ def _not_mine(qs, *, annotator, exclude: Iterable[int]):
     )
 
 
-def _lock_candidates(*, annotator, now, limit: int, exclude: Iterable[int]) -> list:
-    """Return ids of faces with room for one more annotator, locked FOR UPDATE SKIP LOCKED where the
-    database can, in queue order."""
-    live = (
-        Claim.objects.filter(face=OuterRef("pk"), expires_at__gt=now)
-        .order_by()
-        .values("face")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    qs = (
-        _not_mine(_open_faces(), annotator=annotator, exclude=exclude)
-        .annotate(live=Coalesce(Subquery(live), 0))
-        .filter(required_annotations__gt=F("answer_count") + F("live"))
-        .order_by(*queue_order_by())
-    )
+def lock_candidates_sql(*, annotator_id: int, now, limit: int, exclude: Iterable[int]) -> tuple:
+    """Return (sql, params) of the claim scan: faces with room for one more annotator that this
+    annotator has neither answered nor claimed, in queue order, locked FOR UPDATE SKIP LOCKED where
+    the database can (on SQLite the write lock taken first serialises claimers).
+
+    Hand-written because it runs for every face shown: the ORM's compile time was most of a claim's
+    cost. Its first condition is the partial indexes' predicate (migration 0003), so the scan reads
+    only open faces, in index order, and stops after a few rows at any table size.
+    """
+    face, claim, annotation = Face._meta.db_table, Claim._meta.db_table, Annotation._meta.db_table
+    now = connection.ops.adapt_datetimefield_value(now)
+    exclude = list(exclude)
+    order = {"rare_first": "f.queue_priority DESC, f.id", "arrival": "f.id"}.get(settings.QUEUE_ORDER)
+    if order is None:
+        raise ValueError(f"QUEUE_ORDER: {settings.QUEUE_ORDER!r} is not 'rare_first' or 'arrival'")
+    sql = [
+        f"SELECT f.id, f.landmarks FROM {face} f WHERE f.answer_count < f.required_annotations",
+        f"AND NOT EXISTS (SELECT 1 FROM {annotation} a WHERE a.face_id = f.id AND a.annotator_id = %s)",
+        f"AND NOT EXISTS (SELECT 1 FROM {claim} m WHERE m.face_id = f.id AND m.annotator_id = %s)",
+        f"AND f.answer_count + (SELECT COUNT(*) FROM {claim} c WHERE c.face_id = f.id AND c.expires_at > %s)"
+        " < f.required_annotations",
+    ]
+    params = [annotator_id, annotator_id, now]
+    if exclude:
+        sql.append(f"AND f.id NOT IN ({', '.join(['%s'] * len(exclude))})")
+        params.extend(exclude)
+    sql.append(f"ORDER BY {order} LIMIT %s")
+    params.append(limit)
     if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
-    return list(qs.values_list("pk", flat=True)[:limit])
+        sql.append("FOR UPDATE OF f SKIP LOCKED")
+    return " ".join(sql), params
 
 
-def _still_open(face_ids: list, *, now) -> list:
-    """Return, in the given order, the faces whose answers + live claims are below what they need.
+def _lock_candidates(*, annotator, now, limit: int, exclude: Iterable[int]) -> list:
+    """Return [(face id, landmarks)] of the faces the claim scan locked."""
+    sql, params = lock_candidates_sql(annotator_id=annotator.pk, now=now, limit=limit, exclude=exclude)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [(pk, json.loads(marks) if isinstance(marks, (str, bytes)) else marks) for pk, marks in rows]
 
-    Runs as a fresh statement after the row locks are held, so it sees every committed claim.
+
+def _insert_claims_if_open(face_ids: list, *, annotator, now, expires_at, blind: set) -> dict:
+    """Insert claims on those faces whose answers + live claims are still below what they need;
+    return {face_id: Claim}.
+
+    One statement, run after the row locks are held: its fresh snapshot sees every claim committed
+    by whoever held a lock before us, which the locking statement's older snapshot may not.
     """
     if not face_ids:
-        return []
-    rows = Face.objects.filter(pk__in=face_ids).annotate(
-        live=Count("claims", filter=Q(claims__expires_at__gt=now))
-    ).values_list("pk", "answer_count", "required_annotations", "live")
-    open_ids = {pk for pk, answers, required, live in rows if answers + live < required}
-    return [pk for pk in face_ids if pk in open_ids]
+        return {}
+    adapt = connection.ops.adapt_datetimefield_value
+    claim_table, face_table = Claim._meta.db_table, Face._meta.db_table
+    blind_ids = [pk for pk in face_ids if pk in blind]
+    blind_sql = f"f.id IN ({', '.join(['%s'] * len(blind_ids))})" if blind_ids else "FALSE"
+    sql = (
+        f"INSERT INTO {claim_table} (face_id, annotator_id, shown_blind, claimed_at, expires_at) "
+        f"SELECT f.id, %s, {blind_sql}, %s, %s FROM {face_table} f "
+        f"WHERE f.id IN ({', '.join(['%s'] * len(face_ids))}) AND f.answer_count + "
+        f"(SELECT COUNT(*) FROM {claim_table} c WHERE c.face_id = f.id AND c.expires_at > %s) < f.required_annotations "
+        "RETURNING id, face_id"
+    )
+    params = [annotator.pk, *blind_ids, adapt(now), adapt(expires_at), *face_ids, adapt(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {
+        face_id: Claim(pk=pk, face_id=face_id, annotator=annotator, shown_blind=face_id in blind, claimed_at=now,
+                       expires_at=expires_at)
+        for pk, face_id in rows
+    }
 
 
 def _pick_gold(*, annotator, exclude: Iterable[int]):
@@ -181,60 +204,73 @@ def suggestions_for(face_ids: Iterable[int]) -> dict:
     return chosen
 
 
-def _claimed_faces(claims: list) -> list:
-    faces = Face.objects.in_bulk([c.face_id for c in claims])
-    suggestions = suggestions_for([c.face_id for c in claims if not c.shown_blind])
-    return [
-        ClaimedFace(face=faces[c.face_id], claim=c, suggestion=None if c.shown_blind else suggestions.get(c.face_id))
-        for c in claims
-        if c.face_id in faces
-    ]
-
-
 def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> list:
     """Hand the annotator up to `count` faces: their own live claims not in `holding` first, then new ones.
 
     Each new claim is a lease of CLAIM_LEASE_SECONDS; a share GOLD_SHARE of new faces are gold items
     and a share BLIND_SHARE are shown without their suggestion. One annotator holds at most
-    QUEUE_MAX_CLAIMS live claims.
+    QUEUE_MAX_CLAIMS live claims. Round trips are few on purpose: this runs for every face shown.
     """
     holding = {int(pk) for pk in holding}
     now = _now()
+    lease = _lease()
+    expires_at = now + lease
+    landmarks = {}
     with transaction.atomic():
-        # Also the first write of the transaction, which on SQLite takes the database write lock
-        # before anything is read. A skipped or lapsed claim keeps the face from this annotator for
-        # one more lease, then is forgotten.
-        Claim.objects.filter(annotator=annotator, expires_at__lte=now - _lease()).delete()
-        live = list(Claim.objects.filter(annotator=annotator, expires_at__gt=now).order_by("claimed_at", "id"))
+        if not connection.features.has_select_for_update_skip_locked:
+            # SQLite: make a write the first statement, so the database write lock is taken before
+            # anything is read and claimers run one after another.
+            Claim.objects.filter(annotator=annotator, expires_at__lte=now - lease).delete()
+        own = list(Claim.objects.filter(annotator=annotator).order_by("claimed_at", "id"))
+        # A skipped or abandoned claim keeps the face from this annotator for one more lease, then is forgotten.
+        stale = [c.pk for c in own if c.expires_at <= now - lease]
+        if stale:
+            Claim.objects.filter(pk__in=stale).delete()
+        live = [c for c in own if c.expires_at > now]
         result = [c for c in live if c.face_id not in holding][:count]
         room = min(count - len(result), settings.QUEUE_MAX_CLAIMS - len(live))
-        taken = {c.face_id for c in live} | holding
-        new_ids = []
+        taken = {c.face_id for c in own} | holding
+        new_claims = {}
         gold_slots = sum(1 for _ in range(max(room, 0)) if random.random() < settings.GOLD_SHARE)
         for _ in range(gold_slots):
-            gold_id = _pick_gold(annotator=annotator, exclude=taken | set(new_ids))
+            gold_id = _pick_gold(annotator=annotator, exclude=taken | set(new_claims))
             if gold_id is not None:
-                new_ids.append(gold_id)
+                # Gold faces measure annotators: exempt from the required_annotations cap.
+                new_claims[gold_id] = Claim.objects.create(
+                    face_id=gold_id, annotator=annotator, expires_at=expires_at,
+                    shown_blind=random.random() < settings.BLIND_SHARE,
+                )
         seen = set(taken)
         for _ in range(3):  # a candidate may turn out full once its lock is held; look a little further
-            want = room - len(new_ids)
+            want = room - len(new_claims)
             if want <= 0:
                 break
-            locked = _lock_candidates(annotator=annotator, now=now, limit=want, exclude=seen | set(new_ids))
+            locked = _lock_candidates(annotator=annotator, now=now, limit=want, exclude=seen | set(new_claims))
             if not locked:
                 break
-            seen.update(locked)
-            new_ids.extend(_still_open(locked, now=now)[:want])
-        expires_at = now + _lease()
-        new_claims = [
-            Claim(face_id=pk, annotator=annotator, expires_at=expires_at, shown_blind=random.random() < settings.BLIND_SHARE)
-            for pk in new_ids
-        ]
-        Claim.objects.bulk_create(new_claims)
-        # bulk_create sets ids only on some databases; read the rows back for the response.
-        fresh = {c.face_id: c for c in Claim.objects.filter(annotator=annotator, face_id__in=new_ids)}
-        result.extend(fresh[pk] for pk in new_ids if pk in fresh)
-    return _claimed_faces(result)
+            ids = [pk for pk, _ in locked]
+            seen.update(ids)
+            landmarks.update(locked)
+            blind = {pk for pk in ids if random.random() < settings.BLIND_SHARE}
+            inserted = _insert_claims_if_open(ids, annotator=annotator, now=now, expires_at=expires_at, blind=blind)
+            new_claims.update((pk, inserted[pk]) for pk in ids if pk in inserted)
+        result.extend(new_claims.values())
+    return _claimed_faces(result, landmarks)
+
+
+def _claimed_faces(claims: list, landmarks: dict) -> list:
+    missing = [c.face_id for c in claims if c.face_id not in landmarks]
+    if missing:
+        landmarks = {**landmarks, **dict(Face.objects.filter(pk__in=missing).values_list("pk", "landmarks"))}
+    suggestions = suggestions_for([c.face_id for c in claims if not c.shown_blind])
+    return [
+        ClaimedFace(
+            face_id=c.face_id, landmarks=landmarks[c.face_id], claim=c,
+            suggestion=None if c.shown_blind else suggestions.get(c.face_id),
+        )
+        for c in claims
+        if c.face_id in landmarks
+    ]
 
 
 def queue_release(*, annotator, face_id: int) -> bool:
@@ -299,18 +335,18 @@ def annotation_submit(
     Raises LabelError (bad label), OutsideRegion, AlreadyAnswered, FaceNotNeeded.
     """
     face_id = getattr(face, "pk", face)
+    client_key = uuid.UUID(str(client_key))
     category, valence, arousal = validate_label(category, valence, arousal)
     outside = _check_region(category, valence, arousal, outside_region_confirmed)
     now = _now()
     with transaction.atomic():
         face = Face.objects.select_for_update().get(pk=face_id)
-        previous = Annotation.objects.filter(client_key=client_key).first()
-        if previous is not None:
+        for previous in Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)):
+            if previous.client_key != client_key:
+                raise AlreadyAnswered("You have answered this face already; change that answer instead.", field="face")
             if previous.annotator_id != annotator.pk or previous.face_id != face.pk:
                 raise QueueError("client_key: this key was used for another answer", field="client_key")
             return previous, False
-        if Annotation.objects.filter(face=face, annotator=annotator).exists():
-            raise AlreadyAnswered("You have answered this face already; change that answer instead.", field="face")
         claim = Claim.objects.filter(face=face, annotator=annotator).first()
         has_lease = claim is not None and claim.expires_at > now
         if not has_lease and not _gold_faces().filter(pk=face.pk).exists():

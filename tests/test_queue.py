@@ -368,9 +368,10 @@ def test_claim_query_reads_the_open_faces_index(policy, annotator_user):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE annotator_face")
         cursor.execute("SET enable_seqscan = off")  # small tables favour a scan; ask what the index path is
-    qs = queueing._not_mine(queueing._open_faces(), annotator=annotator_user, exclude=[1]).order_by(
-        *queueing.queue_order_by())[:3]
-    plan = qs.explain()
+    sql, params = queueing.lock_candidates_sql(annotator_id=annotator_user.pk, now=timezone.now(), limit=3, exclude=[1])
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "face_queue_open_rare" in plan, plan
 
 

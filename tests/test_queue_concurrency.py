@@ -42,10 +42,10 @@ def test_fifty_concurrent_annotators_never_overfill_a_face(settings):
                     return
                 with lock:
                     for item in items:
-                        handed[item.face.pk].add(user.pk)
+                        handed[item.face_id].add(user.pk)
                 for item in items:
                     queueing.annotation_submit(
-                        face=item.face, annotator=user, category=10, valence=None, arousal=None,
+                        face=item.face_id, annotator=user, category=10, valence=None, arousal=None,
                         client_key=uuid.uuid4(),
                     )
         except Exception as error:  # reported below with the thread's user

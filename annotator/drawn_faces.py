@@ -1,4 +1,4 @@
-"""Drawn face crops with matching 68 landmarks, for the browser tests and the page benchmark."""
+"""Drawn face crops with matching 68 landmarks, for the browser tests and the page benchmark (no photos needed)."""
 import io
 import math
 
