@@ -339,53 +339,54 @@ def annotation_submit(
     category, valence, arousal = validate_label(category, valence, arousal)
     outside = _check_region(category, valence, arousal, outside_region_confirmed)
     now = _now()
-    with transaction.atomic():
-        face = Face.objects.select_for_update().get(pk=face_id)
-        for previous in Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)):
-            if previous.client_key != client_key:
-                raise AlreadyAnswered("You have answered this face already; change that answer instead.", field="face")
-            if previous.annotator_id != annotator.pk or previous.face_id != face.pk:
-                raise QueueError("client_key: this key was used for another answer", field="client_key")
-            return previous, False
-        claim = Claim.objects.filter(face=face, annotator=annotator).first()
-        has_lease = claim is not None and claim.expires_at > now
-        if not has_lease and not _gold_faces().filter(pk=face.pk).exists():
-            others = Claim.objects.filter(face=face, expires_at__gt=now).exclude(annotator=annotator).count()
-            if face.answer_count + others >= face.required_annotations:
-                raise FaceNotNeeded("Your claim on this face lapsed and it has all the answers it needs.", field="face")
-        blind = bool(claim and claim.shown_blind)
-        suggestion = None
-        if suggestion_id is not None and not blind:
-            suggestion = Suggestion.objects.filter(pk=suggestion_id, face=face).first()
-            if suggestion is None:
-                raise QueueError(f"suggestion: {suggestion_id} is not a suggestion for face {face.pk}", field="suggestion")
-        annotation = Annotation(
-            face=face,
-            annotator=annotator,
-            category=category,
-            valence=valence,
-            arousal=arousal,
-            seconds_spent=max(0.0, float(seconds_spent or 0.0)),
-            suggestion=suggestion,
-            shown_blind=blind,
-            kept_suggestion=_kept(suggestion, category, valence, arousal),
-            outside_region_confirmed=outside,
-            client_key=client_key,
-        )
-        try:
-            with transaction.atomic():
-                annotation.save()
-        except IntegrityError:
-            # The same key committed by a concurrent retry between our check and our insert.
-            previous = Annotation.objects.filter(client_key=client_key, annotator=annotator).first()
-            if previous is None:
-                raise
-            return previous, False
-        Face.objects.filter(pk=face.pk).update(answer_count=F("answer_count") + 1)
-        if claim is not None:
-            claim.delete()
-        face_refresh_final_label(face_id=face.pk)
-        _announce(annotation)
+    try:
+        with transaction.atomic():
+            face = Face.objects.select_for_update().only("answer_count", "required_annotations").get(pk=face_id)
+            for previous in Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)):
+                if previous.client_key != client_key:
+                    raise AlreadyAnswered("You have answered this face already; change that answer instead.", field="face")
+                if previous.annotator_id != annotator.pk or previous.face_id != face.pk:
+                    raise QueueError("client_key: this key was used for another answer", field="client_key")
+                return previous, False
+            claim = Claim.objects.filter(face=face, annotator=annotator).first()
+            has_lease = claim is not None and claim.expires_at > now
+            if not has_lease and not _gold_faces().filter(pk=face.pk).exists():
+                others = Claim.objects.filter(face=face, expires_at__gt=now).exclude(annotator=annotator).count()
+                if face.answer_count + others >= face.required_annotations:
+                    raise FaceNotNeeded("Your claim on this face lapsed and it has all the answers it needs.", field="face")
+            blind = bool(claim and claim.shown_blind)
+            suggestion = None
+            if suggestion_id is not None and not blind:
+                suggestion = Suggestion.objects.filter(pk=suggestion_id, face=face).first()
+                if suggestion is None:
+                    raise QueueError(f"suggestion: {suggestion_id} is not a suggestion for face {face.pk}", field="suggestion")
+            annotation = Annotation(
+                face=face,
+                annotator=annotator,
+                category=category,
+                valence=valence,
+                arousal=arousal,
+                seconds_spent=max(0.0, float(seconds_spent or 0.0)),
+                suggestion=suggestion,
+                shown_blind=blind,
+                kept_suggestion=_kept(suggestion, category, valence, arousal),
+                outside_region_confirmed=outside,
+                client_key=client_key,
+            )
+            annotation.save()
+            Face.objects.filter(pk=face.pk).update(answer_count=F("answer_count") + 1)
+            if claim is not None:
+                claim.delete()
+            face_refresh_final_label(face_id=face.pk)
+            _announce(annotation)
+    except IntegrityError:
+        # Two requests with one key for different faces raced past the check; the key decides.
+        previous = Annotation.objects.filter(client_key=client_key).first()
+        if previous is None:
+            raise
+        if previous.annotator_id != annotator.pk or previous.face_id != face_id:
+            raise QueueError("client_key: this key was used for another answer", field="client_key") from None
+        return previous, False
     return annotation, True
 
 

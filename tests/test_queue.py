@@ -144,6 +144,10 @@ def test_submit_is_idempotent_and_records_what_was_shown(policy, annotator_user)
     assert not Claim.objects.exists()
     # A second answer to the same face under a new key is refused: change the answer instead.
     assert submit(client, face.id, 2, -0.5, -0.3).status_code == 409
+    # A key is one answer: reused for another face, it is refused and stores nothing.
+    other = make_face(2)
+    reused = submit(client, other.id, 1, 0.5, 0.2, key=key)
+    assert reused.status_code == 409 and "client_key" in reused.json()
     assert Annotation.objects.count() == 1
 
 

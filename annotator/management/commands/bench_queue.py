@@ -4,15 +4,16 @@
 
 It EMPTIES the face, annotation, claim and suggestion tables of the database it runs on: use a
 database made for it. For each size it bulk-inserts faces with SQL (no image files: claims never
-read them), then 32 threads (own connections) claim and submit as annotators do, and the same
-threads run a bare SQL claim (one statement, SKIP LOCKED) as the baseline of what the database
+read them), then 32 processes (own connections) claim and submit as annotators do, and between
+their rounds the same processes run a bare SQL claim (one statement, SKIP LOCKED) as the baseline of what the database
 itself costs. The browser part serves the page from a live server thread and times Enter -> next
 image painted with performance marks inside the page.
 """
 import secrets
 import statistics
 import tempfile
-import threading
+import multiprocessing
+import random
 import time
 import uuid
 
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from annotator import queueing
 from annotator.models import Annotation, Face, Suggester, Suggestion
@@ -62,6 +64,10 @@ class Command(BaseCommand):
         parser.add_argument("--sizes", default="10000,1000000", help="face counts, comma-separated")
         parser.add_argument("--annotators", type=int, default=32)
         parser.add_argument("--ops", type=int, default=50, help="claim+submit rounds per annotator per size")
+        parser.add_argument(
+            "--think-ms", type=float, default=1000.0,
+            help="mean pause of an annotator between two rounds (0: back to back, a stress test)",
+        )
         parser.add_argument("--browser-faces", type=int, default=60, help="0 skips the browser part")
         parser.add_argument("--reset", action="store_true", help="agree to empty this database's queue tables")
 
@@ -74,6 +80,7 @@ class Command(BaseCommand):
                 "run it on a database made for it, with --reset"
             )
         sizes = [int(s) for s in opts["sizes"].split(",") if s.strip()]
+        self.think_ms = opts["think_ms"]
         settings.BLIND_SHARE = 0.0  # measured separately by the tests; here only speed counts
         settings.GOLD_SHARE = 0.0
         users = self._users(opts["annotators"])
@@ -81,8 +88,7 @@ class Command(BaseCommand):
         results = {}
         for size in sizes:
             self._fill(size)
-            bare = self._run(users, opts["ops"], self._bare_round)
-            service = self._run(users, opts["ops"], self._service_round)
+            service, bare = self._run(users, opts["ops"], (self._service_round, self._bare_round), opts["think_ms"])
             results[size] = (service, bare)
             for name, samples in (
                 ("claim (service)", service["claim"]),
@@ -127,35 +133,61 @@ class Command(BaseCommand):
             cursor.execute("ANALYZE annotator_claim")
             cursor.execute("ANALYZE annotator_annotation")
         self.stdout.write(f"  inserted {size:,} faces in {time.perf_counter() - started:.1f} s")
+        sql, params = queueing.lock_candidates_sql(
+            annotator_id=User.objects.get(username="bench-annotator-0").pk, now=timezone.now(), limit=1, exclude=[]
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            plan = [row[0] for row in cursor.fetchall()]
+        scan = next((line.strip() for line in plan if "Index" in line and "face" in line), plan[0].strip())
+        self.stdout.write(f"  claim scan plan: {scan}; {plan[-1].strip()}")
 
-    def _run(self, users, ops, round_fn):
-        samples = {"claim": [], "submit": [], "total": []}
-        lock = threading.Lock()
-        errors = []
-        barrier = threading.Barrier(len(users))
+    def _run(self, users, ops, round_fns, think_ms):
+        """Run one process per annotator (as a web server runs requests in worker processes, so no
+        Python lock is shared between them), started together; each alternates the rounds given,
+        so all of them meet the same load. Return the pooled samples of each round."""
+        ctx = multiprocessing.get_context("fork")
+        barrier = ctx.Barrier(len(users))
+        results = ctx.Queue()
+        connections.close_all()  # children open their own connections
 
         def work(user):
-            mine = {"claim": [], "submit": [], "total": []}
+            mine = [{"claim": [], "submit": [], "total": []} for _ in round_fns]
+            error = None
             try:
+                # Untimed warm-up: the connection, and Django's first-use costs, are not latency.
+                for fn in round_fns:
+                    fn(user, {"claim": [], "submit": [], "total": []})
                 barrier.wait()
+                pace = random.Random(user.pk)
                 for _ in range(ops):
-                    round_fn(user, mine)
-            except Exception as error:  # reported after the run, with the others
-                errors.append(repr(error))
+                    for fn, out in zip(round_fns, mine):
+                        # A person looks at the face before answering; uniform around the mean pace.
+                        time.sleep(pace.uniform(0.5, 1.5) * think_ms / 1000.0)
+                        fn(user, out)
+            except Exception as exc:  # reported by the parent
+                error = repr(exc)
             finally:
                 connections.close_all()
-            with lock:
-                for key, values in mine.items():
-                    samples[key].extend(values)
+            results.put((mine, error))
 
-        threads = [threading.Thread(target=work, args=(u,)) for u in users]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        procs = [ctx.Process(target=work, args=(u,)) for u in users]
+        for p in procs:
+            p.start()
+        pooled = [{"claim": [], "submit": [], "total": []} for _ in round_fns]
+        errors = []
+        for _ in procs:
+            mine, error = results.get(timeout=600)
+            if error:
+                errors.append(error)
+            for into, got in zip(pooled, mine):
+                for key, values in got.items():
+                    into[key].extend(values)
+        for p in procs:
+            p.join()
         if errors:
-            raise CommandError(f"{len(errors)} annotator threads failed, e.g. {errors[0]}")
-        return samples
+            raise CommandError(f"{len(errors)} annotator processes failed, e.g. {errors[0]}")
+        return pooled
 
     @staticmethod
     def _service_round(user, out):
@@ -189,7 +221,10 @@ class Command(BaseCommand):
 
     def _table(self, rows, annotators):
         self.stdout.write("")
-        self.stdout.write(f"Queue latency, {annotators} concurrent annotators, PostgreSQL (milliseconds)")
+        self.stdout.write(
+            f"Queue latency, {annotators} concurrent annotators pausing {self.think_ms:.0f} ms on average, "
+            "PostgreSQL (milliseconds)"
+        )
         self.stdout.write(f"{'faces':>11}  {'operation':<22} {'n':>6} {'p50':>8} {'p99':>8}")
         for size, name, n, p50, p99 in rows:
             self.stdout.write(f"{size:>11}  {name:<22} {n:>6} {p50:>8.2f} {p99:>8.2f}")
