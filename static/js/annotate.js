@@ -94,8 +94,16 @@ function errorText(data) {
     .join("; ");
 }
 
+// Faces answered or skipped lately: their submit or release may not have reached the server yet,
+// so the server could still count them as held by us; never take them back from /next/.
+const recent = [];
+function forget(id) {
+  recent.push(id);
+  if (recent.length > 30) recent.shift();
+}
+
 function heldIds() {
-  const ids = state.buffer.map((f) => f.data.id);
+  const ids = state.buffer.map((f) => f.data.id).concat(recent);
   if (current && !current.editing) ids.push(current.data.id);
   return ids;
 }
@@ -288,6 +296,7 @@ function submit() {
     });
     item.promise = send("POST", "/api/annotations/", body).then((r) => report(item, r, null));
     state.done += 1;
+    forget(item.data.id);
   }
   item.answer = { category: c, va };
   item.editing = false;
@@ -325,6 +334,7 @@ async function skip() {
     showNext(); // leave the earlier answer as it was
     return;
   }
+  forget(item.data.id);
   showNext();
   fetchMore();
   await send("POST", "/api/queue/release/", { face: item.data.id });
