@@ -10,6 +10,7 @@ itself costs. The browser part serves the page from a live server thread and tim
 image painted with performance marks inside the page.
 """
 import secrets
+import shutil
 import statistics
 import tempfile
 import multiprocessing
@@ -270,6 +271,7 @@ class Command(BaseCommand):
                 times = self._drive_page(base, user.username, password, count)
             finally:
                 server.terminate()
+                shutil.rmtree(media, ignore_errors=True)
         stored = Annotation.objects.filter(annotator=user).count()
         self.stdout.write("")
         self.stdout.write("Annotate page in Chromium: Enter -> next image painted (milliseconds)")
