@@ -148,7 +148,8 @@ class AnnotationSubmitApi(APIView):
             _label_error(error)
         except queueing.QueueError as error:
             return _error_response(error)
-        return Response(AnnotationOut(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(AnnotationOut(annotation).data, status=code)
 
 
 class AnnotationChangeApi(APIView):

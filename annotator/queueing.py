@@ -344,7 +344,9 @@ def annotation_submit(
             face = Face.objects.select_for_update().only("answer_count", "required_annotations").get(pk=face_id)
             for previous in Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)):
                 if previous.client_key != client_key:
-                    raise AlreadyAnswered("You have answered this face already; change that answer instead.", field="face")
+                    raise AlreadyAnswered(
+                        "You have answered this face already; change that answer instead.", field="face"
+                    )
                 if previous.annotator_id != annotator.pk or previous.face_id != face.pk:
                     raise QueueError("client_key: this key was used for another answer", field="client_key")
                 return previous, False
@@ -353,13 +355,17 @@ def annotation_submit(
             if not has_lease and not _gold_faces().filter(pk=face.pk).exists():
                 others = Claim.objects.filter(face=face, expires_at__gt=now).exclude(annotator=annotator).count()
                 if face.answer_count + others >= face.required_annotations:
-                    raise FaceNotNeeded("Your claim on this face lapsed and it has all the answers it needs.", field="face")
+                    raise FaceNotNeeded(
+                        "Your claim on this face lapsed and it has all the answers it needs.", field="face"
+                    )
             blind = bool(claim and claim.shown_blind)
             suggestion = None
             if suggestion_id is not None and not blind:
                 suggestion = Suggestion.objects.filter(pk=suggestion_id, face=face).first()
                 if suggestion is None:
-                    raise QueueError(f"suggestion: {suggestion_id} is not a suggestion for face {face.pk}", field="suggestion")
+                    raise QueueError(
+                        f"suggestion: {suggestion_id} is not a suggestion for face {face.pk}", field="suggestion"
+                    )
             annotation = Annotation(
                 face=face,
                 annotator=annotator,
@@ -401,7 +407,8 @@ def annotation_change(
     category, valence, arousal = validate_label(category, valence, arousal)
     outside = _check_region(category, valence, arousal, outside_region_confirmed)
     with transaction.atomic():
-        face_id = Annotation.objects.filter(pk=annotation_id, annotator=annotator).values_list("face_id", flat=True).get()
+        mine = Annotation.objects.filter(pk=annotation_id, annotator=annotator)
+        face_id = mine.values_list("face_id", flat=True).get()
         face = Face.objects.select_for_update().get(pk=face_id)
         annotation = Annotation.objects.select_related("suggestion").get(pk=annotation_id, annotator=annotator)
         if face.final_source == FinalSource.REVIEW:

@@ -131,7 +131,9 @@ def test_annotate_with_keys_drag_suggestion_undo_and_no_face(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_arrow_keys_nudge_and_outside_region_asks_to_confirm(page, live_server, annotator_user, data_root, queue_policy):
+def test_arrow_keys_nudge_and_outside_region_asks_to_confirm(
+    page, live_server, annotator_user, data_root, queue_policy
+):
     [face, _] = store_drawn_faces(2)
     browser_login(page, live_server, annotator_user, next_path="/annotate/")
     wait_shown(page, face)

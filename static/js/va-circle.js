@@ -47,7 +47,13 @@ export class VaCircle extends EventTarget {
     svg("circle", { cx: 0, cy: 0, r: 0.5, class: "va-ring" }, g);
     svg("line", { x1: -1, y1: 0, x2: 1, y2: 0, class: "va-axis" }, g);
     svg("line", { x1: 0, y1: -1, x2: 0, y2: 1, class: "va-axis" }, g);
-    this.regionEl = svg("circle", { cx: 0, cy: 0, r: 0, class: "va-region", visibility: "hidden" }, g);
+    // The region is clipped to the disc: values outside the unit circle cannot be chosen.
+    const clipId = `va-clip-${Math.random().toString(36).slice(2)}`;
+    const clip = svg("clipPath", { id: clipId }, g);
+    svg("circle", { cx: 0, cy: 0, r: 1 }, clip);
+    this.regionEl = svg("circle", {
+      cx: 0, cy: 0, r: 0, class: "va-region", visibility: "hidden", "clip-path": `url(#${clipId})`,
+    }, g);
     this.pointEl = svg("circle", { cx: 0, cy: 0, r: 0.055, class: "va-point", visibility: "hidden" }, g);
     const labels = [
       ["pleasant \u2192", 1.1, 0.04, "end", "hanging"],
