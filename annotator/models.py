@@ -1,7 +1,7 @@
 """Faces, human annotations, model suggestions and claims (the core of the tool)."""
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from .categories import CATEGORY_NAMES
@@ -81,6 +81,13 @@ class Face(models.Model):
         ]
         indexes = [
             models.Index(fields=["-queue_priority", "id"], name="face_queue_order"),
+            # The queue reads only faces that still need answers, in either order (annotator.queueing).
+            models.Index(
+                fields=["-queue_priority", "id"],
+                condition=Q(answer_count__lt=F("required_annotations")),
+                name="face_queue_open_rare",
+            ),
+            models.Index(fields=["id"], condition=Q(answer_count__lt=F("required_annotations")), name="face_queue_open_arrival"),
         ]
 
     def __str__(self):

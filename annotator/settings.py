@@ -225,6 +225,11 @@ ANNOTATORS_PER_FACE = env_int("ANNOTATORS_PER_FACE", 1)
 OVERLAP_SHARE = env_float("OVERLAP_SHARE", 0.10)  # share of faces that need one more annotator
 CLAIM_LEASE_SECONDS = env_int("CLAIM_LEASE_SECONDS", 600)
 BLIND_SHARE = env_float("BLIND_SHARE", 0.05)
+# The annotation queue: "rare_first" serves faces by the suggestion's rarity, "arrival" by id.
+QUEUE_ORDER = os.environ.get("QUEUE_ORDER", "rare_first")
+GOLD_SHARE = env_float("GOLD_SHARE", 0.05)  # share of handed-out faces that are gold items
+QUEUE_MAX_CLAIMS = env_int("QUEUE_MAX_CLAIMS", 8)  # live claims one annotator may hold (prefetch depth)
+UNDO_LIMIT = env_int("UNDO_LIMIT", 20)  # how many of their latest answers an annotator may still change
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 500)
 
 # Raw photos (import_images and the upload page).

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("annotator.photo_urls")),
+    path("", include("annotator.annotate_urls")),
     # Each area adds its own routes in its own urls module (annotate: annotator.annotate_urls,
     # review: reviews.urls); include them here when they exist.
 ]

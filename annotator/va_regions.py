@@ -35,3 +35,11 @@ def point_in_region(category: int, valence: float, arousal: float) -> bool:
 def regions_json() -> str:
     """Return the regions as JSON for the page: {"<category>": {"center": [v, a], "radius": r}}."""
     return json.dumps({str(k): {"center": list(r["center"]), "radius": r["radius"]} for k, r in REGIONS.items()})
+
+
+def regions_for_page() -> dict:
+    """Return the regions as plain data for the annotate page: {"<category>": {valence, arousal, radius}}."""
+    return {
+        str(k): {"valence": r["center"][0], "arousal": r["center"][1], "radius": r["radius"]}
+        for k, r in REGIONS.items()
+    }

@@ -1,0 +1,13 @@
+"""Routes of the annotation area: the /annotate/ page and the queue API."""
+from django.urls import path
+
+from . import annotate_views, queue_apis
+
+urlpatterns = [
+    path("annotate/", annotate_views.annotate, name="annotate"),
+    path("api/queue/next/", queue_apis.QueueNextApi.as_view(), name="queue-next"),
+    path("api/queue/release/", queue_apis.QueueReleaseApi.as_view(), name="queue-release"),
+    path("api/annotations/", queue_apis.AnnotationSubmitApi.as_view(), name="annotation-submit"),
+    path("api/annotations/mine/", queue_apis.MyAnnotationsApi.as_view(), name="annotation-mine"),
+    path("api/annotations/<int:annotation_id>/", queue_apis.AnnotationChangeApi.as_view(), name="annotation-change"),
+]

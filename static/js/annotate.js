@@ -1,0 +1,395 @@
+// The annotate page: claims faces ahead of time, shows one, sends answers in the background.
+//
+// The next faces are claimed and their images decoded before they are needed, so Enter swaps in an
+// image that is already in memory; the answer travels to the server afterwards (retried with the
+// same client key, which the server uses to store it only once).
+import { VaCircle } from "./va-circle.js";
+
+const cfg = JSON.parse(document.getElementById("annotate-config").textContent);
+const csrfToken = document.querySelector("meta[name=csrf-token]").content;
+const categories = cfg.categories;
+const byKey = new Map(categories.map((c) => [c.key, c]));
+
+const $ = (sel) => document.querySelector(sel);
+const stage = $("#stage");
+const canvas = $("#landmarks");
+const message = $("#message");
+const badge = $("#suggestion-badge");
+const confirmBox = $("#confirm-outside");
+const helpBox = $("#help");
+const buttons = new Map();
+for (const button of document.querySelectorAll("button.category")) {
+  const id = Number(button.dataset.category);
+  buttons.set(id, button);
+  button.addEventListener("click", () => chooseCategory(id));
+}
+const circle = new VaCircle($("#va"));
+circle.addEventListener("change", (e) => {
+  if (!current || e.detail.source === "api") return;
+  current.va = [e.detail.valence, e.detail.arousal];
+  current.pointFromModel = false;
+  current.outsideConfirmed = false;
+  refresh();
+});
+
+const state = { buffer: [], history: [], done: 0, startedAt: null, fetching: false, exhausted: false, saving: 0 };
+let current = null;
+let showLandmarks = false;
+// Enter -> next image painted, in milliseconds (read by the browser benchmark).
+window.annotatePaintTimes = [];
+
+function uuid4() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+// Requests in flight, shown as data-busy on <body> (tests wait for 0 before they read the database).
+let busy = 0;
+function track(promise) {
+  document.body.dataset.busy = ++busy;
+  return promise.finally(() => (document.body.dataset.busy = --busy));
+}
+
+async function api(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  return { status: response.status, data };
+}
+
+// Retry network failures and server errors with the same body (the client key makes it safe).
+function send(method, url, body) {
+  return track(sendWithRetry(method, url, body));
+}
+
+async function sendWithRetry(method, url, body) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const result = await api(method, url, body);
+      if (result.status < 500 || attempt >= 5) return result;
+    } catch (err) {
+      if (attempt >= 5) return { status: 0, data: { detail: String(err) } };
+    }
+    await new Promise((r) => setTimeout(r, 300 * 2 ** attempt));
+  }
+}
+
+function say(text, kind = "info") {
+  message.textContent = text;
+  message.className = `message ${kind}`;
+}
+
+function errorText(data) {
+  if (!data) return "no answer from the server";
+  return Object.entries(data)
+    .map(([k, v]) => (k === "detail" ? v : `${k}: ${[].concat(v).join(" ")}`))
+    .join("; ");
+}
+
+// Faces answered or skipped lately: their submit or release may not have reached the server yet,
+// so the server could still count them as held by us; never take them back from /next/.
+const recent = [];
+function forget(id) {
+  recent.push(id);
+  if (recent.length > 30) recent.shift();
+}
+
+function heldIds() {
+  const ids = state.buffer.map((f) => f.data.id).concat(recent);
+  if (current && !current.editing) ids.push(current.data.id);
+  return ids;
+}
+
+async function fetchMore() {
+  if (state.fetching) return;
+  const want = cfg.prefetch - state.buffer.length;
+  if (want <= 0) return;
+  state.fetching = true;
+  try {
+    const { status, data } = await send("POST", "/api/queue/next/", { count: want, holding: heldIds() });
+    if (status !== 200) {
+      say(`Could not get faces: ${errorText(data)}`, "bad");
+      return;
+    }
+    state.exhausted = data.faces.length === 0;
+    for (const face of data.faces) {
+      const img = new Image();
+      img.alt = `face ${face.id}`;
+      img.className = "face";
+      img.src = face.image_url;
+      const item = { data: face, img, ready: img.decode().catch(() => null) };
+      state.buffer.push(item);
+    }
+  } finally {
+    state.fetching = false;
+  }
+  if (!current) showNext();
+}
+
+function markPainted() {
+  // rAF runs just before the frame is painted; the timeout after it runs once the frame is out.
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      if (performance.getEntriesByName("enter", "mark").length === 0) return;
+      performance.mark("painted");
+      const m = performance.measure("enter-to-paint", "enter", "painted");
+      window.annotatePaintTimes.push(m.duration);
+      performance.clearMarks("enter");
+    }, 0)
+  );
+}
+
+function show(item) {
+  current = item;
+  stage.dataset.faceId = item.data.id;
+  const old = stage.querySelector("img.face");
+  if (old) old.replaceWith(item.img);
+  else stage.prepend(item.img);
+  item.shownAt = performance.now();
+  if (!state.startedAt) state.startedAt = Date.now();
+  if (!item.editing) {
+    const s = item.data.suggestion;
+    item.category = s ? s.category : null;
+    item.va = s && s.valence !== null ? [s.valence, s.arousal] : null;
+    item.categoryFromModel = item.pointFromModel = !!s;
+    item.outsideConfirmed = false;
+  }
+  circle.setEnabled(item.category === null || categories[item.category].has_va);
+  if (item.va) circle.set(item.va[0], item.va[1]);
+  else circle.clear();
+  drawLandmarks();
+  refresh();
+  markPainted();
+}
+
+function showNext() {
+  const item = state.buffer.shift();
+  if (!item) {
+    current = null;
+    stage.dataset.faceId = "";
+    const old = stage.querySelector("img.face");
+    if (old) old.remove();
+    canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+    circle.setEnabled(false);
+    refresh();
+    say(state.exhausted ? "No faces need you right now. Thank you!" : "Loading faces\u2026");
+    if (state.exhausted) setTimeout(fetchMore, 15000);
+    return;
+  }
+  say("");
+  show(item);
+}
+
+function chooseCategory(id) {
+  if (!current) return;
+  if (current.category !== id) current.outsideConfirmed = false;
+  current.category = id;
+  current.categoryFromModel = false;
+  const hasVa = categories[id].has_va;
+  circle.setEnabled(hasVa);
+  if (!hasVa) current.va = null;
+  else if (current.va) circle.set(current.va[0], current.va[1]);
+  refresh();
+}
+
+function inRegion(category, va) {
+  const r = cfg.regions[String(category)];
+  if (!r || !va) return true;
+  return Math.hypot(va[0] - r.valence, va[1] - r.arousal) <= r.radius;
+}
+
+function refresh() {
+  for (const [id, button] of buttons) {
+    const chosen = current && current.category === id;
+    button.classList.toggle("chosen", chosen);
+    button.classList.toggle("model", chosen && current.categoryFromModel);
+    button.setAttribute("aria-pressed", String(!!chosen));
+  }
+  const modelMarked = current && (current.categoryFromModel || current.pointFromModel);
+  circle.setTentative(!!(current && current.pointFromModel));
+  circle.setRegion(current && current.category !== null ? cfg.regions[String(current.category)] : null);
+  const s = current && current.data.suggestion;
+  if (current && current.editing) {
+    badge.textContent = "Changing your earlier answer (Enter saves)";
+    badge.className = "badge editing";
+  } else if (s && modelMarked) {
+    badge.textContent = `Model's suggestion: ${categories[s.category].name} (${Math.round(s.confidence * 100)}%) \u2014 Enter accepts`;
+    badge.className = "badge model";
+  } else if (s) {
+    badge.textContent = "Your answer (suggestion changed)";
+    badge.className = "badge";
+  } else {
+    badge.textContent = "";
+    badge.className = "badge hidden";
+  }
+  const hours = state.startedAt ? (Date.now() - state.startedAt) / 3600000 : 0;
+  $("#count-done").textContent = state.done;
+  $("#count-rate").textContent = hours > 0 ? Math.round(state.done / Math.max(hours, 1 / 60)) : 0;
+}
+
+function drawLandmarks() {
+  const ctx = canvas.getContext("2d");
+  const size = stage.clientWidth;
+  canvas.width = canvas.height = size;
+  ctx.clearRect(0, 0, size, size);
+  const pts = current && current.data.landmarks;
+  canvas.hidden = !showLandmarks;
+  if (!showLandmarks || !pts || pts.length !== 136) return;
+  const k = size / 224; // landmarks are in crop pixels of the 224x224 crop
+  // The 68-point scheme's contours: jaw, brows, nose bridge, nostrils, eyes, outer and inner lips.
+  const runs = [[0, 16], [17, 21], [22, 26], [27, 30], [31, 35], [36, 41, true], [42, 47, true], [48, 59, true], [60, 67, true]];
+  ctx.strokeStyle = "rgba(80, 220, 255, 0.8)";
+  ctx.fillStyle = "rgba(255, 230, 80, 0.95)";
+  ctx.lineWidth = 1.5;
+  for (const [a, b, closed] of runs) {
+    ctx.beginPath();
+    for (let i = a; i <= b; i++) ctx[i === a ? "moveTo" : "lineTo"](pts[2 * i] * k, pts[2 * i + 1] * k);
+    if (closed) ctx.closePath();
+    ctx.stroke();
+  }
+  for (let i = 0; i < 68; i++) {
+    ctx.beginPath();
+    ctx.arc(pts[2 * i] * k, pts[2 * i + 1] * k, 2.2, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+}
+
+function submit() {
+  if (!current) return;
+  const c = current.category;
+  if (c === null) return say("Pick a category first (its key is on the button).", "warn");
+  const hasVa = categories[c].has_va;
+  const va = hasVa ? current.va : null;
+  if (hasVa && !va) return say("Place the valence/arousal point (click the circle or use the arrow keys).", "warn");
+  if (hasVa && !current.outsideConfirmed && !inRegion(c, va)) {
+    confirmBox.hidden = false;
+    $("#confirm-category").textContent = categories[c].name;
+    return;
+  }
+  performance.mark("enter");
+  const item = current;
+  const body = {
+    category: c,
+    valence: va ? va[0] : null,
+    arousal: va ? va[1] : null,
+    outside_region_confirmed: !!item.outsideConfirmed && !inRegion(c, va),
+    seconds_spent: (performance.now() - item.shownAt) / 1000,
+  };
+  if (item.editing) {
+    item.promise = item.promise.then((prev) =>
+      prev && prev.id ? send("PATCH", `/api/annotations/${prev.id}/`, body).then((r) => report(item, r, prev)) : prev
+    );
+  } else {
+    item.clientKey = item.clientKey || uuid4();
+    Object.assign(body, {
+      face: item.data.id,
+      client_key: item.clientKey,
+      suggestion: item.data.suggestion ? item.data.suggestion.id : null,
+    });
+    item.promise = send("POST", "/api/annotations/", body).then((r) => report(item, r, null));
+    state.done += 1;
+    forget(item.data.id);
+  }
+  item.answer = { category: c, va };
+  item.editing = false;
+  state.history.push(item);
+  if (state.history.length > 20) state.history.shift();
+  showNext();
+  fetchMore();
+}
+
+function report(item, { status, data }, previous) {
+  if (status === 200 || status === 201) return data;
+  say(`Face ${item.data.id}: not saved \u2014 ${errorText(data)}`, "bad");
+  return previous;
+}
+
+async function undo() {
+  const item = state.history.pop();
+  if (!item) return say("Nothing to undo.", "warn");
+  const saved = await item.promise;
+  if (!saved || !saved.id) return say(`Face ${item.data.id} was not saved; nothing to change.`, "warn");
+  if (current && !current.editing) state.buffer.unshift(current);
+  item.editing = true;
+  item.promise = Promise.resolve(saved);
+  item.category = saved.category;
+  item.va = saved.valence === null ? null : [saved.valence, saved.arousal];
+  item.categoryFromModel = item.pointFromModel = false;
+  item.outsideConfirmed = saved.outside_region_confirmed;
+  show(item);
+}
+
+async function skip() {
+  if (!current) return;
+  const item = current;
+  if (item.editing) {
+    showNext(); // leave the earlier answer as it was
+    return;
+  }
+  forget(item.data.id);
+  showNext();
+  fetchMore();
+  await send("POST", "/api/queue/release/", { face: item.data.id });
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.target.closest && e.target.closest("input, textarea, select")) return;
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (!confirmBox.hidden) {
+    if (e.key === "Enter") {
+      confirmBox.hidden = true;
+      if (current) current.outsideConfirmed = true;
+      submit();
+    } else if (e.key === "Escape") {
+      confirmBox.hidden = true;
+    }
+    e.preventDefault();
+    return;
+  }
+  if (e.key === "?") {
+    helpBox.hidden = !helpBox.hidden;
+    e.preventDefault();
+    return;
+  }
+  if (e.key === "Escape") {
+    helpBox.hidden = true;
+    return;
+  }
+  if (e.key === "Enter") {
+    e.preventDefault();
+    if (e.repeat) return;
+    submit();
+    return;
+  }
+  if (circle.handleKey(e)) {
+    e.preventDefault();
+    return;
+  }
+  const key = e.key.toLowerCase();
+  if (byKey.has(key)) {
+    chooseCategory(byKey.get(key).id);
+  } else if (key === "l") {
+    showLandmarks = !showLandmarks;
+    drawLandmarks();
+  } else if (key === "s") {
+    skip();
+  } else if (key === "z" || e.key === "Backspace") {
+    e.preventDefault();
+    undo();
+  } else {
+    return;
+  }
+  e.preventDefault();
+});
+
+$("#help-button").addEventListener("click", () => (helpBox.hidden = !helpBox.hidden));
+setInterval(refresh, 30000);
+fetchMore();

@@ -1,0 +1,183 @@
+// The valence-arousal circle: a self-contained widget that knows nothing of faces or the queue.
+//
+// Valence runs along x (unpleasant <- -> pleasant), arousal along y (calm at the bottom, excited at
+// the top), both in [-1, 1], and the point always stays inside the unit circle. A click or tap places
+// the point; dragging with mouse, touch or pen moves it (pointer events); the arrow keys nudge it by
+// 0.05 (0.01 with Shift). It fires "change" events with {valence, arousal, source}.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const EXTENT = 1.15; // the view box reaches a little past the unit circle so labels and the point fit
+
+function svg(tag, attrs = {}, parent = null) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+export function clampToUnitCircle(valence, arousal) {
+  const r = Math.hypot(valence, arousal);
+  if (r <= 1) return [valence, arousal];
+  return [valence / r, arousal / r];
+}
+
+function fmt(x) {
+  return (x >= 0 ? "+" : "\u2212") + Math.abs(x).toFixed(2);
+}
+
+export class VaCircle extends EventTarget {
+  constructor(container, { label = "Valence and arousal" } = {}) {
+    super();
+    this.container = container;
+    this.enabled = true;
+    this.point = null; // [valence, arousal] or null
+    this.tentative = false;
+    container.classList.add("va-circle");
+
+    this.svg = svg("svg", {
+      viewBox: `${-EXTENT} ${-EXTENT} ${2 * EXTENT} ${2 * EXTENT}`,
+      role: "slider",
+      tabindex: "0",
+      "aria-label": label,
+    });
+    container.appendChild(this.svg);
+    // y grows downwards in SVG; this group flips it so arousal grows upwards.
+    const g = svg("g", { transform: "scale(1,-1)" }, this.svg);
+    svg("circle", { cx: 0, cy: 0, r: 1, class: "va-disc" }, g);
+    svg("circle", { cx: 0, cy: 0, r: 0.5, class: "va-ring" }, g);
+    svg("line", { x1: -1, y1: 0, x2: 1, y2: 0, class: "va-axis" }, g);
+    svg("line", { x1: 0, y1: -1, x2: 0, y2: 1, class: "va-axis" }, g);
+    // The region is clipped to the disc: values outside the unit circle cannot be chosen.
+    const clipId = `va-clip-${Math.random().toString(36).slice(2)}`;
+    const clip = svg("clipPath", { id: clipId }, g);
+    svg("circle", { cx: 0, cy: 0, r: 1 }, clip);
+    this.regionEl = svg("circle", {
+      cx: 0, cy: 0, r: 0, class: "va-region", visibility: "hidden", "clip-path": `url(#${clipId})`,
+    }, g);
+    this.pointEl = svg("circle", { cx: 0, cy: 0, r: 0.055, class: "va-point", visibility: "hidden" }, g);
+    const labels = [
+      ["pleasant \u2192", 1.1, 0.04, "end", "hanging"],
+      ["\u2190 unpleasant", -1.1, 0.04, "start", "hanging"],
+      ["\u2191 excited", 0, -1.07, "middle", "hanging"],
+      ["\u2193 calm", 0, 1.1, "middle", "auto"],
+    ];
+    for (const [text, x, y, anchor, baseline] of labels) {
+      const t = svg("text", { x, y, "text-anchor": anchor, "dominant-baseline": baseline, class: "va-label" }, this.svg);
+      t.textContent = text;
+    }
+
+    this.readout = document.createElement("div");
+    this.readout.className = "va-readout";
+    container.appendChild(this.readout);
+
+    this.svg.addEventListener("pointerdown", (e) => this.#onPointerDown(e));
+    this.svg.addEventListener("pointermove", (e) => this.#onPointerMove(e));
+    this.svg.addEventListener("pointerup", (e) => this.#onPointerUp(e));
+    this.svg.addEventListener("pointercancel", (e) => this.#onPointerUp(e));
+    this.svg.addEventListener("keydown", (e) => {
+      if (this.handleKey(e)) e.preventDefault();
+    });
+    this.#render();
+  }
+
+  get value() {
+    return this.point ? { valence: this.point[0], arousal: this.point[1] } : null;
+  }
+
+  set(valence, arousal, { source = "api" } = {}) {
+    const [v, a] = clampToUnitCircle(Math.max(-1, Math.min(1, valence)), Math.max(-1, Math.min(1, arousal)));
+    this.point = [Math.round(v * 1000) / 1000, Math.round(a * 1000) / 1000];
+    this.#render();
+    this.dispatchEvent(new CustomEvent("change", { detail: { ...this.value, source } }));
+  }
+
+  clear() {
+    this.point = null;
+    this.#render();
+  }
+
+  setEnabled(enabled) {
+    this.enabled = enabled;
+    if (!enabled) this.point = null;
+    this.svg.setAttribute("aria-disabled", String(!enabled));
+    this.svg.setAttribute("tabindex", enabled ? "0" : "-1");
+    this.#render();
+  }
+
+  // region: {valence, arousal, radius} drawn faintly, or null for none.
+  setRegion(region) {
+    if (!region) {
+      this.regionEl.setAttribute("visibility", "hidden");
+      return;
+    }
+    this.regionEl.setAttribute("cx", region.valence);
+    this.regionEl.setAttribute("cy", region.arousal);
+    this.regionEl.setAttribute("r", region.radius);
+    this.regionEl.setAttribute("visibility", "visible");
+  }
+
+  // A tentative point is someone else's proposal (the model's): drawn hollow until changed.
+  setTentative(tentative) {
+    this.tentative = tentative;
+    this.#render();
+  }
+
+  nudge(dv, da) {
+    if (!this.enabled) return;
+    const [v, a] = this.point || [0, 0];
+    this.set(v + dv, a + da, { source: "key" });
+  }
+
+  // Arrow keys; returns whether the key was used (the page forwards keys here too).
+  handleKey(e) {
+    const step = e.shiftKey ? 0.01 : 0.05;
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+    const move = moves[e.key];
+    if (!move || !this.enabled) return false;
+    this.nudge(move[0], move[1]);
+    return true;
+  }
+
+  #toValues(e) {
+    const box = this.svg.getBoundingClientRect();
+    const x = ((e.clientX - box.left) / box.width) * 2 * EXTENT - EXTENT;
+    const y = ((e.clientY - box.top) / box.height) * 2 * EXTENT - EXTENT;
+    return [x, -y];
+  }
+
+  #onPointerDown(e) {
+    if (!this.enabled || e.button > 0) return;
+    e.preventDefault();
+    this.svg.focus({ preventScroll: true });
+    this.svg.setPointerCapture(e.pointerId);
+    this.dragging = e.pointerId;
+    this.set(...this.#toValues(e), { source: "pointer" });
+  }
+
+  #onPointerMove(e) {
+    if (this.dragging !== e.pointerId) return;
+    this.set(...this.#toValues(e), { source: "pointer" });
+  }
+
+  #onPointerUp(e) {
+    if (this.dragging !== e.pointerId) return;
+    this.dragging = null;
+    if (this.svg.hasPointerCapture(e.pointerId)) this.svg.releasePointerCapture(e.pointerId);
+  }
+
+  #render() {
+    this.container.classList.toggle("disabled", !this.enabled);
+    this.container.classList.toggle("tentative", this.tentative && !!this.point);
+    if (this.point) {
+      this.pointEl.setAttribute("cx", this.point[0]);
+      this.pointEl.setAttribute("cy", this.point[1]);
+      this.pointEl.setAttribute("visibility", "visible");
+      this.readout.innerHTML = `valence <b class="va-v">${fmt(this.point[0])}</b> &nbsp; arousal <b class="va-a">${fmt(this.point[1])}</b>`;
+    } else {
+      this.pointEl.setAttribute("visibility", "hidden");
+      this.readout.innerHTML = this.enabled
+        ? 'valence <b class="va-v">\u2014</b> &nbsp; arousal <b class="va-a">\u2014</b> <span class="muted">click to place</span>'
+        : '<span class="muted">no valence/arousal for this category</span>';
+    }
+  }
+}

@@ -1,0 +1,69 @@
+"""50 annotators asking at once on PostgreSQL: no face is handed to more annotators than it needs."""
+import threading
+import uuid
+from collections import defaultdict
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connection, connections
+
+from annotator import queueing
+from annotator.models import Annotation, Face
+from tests.test_queue import make_face
+
+CLIENTS = 50
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_annotators_never_overfill_a_face(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL for row locking: set DATABASE_URL=postgres://... (CI runs it on PostgreSQL)")
+    settings.BLIND_SHARE = settings.GOLD_SHARE = 0.0
+    faces = [make_face(i, required=2 if i % 4 == 0 else 1, priority=i % 5) for i in range(120)]
+    group, _ = Group.objects.get_or_create(name="annotator")  # a transactional test before may have flushed it
+    users = []
+    for i in range(CLIENTS):
+        user = User.objects.create_user(f"load{i}")
+        user.groups.add(group)
+        users.append(user)
+
+    handed = defaultdict(set)  # face id -> annotators it was ever handed to
+    lock = threading.Lock()
+    errors = []
+    start = threading.Barrier(CLIENTS)
+
+    def annotate(user):
+        try:
+            start.wait()
+            while True:
+                items = queueing.queue_claim(annotator=user, count=2)
+                if not items:
+                    return
+                with lock:
+                    for item in items:
+                        handed[item.face_id].add(user.pk)
+                for item in items:
+                    queueing.annotation_submit(
+                        face=item.face_id, annotator=user, category=10, valence=None, arousal=None,
+                        client_key=uuid.uuid4(),
+                    )
+        except Exception as error:  # reported below with the thread's user
+            errors.append((user.username, repr(error)))
+        finally:
+            connections.close_all()  # each thread had its own connection
+
+    threads = [threading.Thread(target=annotate, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors[:5]
+    required = {f.pk: f.required_annotations for f in faces}
+    over = {pk: len(who) for pk, who in handed.items() if len(who) > required[pk]}
+    assert over == {}, f"faces handed to more annotators than they need: {over}"
+    # Every face got exactly what it needs, and the counter agrees with the rows.
+    for face in Face.objects.all():
+        answers = Annotation.objects.filter(face=face).count()
+        assert answers == face.answer_count == face.required_annotations, face.pk
+    assert len(handed) == len(faces)
