@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/faces/<int:face_id>/image/", views.face_image, name="face-image"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("review/", include("reviews.urls")),
+    path("api/review/", include("reviews.api_urls")),
     # Each area adds its own routes in its own urls module (annotate: annotator.annotate_urls,
     # review: reviews.urls); include them here when they exist.
 ]
