@@ -14,8 +14,9 @@ export function svgEl(name, attrs = {}, parent = null, text = null) {
 export function barChart(container, { labels, series, width = 360, row = 18, labelWidth = 90, format = (v) => v.toFixed(2), max = null }) {
   const barArea = width - labelWidth - 50;
   const groupHeight = row * series.length + 4;
-  const height = labels.length * groupHeight + (series.length > 1 ? 20 : 0);
-  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart bar-chart" }, container);
+  const pad = 4;
+  const height = labels.length * groupHeight + (series.length > 1 ? 20 : 0) + pad;
+  const svg = svgEl("svg", { viewBox: `0 ${-pad} ${width} ${height}`, width, height, class: "chart bar-chart" }, container);
   const top = Math.max(max ?? 0, ...series.flatMap((s) => s.values), 1e-9);
   labels.forEach((label, i) => {
     const y0 = i * groupHeight;
@@ -45,8 +46,8 @@ export function barChart(container, { labels, series, width = 360, row = 18, lab
 // A heat map of counts: matrix[row][col]; rowLabels down the side, colLabels along the top.
 export function heatMap(container, { matrix, rowLabels, colLabels, cell = 26, labelWidth = 80, title = "", showCounts = true, rowTitle = "", colTitle = "" }) {
   const rows = matrix.length, cols = matrix[0]?.length ?? 0;
-  const top = 70;
-  const width = labelWidth + cols * cell + 10, height = top + rows * cell + 24;
+  const top = 74;
+  const width = labelWidth + cols * cell + 50, height = top + rows * cell + 24;
   const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart heat-map" }, container);
   if (title) svgEl("text", { x: 0, y: 12, class: "chart-title" }, svg, title);
   const max = Math.max(1, ...matrix.flat());

@@ -20,14 +20,15 @@ export class ReviewCircle {
   constructor(container, { onChange = () => {} } = {}) {
     this.onChange = onChange;
     this.value = null; // {valence, arousal} of the draggable point, or null when the label has none
-    this.svg = el("svg", { viewBox: `${-R - 30} ${-R - 30} ${2 * R + 60} ${2 * R + 60}`, class: "va-circle",
+    this.svg = el("svg", { viewBox: `${-R - 22} ${-R - 24} ${2 * R + 44} ${2 * R + 48}`, class: "va-circle",
       role: "img", "aria-label": "valence-arousal circle" }, container);
     el("circle", { cx: 0, cy: 0, r: R, class: "va-disc" }, this.svg);
     el("line", { x1: -R, y1: 0, x2: R, y2: 0, class: "va-axis" }, this.svg);
     el("line", { x1: 0, y1: -R, x2: 0, y2: R, class: "va-axis" }, this.svg);
     el("circle", { cx: 0, cy: 0, r: R / 2, class: "va-ring" }, this.svg);
-    const labels = [["valence +", R + 4, 4, "start"], ["−", -R - 6, 4, "end"], ["arousal +", 0, -R - 8, "middle"],
-      ["−", 0, R + 16, "middle"]];
+    // Axis names sit inside the circle's box so that they are never cut off.
+    const labels = [["valence +", R - 4, -6, "end"], ["valence −", -R + 4, -6, "start"], ["arousal +", 0, -R - 8, "middle"],
+      ["arousal −", 0, R + 18, "middle"]];
     for (const [text, x, y, anchor] of labels) el("text", { x, y, "text-anchor": anchor, class: "va-label" }, this.svg).textContent = text;
     this.pointsLayer = el("g", { class: "va-points" }, this.svg);
     this.handle = el("g", { class: "va-handle", visibility: "hidden" }, this.svg);
