@@ -4,6 +4,7 @@ Thin views: validate the input, call one selector or service, serialize the outp
 Reviewers and admins only (annotator.roles.IsReviewer); history and gold marking are admins' only.
 """
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -55,7 +56,7 @@ LabelOut = inline_serializer("ReviewLabel", {
 class QueueApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
-    class OutputSerializer(serializers.Serializer):
+    class QueueOutputSerializer(serializers.Serializer):
         count = serializers.IntegerField()
         reason_counts = serializers.DictField(child=serializers.IntegerField())
         results = serializers.ListField(child=inline_serializer("ReviewQueueRow", {
@@ -67,7 +68,7 @@ class QueueApi(APIView):
         }))
 
     @extend_schema(parameters=[*FILTER_PARAMETERS, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
-                   responses=OutputSerializer, summary="Open flags grouped per face, most severe first")
+                   responses=QueueOutputSerializer, summary="Open flags grouped per face, most severe first")
     def get(self, request):
         filters = queue_filters(request)
         try:
@@ -81,7 +82,7 @@ class QueueApi(APIView):
         results = [{**r, **details[r["face_id"]]} for r in rows]
         data = {"count": queue.count(), "reason_counts": selectors.review_reason_counts(filters=filters),
                 "results": results}
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.QueueOutputSerializer(data).data)
 
 
 class ItemApi(APIView):
@@ -110,7 +111,7 @@ class ItemApi(APIView):
 class DecisionApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
-    class InputSerializer(serializers.Serializer):
+    class DecisionInputSerializer(serializers.Serializer):
         category = serializers.IntegerField()
         valence = serializers.FloatField(required=False, allow_null=True)
         arousal = serializers.FloatField(required=False, allow_null=True)
@@ -118,7 +119,7 @@ class DecisionApi(APIView):
         annotation_id = serializers.IntegerField(required=False, allow_null=True)
         suggestion_id = serializers.IntegerField(required=False, allow_null=True)
 
-    class OutputSerializer(serializers.Serializer):
+    class DecisionOutputSerializer(serializers.Serializer):
         face_id = serializers.IntegerField()
         category = serializers.IntegerField()
         valence = serializers.FloatField(allow_null=True)
@@ -128,11 +129,11 @@ class DecisionApi(APIView):
         decided_at = serializers.DateTimeField()
         next_face_id = serializers.IntegerField(allow_null=True)
 
-    @extend_schema(parameters=FILTER_PARAMETERS, request=InputSerializer, responses={201: OutputSerializer},
+    @extend_schema(parameters=FILTER_PARAMETERS, request=DecisionInputSerializer, responses={201: DecisionOutputSerializer},
                    summary="Set the face's final label; its open flags are resolved")
     def post(self, request, face_id: int):
         face = get_object_or_404(Face.objects.only("id"), pk=face_id)
-        s = self.InputSerializer(data=request.data)
+        s = self.DecisionInputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         d = s.validated_data
         annotation = suggestion = None
@@ -153,7 +154,7 @@ class DecisionApi(APIView):
             field, _, message = str(exc).partition(": ")
             raise ValidationError({field if message else "non_field_errors": message or str(exc)}) from None
         decision.next_face_id = selectors.review_next_face_id(filters=queue_filters(request), exclude=[face_id])
-        return Response(self.OutputSerializer(decision).data, status=status.HTTP_201_CREATED)
+        return Response(self.DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
 
 
 class HistoryApi(APIView):
@@ -171,16 +172,16 @@ class HistoryApi(APIView):
 class GoldApi(APIView):
     permission_classes = [IsAuthenticated, IsAdminRole]
 
-    class InputSerializer(serializers.Serializer):
+    class GoldInputSerializer(serializers.Serializer):
         face_id = serializers.IntegerField()
         category = serializers.IntegerField()
         valence = serializers.FloatField(required=False, allow_null=True)
         arousal = serializers.FloatField(required=False, allow_null=True)
 
-    @extend_schema(request=InputSerializer, responses={201: InputSerializer},
+    @extend_schema(request=GoldInputSerializer, responses={201: GoldInputSerializer},
                    summary="Mark a face as a gold item with its known label (admins)")
     def post(self, request):
-        s = self.InputSerializer(data=request.data)
+        s = self.GoldInputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         d = s.validated_data
         face = Face.objects.filter(pk=d["face_id"]).first()
@@ -209,7 +210,7 @@ class AgreementApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
     @extend_schema(parameters=[OpenApiParameter("split", str, enum=Split.values)],
-                   responses=serializers.DictField(), summary="Agreement between annotators on shared faces")
+                   responses=OpenApiTypes.OBJECT, summary="Agreement between annotators on shared faces")
     def get(self, request):
         split = request.query_params.get("split") or None
         if split and split not in Split.values:
@@ -224,7 +225,7 @@ class EvaluationApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("split", str, enum=[*Split.values, "all"]),
                                OpenApiParameter("model", str, description="NAME:VERSION (default: the active one)")],
-                   responses=serializers.DictField(), summary="The seed's table for a model against final labels")
+                   responses=OpenApiTypes.OBJECT, summary="The seed's table for a model against final labels")
     def get(self, request):
         split = request.query_params.get("split") or Split.VAL
         if split not in [*Split.values, "all"]:
@@ -239,6 +240,6 @@ class EvaluationApi(APIView):
 class DashboardApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
-    @extend_schema(responses=serializers.DictField(), summary="Everything the dashboard draws")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="Everything the dashboard draws")
     def get(self, request):
         return Response(dashboard_data())
