@@ -8,7 +8,7 @@ from django.test import Client
 
 from annotator.selectors import face_final_label
 from annotator.labels import Label
-from annotator.models import Annotation, Face, FinalSource
+from annotator.models import FinalSource
 from reviews.models import Decision, Flag, GoldItem
 from reviews.evaluation import evaluate_suggester
 from tests.review_factories import answer, flag, make_face, suggest, suggester
