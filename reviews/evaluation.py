@@ -51,14 +51,32 @@ def suggester_by_spec(spec: Optional[str]) -> Suggester:
         raise SuggesterNotFound(f"--model: no suggester {name} version {version}") from None
 
 
-def evaluate_suggester(suggester: Suggester, split: Optional[str] = "val") -> dict:
+def parse_categories(text: str) -> list:
+    """Return the categories of "0-7" or "0,1,2,8" (0-10), or raise ValueError naming the bad part."""
+    chosen = set()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            values = range(int(lo), int(hi) + 1) if sep else [int(lo)]
+        except ValueError:
+            raise ValueError(f"--categories: {part!r} is not a number or a range like 0-7") from None
+        if not values or min(values) < 0 or max(values) >= NUM_CATEGORIES:
+            raise ValueError(f"--categories: {part!r} is outside 0-10")
+        chosen.update(values)
+    return sorted(chosen)
+
+
+def evaluate_suggester(suggester: Suggester, split: Optional[str] = "val", categories=None) -> dict:
     """Compare a suggester's suggestions with the final labels of a split (None: every split).
 
     Categorical measures use every face with a final label and a suggestion; valence/arousal use
     those whose final category carries a point. Faces with a final label but no suggestion from this
-    model are counted in `missing`.
+    model are counted in `missing`. With `categories` (e.g. 0-7, the seed's eight-label setting),
+    only faces whose final label is one of them count, and the model chooses among them only (its
+    probabilities for those categories, renormalised).
     """
-    faces = Face.objects.filter(final_category__isnull=False)
+    labels = list(range(NUM_CATEGORIES)) if categories is None else sorted(categories)
+    faces = Face.objects.filter(final_category__in=labels)
     if split:
         faces = faces.filter(split=split)
     rows = Suggestion.objects.filter(suggester=suggester, face__in=faces).values_list(
@@ -71,13 +89,16 @@ def evaluate_suggester(suggester: Suggester, split: Optional[str] = "val") -> di
         if valence is not None and s_valence is not None:
             true_v.append(valence), pred_v.append(s_valence), true_a.append(arousal), pred_a.append(s_arousal)
     total = faces.count()
-    probabilities = np.asarray(probs, dtype=np.float64).reshape(-1, NUM_CATEGORIES)
+    probabilities = np.asarray(probs, dtype=np.float64).reshape(-1, NUM_CATEGORIES)[:, labels]
+    sums = probabilities.sum(axis=1, keepdims=True)
+    probabilities = np.divide(probabilities, sums, out=np.full_like(probabilities, 1 / len(labels)), where=sums > 0)
     return {
         "model": f"{suggester.name}:{suggester.version}",
         "split": split or "all",
+        "categories": labels,
         "faces": total,
         "missing": total - len(truth),
-        "categorical": categorical_metrics(truth, probabilities, labels=range(NUM_CATEGORIES)),
+        "categorical": categorical_metrics(truth, probabilities, labels=labels),
         "valence": dimensional_metrics(true_v, pred_v),
         "arousal": dimensional_metrics(true_a, pred_a),
     }
@@ -93,6 +114,13 @@ def agreement(*, splits=None) -> dict:
     ids = np.unique(rows["annotator"]).tolist()
     result["names"] = dict(get_user_model().objects.filter(id__in=ids).values_list("id", "username"))
     return result
+
+
+def _ranges(values) -> str:
+    values = list(values)
+    if values and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}-{values[-1]}"
+    return ",".join(map(str, values))
 
 
 def _fmt(value, places=2) -> str:
@@ -111,7 +139,7 @@ def format_evaluation(result: dict) -> str:
     c, base = result["categorical"], SEED_BASELINE
     lines = [
         f"Model {result['model']} on split {result['split']}: {c['n']} faces with a final label and a suggestion"
-        f" ({result['missing']} without one)",
+        f" ({result['missing']} without one), categories {_ranges(result.get('categories', []))}",
         "",
         "Categorical model:",
         _table(["", "this model", "seed baseline"],

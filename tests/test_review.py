@@ -255,6 +255,14 @@ def test_evaluate_a_suggester_against_final_labels(data_root, annotator_user):
     assert model.evaluation["all"]["categorical"]["n"] == 4
     with pytest.raises(CommandError, match="no suggester nope version 3"):
         call_command("evaluate", "--model", "nope:3")
+    with pytest.raises(CommandError, match="'12' is outside 0-10"):
+        call_command("evaluate", "--categories", "0-7,12")
+    # The seed's eight labels: No-Face leaves, the Anger face is still wrong (Happiness is among 0-7).
+    eight = evaluate_suggester(model, "val", categories=range(8))
+    assert eight["categorical"]["n"] == 3 and eight["categorical"]["acc"] == pytest.approx(2 / 3)
+    out = io.StringIO()
+    call_command("evaluate", "--categories", "0-7", stdout=out)
+    assert "3 faces with a final label" in out.getvalue() and "categories 0-7" in out.getvalue()
 
 
 @pytest.mark.django_db
