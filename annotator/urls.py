@@ -15,6 +15,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("annotator.photo_urls")),
     path("", include("annotator.annotate_urls")),
-    # Each area adds its own routes in its own urls module (annotate: annotator.annotate_urls,
-    # review: reviews.urls); include them here when they exist.
+    path("review/", include("reviews.urls")),
+    path("api/review/", include("reviews.api_urls")),
 ]

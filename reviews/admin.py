@@ -1,6 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from . import services
 from .models import Decision, Flag, GoldItem
 
 
@@ -26,3 +27,10 @@ class GoldItemAdmin(admin.ModelAdmin):
     list_display = ("face_id", "category", "valence", "arousal", "created_by", "created_at")
     list_filter = ("category",)
     raw_id_fields = ("face",)
+    exclude = ("created_by",)
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so the label is checked and who marked it is recorded.
+        gold = services.gold_mark(face=obj.face, category=obj.category, valence=obj.valence, arousal=obj.arousal,
+                                  by=request.user)
+        obj.pk = gold.pk

@@ -1,0 +1,245 @@
+"""The review API: the queue, one face's item, decisions, history, gold items and the measures.
+
+Thin views: validate the input, call one selector or service, serialize the output.
+Reviewers and admins only (annotator.roles.IsReviewer); history and gold marking are admins' only.
+"""
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.categories import LabelError
+from annotator.models import Annotation, Face, Split, Suggestion
+from annotator.roles import IsAdminRole, IsReviewer, is_admin
+
+from . import selectors, services
+from .dashboard import dashboard_data
+from .evaluation import SuggesterNotFound, agreement, evaluate_suggester, suggester_by_spec
+from .models import Decision, Flag
+
+FILTER_PARAMETERS = [
+    OpenApiParameter("reason", str, enum=Flag.Reason.values, description="Only flags of this reason"),
+    OpenApiParameter("category", int, description="Only faces an annotator or the model put in this category"),
+    OpenApiParameter("annotator", int, description="Only faces this annotator (user id) answered"),
+    OpenApiParameter("model", int, description="Only faces this suggester (id) made a suggestion for"),
+]
+
+
+class QueueFilterSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=Flag.Reason.choices, required=False, allow_blank=True)
+    category = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    annotator = serializers.IntegerField(required=False)
+    model = serializers.IntegerField(required=False)
+
+    def to_filters(self) -> selectors.QueueFilters:
+        d = self.validated_data
+        return selectors.QueueFilters(d.get("reason") or None, d.get("category"), d.get("annotator"), d.get("model"))
+
+
+def queue_filters(request) -> selectors.QueueFilters:
+    query = {k: v for k, v in request.query_params.items() if v != ""}
+    s = QueueFilterSerializer(data=query)
+    s.is_valid(raise_exception=True)
+    return s.to_filters()
+
+
+LabelOut = inline_serializer("ReviewLabel", {
+    "category": serializers.IntegerField(), "category_name": serializers.CharField(),
+    "valence": serializers.FloatField(allow_null=True), "arousal": serializers.FloatField(allow_null=True),
+})
+
+
+class QueueApi(APIView):
+    permission_classes = [IsAuthenticated, IsReviewer]
+
+    class QueueOutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        reason_counts = serializers.DictField(child=serializers.IntegerField())
+        results = serializers.ListField(child=inline_serializer("ReviewQueueRow", {
+            "face_id": serializers.IntegerField(), "severity": serializers.FloatField(),
+            "flag_count": serializers.IntegerField(), "since": serializers.DateTimeField(),
+            "flags": serializers.ListField(child=serializers.DictField()),
+            "answers": serializers.ListField(child=serializers.DictField()),
+            "suggestion": serializers.DictField(allow_null=True),
+        }))
+
+    @extend_schema(parameters=[*FILTER_PARAMETERS, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+                   responses=QueueOutputSerializer, summary="Open flags grouped per face, most severe first")
+    def get(self, request):
+        filters = queue_filters(request)
+        try:
+            limit = min(max(int(request.query_params.get("limit", 50)), 1), 500)
+            offset = max(int(request.query_params.get("offset", 0)), 0)
+        except ValueError:
+            raise ValidationError({"limit": "limit and offset must be integers"}) from None
+        queue = selectors.review_queue(filters=filters)
+        rows = list(queue[offset:offset + limit])
+        details = selectors.review_queue_details([r["face_id"] for r in rows])
+        results = [{**r, **details[r["face_id"]]} for r in rows]
+        data = {"count": queue.count(), "reason_counts": selectors.review_reason_counts(filters=filters),
+                "results": results}
+        return Response(self.QueueOutputSerializer(data).data)
+
+
+class ItemApi(APIView):
+    permission_classes = [IsAuthenticated, IsReviewer]
+
+    @extend_schema(parameters=[*FILTER_PARAMETERS, OpenApiParameter("exclude", str, description="Face ids (comma-separated) not to offer as next")],
+                   responses=inline_serializer("ReviewItem", {
+        "id": serializers.IntegerField(), "image_url": serializers.CharField(), "split": serializers.CharField(),
+        "landmarks": serializers.ListField(child=serializers.FloatField(), allow_null=True),
+        "answers": serializers.ListField(child=serializers.DictField()),
+        "suggestion": serializers.DictField(allow_null=True), "flags": serializers.ListField(child=serializers.DictField()),
+        "decision": serializers.DictField(allow_null=True), "final": serializers.DictField(allow_null=True),
+        "gold": serializers.DictField(allow_null=True), "history": serializers.ListField(child=serializers.DictField()),
+        "next_face_id": serializers.IntegerField(allow_null=True),
+    }), summary="Everything the item page shows for one face, and the next face in the queue")
+    def get(self, request, face_id: int):
+        get_object_or_404(Face.objects.only("id"), pk=face_id)
+        filters = queue_filters(request)
+        # `exclude`: faces the page is deciding right now, so the prefetched item's next is another one
+        exclude = [face_id, *(int(x) for x in request.query_params.get("exclude", "").split(",") if x.isdigit())]
+        item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
+        item["next_face_id"] = selectors.review_next_face_id(filters=filters, exclude=exclude)
+        return Response(item)
+
+
+class DecisionApi(APIView):
+    permission_classes = [IsAuthenticated, IsReviewer]
+
+    class DecisionInputSerializer(serializers.Serializer):
+        category = serializers.IntegerField()
+        valence = serializers.FloatField(required=False, allow_null=True)
+        arousal = serializers.FloatField(required=False, allow_null=True)
+        source = serializers.ChoiceField(choices=Decision.Source.choices, default=Decision.Source.MANUAL)
+        annotation_id = serializers.IntegerField(required=False, allow_null=True)
+        suggestion_id = serializers.IntegerField(required=False, allow_null=True)
+
+    class DecisionOutputSerializer(serializers.Serializer):
+        face_id = serializers.IntegerField()
+        category = serializers.IntegerField()
+        valence = serializers.FloatField(allow_null=True)
+        arousal = serializers.FloatField(allow_null=True)
+        source = serializers.CharField()
+        reviewer = serializers.CharField(source="reviewer.username")
+        decided_at = serializers.DateTimeField()
+        next_face_id = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(parameters=FILTER_PARAMETERS, request=DecisionInputSerializer, responses={201: DecisionOutputSerializer},
+                   summary="Set the face's final label; its open flags are resolved")
+    def post(self, request, face_id: int):
+        face = get_object_or_404(Face.objects.only("id"), pk=face_id)
+        s = self.DecisionInputSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        d = s.validated_data
+        annotation = suggestion = None
+        if d.get("annotation_id") is not None:
+            annotation = Annotation.objects.filter(pk=d["annotation_id"]).first()
+            if annotation is None:
+                raise ValidationError({"annotation_id": f"no answer {d['annotation_id']}"})
+        if d.get("suggestion_id") is not None:
+            suggestion = Suggestion.objects.filter(pk=d["suggestion_id"]).first()
+            if suggestion is None:
+                raise ValidationError({"suggestion_id": f"no suggestion {d['suggestion_id']}"})
+        try:
+            decision = services.decision_make(
+                face=face, reviewer=request.user, category=d["category"], valence=d.get("valence"),
+                arousal=d.get("arousal"), source=d["source"], annotation=annotation, suggestion=suggestion,
+            )
+        except (LabelError, services.DecisionError) as exc:
+            field, _, message = str(exc).partition(": ")
+            raise ValidationError({field if message else "non_field_errors": message or str(exc)}) from None
+        decision.next_face_id = selectors.review_next_face_id(filters=queue_filters(request), exclude=[face_id])
+        return Response(self.DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class HistoryApi(APIView):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(responses=inline_serializer("FaceHistoryEvent", {
+        "at": serializers.DateTimeField(), "what": serializers.CharField(), "detail": serializers.CharField(),
+        "by": serializers.CharField(),
+    }, many=True), summary="Audit history of a face: every change to its answers and decision (admins)")
+    def get(self, request, face_id: int):
+        get_object_or_404(Face.objects.only("id"), pk=face_id)
+        return Response(selectors.face_history(face_id=face_id, with_audit=True))
+
+
+class GoldApi(APIView):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    class GoldInputSerializer(serializers.Serializer):
+        face_id = serializers.IntegerField()
+        category = serializers.IntegerField()
+        valence = serializers.FloatField(required=False, allow_null=True)
+        arousal = serializers.FloatField(required=False, allow_null=True)
+
+    @extend_schema(request=GoldInputSerializer, responses={201: GoldInputSerializer},
+                   summary="Mark a face as a gold item with its known label (admins)")
+    def post(self, request):
+        s = self.GoldInputSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        d = s.validated_data
+        face = Face.objects.filter(pk=d["face_id"]).first()
+        if face is None:
+            raise ValidationError({"face_id": f"no face {d['face_id']}"})
+        try:
+            gold = services.gold_mark(face=face, category=d["category"], valence=d.get("valence"),
+                                      arousal=d.get("arousal"), by=request.user)
+        except LabelError as exc:
+            field, _, message = str(exc).partition(": ")
+            raise ValidationError({field: message}) from None
+        return Response({"face_id": face.id, "category": gold.category, "valence": gold.valence,
+                         "arousal": gold.arousal}, status=status.HTTP_201_CREATED)
+
+
+class GoldDeleteApi(APIView):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(request=None, responses={204: None}, summary="Make a gold face an ordinary face again (admins)")
+    def delete(self, request, face_id: int):
+        services.gold_unmark(face=get_object_or_404(Face.objects.only("id"), pk=face_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AgreementApi(APIView):
+    permission_classes = [IsAuthenticated, IsReviewer]
+
+    @extend_schema(parameters=[OpenApiParameter("split", str, enum=Split.values)],
+                   responses=OpenApiTypes.OBJECT, summary="Agreement between annotators on shared faces")
+    def get(self, request):
+        split = request.query_params.get("split") or None
+        if split and split not in Split.values:
+            raise ValidationError({"split": f"not a split: {split!r}"})
+        result = agreement(splits=[split] if split else None)
+        result["cohen_pairs"] = [{**p, "annotators": list(p["annotators"])} for p in result["cohen_pairs"]]
+        return Response(result)
+
+
+class EvaluationApi(APIView):
+    permission_classes = [IsAuthenticated, IsReviewer]
+
+    @extend_schema(parameters=[OpenApiParameter("split", str, enum=[*Split.values, "all"]),
+                               OpenApiParameter("model", str, description="NAME:VERSION (default: the active one)")],
+                   responses=OpenApiTypes.OBJECT, summary="The seed's table for a model against final labels")
+    def get(self, request):
+        split = request.query_params.get("split") or Split.VAL
+        if split not in [*Split.values, "all"]:
+            raise ValidationError({"split": f"not a split: {split!r}"})
+        try:
+            suggester = suggester_by_spec(request.query_params.get("model", ""))
+        except SuggesterNotFound as exc:
+            raise ValidationError({"model": str(exc)}) from None
+        return Response(evaluate_suggester(suggester, None if split == "all" else split))
+
+
+class DashboardApi(APIView):
+    permission_classes = [IsAuthenticated, IsReviewer]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="Everything the dashboard draws")
+    def get(self, request):
+        return Response(dashboard_data())

@@ -1,0 +1,178 @@
+"""Reads for the dashboard: progress, distributions, per-annotator figures, confusion matrices.
+
+Each figure is one aggregate query (GROUP BY in the database), so the page costs the same number
+of queries at a thousand faces as at a million; only the agreement measures fetch rows, and those
+only for faces with two or more answers.
+"""
+from django.db import connection
+from django.db.models import Aggregate, Count, F, FloatField, Q, Sum, Value
+from django.db.models.functions import Floor, Least
+
+from annotator.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
+from annotator.models import Annotation, Face, Split
+
+from .evaluation import PAPER_AGREEMENT, SEED_BASELINE, agreement, evaluate_suggester
+from .models import Flag
+from .selectors import active_suggester, gold_accuracy
+
+VA_BINS = 20
+
+
+class Median(Aggregate):
+    """PostgreSQL's ordered-set median (other databases take the per-annotator fallback)."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def progress_per_split() -> list:
+    """Return per split: faces, answered (at least once), complete (all answers in), final, flagged."""
+    rows = {
+        r["split"]: r
+        for r in Face.objects.order_by().values("split").annotate(
+            faces=Count("id"),
+            answered=Count("id", filter=Q(answer_count__gt=0)),
+            complete=Count("id", filter=Q(answer_count__gte=F("required_annotations"))),
+            final=Count("id", filter=Q(final_category__isnull=False)),
+        )
+    }
+    flagged = dict(
+        Flag.objects.filter(status=Flag.Status.OPEN).order_by().values("face__split")
+        .annotate(n=Count("face_id", distinct=True)).values_list("face__split", "n")
+    )
+    out = []
+    for split in Split.values:
+        row = rows.get(split, {"faces": 0, "answered": 0, "complete": 0, "final": 0})
+        out.append({"split": split, "faces": row["faces"], "answered": row["answered"], "complete": row["complete"],
+                    "final": row["final"], "flagged": flagged.get(split, 0)})
+    return out
+
+
+def category_distribution() -> dict:
+    """Return counts per category of final labels and of answers, with AffectNet's counts."""
+    final = dict(Face.objects.filter(final_category__isnull=False).order_by().values("final_category")
+                 .annotate(n=Count("id")).values_list("final_category", "n"))
+    answers = dict(Annotation.objects.order_by().values("category").annotate(n=Count("id"))
+                   .values_list("category", "n"))
+    return {
+        "names": list(CATEGORY_NAMES),
+        "final": [final.get(c, 0) for c in range(NUM_CATEGORIES)],
+        "answers": [answers.get(c, 0) for c in range(NUM_CATEGORIES)],
+        "affectnet": list(AFFECTNET_COUNTS),
+    }
+
+
+def _medians_seconds() -> dict:
+    if connection.vendor == "postgresql":
+        return dict(Annotation.objects.order_by().values("annotator_id").annotate(m=Median("seconds_spent"))
+                    .values_list("annotator_id", "m"))
+    medians = {}
+    for annotator_id, n in Annotation.objects.order_by().values("annotator_id").annotate(n=Count("id")).values_list(
+            "annotator_id", "n"):
+        ordered = Annotation.objects.filter(annotator_id=annotator_id).order_by("seconds_spent").values_list(
+            "seconds_spent", flat=True)
+        middle = list(ordered[(n - 1) // 2:n // 2 + 1])
+        medians[annotator_id] = sum(middle) / len(middle)
+    return medians
+
+
+def _blind_stats(active) -> dict:
+    """Return {annotator_id: (blind answers where the model has a suggestion, of them matching it)}.
+
+    A join over the blind answers only (a few percent of all), not a subquery per answer.
+    """
+    if active is None:
+        return {}
+    rows = (
+        Annotation.objects.filter(shown_blind=True, face__suggestions__suggester=active).order_by()
+        .values("annotator_id")
+        .annotate(blind=Count("id"), match=Count("id", filter=Q(category=F("face__suggestions__category"))))
+    )
+    return {r["annotator_id"]: (r["blind"], r["match"]) for r in rows}
+
+
+def annotator_stats(per_annotator_agreement: dict) -> list:
+    """Return per annotator: answers, faces/hour of answering time, median seconds, agreement with
+    others, gold accuracy, and anchoring (kept the shown suggestion vs matched the model when blind)."""
+    rows = list(
+        Annotation.objects.order_by().values("annotator_id", "annotator__username").annotate(
+            answers=Count("id"),
+            seconds=Sum("seconds_spent"),
+            shown=Count("id", filter=Q(shown_blind=False, suggestion__isnull=False)),
+            kept=Count("id", filter=Q(shown_blind=False, suggestion__isnull=False, kept_suggestion=True)),
+        ).order_by("annotator__username")
+    )
+    medians = _medians_seconds()
+    gold = gold_accuracy()
+    blind_stats = _blind_stats(active_suggester())
+    out = []
+    for r in rows:
+        aid = r["annotator_id"]
+        hours = (r["seconds"] or 0) / 3600
+        blind, blind_match = blind_stats.get(aid, (0, 0))
+        agree = per_annotator_agreement.get(aid)
+        out.append({
+            "annotator_id": aid,
+            "annotator": r["annotator__username"],
+            "answers": r["answers"],
+            "faces_per_hour": r["answers"] / hours if hours > 0 else None,
+            "median_seconds": medians.get(aid),
+            "agreement": agree["agreement"] if agree else None,
+            "agreement_pairs": agree["pairs"] if agree else 0,
+            "gold_answers": gold.get(aid, {}).get("answers", 0),
+            "gold_accuracy": gold.get(aid, {}).get("accuracy"),
+            "shown": r["shown"],
+            "kept_rate": r["kept"] / r["shown"] if r["shown"] else None,
+            "blind": blind,
+            "blind_match_rate": blind_match / blind if blind else None,
+        })
+    return out
+
+
+def annotator_vs_model_confusion() -> list:
+    """Return an 11x11 matrix: rows the annotators' categories, columns the active model's."""
+    matrix = [[0] * NUM_CATEGORIES for _ in range(NUM_CATEGORIES)]
+    active = active_suggester()
+    if active is None:
+        return matrix
+    # A join (one suggestion per face and model), which the database hashes once, not a subquery per answer.
+    rows = (Annotation.objects.filter(face__suggestions__suggester=active).order_by()
+            .values("category", "face__suggestions__category").annotate(n=Count("id")))
+    for r in rows:
+        matrix[r["category"]][r["face__suggestions__category"]] = r["n"]
+    return matrix
+
+
+def va_histogram(bins: int = VA_BINS) -> dict:
+    """Return a bins x bins count of the answers' points; cell [i][j] holds valence bin j, arousal bin i
+    (bin 0 at -1)."""
+    def bin_of(field):
+        return Least(Floor((F(field) + 1.0) * (bins / 2.0)), Value(float(bins - 1)), output_field=FloatField())
+
+    counts = [[0] * bins for _ in range(bins)]
+    rows = (Annotation.objects.filter(valence__isnull=False).order_by()
+            .annotate(vb=bin_of("valence"), ab=bin_of("arousal")).values("vb", "ab").annotate(n=Count("id")))
+    for r in rows:
+        counts[int(r["ab"])][int(r["vb"])] = r["n"]
+    return {"bins": bins, "counts": counts}
+
+
+def dashboard_data() -> dict:
+    """Return everything /review/dashboard/ draws."""
+    agree = agreement()
+    active = active_suggester()
+    evaluation = evaluate_suggester(active, Split.VAL) if active else None
+    return {
+        "progress": progress_per_split(),
+        "categories": category_distribution(),
+        "annotators": annotator_stats(agree["per_annotator"]),
+        "confusion_annotators": agree["confusion"],
+        "confusion_model": annotator_vs_model_confusion(),
+        "model": f"{active.name} {active.version}" if active else None,
+        "va_histogram": va_histogram(),
+        "agreement": {k: agree[k] for k in ("faces", "answers", "pairs", "categorical", "valence", "arousal")},
+        "evaluation": evaluation,
+        "seed_baseline": SEED_BASELINE,
+        "paper_agreement": PAPER_AGREEMENT,
+    }

@@ -1,0 +1,80 @@
+"""Writes of the review app: reviewers' decisions and gold items."""
+from typing import Optional
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotator import services as core_services
+from annotator.categories import validate_label
+from annotator.models import Annotation, Face, Suggestion
+
+from .models import Decision, Flag, GoldItem
+
+
+class DecisionError(ValueError):
+    """A decision that cannot be stored: the answer or suggestion it accepts is not of this face."""
+
+
+@transaction.atomic
+def decision_make(
+    *,
+    face: Face,
+    reviewer,
+    category: int,
+    valence,
+    arousal,
+    source: str = Decision.Source.MANUAL,
+    annotation: Optional[Annotation] = None,
+    suggestion: Optional[Suggestion] = None,
+) -> Decision:
+    """Store a reviewer's final label for a face, resolve its open flags and make the label final.
+
+    Deciding again replaces the earlier decision (simple_history keeps the old one).
+    """
+    category, valence, arousal = validate_label(category, valence, arousal)
+    if source not in Decision.Source.values:
+        raise DecisionError(f"source: {source!r} is not one of {', '.join(Decision.Source.values)}")
+    if annotation is not None and annotation.face_id != face.id:
+        raise DecisionError(f"annotation: {annotation.id} is an answer for face {annotation.face_id}, not {face.id}")
+    if suggestion is not None and suggestion.face_id != face.id:
+        raise DecisionError(f"suggestion: {suggestion.id} is for face {suggestion.face_id}, not {face.id}")
+    if source == Decision.Source.ANNOTATION and annotation is None:
+        raise DecisionError("annotation: accepting an answer needs the answer's id")
+    if source == Decision.Source.SUGGESTION and suggestion is None:
+        raise DecisionError("suggestion: accepting a suggestion needs the suggestion's id")
+    # Lock the face so two reviewers deciding at once end with one decision and all flags closed.
+    Face.objects.select_for_update().only("id").get(pk=face.id)
+    decision, _ = Decision.objects.update_or_create(
+        face=face,
+        defaults={
+            "reviewer": reviewer,
+            "category": category,
+            "valence": valence,
+            "arousal": arousal,
+            "source": source,
+            "annotation": annotation,
+            "suggestion": suggestion,
+        },
+    )
+    Flag.objects.filter(face=face, status=Flag.Status.OPEN).update(
+        status=Flag.Status.RESOLVED, closed_by=reviewer, closed_at=timezone.now()
+    )
+    core_services.face_set_reviewed_label(face_id=face.id, category=category, valence=valence, arousal=arousal)
+    core_services.face_set_needs_review(face_id=face.id, needs_review=False)
+    return decision
+
+
+@transaction.atomic
+def gold_mark(*, face: Face, category: int, valence, arousal, by) -> GoldItem:
+    """Mark a face as a gold item with its known label (marking again changes the label)."""
+    category, valence, arousal = validate_label(category, valence, arousal)
+    gold, _ = GoldItem.objects.update_or_create(
+        face=face, defaults={"category": category, "valence": valence, "arousal": arousal, "created_by": by}
+    )
+    return gold
+
+
+@transaction.atomic
+def gold_unmark(*, face: Face) -> None:
+    """Make a gold face an ordinary face again."""
+    GoldItem.objects.filter(face=face).delete()

@@ -1,0 +1,10 @@
+"""The review pages, mounted at /review/ (the API is in api_urls, at /api/review/)."""
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.queue_page, name="review-queue"),
+    path("face/<int:face_id>/", views.item_page, name="review-item"),
+    path("dashboard/", views.dashboard_page, name="review-dashboard"),
+]

@@ -1,0 +1,115 @@
+"""The review pages: the queue (/review/), one face (/review/face/<id>/) and the dashboard.
+
+Server-rendered; the item page and the dashboard hand their data to small ES modules in static/js/.
+Every page checks login and the reviewer (or admin) role on the server.
+"""
+from functools import wraps
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+
+from annotator.categories import CATEGORY_NAMES
+from annotator.models import Face, Suggester
+from annotator.roles import ANNOTATOR, can_review, is_admin
+
+from . import selectors
+from .api import QueueFilterSerializer
+from .dashboard import dashboard_data
+from .evaluation import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
+from .models import Flag
+
+
+def reviewer_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        if not can_review(request.user):
+            raise PermissionDenied("Only reviewers and admins may see the review pages.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _filters(request):
+    query = {k: v for k, v in request.GET.items() if v != "" and k in QueueFilterSerializer().fields}
+    s = QueueFilterSerializer(data=query)
+    return (s.to_filters(), s.errors) if s.is_valid() else (selectors.QueueFilters(), s.errors)
+
+
+@reviewer_required
+def queue_page(request):
+    filters, errors = _filters(request)
+    queue = selectors.review_queue(filters=filters)
+    page = Paginator(queue, 50).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    details = selectors.review_queue_details([r["face_id"] for r in rows])
+    counts = selectors.review_reason_counts(filters=filters)
+    context = {
+        "page": page,
+        "rows": [{**r, **details[r["face_id"]]} for r in rows],
+        "reasons": [(value, label, counts[value]) for value, label in Flag.Reason.choices],
+        "categories": list(enumerate(CATEGORY_NAMES)),
+        "annotators": get_user_model().objects.filter(groups__name=ANNOTATOR).order_by("username")
+        .values_list("id", "username"),
+        "models": Suggester.objects.order_by("name", "version").values_list("id", "name", "version"),
+        "filters": filters,
+        "filter_query": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
+        "errors": errors,
+    }
+    return render(request, "review/queue.html", context)
+
+
+@reviewer_required
+def item_page(request, face_id: int):
+    get_object_or_404(Face.objects.only("id"), pk=face_id)
+    filters, _ = _filters(request)
+    item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
+    item["next_face_id"] = selectors.review_next_face_id(filters=filters, exclude=[face_id])
+    context = {
+        "item": item,
+        "config": {
+            "categories": list(CATEGORY_NAMES),
+            "filterQuery": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
+            "isAdmin": is_admin(request.user),
+        },
+    }
+    return render(request, "review/item.html", context)
+
+
+def _agreement_rows(data):
+    agree, paper = data["agreement"], data["paper_agreement"]
+    c = agree["categorical"]
+    rows = [
+        ("Percent agreement (all answers same)", c["percent_agreement"], paper["categorical"]["percent_agreement"]),
+        ("Pairwise agreement", c["pairwise_agreement"], None),
+        ("Cohen's kappa (pairs, weighted mean)", c["cohen_kappa_mean"], None),
+        (f"Fleiss' kappa ({c['fleiss']['n']} faces)", c["fleiss"]["kappa"], None),
+        ("Krippendorff's alpha (nominal)", c["alpha"], None),
+    ]
+    dims = [(label, agree["valence"][key], paper["valence"].get(key), agree["arousal"][key], paper["arousal"].get(key))
+            for label, key in (*DIMENSIONAL_ROWS, ("ALPHA (interval)", "alpha"))]
+    return rows, dims
+
+
+def _evaluation_rows(data):
+    ev, base = data["evaluation"], data["seed_baseline"]
+    if ev is None:
+        return [], []
+    cat = [(label, ev["categorical"][key], base["categorical"][key]) for label, key in CATEGORICAL_ROWS]
+    dims = [(label, ev["valence"][key], base["valence"][key], ev["arousal"][key], base["arousal"][key])
+            for label, key in DIMENSIONAL_ROWS]
+    return cat, dims
+
+
+@reviewer_required
+def dashboard_page(request):
+    data = dashboard_data()
+    agreement_cat, agreement_dims = _agreement_rows(data)
+    evaluation_cat, evaluation_dims = _evaluation_rows(data)
+    charts = {k: data[k] for k in ("categories", "confusion_annotators", "confusion_model", "va_histogram", "model")}
+    context = {"data": data, "charts": charts, "agreement_cat": agreement_cat, "agreement_dims": agreement_dims,
+               "evaluation_cat": evaluation_cat, "evaluation_dims": evaluation_dims}
+    return render(request, "review/dashboard.html", context)

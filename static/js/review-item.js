@@ -1,0 +1,265 @@
+// The review item page: renders one face's answers, suggestion, flags and history from JSON, lets
+// the reviewer pick or set the final label by keyboard or mouse, posts the decision, and shows the
+// next flagged face at once (its data and image are fetched while the reviewer works on this one).
+import { ReviewCircle } from "./va-review-circle.js";
+import { barChart, svgEl } from "./charts.js";
+
+const COLORS = ["#4f9cf9", "#f5a623", "#3fb950", "#d2a8ff", "#39c5cf", "#db61a2", "#e3b341", "#a5d6ff"];
+const MODEL_COLOR = "#ff6b6b";
+const LETTERS = "abcdefgh";
+const config = JSON.parse(document.getElementById("review-config").textContent);
+const root = document.getElementById("review-item");
+const csrf = root.dataset.csrf;
+const $ = (id) => document.getElementById(id);
+
+let item = JSON.parse(document.getElementById("item-data").textContent);
+let pending = null; // {category, valence, arousal, source, annotation_id, suggestion_id}
+let prefetched = null; // {id, promise}
+let busy = false;
+
+const circle = new ReviewCircle($("circle"), {
+  onChange: (point) => {
+    if (!pending || !hasVa(pending.category)) return;
+    pending = { ...pending, valence: point.valence, arousal: point.arousal, source: "manual", annotation_id: null, suggestion_id: null };
+    showPending();
+  },
+});
+
+const hasVa = (c) => c !== 9 && c !== 10;
+const fmt = (v) => (v === null || v === undefined ? "–" : (v >= 0 ? "+" : "") + v.toFixed(2));
+const labelText = (l) => `${l.category} ${config.categories[l.category]}` + (hasVa(l.category) ? ` (${fmt(l.valence)}, ${fmt(l.arousal)})` : "");
+const query = (extra = {}) => {
+  const params = new URLSearchParams(config.filterQuery);
+  for (const [k, v] of Object.entries(extra)) params.set(k, v);
+  const s = params.toString();
+  return s ? `?${s}` : "";
+};
+
+function li(parent, html, attrs = {}) {
+  const node = document.createElement("li");
+  node.innerHTML = html;
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  parent.appendChild(node);
+  return node;
+}
+
+const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+function render() {
+  document.title = `Review face ${item.id} · Face annotator`;
+  $("face-id").textContent = item.id;
+  $("face-split").textContent = item.split;
+  $("face-img").src = item.image_url;
+  $("face-img").alt = `face ${item.id}`;
+  const lm = $("landmarks");
+  lm.replaceChildren();
+  for (let i = 0; item.landmarks && i + 1 < item.landmarks.length; i += 2) {
+    svgEl("circle", { cx: item.landmarks[i], cy: item.landmarks[i + 1], r: 1.6, class: "landmark" }, lm);
+  }
+  $("landmarks-toggle").disabled = !item.landmarks;
+
+  const flags = $("flags");
+  flags.replaceChildren();
+  for (const f of item.flags.filter((f) => f.status === "open")) {
+    const evidence = Object.entries(f.evidence || {}).map(([k, v]) => `${escape(k)}: ${escape(typeof v === "object" ? JSON.stringify(v) : v)}`).join(", ");
+    li(flags, `<span class="reason reason-${escape(f.reason)}">${escape(f.reason_label)}</span> <small>severity ${f.severity.toFixed(2)}</small><div class="evidence">${evidence}</div>`);
+  }
+  if (!flags.children.length) li(flags, '<span class="muted">no open flag</span>');
+  $("gold").textContent = item.gold ? `Gold item: ${labelText(item.gold)}` : "";
+
+  const answers = $("answers");
+  answers.replaceChildren();
+  const points = [];
+  item.answers.forEach((a, i) => {
+    const color = COLORS[i % COLORS.length];
+    const letter = LETTERS[i] ? LETTERS[i].toUpperCase() : "";
+    const node = li(answers, `<button type="button" class="pick" data-answer="${i}"><kbd>${letter}</kbd> <span class="swatch" style="background:${color}"></span>
+      <b>${escape(a.annotator)}</b>: ${escape(labelText(a))}</button>
+      <small>${a.seconds_spent.toFixed(1)} s${a.shown_blind ? " · blind" : ""}${a.kept_suggestion ? " · kept suggestion" : ""}</small>`, { "data-answer-id": a.id });
+    node.querySelector("button").addEventListener("click", () => pickAnswer(i));
+    points.push({ valence: a.valence, arousal: a.arousal, color, label: letter || a.annotator });
+  });
+  if (!item.answers.length) li(answers, '<span class="muted">no answers</span>');
+
+  const sug = $("suggestion");
+  sug.replaceChildren();
+  if (item.suggestion) {
+    const s = item.suggestion;
+    const head = document.createElement("button");
+    head.type = "button";
+    head.className = "pick";
+    head.innerHTML = `<kbd>S</kbd> <span class="swatch diamond" style="background:${MODEL_COLOR}"></span> <b>${escape(s.model)}</b>: ${escape(labelText(s))} · ${(s.confidence * 100).toFixed(0)}%`;
+    head.addEventListener("click", pickSuggestion);
+    sug.appendChild(head);
+    const chart = document.createElement("div");
+    chart.className = "probabilities";
+    sug.appendChild(chart);
+    barChart(chart, { labels: config.categories, series: [{ values: s.probabilities, color: MODEL_COLOR, name: "probability" }], max: 1, width: 330, row: 15 });
+    points.push({ valence: s.valence, arousal: s.arousal, color: MODEL_COLOR, label: "S", shape: "diamond" });
+  } else {
+    sug.innerHTML = '<span class="muted">no suggestion</span>';
+  }
+  circle.setPoints(points);
+
+  const legend = $("legend");
+  legend.replaceChildren();
+  item.answers.forEach((a, i) => li(legend, `<span class="swatch" style="background:${COLORS[i % COLORS.length]}"></span> ${LETTERS[i]?.toUpperCase() || ""} ${escape(a.annotator)}`));
+  if (item.suggestion) li(legend, `<span class="swatch diamond" style="background:${MODEL_COLOR}"></span> S model`);
+  li(legend, '<span class="swatch handle"></span> final label');
+
+  const history = $("history");
+  history.replaceChildren();
+  for (const e of item.history) {
+    li(history, `<time>${escape(e.at.replace("T", " ").slice(0, 19))}</time> <b>${escape(e.what)}</b> ${escape(e.detail)}${e.by ? ` <span class="muted">by ${escape(e.by)}</span>` : ""}`);
+  }
+  if (!item.history.length) li(history, '<span class="muted">nothing yet</span>');
+
+  const start = item.decision || null;
+  pending = start ? { category: start.category, valence: start.valence, arousal: start.arousal, source: "manual", annotation_id: null, suggestion_id: null } : null;
+  circle.setValue(pending && hasVa(pending.category) ? pending : null);
+  $("status").textContent = item.decision ? `Decided by ${item.decision.reviewer}: ${labelText(item.decision)}` : "";
+  showPending();
+  prefetchNext();
+}
+
+function showPending() {
+  const text = $("pending");
+  document.querySelectorAll("#category-keys button").forEach((b) => b.classList.toggle("current", pending !== null && Number(b.dataset.category) === pending.category));
+  document.querySelectorAll("#answers .pick, #suggestion .pick").forEach((b) => b.classList.remove("current"));
+  if (!pending) {
+    text.textContent = "Pick an answer (A, B…), the model (S), or a category (0–9, X).";
+    $("decide").disabled = true;
+    return;
+  }
+  if (pending.source === "annotation") {
+    const i = item.answers.findIndex((a) => a.id === pending.annotation_id);
+    document.querySelector(`#answers .pick[data-answer="${i}"]`)?.classList.add("current");
+  }
+  if (pending.source === "suggestion") document.querySelector("#suggestion .pick")?.classList.add("current");
+  const how = { annotation: "accept the answer", suggestion: "accept the model's suggestion", manual: "set by you" }[pending.source];
+  text.textContent = `${labelText(pending)} — ${how}`;
+  $("decide").disabled = false;
+}
+
+function pickAnswer(i) {
+  const a = item.answers[i];
+  if (!a) return;
+  pending = { category: a.category, valence: a.valence, arousal: a.arousal, source: "annotation", annotation_id: a.id, suggestion_id: null };
+  circle.setValue(hasVa(a.category) ? a : null);
+  showPending();
+}
+
+function pickSuggestion() {
+  const s = item.suggestion;
+  if (!s) return;
+  pending = { category: s.category, valence: s.valence, arousal: s.arousal, source: "suggestion", annotation_id: null, suggestion_id: s.id };
+  circle.setValue(hasVa(s.category) ? s : null);
+  showPending();
+}
+
+function setCategory(category) {
+  const previous = pending || circle.value || { valence: 0, arousal: 0 };
+  const point = hasVa(category) ? { valence: previous.valence ?? circle.value?.valence ?? 0, arousal: previous.arousal ?? circle.value?.arousal ?? 0 } : { valence: null, arousal: null };
+  pending = { category, ...point, source: "manual", annotation_id: null, suggestion_id: null };
+  circle.setValue(hasVa(category) ? point : null);
+  showPending();
+}
+
+function prefetchNext() {
+  const next = item.next_face_id;
+  if (!next || prefetched?.id === next) return;
+  const promise = fetch(`/api/review/faces/${next}/${query({ exclude: item.id })}`, { headers: { Accept: "application/json" } })
+    .then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  promise.then((data) => { if (data) new Image().src = data.image_url; }); // warm the image cache
+  prefetched = { id: next, promise };
+}
+
+async function decide() {
+  if (!pending || busy) return;
+  busy = true;
+  $("status").textContent = "Saving…";
+  const body = { category: pending.category, valence: pending.valence, arousal: pending.arousal, source: pending.source,
+    annotation_id: pending.annotation_id, suggestion_id: pending.suggestion_id };
+  try {
+    const response = await fetch(`/api/review/faces/${item.id}/decision/${query()}`, {
+      method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
+      body: JSON.stringify(body), credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      $("status").textContent = `Not saved: ${Object.entries(data).map(([k, v]) => `${k}: ${v}`).join("; ") || response.status}`;
+      return;
+    }
+    await showNext(data.next_face_id);
+  } catch (err) {
+    $("status").textContent = `Not saved: ${err}`;
+  } finally {
+    busy = false;
+  }
+}
+
+async function showNext(nextId) {
+  if (!nextId) {
+    window.location.href = `/review/${query({ done: item.id })}`;
+    return;
+  }
+  let data = prefetched && prefetched.id === nextId ? await prefetched.promise : null;
+  if (!data) {
+    const r = await fetch(`/api/review/faces/${nextId}/${query()}`, { headers: { Accept: "application/json" } });
+    data = r.ok ? await r.json() : null;
+  }
+  if (!data) { window.location.href = `/review/face/${nextId}/${query()}`; return; }
+  // The prefetched item's "next" was computed before this decision; ask again when it is shown.
+  prefetched = null;
+  item = data;
+  history.pushState({ id: item.id }, "", `/review/face/${item.id}/${query()}`);
+  render();
+}
+
+async function markGold() {
+  if (!pending) return;
+  const r = await fetch("/api/review/gold/", {
+    method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+    body: JSON.stringify({ face_id: item.id, category: pending.category, valence: pending.valence, arousal: pending.arousal }),
+  });
+  $("status").textContent = r.ok ? "Marked as gold." : `Not marked: ${await r.text()}`;
+  if (r.ok) { item.gold = { ...pending }; $("gold").textContent = `Gold item: ${labelText(item.gold)}`; }
+}
+
+function buildCategoryKeys() {
+  const box = $("category-keys");
+  config.categories.forEach((name, c) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.category = c;
+    b.innerHTML = `<kbd>${c === 10 ? "X" : c}</kbd> ${escape(name)}`;
+    b.addEventListener("click", () => setCategory(c));
+    box.appendChild(b);
+  });
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.target instanceof HTMLInputElement && e.target.type !== "checkbox") return;
+  const key = e.key.toLowerCase();
+  const step = e.shiftKey ? 0.1 : 0.02;
+  if (/^[0-9]$/.test(key)) setCategory(Number(key));
+  else if (key === "x") setCategory(10);
+  else if (LETTERS.includes(key) && key.length === 1) pickAnswer(LETTERS.indexOf(key));
+  else if (key === "s") pickSuggestion();
+  else if (key === "l") { $("landmarks-toggle").checked = !$("landmarks-toggle").checked; $("landmarks").hidden = !$("landmarks-toggle").checked; }
+  else if (key === "enter") decide();
+  else if (e.key.startsWith("Arrow")) {
+    if (!pending || !hasVa(pending.category)) return;
+    const [dv, da] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] }[e.key];
+    circle.nudge(dv, da);
+  } else return;
+  e.preventDefault();
+});
+
+$("landmarks-toggle").addEventListener("change", (e) => { $("landmarks").hidden = !e.target.checked; });
+$("decide").addEventListener("click", decide);
+$("mark-gold")?.addEventListener("click", markGold);
+window.addEventListener("popstate", () => window.location.reload());
+buildCategoryKeys();
+render();
