@@ -337,7 +337,7 @@ def test_activation_queues_the_suggestion_job_for_the_worker(settings, django_ca
             sent.append(message)
             path.unlink()  # the test's message is not left for a real worker
     assert len(sent) == 1
-    assert sent[0]["properties"]["delivery_info"]["routing_key"] == settings.CELERY_MODEL_QUEUE
+    assert sent[0]["properties"]["delivery_info"]["routing_key"] == settings.CELERY_TASK_DEFAULT_QUEUE  # it only fans out model tasks
     args, kwargs, _ = json.loads(base64.b64decode(sent[0]["body"]))
     assert kwargs == {"suggester_id": model.pk}
 
