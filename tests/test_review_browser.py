@@ -1,11 +1,12 @@
 """The review pages in a real Chromium: a reviewer settles a flagged face by keyboard and the next
 flagged face appears; the dashboard draws its charts."""
+import numpy as np
 import pytest
 from django.contrib.auth.models import Group
 
-from annotator.roles import ROLES
-
+from annotator.exporting import affectnet_export
 from annotator.labels import Label
+from annotator.roles import ROLES
 from annotator.selectors import face_final_label
 from reviews.models import Decision, Flag
 from tests.conftest import browser_login
@@ -79,6 +80,15 @@ def test_reviewer_decides_by_keyboard_and_the_next_face_appears(page, live_serve
     assert label.category == 4
     assert label.valence == pytest.approx(-0.5, abs=0.03) and label.arousal == pytest.approx(0.5, abs=0.03)
     assert "Nothing to review" in page.content()
+
+    # The export writes the reviewers' decisions, read back as a training script reads them.
+    affectnet_export(out=data_root / "export", progress=False)
+    annotations = data_root / "export" / "val_set" / "annotations"
+    assert int(np.load(annotations / f"{first.id}_exp.npy")) == 3
+    assert float(np.load(annotations / f"{first.id}_val.npy")) == pytest.approx(0.15, abs=1e-6)
+    assert float(np.load(annotations / f"{first.id}_aro.npy")) == pytest.approx(0.84, abs=1e-6)
+    assert int(np.load(annotations / f"{second.id}_exp.npy")) == 4
+    assert float(np.load(annotations / f"{second.id}_val.npy")) == pytest.approx(label.valence, abs=1e-6)
 
 
 @pytest.mark.browser
