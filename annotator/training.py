@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from .categories import CATEGORY_NAMES, VA_SENTINEL, has_va
+from .categories import CATEGORY_NAMES, has_va
+from .formats.affectnet_npy import LABEL_KINDS, annotation_name, read_label
 from .evaluation import evaluate_predictions
 from .inference.base import Predictions
 from .inference.checkpoint import (
@@ -127,13 +128,11 @@ def samples_from_affectnet(split_dir) -> list:
     for image in sorted((split_dir / "images").glob("*.jpg")):
         stem = image.stem
         try:
-            values = [np.load(split_dir / "annotations" / f"{stem}_{part}.npy", allow_pickle=False)
-                      for part in ("exp", "val", "aro")]
-            category, valence, arousal = int(values[0]), float(values[1]), float(values[2])
-        except (OSError, ValueError) as exc:
+            category, valence, arousal = read_label(
+                *(split_dir / "annotations" / annotation_name(stem, kind) for kind in LABEL_KINDS)
+            )
+        except (OSError, ValueError) as exc:  # AnnotationFileError names the file and the reason
             raise TrainingError(f"{image}: annotation files unreadable ({exc})") from None
-        if not has_va(category) or valence == VA_SENTINEL:
-            valence = arousal = None
         samples.append(Sample(image, category, valence, arousal, int(stem) if stem.isdigit() else None))
     return samples
 
