@@ -1,23 +1,13 @@
 """The /annotate/ page in a real Chromium: keys, the valence-arousal drag, suggestions, undo, No-Face."""
-import time
 
 import pytest
 
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
-from tests.conftest import browser_login
+from tests.conftest import browser_login, wait_for
 from annotator.drawn_faces import store_drawn_faces
 
 EXTENT = 1.15  # the circle's view box reaches from -EXTENT to +EXTENT (static/js/va-circle.js)
 
-
-def wait_for(predicate, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def settled(page):

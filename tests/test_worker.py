@@ -4,7 +4,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from annotator.face_store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggestion
 from annotator.suggesting import suggester_active_get_or_create
 from reviews.models import Flag
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -34,15 +34,6 @@ def roles(transactional_db):
     for name in ("annotator", "reviewer", "admin"):
         Group.objects.get_or_create(name=name)
 
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def database_url():
