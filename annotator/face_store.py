@@ -36,6 +36,7 @@ class NewFace:
     landmarks: Optional[Sequence[float]] = None  # 136 numbers, crop pixels
     split: str = Split.UNASSIGNED
     required_annotations: Optional[int] = None
+    crop_saved: bool = False  # crop_save() already stored the crop (an import's reader process did)
     content_hash: str = field(init=False)
 
     def __post_init__(self):
@@ -43,8 +44,27 @@ class NewFace:
 
 
 def crop_storage_name(content_hash: str) -> str:
-    """Return the storage name of a crop: sharded by hash so no folder holds a million files."""
-    return f"faces/{content_hash[:2]}/{content_hash[2:4]}/{content_hash}.jpg"
+    """Return the storage name of a crop: sharded by hash so no folder holds a million files.
+
+    One level of 256 folders, as git does: ~4,000 files each at a million faces. (Two levels
+    made nearly every new crop create a folder, which cost as much as writing the file.)
+    Faces stored earlier keep the name recorded in Face.image.
+    """
+    return f"faces/{content_hash[:2]}/{content_hash}.jpg"
+
+
+def crop_save(content_hash: str, crop_jpeg: bytes) -> str:
+    """Store a crop under its content name unless it is there already; return the name.
+
+    Content-addressed, so this may run before the face's row exists and in any process: a crash
+    in between leaves at most an unused file that the next import of that crop reuses.
+    """
+    name = crop_storage_name(content_hash)
+    if not default_storage.exists(name):
+        saved = default_storage.save(name, ContentFile(crop_jpeg))
+        if saved != name:  # a racing writer stored the same bytes first; keep one copy
+            default_storage.delete(saved)
+    return name
 
 
 def required_annotations_for(content_hash: str) -> int:
@@ -111,11 +131,7 @@ def faces_store(new_faces: Sequence[NewFace]) -> list[Face]:
         if nf.content_hash in known_hashes or nf.content_hash in seen or nf.id in known_ids:
             continue
         seen.add(nf.content_hash)
-        name = crop_storage_name(nf.content_hash)
-        if not default_storage.exists(name):
-            saved = default_storage.save(name, ContentFile(nf.crop_jpeg))
-            if saved != name:  # a racing writer stored the same bytes first; keep one copy
-                default_storage.delete(saved)
+        name = crop_storage_name(nf.content_hash) if nf.crop_saved else crop_save(nf.content_hash, nf.crop_jpeg)
         box = list(nf.box) if nf.box is not None else [None] * 4
         rows.append(
             Face(

@@ -7,15 +7,17 @@ written in one transaction.
 """
 
 import io
+import multiprocessing
 import os
 import sys
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
+import django
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -24,7 +26,7 @@ from django.utils import timezone
 from PIL import Image
 from tqdm import tqdm
 
-from .face_store import CROP_SIZE, CropError, NewFace, encode_crop, faces_store, normalise_crop
+from .face_store import CROP_SIZE, CropError, NewFace, crop_save, encode_crop, faces_store, normalise_crop
 from .formats import affectnet_csv, affectnet_npy
 from .labels import Label
 from .models import Annotation, Face, FinalSource, Split
@@ -36,6 +38,10 @@ SPLIT_FOLDERS = {"train_set": Split.TRAIN, "val_set": Split.VAL}
 CSV_SPLITS = {"training": Split.TRAIN, "validation": Split.VAL}
 BOX_MARGIN = 0.15  # AffectNet's crops are the detector's box expanded by 15% on each side
 MAX_ID = 2**63 - 1
+READERS_FROM_FACES = 2000  # below this an import reads in this process
+READER_CHUNK = 64  # faces per task sent to a reader process
+CROP_WRITER_THREADS = 2
+READER_CHUNKS_IN_FLIGHT = 4  # per reader: enough to keep it busy, few enough to keep memory flat
 
 
 class ImportLayoutError(ValueError):
@@ -46,6 +52,9 @@ class _Skip(Exception):
     def __init__(self, file, reason):
         super().__init__(reason)
         self.file, self.reason = str(file), reason
+
+    def __reduce__(self):  # crosses from a reader process
+        return (_Skip, (self.file, self.reason))
 
 
 @dataclass
@@ -124,8 +133,14 @@ def scale_landmarks(landmarks, size) -> list[float]:
     return [float(v) * (sx if i % 2 == 0 else sy) for i, v in enumerate(landmarks)]
 
 
-def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None:
-    """Store a batch: skip what is already there, then faces + answers + final labels atomically."""
+def _store_batch(batch: list[_Candidate], writes: list[Future], *, user, report: ImportReport) -> None:
+    """Store a batch: skip what is already there, then faces + answers + final labels atomically.
+
+    `writes` are the batch's crop writes; a crop that could not be written fails the import
+    before any of the batch's rows exist.
+    """
+    for write in writes:
+        write.result()
     hashes = {c.new_face.content_hash for c in batch}
     ids = {c.new_face.id for c in batch if c.new_face.id is not None}
     known_hashes = set(Face.objects.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
@@ -174,6 +189,16 @@ def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None
     report.annotations += len(labelled)
 
 
+def _crop_save(new_face: NewFace) -> None:
+    """Store a checked face's crop ahead of its row (see _run); content-named, so it is safe.
+
+    Only a face whose every file passed gets here; one refused later (an id already used by a
+    different image) leaves an unused content-named file, never a half-written face.
+    """
+    crop_save(new_face.content_hash, new_face.crop_jpeg)
+    new_face.crop_saved = True
+
+
 def _call(prepare):
     try:
         return prepare()
@@ -181,31 +206,55 @@ def _call(prepare):
         return skip
 
 
-def default_workers() -> int:
-    return min(4, os.cpu_count() or 1)
+def _read_chunk(items: list) -> list:
+    """Run in a reader process: read and check each face of the chunk, in order."""
+    return [_call(item) if callable(item) else item for item in items]
+
+
+def default_workers(total: Optional[int]) -> int:
+    """Reader processes: one per core, so reading goes on while this process stores.
+
+    None for a small import: starting the readers (about a second) costs more than they save.
+    """
+    if total is not None and total < READERS_FROM_FACES:
+        return 1
+    return os.cpu_count() or 1
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _prepared(items: Iterable, *, workers: int) -> Iterator[Union[_Candidate, _Skip]]:
     """Yield the items, calling the ones that are callables (reading and checking one face).
 
-    With several workers the calls run in threads (file reads, JPEG decoding and numpy release
-    the GIL), in order, with a bounded number in flight so memory stays flat.
+    With several workers the calls run in reader processes (decoding and .npy parsing hold the
+    GIL, so threads would not overlap them with storing), in order, in chunks, with a bounded
+    number of chunks in flight so memory stays flat at any size.
     """
     if workers <= 1:
         for item in items:
             yield _call(item) if callable(item) else item
         return
-    window = workers * 16
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    # forkserver: readers start from a clean process, not a fork of one holding database
+    # connections; they set Django up once (the readers import annotator.importing).
+    context = multiprocessing.get_context("forkserver")
+    window = workers * READER_CHUNKS_IN_FLIGHT
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=django.setup) as pool:
         pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(_call, item) if callable(item) else item)
+        for chunk in _chunks(items, READER_CHUNK):
+            pending.append(pool.submit(_read_chunk, chunk))
             while len(pending) > window:
-                head = pending.popleft()
-                yield head.result() if isinstance(head, Future) else head
+                yield from pending.popleft().result()
         while pending:
-            head = pending.popleft()
-            yield head.result() if isinstance(head, Future) else head
+            yield from pending.popleft().result()
 
 
 def _run(
@@ -220,18 +269,25 @@ def _run(
 ) -> ImportReport:
     batch_size = batch_size or settings.IMPORT_BATCH_SIZE
     batch: list[_Candidate] = []
-    with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="import") as bar:
+    # Creating a file is a slow, GIL-free system call: crops are written by threads while this
+    # one collects the batch from the readers, then the batch's rows go in once its files are there.
+    with (
+        tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="import") as bar,
+        ThreadPoolExecutor(max_workers=CROP_WRITER_THREADS) as writers,
+    ):
+        writes = []
         for item in _prepared(candidates, workers=workers):
             if isinstance(item, _Skip):
                 report.skip(item.file, item.reason)
             else:
                 batch.append(item)
+                writes.append(writers.submit(_crop_save, item.new_face))
             bar.update(1)
             if len(batch) >= batch_size:
-                _store_batch(batch, user=user, report=report)
-                batch = []
+                _store_batch(batch, writes, user=user, report=report)
+                batch, writes = [], []
         if batch:
-            _store_batch(batch, user=user, report=report)
+            _store_batch(batch, writes, user=user, report=report)
     return report
 
 
@@ -340,7 +396,7 @@ def affectnet_folder_import(
         batch_size=batch_size,
         progress=progress,
         report=report,
-        workers=workers or default_workers(),
+        workers=workers or default_workers(total),
     )
 
 
@@ -453,5 +509,5 @@ def affectnet_csv_import(
         batch_size=batch_size,
         progress=progress,
         report=report,
-        workers=workers or default_workers(),
+        workers=workers or default_workers(total),
     )

@@ -196,8 +196,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("workers", ["1", "2"], ids=["in-process", "reader-processes"])
 @pytest.mark.parametrize("spoil", BAD_INPUTS, ids=[f.__name__.strip("_") for f in BAD_INPUTS])
-def test_bad_input_skips_that_face_only_and_exits_non_zero(data_root, tmp_path, settings, spoil):
+def test_bad_input_skips_that_face_only_and_exits_non_zero(data_root, tmp_path, settings, spoil, workers):
     root = data_root / "set"
     folder = root / "train_set"
     for stem in (7, 8, 9):
@@ -206,7 +207,7 @@ def test_bad_input_skips_that_face_only_and_exits_non_zero(data_root, tmp_path, 
     outside.mkdir()
     bad_file, reason = spoil(folder, outside)
 
-    out, error = run("import_affectnet", str(root), "--labels", "annotations")
+    out, error = run("import_affectnet", str(root), "--labels", "annotations", "--workers", workers)
     assert error is not None and "1 face(s) skipped" in error
     skipped = [line for line in out.splitlines() if line.startswith("  skipped ")]
     assert len(skipped) == 1, out
@@ -233,7 +234,7 @@ def test_path_outside_data_roots_and_bad_layout_are_refused(data_root, tmp_path)
 def test_same_id_with_other_image_is_reported(data_root):
     write_face(data_root / "a" / "train_set", 4, seed=1)
     write_face(data_root / "b" / "train_set", 4, seed=2)
-    assert run("import_affectnet", str(data_root / "a"), "--workers", "1")[1] is None  # no threads
+    assert run("import_affectnet", str(data_root / "a"), "--workers", "1")[1] is None  # in this process
     out, error = run("import_affectnet", str(data_root / "b"))
     assert error and "id 4 is already used by a different image" in out
     assert Face.objects.count() == 1

@@ -20,7 +20,7 @@ def add_import_options(parser):
     parser.add_argument("--split", choices=[s.value for s in Split], help="split for all faces (default: from names)")
     parser.add_argument("--batch-size", type=int, default=None, help="faces per database batch")
     parser.add_argument(
-        "--workers", type=int, default=None, help="threads that read and check files (default: up to 4, one per CPU)"
+        "--workers", type=int, default=None, help="processes that read and check files (default: one per CPU; 1 reads in this process)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
