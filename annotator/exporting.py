@@ -12,8 +12,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections import Counter, deque
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -37,8 +36,6 @@ SPLIT_FOLDERS = {Split.TRAIN: "train_set", Split.VAL: "val_set"}
 CSV_NAMES = {Split.TRAIN: "training.csv", Split.VAL: "validation.csv"}
 EXPORT_SPLITS = (Split.TRAIN, Split.VAL)
 CHUNK_SIZE = 1000
-WRITER_THREADS = 4  # file creation waits on the disk, not the CPU
-WRITES_IN_FLIGHT = 256  # faces queued to the writers: bounded, so memory stays flat
 # The CSV's face box is the one whose 15% expansion is the whole 224x224 image, so reading the
 # CSV by the release's rule (expand the box by 15%, crop, resize) gives back the exported image.
 _INNER = CROP_SIZE / (1 + 2 * BOX_MARGIN)
@@ -105,25 +102,6 @@ def _crop(name: str, landmarks):
     return data, landmarks
 
 
-def _face_write(split_folder: Path, face_id, image, landmarks, category, valence, arousal):
-    """Write one face's image and annotation files; return (landmarks, None) or (None, reason left out).
-
-    Runs in a writer thread: creating files is a slow system call that releases the GIL.
-    """
-    if not landmarks or len(landmarks) != affectnet_npy.LANDMARK_VALUES:
-        return None, "no landmarks"
-    data, landmarks = _crop(image, landmarks)
-    if data is None:
-        return None, "stored image unreadable"
-    with open(split_folder / "images" / f"{face_id}.jpg", "wb") as handle:
-        handle.write(data)
-    lnd = np.asarray(landmarks, dtype=np.float64)
-    affectnet_npy.write_face(
-        split_folder / "annotations", face_id, category=category, valence=valence, arousal=arousal, landmarks=lnd
-    )
-    return lnd, None
-
-
 def _left_out_counts(*, splits, categories) -> Counter:
     """Count the faces that the export leaves out, by reason (those decided before writing)."""
     counts = Counter()
@@ -168,18 +146,30 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
     )
     try:
         total = faces.count()
-        with (
-            tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export") as bar,
-            ThreadPoolExecutor(max_workers=WRITER_THREADS) as writers,
-        ):
-            in_flight: deque = deque()
-
-            def finish(face_id, split, category, valence, arousal, source, future):
+        with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export") as bar:
+            for face_id, split, image, landmarks, category, valence, arousal, source in rows.iterator(
+                chunk_size=chunk_size
+            ):
                 bar.update(1)
-                lnd, reason = future.result()
-                if reason:
-                    left_out[reason] += 1
-                    return
+                if not landmarks or len(landmarks) != affectnet_npy.LANDMARK_VALUES:
+                    left_out["no landmarks"] += 1
+                    continue
+                data, landmarks = _crop(image, landmarks)
+                if data is None:
+                    left_out["stored image unreadable"] += 1
+                    continue
+                split_folder = folder / SPLIT_FOLDERS[split]
+                with open(split_folder / "images" / f"{face_id}.jpg", "wb") as handle:
+                    handle.write(data)
+                lnd = np.asarray(landmarks, dtype=np.float64)
+                affectnet_npy.write_face(
+                    split_folder / "annotations",
+                    face_id,
+                    category=category,
+                    valence=valence,
+                    arousal=arousal,
+                    landmarks=lnd,
+                )
                 if csv:
                     csv_writers[split].write(
                         path=f"{SPLIT_FOLDERS[split]}/images/{face_id}.jpg",
@@ -191,18 +181,6 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
                     )
                 counts[split][category] += 1
                 sources[source] += 1
-
-            for face_id, split, image, landmarks, category, valence, arousal, source in rows.iterator(
-                chunk_size=chunk_size
-            ):
-                future = writers.submit(
-                    _face_write, folder / SPLIT_FOLDERS[split], face_id, image, landmarks, category, valence, arousal
-                )
-                in_flight.append((face_id, split, category, valence, arousal, source, future))
-                while len(in_flight) > WRITES_IN_FLIGHT:
-                    finish(*in_flight.popleft())
-            while in_flight:
-                finish(*in_flight.popleft())
     finally:
         for handle in csv_files.values():
             handle.close()
