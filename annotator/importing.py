@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
-import django
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -31,6 +30,7 @@ from .formats import affectnet_csv, affectnet_npy
 from .labels import Label
 from .models import Annotation, Face, FinalSource, Split
 from .paths import PathNotAllowed, allowed_path, child_within
+from .process_setup import django_process_setup
 
 DEFAULT_IMPORT_USER = "affectnet-import"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -207,8 +207,16 @@ def _call(prepare):
 
 
 def _read_chunk(items: list) -> list:
-    """Run in a reader process: read and check each face of the chunk, in order."""
-    return [_call(item) if callable(item) else item for item in items]
+    """Run in a reader process: read and check each face of the chunk, in order, and store its crop.
+
+    Writing the crops here, with this process's own GIL, keeps them off the importing process,
+    whose database work would otherwise starve its writer threads.
+    """
+    results = [_call(item) if callable(item) else item for item in items]
+    for result in results:
+        if isinstance(result, _Candidate):
+            _crop_save(result.new_face)
+    return results
 
 
 def default_workers(total: Optional[int]) -> int:
@@ -244,10 +252,15 @@ def _prepared(items: Iterable, *, workers: int) -> Iterator[Union[_Candidate, _S
             yield _call(item) if callable(item) else item
         return
     # forkserver: readers start from a clean process, not a fork of one holding database
-    # connections; they set Django up once (the readers import annotator.importing).
+    # connections; they set Django up once, with this process's storage settings, and store crops.
     context = multiprocessing.get_context("forkserver")
     window = workers * READER_CHUNKS_IN_FLIGHT
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=django.setup) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=django_process_setup,
+        initargs=({"MEDIA_ROOT": settings.MEDIA_ROOT, "STORAGES": settings.STORAGES},),
+    ) as pool:
         pending: deque = deque()
         for chunk in _chunks(items, READER_CHUNK):
             pending.append(pool.submit(_read_chunk, chunk))
@@ -281,7 +294,8 @@ def _run(
                 report.skip(item.file, item.reason)
             else:
                 batch.append(item)
-                writes.append(writers.submit(_crop_save, item.new_face))
+                if not item.new_face.crop_saved:  # a reader process stored it already
+                    writes.append(writers.submit(_crop_save, item.new_face))
             bar.update(1)
             if len(batch) >= batch_size:
                 _store_batch(batch, writes, user=user, report=report)
