@@ -36,7 +36,7 @@ class NewFace:
     landmarks: Optional[Sequence[float]] = None  # 136 numbers, crop pixels
     split: str = Split.UNASSIGNED
     required_annotations: Optional[int] = None
-    crop_saved: bool = False  # crop_save() already stored the crop (an import's reader process did)
+    crop_saved: bool = False  # crop_save() already stored the crop (an import does, ahead of the row)
     content_hash: str = field(init=False)
 
     def __post_init__(self):

@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import sys
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from .face_store import CROP_SIZE, CropError, NewFace, crop_save, encode_crop, faces_store, normalise_crop
 from .formats import affectnet_csv, affectnet_npy
+from .iterating import chunked
 from .labels import Label
 from .models import Annotation, Face, FinalSource, Split
 from .paths import PathNotAllowed, allowed_path, child_within
@@ -40,7 +41,6 @@ BOX_MARGIN = 0.15  # AffectNet's crops are the detector's box expanded by 15% on
 MAX_ID = 2**63 - 1
 READERS_FROM_FACES = 2000  # below this an import reads in this process
 READER_CHUNK = 64  # faces per task sent to a reader process
-CROP_WRITER_THREADS = 2
 READER_CHUNKS_IN_FLIGHT = 4  # per reader: enough to keep it busy, few enough to keep memory flat
 
 
@@ -133,14 +133,8 @@ def scale_landmarks(landmarks, size) -> list[float]:
     return [float(v) * (sx if i % 2 == 0 else sy) for i, v in enumerate(landmarks)]
 
 
-def _store_batch(batch: list[_Candidate], writes: list[Future], *, user, report: ImportReport) -> None:
-    """Store a batch: skip what is already there, then faces + answers + final labels atomically.
-
-    `writes` are the batch's crop writes; a crop that could not be written fails the import
-    before any of the batch's rows exist.
-    """
-    for write in writes:
-        write.result()
+def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None:
+    """Store a batch (crops already stored): skip what is there, then faces + answers + final labels atomically."""
     hashes = {c.new_face.content_hash for c in batch}
     ids = {c.new_face.id for c in batch if c.new_face.id is not None}
     known_hashes = set(Face.objects.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
@@ -189,59 +183,46 @@ def _store_batch(batch: list[_Candidate], writes: list[Future], *, user, report:
     report.annotations += len(labelled)
 
 
-def _crop_save(new_face: NewFace) -> None:
-    """Store a checked face's crop ahead of its row (see _run); content-named, so it is safe.
+def _read(item) -> Union[_Candidate, _Skip]:
+    """Read and check one face (item is a callable doing it, or a _Skip already), then store its crop.
 
-    Only a face whose every file passed gets here; one refused later (an id already used by a
-    different image) leaves an unused content-named file, never a half-written face.
+    The crop goes in ahead of the face's row: it is content-named, so a crash in between leaves
+    at most an unused file. Only a face whose every file passed is stored; one refused later (an
+    id already used by a different image) leaves an unused file, never a half-written face.
     """
-    crop_save(new_face.content_hash, new_face.crop_jpeg)
-    new_face.crop_saved = True
-
-
-def _call(prepare):
+    if not callable(item):
+        return item
     try:
-        return prepare()
+        candidate = item()
     except _Skip as skip:
         return skip
+    crop_save(candidate.new_face.content_hash, candidate.new_face.crop_jpeg)
+    candidate.new_face.crop_saved = True
+    return candidate
 
 
 def _read_chunk(items: list) -> list:
-    """Run in a reader process: read and check each face of the chunk, in order, and store its crop.
+    """Run in a reader process: _read each item of the chunk, in order.
 
-    Writing the crops here, with this process's own GIL, keeps them off the importing process,
-    whose database work would otherwise starve its writer threads.
+    Storing the crops here too, under this process's own GIL, keeps file creation off the
+    importing process, whose database work starved the writer threads it first had.
     """
-    results = [_call(item) if callable(item) else item for item in items]
-    for result in results:
-        if isinstance(result, _Candidate):
-            _crop_save(result.new_face)
-    return results
+    return [_read(item) for item in items]
 
 
 def default_workers(total: Optional[int]) -> int:
     """Reader processes: one per core, so reading goes on while this process stores.
 
-    None for a small import: starting the readers (about a second) costs more than they save.
+    1 (read in this process) for a small import: starting the readers (about a second) costs more
+    than they save.
     """
     if total is not None and total < READERS_FROM_FACES:
         return 1
     return os.cpu_count() or 1
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _prepared(items: Iterable, *, workers: int) -> Iterator[Union[_Candidate, _Skip]]:
-    """Yield the items, calling the ones that are callables (reading and checking one face).
+    """Yield each item _read: a checked face with its crop stored, or the _Skip saying why not.
 
     With several workers the calls run in reader processes (decoding and .npy parsing hold the
     GIL, so threads would not overlap them with storing), in order, in chunks, with a bounded
@@ -249,7 +230,7 @@ def _prepared(items: Iterable, *, workers: int) -> Iterator[Union[_Candidate, _S
     """
     if workers <= 1:
         for item in items:
-            yield _call(item) if callable(item) else item
+            yield _read(item)
         return
     # forkserver: readers start from a clean process, not a fork of one holding database
     # connections; they set Django up once, with this process's storage settings, and store crops.
@@ -262,7 +243,7 @@ def _prepared(items: Iterable, *, workers: int) -> Iterator[Union[_Candidate, _S
         initargs=({"MEDIA_ROOT": settings.MEDIA_ROOT, "STORAGES": settings.STORAGES},),
     ) as pool:
         pending: deque = deque()
-        for chunk in _chunks(items, READER_CHUNK):
+        for chunk in chunked(items, READER_CHUNK):
             pending.append(pool.submit(_read_chunk, chunk))
             while len(pending) > window:
                 yield from pending.popleft().result()
@@ -282,26 +263,18 @@ def _run(
 ) -> ImportReport:
     batch_size = batch_size or settings.IMPORT_BATCH_SIZE
     batch: list[_Candidate] = []
-    # Creating a file is a slow, GIL-free system call: crops are written by threads while this
-    # one collects the batch from the readers, then the batch's rows go in once its files are there.
-    with (
-        tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="import") as bar,
-        ThreadPoolExecutor(max_workers=CROP_WRITER_THREADS) as writers,
-    ):
-        writes = []
+    with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="import") as bar:
         for item in _prepared(candidates, workers=workers):
             if isinstance(item, _Skip):
                 report.skip(item.file, item.reason)
             else:
                 batch.append(item)
-                if not item.new_face.crop_saved:  # a reader process stored it already
-                    writes.append(writers.submit(_crop_save, item.new_face))
             bar.update(1)
             if len(batch) >= batch_size:
-                _store_batch(batch, writes, user=user, report=report)
-                batch, writes = [], []
+                _store_batch(batch, user=user, report=report)
+                batch = []
         if batch:
-            _store_batch(batch, writes, user=user, report=report)
+            _store_batch(batch, user=user, report=report)
     return report
 
 

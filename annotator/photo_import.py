@@ -14,7 +14,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +22,7 @@ from django.db import transaction
 from . import detection
 from .categories import CATEGORY_NAMES
 from .face_store import NewFace, faces_store
+from .iterating import chunked
 from .models import Photo, Split, Suggester, Suggestion
 from .paths import PathNotAllowed, allowed_path, child_within
 from .signals import suggestion_saved
@@ -110,24 +111,13 @@ def _file_sha256(path: Path) -> Optional[str]:
     return digest.hexdigest()
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _new_paths(paths: Iterator[Path], summary: ImportSummary, chunk_size: int) -> Iterator[Path]:
     """Yield the paths whose bytes were not imported before (one query per chunk).
 
     Copies inside one chunk are caught here; copies further apart in the same run are caught when
     stored (faces_store dedups crops by content), so no set grows with the folder.
     """
-    for chunk in _chunks(paths, chunk_size):
+    for chunk in chunked(paths, chunk_size):
         this_run: set[str] = set()
         started = time.perf_counter()
         hashed = [(path, _file_sha256(path)) for path in chunk]
