@@ -131,3 +131,14 @@ def test_csv_round_trip_and_bad_rows():
 
 def test_registry_names_both_formats():
     assert [f.name for f in available_formats()] == ["affectnet-csv", "affectnet-npy"]
+
+
+def test_npy_bytes_are_what_np_save_writes():
+    rng = np.random.default_rng(5)
+    arrays = [np.array(str(c)) for c in range(11)]
+    arrays += [np.array(affectnet_npy.format_value(v)) for v in rng.uniform(-1, 1, 50)] + [np.array("-2")]
+    arrays += [rng.uniform(0, 224, 136), np.zeros(136), np.arange(136, dtype=np.float64)[::-1]]
+    for array in arrays:
+        saved = io.BytesIO()
+        np.save(saved, array)
+        assert affectnet_npy.npy_bytes(array) == saved.getvalue(), array

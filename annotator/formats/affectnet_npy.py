@@ -6,7 +6,10 @@ holds the 68 landmarks as 136 float64 numbers (x0, y0, x1, y1, ...) in the image
 Files are always read with allow_pickle=False: an object array is refused, never unpickled.
 """
 
+import functools
+import io
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,11 +164,37 @@ def format_value(value: Optional[float]) -> str:
     return "0" if text in ("-0", "") else text
 
 
+@functools.lru_cache(maxsize=256)
+def _npy_header(dtype: np.dtype, shape: tuple) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    )
+    return buffer.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """Return the bytes np.save writes for array, with the header built by numpy once per dtype/shape.
+
+    An export writes four small files per face; np.save rebuilds the same header for each, which
+    costs more than the write itself.
+    """
+    array = np.asarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # np.ascontiguousarray would make a 0-d array 1-d
+    return _npy_header(array.dtype, array.shape) + array.tobytes()
+
+
 def write_face(folder, face_id, *, category: int, valence, arousal, landmarks: Sequence[float]) -> None:
     """Write one face's four annotation files into an `annotations/` folder."""
-    folder = Path(folder)
-    landmarks = np.asarray(landmarks, dtype=np.float64).reshape(LANDMARK_VALUES)
-    np.save(folder / annotation_name(face_id, "exp"), np.array(str(int(category))))
-    np.save(folder / annotation_name(face_id, "val"), np.array(format_value(valence if has_va(category) else None)))
-    np.save(folder / annotation_name(face_id, "aro"), np.array(format_value(arousal if has_va(category) else None)))
-    np.save(folder / annotation_name(face_id, "lnd"), landmarks)
+    folder = os.fspath(folder)
+    va = has_va(category)
+    arrays = (
+        ("exp", np.array(str(int(category)))),
+        ("val", np.array(format_value(valence if va else None))),
+        ("aro", np.array(format_value(arousal if va else None))),
+        ("lnd", np.asarray(landmarks, dtype=np.float64).reshape(LANDMARK_VALUES)),
+    )
+    for kind, array in arrays:
+        with open(os.path.join(folder, annotation_name(face_id, kind)), "wb") as handle:
+            handle.write(npy_bytes(array))
