@@ -7,11 +7,8 @@ written in one transaction.
 """
 
 import io
-import multiprocessing
 import os
 import sys
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,11 +24,10 @@ from tqdm import tqdm
 
 from .face_store import CROP_SIZE, CropError, NewFace, crop_save, encode_crop, faces_store, normalise_crop
 from .formats import affectnet_csv, affectnet_npy
-from .iterating import chunked
 from .labels import Label
 from .models import Annotation, Face, FinalSource, Split
 from .paths import PathNotAllowed, allowed_path, child_within
-from .process_setup import django_process_setup
+from .process_pool import default_workers, process_map
 
 DEFAULT_IMPORT_USER = "affectnet-import"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -39,9 +35,7 @@ SPLIT_FOLDERS = {"train_set": Split.TRAIN, "val_set": Split.VAL}
 CSV_SPLITS = {"training": Split.TRAIN, "validation": Split.VAL}
 BOX_MARGIN = 0.15  # AffectNet's crops are the detector's box expanded by 15% on each side
 MAX_ID = 2**63 - 1
-READERS_FROM_FACES = 2000  # below this an import reads in this process
 READER_CHUNK = 64  # faces per task sent to a reader process
-READER_CHUNKS_IN_FLIGHT = 4  # per reader: enough to keep it busy, few enough to keep memory flat
 
 
 class ImportLayoutError(ValueError):
@@ -201,56 +195,6 @@ def _read(item) -> Union[_Candidate, _Skip]:
     return candidate
 
 
-def _read_chunk(items: list) -> list:
-    """Run in a reader process: _read each item of the chunk, in order.
-
-    Storing the crops here too, under this process's own GIL, keeps file creation off the
-    importing process, whose database work starved the writer threads it first had.
-    """
-    return [_read(item) for item in items]
-
-
-def default_workers(total: Optional[int]) -> int:
-    """Reader processes: one per core, so reading goes on while this process stores.
-
-    1 (read in this process) for a small import: starting the readers (about a second) costs more
-    than they save.
-    """
-    if total is not None and total < READERS_FROM_FACES:
-        return 1
-    return os.cpu_count() or 1
-
-
-def _prepared(items: Iterable, *, workers: int) -> Iterator[Union[_Candidate, _Skip]]:
-    """Yield each item _read: a checked face with its crop stored, or the _Skip saying why not.
-
-    With several workers the calls run in reader processes (decoding and .npy parsing hold the
-    GIL, so threads would not overlap them with storing), in order, in chunks, with a bounded
-    number of chunks in flight so memory stays flat at any size.
-    """
-    if workers <= 1:
-        for item in items:
-            yield _read(item)
-        return
-    # forkserver: readers start from a clean process, not a fork of one holding database
-    # connections; they set Django up once, with this process's storage settings, and store crops.
-    context = multiprocessing.get_context("forkserver")
-    window = workers * READER_CHUNKS_IN_FLIGHT
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=django_process_setup,
-        initargs=({"MEDIA_ROOT": settings.MEDIA_ROOT, "STORAGES": settings.STORAGES},),
-    ) as pool:
-        pending: deque = deque()
-        for chunk in chunked(items, READER_CHUNK):
-            pending.append(pool.submit(_read_chunk, chunk))
-            while len(pending) > window:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
-
-
 def _run(
     candidates: Iterable,
     *,
@@ -264,7 +208,9 @@ def _run(
     batch_size = batch_size or settings.IMPORT_BATCH_SIZE
     batch: list[_Candidate] = []
     with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="import") as bar:
-        for item in _prepared(candidates, workers=workers):
+        # Reader processes also store the crops, under their own GIL: writer threads in this
+        # process were starved by its database work.
+        for item in process_map(_read, candidates, workers=workers, chunk_size=READER_CHUNK):
             if isinstance(item, _Skip):
                 report.skip(item.file, item.reason)
             else:

@@ -26,7 +26,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from annotator import queueing
-from annotator.models import Annotation, Face, Suggester, Suggestion
+from annotator.models import Annotation, Suggester, Suggestion
 
 BARE_CLAIM = """
 WITH c AS (
