@@ -13,6 +13,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -30,12 +31,14 @@ from .formats import affectnet_csv, affectnet_npy
 from .importing import BOX_MARGIN, scale_landmarks
 from .models import Face, Split, Suggester
 from .paths import PathNotAllowed, allowed_path
+from .process_pool import default_workers, process_map
 from .selectors import faces_with_final_label
 
 SPLIT_FOLDERS = {Split.TRAIN: "train_set", Split.VAL: "val_set"}
 CSV_NAMES = {Split.TRAIN: "training.csv", Split.VAL: "validation.csv"}
 EXPORT_SPLITS = (Split.TRAIN, Split.VAL)
-CHUNK_SIZE = 1000
+CHUNK_SIZE = 1000  # rows fetched from the database at a time
+WRITER_CHUNK = 64  # faces per task sent to a writer process
 # The CSV's face box is the one whose 15% expansion is the whole 224x224 image, so reading the
 # CSV by the release's rule (expand the box by 15%, crop, resize) gives back the exported image.
 _INNER = CROP_SIZE / (1 + 2 * BOX_MARGIN)
@@ -129,7 +132,33 @@ def _involved(exported_faces) -> tuple[list[str], list[dict]]:
     )
 
 
-def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int) -> dict:
+def _face_files_write(folder: str, row: tuple) -> tuple:
+    """Write one face's image and annotation files; return the row with the landmarks written.
+
+    The landmarks are None when the stored image cannot be read (nothing is written then).
+    Runs in a writer process for a large export.
+    """
+    face_id, split, image, landmarks, *rest = row
+    data, landmarks = _crop(image, landmarks)
+    if data is None:
+        return (face_id, split, image, None, *rest)
+    split_folder = os.path.join(folder, SPLIT_FOLDERS[split])
+    with open(os.path.join(split_folder, "images", f"{face_id}.jpg"), "wb") as handle:
+        handle.write(data)
+    lnd = np.asarray(landmarks, dtype=np.float64)
+    category, valence, arousal = rest[:3]
+    affectnet_npy.write_face(
+        os.path.join(split_folder, "annotations"),
+        face_id,
+        category=category,
+        valence=valence,
+        arousal=arousal,
+        landmarks=lnd,
+    )
+    return (face_id, split, image, lnd, *rest)
+
+
+def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int, workers) -> dict:
     faces = faces_with_final_label(splits=splits).filter(final_category__in=categories)
     left_out = _left_out_counts(splits=splits, categories=categories)
     counts = {split: Counter() for split in splits}
@@ -144,32 +173,32 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
     rows = faces.values_list(
         "id", "split", "image", "landmarks", "final_category", "final_valence", "final_arousal", "final_source"
     )
-    try:
-        total = faces.count()
-        with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export") as bar:
-            for face_id, split, image, landmarks, category, valence, arousal, source in rows.iterator(
-                chunk_size=chunk_size
-            ):
+    total = faces.count()
+
+    def with_landmarks():
+        for row in rows.iterator(chunk_size=chunk_size):
+            landmarks = row[3]
+            if not landmarks or len(landmarks) != affectnet_npy.LANDMARK_VALUES:
+                left_out["no landmarks"] += 1
                 bar.update(1)
-                if not landmarks or len(landmarks) != affectnet_npy.LANDMARK_VALUES:
-                    left_out["no landmarks"] += 1
-                    continue
-                data, landmarks = _crop(image, landmarks)
-                if data is None:
+                continue
+            yield row
+
+    try:
+        with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export") as bar:
+            # Reading each stored crop and writing five files a face is the work; writer processes
+            # do it beside this one, which streams the rows and keeps the counts and the CSV in order.
+            written = process_map(
+                partial(_face_files_write, str(folder)),
+                with_landmarks(),
+                workers=workers or default_workers(total),
+                chunk_size=WRITER_CHUNK,
+            )
+            for face_id, split, _image, lnd, category, valence, arousal, source in written:
+                bar.update(1)
+                if lnd is None:
                     left_out["stored image unreadable"] += 1
                     continue
-                split_folder = folder / SPLIT_FOLDERS[split]
-                with open(split_folder / "images" / f"{face_id}.jpg", "wb") as handle:
-                    handle.write(data)
-                lnd = np.asarray(landmarks, dtype=np.float64)
-                affectnet_npy.write_face(
-                    split_folder / "annotations",
-                    face_id,
-                    category=category,
-                    valence=valence,
-                    arousal=arousal,
-                    landmarks=lnd,
-                )
                 if csv:
                     csv_writers[split].write(
                         path=f"{SPLIT_FOLDERS[split]}/images/{face_id}.jpg",
@@ -224,11 +253,13 @@ def affectnet_export(
     force: bool = False,
     progress: bool = True,
     chunk_size: int = CHUNK_SIZE,
+    workers: Optional[int] = None,
 ) -> dict:
     """Write every face with a final label to OUT/train_set and OUT/val_set; return the manifest.
 
     Faces whose split is unassigned are left out (and counted in the manifest): a split is a
-    decision for the person who owns the dataset, not for the export.
+    decision for the person who owns the dataset, not for the export. workers: writer processes
+    (default: one per core for a large export; 1 writes in this process).
     """
     target = _target(out)
     if target.exists():
@@ -241,16 +272,22 @@ def affectnet_export(
         raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
     categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         manifest = _write(
-            partial, splits=splits, categories=categories, csv=csv, progress=progress, chunk_size=chunk_size
+            partial_folder,
+            splits=splits,
+            categories=categories,
+            csv=csv,
+            progress=progress,
+            chunk_size=chunk_size,
+            workers=workers,
         )
-        with open(partial / "manifest.json", "w", encoding="utf-8") as handle:
+        with open(partial_folder / "manifest.json", "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2)
             handle.write("\n")
-        _replace(partial, target)
+        _replace(partial_folder, target)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(partial_folder, ignore_errors=True)
         raise
     return manifest

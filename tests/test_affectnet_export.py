@@ -194,6 +194,40 @@ def test_round_trip_import_of_an_export_exports_the_same_files(dataset):
     }
 
 
+@pytest.mark.django_db
+def test_writer_processes_write_what_one_process_writes_and_skip_unreadable_crops(dataset, annotator_user):
+    labelled_face(8, [(annotator_user, 0, -0.25, 0.75)])
+    labelled_face(9, [(annotator_user, 4, 0.5, 0.5)])
+    labelled_face(10, [(annotator_user, 7, 0.5, -0.5)], split="val")
+    with open(Face.objects.get(id=9).image.path, "wb") as handle:
+        handle.write(jpeg(9)[:300])  # truncated on disk after it was stored
+    small = io.BytesIO()
+    Image.new("RGB", (112, 112), (90, 60, 30)).save(small, format="PNG")
+    with open(Face.objects.get(id=10).image.path, "wb") as handle:
+        handle.write(small.getvalue())  # not a 224x224 JPEG: the export converts it
+
+    exports = {}
+    for workers in ("1", "2"):
+        out = dataset / f"workers-{workers}"
+        printed = run("export_affectnet", str(out), "--csv", "--workers", workers)
+        assert "wrote 5 faces" in printed and "1 (stored image unreadable)" in printed
+        exports[workers] = files_of(out)
+        manifest = json.loads(exports[workers].pop("manifest.json"))
+        assert manifest["left_out"]["stored image unreadable"] == 1 and manifest["total"] == 5
+    assert exports["1"] == exports["2"]  # every image, .npy and CSV row, in the same order
+    files = exports["2"]
+    assert "train_set/images/9.jpg" not in files and "train_set/annotations/9_exp.npy" not in files
+    with Image.open(io.BytesIO(files["val_set/images/10.jpg"])) as image:
+        assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (224, 224))
+    lnd = np.load(io.BytesIO(files["val_set/annotations/10_lnd.npy"]), allow_pickle=False)
+    assert np.allclose(lnd, landmarks(10) * 2)  # carried into the 224x224 image's pixels
+    assert [r["subDirectory_filePath"] for r in csv.DictReader(io.StringIO(files["training.csv"].decode()))] == [
+        "train_set/images/1.jpg",
+        "train_set/images/2.jpg",
+        "train_set/images/8.jpg",
+    ]
+
+
 KILLED_EXPORT = textwrap.dedent(
     """
     import os, signal, sys

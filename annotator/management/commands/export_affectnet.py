@@ -22,6 +22,12 @@ class Command(BaseCommand):
             "--split", nargs="+", choices=["train", "val"], default=None, help="splits to export (default: both)"
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="processes that write the files (default: one per CPU for a large export; 1 writes in this process)",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -32,6 +38,7 @@ class Command(BaseCommand):
                 csv=options["csv"],
                 force=options["force"],
                 progress=not options["no_progress"],
+                workers=options["workers"],
             )
         except ExportError as exc:
             raise CommandError(str(exc)) from None
