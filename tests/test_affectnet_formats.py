@@ -142,3 +142,26 @@ def test_npy_bytes_are_what_np_save_writes():
         saved = io.BytesIO()
         np.save(saved, array)
         assert affectnet_npy.npy_bytes(array) == saved.getvalue(), array
+
+
+def test_load_array_reads_what_np_load_reads_and_refuses_short_data(tmp_path):
+    arrays = [
+        np.array("-0.176846"),
+        np.array("3"),
+        np.linspace(0, 223, 136),
+        np.arange(136, dtype=">f8"),  # big-endian
+        np.arange(12, dtype=np.float32).reshape(3, 4),
+        np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        np.array(7, dtype=np.int16),
+        np.array(b"4"),
+    ]
+    for index, array in enumerate(arrays):
+        path = tmp_path / f"{index}.npy"
+        np.save(path, array)
+        got, want = affectnet_npy.load_array(path), np.load(path, allow_pickle=False)
+        assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want), array
+    path = tmp_path / "short_lnd.npy"
+    np.save(path, np.zeros(136))
+    path.write_bytes(path.read_bytes()[:-8])  # header whole, one landmark value missing
+    with pytest.raises(AnnotationFileError, match="short_lnd.npy: not a readable .npy file"):
+        affectnet_npy.load_array(path)

@@ -53,13 +53,55 @@ def annotation_name(face_id, kind: str) -> str:
     return f"{face_id}_{kind}.npy"
 
 
+_MAGIC_1_0 = b"\x93NUMPY\x01\x00"
+
+
+@functools.lru_cache(maxsize=256)
+def _header_1_0(header: bytes) -> tuple:
+    """numpy's own parse of a version 1.0 header, once per distinct header.
+
+    A dataset's files share a handful of headers, and parsing one (a safe literal parse) costs
+    more than reading the file.
+    """
+    buffer = io.BytesIO(header)
+    np.lib.format.read_magic(buffer)
+    return np.lib.format.read_array_header_1_0(buffer)
+
+
+def _array_from_1_0(data: bytes) -> Optional[np.ndarray]:
+    """Return the array of a plain version 1.0 .npy file's bytes; None for anything else.
+
+    None sends the file to np.load, which gives every other case (object arrays, other versions,
+    broken headers, short data) its usual refusal.
+    """
+    if not data.startswith(_MAGIC_1_0) or len(data) < 10:
+        return None
+    start = 10 + int.from_bytes(data[8:10], "little")
+    try:
+        shape, fortran_order, dtype = _header_1_0(data[:start])
+    except ValueError:
+        return None
+    count = math.prod(shape)
+    if dtype.hasobject or dtype.itemsize == 0 or len(data) - start < count * dtype.itemsize:
+        return None
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=start)
+    return array.reshape(shape, order="F" if fortran_order else "C").copy()
+
+
 def load_array(path) -> np.ndarray:
     """Load one .npy file without ever unpickling; any failure names the file."""
     try:
         with open(path, "rb") as handle:
-            array = np.load(handle, allow_pickle=False)
+            data = handle.read()
     except FileNotFoundError:
         raise AnnotationFileError(path, "file is missing") from None
+    except OSError as exc:
+        raise AnnotationFileError(path, f"not a readable .npy file ({exc})") from None
+    array = _array_from_1_0(data)
+    if array is not None:
+        return array
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
         # numpy raises ValueError for object (pickled) arrays when allow_pickle is False.
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
