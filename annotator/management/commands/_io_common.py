@@ -25,6 +25,18 @@ def add_import_options(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def import_options(options) -> dict:
+    """Return the import functions' keyword arguments from the shared options."""
+    return {
+        "labels": options["labels"] == "annotations",
+        "username": options["user"],
+        "split": options["split"],
+        "batch_size": options["batch_size"],
+        "progress": not options["no_progress"],
+        "workers": options["workers"],
+    }
+
+
 def finish(command, report):
     """Print the summary; exit non-zero when any face was skipped."""
     for line in report.lines():

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotator.importing import affectnet_folder_import
 
-from ._io_common import LAYOUT_ERRORS, add_import_options, finish
+from ._io_common import LAYOUT_ERRORS, add_import_options, finish, import_options
 
 
 class Command(BaseCommand):
@@ -21,12 +21,7 @@ class Command(BaseCommand):
         try:
             report = affectnet_folder_import(
                 path=options["path"],
-                labels=options["labels"] == "annotations",
-                username=options["user"],
-                split=options["split"],
-                batch_size=options["batch_size"],
-                progress=not options["no_progress"],
-                workers=options["workers"],
+                **import_options(options),
             )
         except LAYOUT_ERRORS as exc:
             raise CommandError(str(exc)) from None

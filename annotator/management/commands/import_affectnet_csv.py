@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotator.importing import affectnet_csv_import
 
-from ._io_common import LAYOUT_ERRORS, add_import_options, finish
+from ._io_common import LAYOUT_ERRORS, add_import_options, finish, import_options
 
 
 class Command(BaseCommand):
@@ -24,12 +24,7 @@ class Command(BaseCommand):
             report = affectnet_csv_import(
                 csv_path=options["csv"],
                 images=options["images"],
-                labels=options["labels"] == "annotations",
-                username=options["user"],
-                split=options["split"],
-                batch_size=options["batch_size"],
-                progress=not options["no_progress"],
-                workers=options["workers"],
+                **import_options(options),
             )
         except LAYOUT_ERRORS as exc:
             raise CommandError(str(exc)) from None
