@@ -26,6 +26,27 @@ VA_SENTINEL = -2.0
 AFFECTNET_COUNTS = (75374, 134915, 25959, 14590, 6878, 4303, 25382, 4250, 33588, 12145, 82915)
 
 
+def parse_categories(text: str) -> list[int]:
+    """Return the categories of a text like "0-7" or "0,1,5-7,10", or raise ValueError naming the bad part."""
+    chosen = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low and not dash:
+            continue
+        try:
+            values = range(int(low), int(high) + 1) if dash else [int(low)]
+        except ValueError:
+            values = None
+        if not values:  # not numbers, or a range running backwards
+            raise ValueError(f"--categories: {part.strip()!r} is not a category or a range like 0-7")
+        if min(values) < 0 or max(values) >= NUM_CATEGORIES:
+            raise ValueError(f"--categories: {part.strip()!r} is outside 0-{NUM_CATEGORIES - 1}")
+        chosen.update(values)
+    if not chosen:
+        raise ValueError(f"--categories: {text!r} names no category")
+    return sorted(chosen)
+
+
 def has_va(category: int) -> bool:
     """Return whether answers of this category carry valence and arousal."""
     return category not in CATEGORIES_WITHOUT_VA

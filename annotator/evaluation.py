@@ -15,28 +15,34 @@ from .metrics import categorical_metrics, dimensional_metrics
 
 EIGHT = tuple(range(8))
 
-# The seed's baseline (weighted-loss column for the categories); see docs/affectnet-format.md.
+# The seed's validation baseline (weighted-loss column for the categories, the best); see
+# docs/affectnet-format.md.
 SEED_BASELINE = {
     "categorical": {"acc": 0.58, "f1": 0.58, "kappa": 0.51, "alpha": 0.51, "auc_pr": 0.56, "auc": 0.82},
     "valence": {"rmse": 0.37, "corr": 0.66, "sagr": 0.74, "ccc": 0.60},
     "arousal": {"rmse": 0.41, "corr": 0.54, "sagr": 0.65, "ccc": 0.34},
 }
-_ROWS = (
-    ("categorical", "acc", "ACC"),
-    ("categorical", "f1", "F1"),
-    ("categorical", "kappa", "kappa"),
-    ("categorical", "alpha", "alpha"),
-    ("categorical", "auc_pr", "AUC-PR"),
-    ("categorical", "auc", "AUC"),
-    ("valence", "rmse", "valence RMSE"),
-    ("valence", "corr", "valence CORR"),
-    ("valence", "sagr", "valence SAGR"),
-    ("valence", "ccc", "valence CCC"),
-    ("arousal", "rmse", "arousal RMSE"),
-    ("arousal", "corr", "arousal CORR"),
-    ("arousal", "sagr", "arousal SAGR"),
-    ("arousal", "ccc", "arousal CCC"),
+# The seed's two tables: (row label, key in the result).
+CATEGORICAL_ROWS = (
+    ("ACC", "acc"),
+    ("F1", "f1"),
+    ("KAPPA", "kappa"),
+    ("ALPHA", "alpha"),
+    ("AUCPR", "auc_pr"),
+    ("AUC", "auc"),
 )
+DIMENSIONAL_ROWS = (("RMSE", "rmse"), ("CORR", "corr"), ("SAGR", "sagr"), ("CCC", "ccc"))
+
+
+def restricted_probabilities(probabilities, categories: Sequence[int]) -> np.ndarray:
+    """Return the probabilities of the given categories only, renormalised per face.
+
+    As a model trained on those categories would answer; a face given no mass on any of them gets
+    an even spread rather than a division by 0.
+    """
+    restricted = np.asarray(probabilities, dtype=np.float64)[:, list(categories)]
+    totals = restricted.sum(axis=1, keepdims=True)
+    return np.divide(restricted, totals, out=np.full_like(restricted, 1 / len(categories)), where=totals > 0)
 
 
 def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[int] = EIGHT) -> dict:
@@ -53,10 +59,7 @@ def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[
         raise ValueError(f"{len(labels)} labels but {probabilities.shape[0]} predictions")
     true_category = np.array([int(label[0]) for label in labels], dtype=np.int64)
     keep = np.isin(true_category, categories)
-    restricted = probabilities[keep][:, categories]
-    totals = restricted.sum(axis=1, keepdims=True)
-    # A model that gives these categories no mass at all: spread it evenly rather than divide by 0.
-    restricted = np.where(totals > 0, restricted / np.where(totals > 0, totals, 1), 1.0 / len(categories))
+    restricted = restricted_probabilities(probabilities[keep], categories)
     table = {
         "categories": categories,
         "faces": int(len(labels)),
@@ -70,19 +73,46 @@ def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[
     return table
 
 
-def _cell(value) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def number(value, places: int = 2) -> str:
+    """Return a measure as table text: '-' where it could not be computed, no '-0.00'."""
+    if value is None:
+        return "-"
+    text = f"{value:.{places}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def text_table(header: Sequence, rows: Sequence[Sequence]) -> str:
+    """Return rows as aligned text: the first column to the left, the others to the right."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(str(cell).ljust(widths[i]) if i == 0 else str(cell).rjust(widths[i]) for i, cell in enumerate(row))
+        for row in [header, *rows]
+    )
+
+
+def seed_tables(table: dict, *, title: str = "this model") -> str:
+    """Return the seed's two tables for one model's results, the seed's baseline beside each number."""
+    base = SEED_BASELINE
+    categorical = [[label, number(table["categorical"][key]), number(base["categorical"][key])]
+                   for label, key in CATEGORICAL_ROWS]
+    dimensional = [
+        [label, number(table["valence"][key]), number(base["valence"][key]),
+         number(table["arousal"][key]), number(base["arousal"][key])]
+        for label, key in DIMENSIONAL_ROWS
+    ]
+    return "\n".join([
+        "Categorical model:",
+        text_table(["", title, "seed baseline"], categorical),
+        "",
+        f"Dimensional model ({table['valence']['n']} faces with a valence/arousal point):",
+        text_table(["", "Valence", "seed", "Arousal", "seed"], dimensional),
+    ])
 
 
 def format_seed_table(table: dict, *, title: str = "this model") -> str:
-    """Return the table as text: one row per measure, this model's number beside the seed's."""
-    width = max(len(title), 10)
-    lines = [
+    """Return an evaluate_predictions() result as the seed's tables, under a line saying what was scored."""
+    head = (
         f"Evaluated on {table['categorical']['n']} faces of categories "
-        f"{','.join(map(str, table['categories']))} ({table['valence']['n']} with valence/arousal)",
-        f"{'measure':<14} {title:>{width}} {'seed':>6}",
-        f"{'-' * 14} {'-' * width} {'-' * 6}",
-    ]
-    for part, key, label in _ROWS:
-        lines.append(f"{label:<14} {_cell(table[part].get(key)):>{width}} {SEED_BASELINE[part][key]:>6.2f}")
-    return "\n".join(lines)
+        f"{','.join(map(str, table['categories']))} ({table['valence']['n']} with valence/arousal)"
+    )
+    return f"{head}\n\n{seed_tables(table, title=title)}"

@@ -59,24 +59,6 @@ class ExportError(ValueError):
     """An export that cannot start (OUT not allowed, not empty, ...)."""
 
 
-def parse_categories(text: str) -> list[int]:
-    """Return the categories of a text like '0-7' or '0,1,5-7,10'."""
-    chosen = set()
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                low, high = (int(p) for p in part.split("-", 1))
-                chosen.update(range(low, high + 1))
-            elif part:
-                chosen.add(int(part))
-        except ValueError:
-            raise ExportError(f"--categories: {part!r} is not a category or a range like 0-7") from None
-    if not chosen or min(chosen) < 0 or max(chosen) >= NUM_CATEGORIES:
-        raise ExportError(f"--categories: {text!r} must name categories within 0-{NUM_CATEGORIES - 1}")
-    return sorted(chosen)
-
-
 def _target(out) -> Path:
     try:
         target = allowed_path(out, purpose="write")

@@ -9,9 +9,10 @@ from django.db.models import Aggregate, Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Floor, Least
 
 from annotator.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
+from annotator.evaluation import SEED_BASELINE
 from annotator.models import Annotation, Face, Split
 
-from .evaluation import PAPER_AGREEMENT, SEED_BASELINE, agreement, evaluate_suggester
+from .evaluation import PAPER_AGREEMENT, agreement, evaluate_suggester
 from .models import Flag
 from .selectors import active_suggester, gold_accuracy
 

@@ -9,26 +9,19 @@ from typing import Optional
 import numpy as np
 
 from annotator.categories import NUM_CATEGORIES
+from annotator.evaluation import DIMENSIONAL_ROWS, number, restricted_probabilities, seed_tables, text_table
 from annotator.metrics import categorical_metrics, dimensional_metrics, inter_annotator_agreement
 from annotator.models import Face, Suggester, Suggestion
 
 from .selectors import agreement_rows
 
-# The seed's validation baseline (weighted-loss column, the best) and the AffectNet paper's
-# agreement between two annotators (sec. 3.3 and table 3 of Mollahosseini et al. 2017).
-SEED_BASELINE = {
-    "categorical": {"acc": 0.58, "f1": 0.58, "kappa": 0.51, "alpha": 0.51, "auc_pr": 0.56, "auc": 0.82},
-    "valence": {"rmse": 0.37, "corr": 0.66, "sagr": 0.74, "ccc": 0.60},
-    "arousal": {"rmse": 0.41, "corr": 0.54, "sagr": 0.65, "ccc": 0.34},
-}
+# The AffectNet paper's agreement between two annotators (sec. 3.3 and table 3 of Mollahosseini
+# et al. 2017).
 PAPER_AGREEMENT = {
     "categorical": {"percent_agreement": 0.607},
     "valence": {"rmse": 0.34},
     "arousal": {"rmse": 0.36},
 }
-CATEGORICAL_ROWS = (("ACC", "acc"), ("F1", "f1"), ("KAPPA", "kappa"), ("ALPHA", "alpha"), ("AUCPR", "auc_pr"),
-                    ("AUC", "auc"))
-DIMENSIONAL_ROWS = (("RMSE", "rmse"), ("CORR", "corr"), ("SAGR", "sagr"), ("CCC", "ccc"))
 
 
 class SuggesterNotFound(LookupError):
@@ -49,21 +42,6 @@ def suggester_by_spec(spec: Optional[str]) -> Suggester:
         return Suggester.objects.get(name=name, version=version)
     except Suggester.DoesNotExist:
         raise SuggesterNotFound(f"--model: no suggester {name} version {version}") from None
-
-
-def parse_categories(text: str) -> list:
-    """Return the categories of "0-7" or "0,1,2,8" (0-10), or raise ValueError naming the bad part."""
-    chosen = set()
-    for part in text.split(","):
-        lo, sep, hi = part.strip().partition("-")
-        try:
-            values = range(int(lo), int(hi) + 1) if sep else [int(lo)]
-        except ValueError:
-            raise ValueError(f"--categories: {part!r} is not a number or a range like 0-7") from None
-        if not values or min(values) < 0 or max(values) >= NUM_CATEGORIES:
-            raise ValueError(f"--categories: {part!r} is outside 0-10")
-        chosen.update(values)
-    return sorted(chosen)
 
 
 def evaluate_suggester(suggester: Suggester, split: Optional[str] = "val", categories=None) -> dict:
@@ -89,9 +67,7 @@ def evaluate_suggester(suggester: Suggester, split: Optional[str] = "val", categ
         if valence is not None and s_valence is not None:
             true_v.append(valence), pred_v.append(s_valence), true_a.append(arousal), pred_a.append(s_arousal)
     total = faces.count()
-    probabilities = np.asarray(probs, dtype=np.float64).reshape(-1, NUM_CATEGORIES)[:, labels]
-    sums = probabilities.sum(axis=1, keepdims=True)
-    probabilities = np.divide(probabilities, sums, out=np.full_like(probabilities, 1 / len(labels)), where=sums > 0)
+    probabilities = restricted_probabilities(np.asarray(probs, dtype=np.float64).reshape(-1, NUM_CATEGORIES), labels)
     return {
         "model": f"{suggester.name}:{suggester.version}",
         "split": split or "all",
@@ -123,34 +99,14 @@ def _ranges(values) -> str:
     return ",".join(map(str, values))
 
 
-def _fmt(value, places=2) -> str:
-    return "-" if value is None else f"{value:.{places}f}"
-
-
-def _table(header, rows) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(widths[i]) if i == 0 else str(c).rjust(widths[i]) for i, c in enumerate(r))
-             for r in [header, *rows]]
-    return "\n".join(lines)
-
-
 def format_evaluation(result: dict) -> str:
     """Return the seed's two tables for one model, the seed's baseline beside each number."""
-    c, base = result["categorical"], SEED_BASELINE
-    lines = [
+    c = result["categorical"]
+    head = (
         f"Model {result['model']} on split {result['split']}: {c['n']} faces with a final label and a suggestion"
-        f" ({result['missing']} without one), categories {_ranges(result.get('categories', []))}",
-        "",
-        "Categorical model:",
-        _table(["", "this model", "seed baseline"],
-               [[label, _fmt(c[key]), _fmt(base["categorical"][key])] for label, key in CATEGORICAL_ROWS]),
-        "",
-        f"Dimensional model ({result['valence']['n']} faces with a valence/arousal point):",
-        _table(["", "Valence", "seed", "Arousal", "seed"],
-               [[label, _fmt(result["valence"][key]), _fmt(base["valence"][key]),
-                 _fmt(result["arousal"][key]), _fmt(base["arousal"][key])] for label, key in DIMENSIONAL_ROWS]),
-    ]
-    return "\n".join(lines)
+        f" ({result['missing']} without one), categories {_ranges(result.get('categories', []))}"
+    )
+    return f"{head}\n\n{seed_tables(result)}"
 
 
 def format_agreement(result: dict) -> str:
@@ -162,26 +118,26 @@ def format_agreement(result: dict) -> str:
         f"({result['answers']} answers, {result['pairs']} answer pairs)",
         "",
         "Categorical:",
-        _table(["", "this data", "AffectNet paper"], [
-            ["percent agreement (all answers same)", _fmt(c["percent_agreement"], 3),
-             _fmt(paper["categorical"]["percent_agreement"], 3)],
-            ["pairwise agreement", _fmt(c["pairwise_agreement"]), "-"],
-            ["Cohen's kappa (pairs, weighted mean)", _fmt(c["cohen_kappa_mean"]), "-"],
-            [f"Fleiss' kappa ({fleiss['n']} faces x {fleiss['raters'] or 0})", _fmt(fleiss["kappa"]), "-"],
-            ["Krippendorff's alpha (nominal)", _fmt(c["alpha"]), "-"],
+        text_table(["", "this data", "AffectNet paper"], [
+            ["percent agreement (all answers same)", number(c["percent_agreement"], 3),
+             number(paper["categorical"]["percent_agreement"], 3)],
+            ["pairwise agreement", number(c["pairwise_agreement"]), "-"],
+            ["Cohen's kappa (pairs, weighted mean)", number(c["cohen_kappa_mean"]), "-"],
+            [f"Fleiss' kappa ({fleiss['n']} faces x {fleiss['raters'] or 0})", number(fleiss["kappa"]), "-"],
+            ["Krippendorff's alpha (nominal)", number(c["alpha"]), "-"],
         ]),
         "",
         "Dimensional (pairs where both answers carry a point):",
-        _table(["", "Valence", "paper", "Arousal", "paper"], [
-            [label, _fmt(result["valence"][key]), _fmt(paper["valence"].get(key)),
-             _fmt(result["arousal"][key]), _fmt(paper["arousal"].get(key))]
+        text_table(["", "Valence", "paper", "Arousal", "paper"], [
+            [label, number(result["valence"][key]), number(paper["valence"].get(key)),
+             number(result["arousal"][key]), number(paper["arousal"].get(key))]
             for label, key in (*DIMENSIONAL_ROWS, ("ALPHA (interval)", "alpha"))
         ]),
     ]
     names = result.get("names", {})
     if result["cohen_pairs"]:
         lines += ["", "Cohen's kappa per pair of annotators:",
-                  _table(["annotators", "faces", "agreement", "kappa"],
-                         [[" / ".join(names.get(a, str(a)) for a in p["annotators"]), p["n"], _fmt(p["agreement"]),
-                           _fmt(p["kappa"])] for p in result["cohen_pairs"]])]
+                  text_table(["annotators", "faces", "agreement", "kappa"],
+                             [[" / ".join(names.get(a, str(a)) for a in p["annotators"]), p["n"],
+                               number(p["agreement"]), number(p["kappa"])] for p in result["cohen_pairs"]])]
     return "\n".join(lines)

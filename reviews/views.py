@@ -12,13 +12,13 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
 from annotator.categories import CATEGORY_NAMES
+from annotator.evaluation import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
 from annotator.models import Face, Suggester
 from annotator.roles import ANNOTATOR, can_review, is_admin
 
 from . import selectors
 from .api import QueueFilterSerializer
 from .dashboard import dashboard_data
-from .evaluation import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
 from .models import Flag
 
 

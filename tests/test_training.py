@@ -184,8 +184,10 @@ def test_evaluation_matches_a_hand_worked_case():
     aro = table["arousal"]
     assert aro["rmse"] == pytest.approx(math.sqrt((0.04 + 0.01 + 0.01 + 0.09) / 4), rel=1e-6)
     text = evaluation.format_seed_table(table, title="hand")
-    assert "ACC                 0.750   0.58" in text
-    assert "arousal CCC" in text and "0.34" in text
+    assert text.startswith("Evaluated on 4 faces of categories 0,1,2,3,4,5,6,7 (4 with valence/arousal)")
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[3:] if line.strip()}
+    assert rows["ACC"] == ["0.75", "0.58"] and rows["KAPPA"] == ["0.64", "0.51"]
+    assert rows["CCC"] == [f"{val['ccc']:.2f}", "0.60", f"{aro['ccc']:.2f}", "0.34"]
 
 
 def test_uncertainty_is_normalised_entropy():
@@ -251,7 +253,7 @@ def test_train_suggester_records_evaluates_and_activates(faces, data_root, check
     assert suggester.evaluation["categorical"]["n"] == 6
     assert suggester.config["labels"] == list(range(11))
     text = out.getvalue()
-    assert "valence CCC" in text and "seed" in text and "now the active suggester" in text
+    assert "Dimensional model (" in text and "\nCCC " in text and "seed" in text and "now the active suggester" in text
     model = CheckpointModel(suggester.path)  # what the worker loads
     assert model.predict(crops_of(faces[:2])).probabilities.shape == (2, 11)
     # The evaluate command's path (any loaded model on a split's final labels) gives the same table.
@@ -388,5 +390,5 @@ def test_benchmark_prints_speed_and_the_seed_table_for_an_affectnet_folder(faces
                  short_epochs=1, stdout=out)
     text = out.getvalue()
     assert "cpu     float32" in text and "1.00x" in text
-    assert "12 training crops, 12 validation crops" in text and "arousal CCC" in text
+    assert "12 training crops, 12 validation crops" in text and "\nCCC " in text
     assert "same as the training run's evaluation" in text

@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.exporting import ExportError, affectnet_export, parse_categories
+from annotator.categories import parse_categories
+from annotator.exporting import ExportError, affectnet_export
 
 
 class Command(BaseCommand):
@@ -31,9 +32,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
+            categories = parse_categories(options["categories"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        try:
             manifest = affectnet_export(
                 out=options["out"],
-                categories=parse_categories(options["categories"]),
+                categories=categories,
                 splits=options["split"],
                 csv=options["csv"],
                 force=options["force"],

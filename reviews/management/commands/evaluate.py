@@ -1,14 +1,9 @@
 """python manage.py evaluate [--split val] [--model NAME:VERSION] [--categories 0-7] [--save]"""
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.categories import parse_categories
 from annotator.models import Split
-from reviews.evaluation import (
-    SuggesterNotFound,
-    evaluate_suggester,
-    format_evaluation,
-    parse_categories,
-    suggester_by_spec,
-)
+from reviews.evaluation import SuggesterNotFound, evaluate_suggester, format_evaluation, suggester_by_spec
 
 
 class Command(BaseCommand):
