@@ -17,7 +17,7 @@ from annotator.models import Annotation, Face, Split, Suggestion
 from annotator.roles import IsAdminRole, IsReviewer, is_admin
 
 from . import selectors, services
-from .dashboard import dashboard_data
+from .dashboard import dashboard_cached
 from .evaluation import SuggesterNotFound, agreement, evaluate_suggester, suggester_by_spec
 from .models import Decision, Flag
 
@@ -240,6 +240,11 @@ class EvaluationApi(APIView):
 class DashboardApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="Everything the dashboard draws")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="Everything the dashboard draws",
+        description="Figures are kept for DASHBOARD_CACHE_SECONDS (see computed_at); ?refresh=1 recomputes them now.",
+        parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="recompute now instead of the kept figures")],
+    )
     def get(self, request):
-        return Response(dashboard_data())
+        return Response(dashboard_cached(refresh=request.query_params.get("refresh") in ("1", "true")))

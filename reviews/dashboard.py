@@ -4,9 +4,12 @@ Each figure is one aggregate query (GROUP BY in the database), so the page costs
 of queries at a thousand faces as at a million; only the agreement measures fetch rows, and those
 only for faces with two or more answers.
 """
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Floor, Least
+from django.utils import timezone
 
 from annotator.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
 from annotator.evaluation import SEED_BASELINE
@@ -17,6 +20,7 @@ from .models import Flag
 from .selectors import active_suggester, gold_accuracy
 
 VA_BINS = 20
+CACHE_KEY = "reviews:dashboard:v1"
 
 
 class Median(Aggregate):
@@ -177,3 +181,18 @@ def dashboard_data() -> dict:
         "seed_baseline": SEED_BASELINE,
         "paper_agreement": PAPER_AGREEMENT,
     }
+
+
+def dashboard_cached(*, refresh: bool = False) -> dict:
+    """Return dashboard_data() with the time it was computed ("computed_at"), from the cache.
+
+    Computed again when older than DASHBOARD_CACHE_SECONDS, or at once with refresh: the figures
+    cost seconds at a million faces, and a page that every reviewer opens must not pay that each time.
+    """
+    if not refresh:
+        data = cache.get(CACHE_KEY)
+        if data is not None:
+            return data
+    data = {**dashboard_data(), "computed_at": timezone.now().isoformat(), "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+    cache.set(CACHE_KEY, data, settings.DASHBOARD_CACHE_SECONDS)
+    return data

@@ -3,6 +3,7 @@
 Server-rendered; the item page and the dashboard hand their data to small ES modules in static/js/.
 Every page checks login and the reviewer (or admin) role on the server.
 """
+from datetime import datetime
 from functools import wraps
 
 from django.contrib.auth import get_user_model
@@ -18,7 +19,7 @@ from annotator.roles import ANNOTATOR, can_review, is_admin
 
 from . import selectors
 from .api import QueueFilterSerializer
-from .dashboard import dashboard_data
+from .dashboard import dashboard_cached
 from .models import Flag
 
 
@@ -106,10 +107,11 @@ def _evaluation_rows(data):
 
 @reviewer_required
 def dashboard_page(request):
-    data = dashboard_data()
+    data = dashboard_cached(refresh=request.GET.get("refresh") == "1")
     agreement_cat, agreement_dims = _agreement_rows(data)
     evaluation_cat, evaluation_dims = _evaluation_rows(data)
     charts = {k: data[k] for k in ("categories", "confusion_annotators", "confusion_model", "va_histogram", "model")}
     context = {"data": data, "charts": charts, "agreement_cat": agreement_cat, "agreement_dims": agreement_dims,
-               "evaluation_cat": evaluation_cat, "evaluation_dims": evaluation_dims}
+               "evaluation_cat": evaluation_cat, "evaluation_dims": evaluation_dims,
+               "computed_at": datetime.fromisoformat(data["computed_at"])}
     return render(request, "review/dashboard.html", context)

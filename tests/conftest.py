@@ -11,6 +11,14 @@ def make_user(username, *roles, password="pw-for-tests-123"):
     return user
 
 
+@pytest.fixture(autouse=True)
+def _nothing_cached():
+    """Each test starts with an empty cache: the dashboard keeps its figures for minutes."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def annotator_user(db):
     return make_user("ann1", "annotator")

@@ -230,6 +230,30 @@ def test_dashboard_figures(disputed, reviewer_user, annotator_user, second_annot
     assert "0.607" in page and "0.58" in page  # the paper's and the seed's numbers beside ours
 
 
+def test_dashboard_keeps_its_figures_until_they_expire_or_a_reviewer_recomputes(
+    disputed, reviewer_user, annotator_user, settings, django_assert_max_num_queries
+):
+    client = client_for(reviewer_user)
+    first = client.get("/api/review/dashboard/").json()
+    assert first["cache_seconds"] == settings.DASHBOARD_CACHE_SECONDS and first["computed_at"]
+    answer(make_face(split="train"), annotator_user, 2, 0.1, 0.1)
+    with django_assert_max_num_queries(4):  # the session, the user and the role: no aggregate runs
+        kept = client.get("/api/review/dashboard/").json()
+    assert kept == first
+    page = client.get("/review/dashboard/").content.decode()
+    assert f'datetime="{first["computed_at"]}"' in page and "Recompute now" in page
+
+    fresh = client.get("/api/review/dashboard/?refresh=1").json()
+    assert sum(fresh["categories"]["answers"]) == sum(first["categories"]["answers"]) + 1
+    assert fresh["computed_at"] > first["computed_at"]
+    assert client.get("/api/review/dashboard/").json() == fresh  # the recomputed figures are the ones kept
+    page = client.get("/review/dashboard/?refresh=1").content.decode()
+    assert f'datetime="{fresh["computed_at"]}"' not in page  # the page can recompute too
+
+    settings.DASHBOARD_CACHE_SECONDS = 0  # kept for no time: every request computes
+    assert client.get("/api/review/dashboard/").json()["computed_at"] > fresh["computed_at"]
+
+
 @pytest.mark.django_db
 def test_evaluate_a_suggester_against_final_labels(data_root, annotator_user):
     model = suggester()
