@@ -20,6 +20,10 @@ def shown_face(page):
     return page.get_attribute("#stage", "data-face-id")
 
 
+def readout_valence(page):
+    return float(page.locator("#va .va-v").inner_text().replace("\u2212", "-"))
+
+
 def wait_shown(page, face):
     page.wait_for_selector(f'#stage[data-face-id="{face.pk}"] img.face', timeout=10000)
 
@@ -124,7 +128,7 @@ def test_annotate_with_keys_drag_suggestion_undo_and_no_face(
 def test_arrow_keys_nudge_and_outside_region_asks_to_confirm(
     page, live_server, annotator_user, data_root, queue_policy
 ):
-    [face, _] = store_drawn_faces(2)
+    [face, second] = store_drawn_faces(2)
     browser_login(page, live_server, annotator_user, next_path="/annotate/")
     wait_shown(page, face)
     page.keyboard.press("1")  # Happiness: its region is on the pleasant side
@@ -141,6 +145,14 @@ def test_arrow_keys_nudge_and_outside_region_asks_to_confirm(
     answer = wait_for(lambda: Annotation.objects.filter(face=face).first())
     assert answer.outside_region_confirmed is True
     assert (answer.valence, answer.arousal) == (pytest.approx(-0.2), pytest.approx(-0.01))
+
+    # A click gives the circle the focus; an arrow then moves the point once: the circle handles it,
+    # and the page, which forwards keys to the circle too, must not move it again.
+    wait_shown(page, second)
+    page.mouse.click(*circle_xy(page, 0.3, 0.3))
+    before = readout_valence(page)
+    page.keyboard.press("ArrowRight")
+    assert readout_valence(page) == pytest.approx(before + 0.05, abs=0.011)
 
 
 @pytest.mark.browser

@@ -38,24 +38,24 @@ def test_reviewer_decides_by_keyboard_and_the_next_face_appears(page, live_serve
     browser_login(page, live_server, reviewer_user, next_path="/review/")
     page.screenshot(path=str(artifacts_dir / "review-queue.png"), full_page=True)
     page.click("a.start")
-    page.wait_for_selector(".va-point")
+    page.wait_for_selector(".va-mark")
     assert page.locator("#face-id").inner_text() == str(first.id)
     # both answers and the model's suggestion are points on the one circle, each its own colour
-    labels = page.locator(".va-point").evaluate_all("nodes => nodes.map(n => n.dataset.label)")
+    labels = page.locator(".va-mark").evaluate_all("nodes => nodes.map(n => n.dataset.label)")
     assert labels == ["A", "B", "S"]
-    fills = page.locator(".va-point circle, .va-point rect").evaluate_all("nodes => nodes.map(n => n.getAttribute('fill'))")
+    fills = page.locator(".va-mark circle, .va-mark rect").evaluate_all("nodes => nodes.map(n => n.getAttribute('fill'))")
     assert len(set(fills)) == 3
     page.keyboard.press("l")
     assert page.locator("#landmarks").is_visible()
     assert page.locator("#landmarks circle").count() == 68
     page.keyboard.press("b")  # accept the second annotator's answer...
-    page.keyboard.press("ArrowUp")  # ...then nudge its point: the decision becomes the reviewer's own
+    page.keyboard.press("ArrowUp")  # ...then nudge its point by 0.05: the decision becomes the reviewer's own
     assert "set by you" in page.locator("#pending").inner_text()
     page.screenshot(path=str(artifacts_dir / "review-item.png"), full_page=True)
     page.keyboard.press("Enter")
     page.wait_for_function(f"document.getElementById('face-id').textContent === '{second.id}'")
     assert page.url.endswith(f"/review/face/{second.id}/")
-    assert page.locator(".va-point").count() == 2
+    assert page.locator(".va-mark").count() == 2
     page.screenshot(path=str(artifacts_dir / "review-next-item.png"), full_page=True)
 
     decision = Decision.objects.get(face=first)
@@ -63,7 +63,7 @@ def test_reviewer_decides_by_keyboard_and_the_next_face_appears(page, live_serve
     assert Flag.objects.get(face=first).status == "resolved"
     first.refresh_from_db()
     # The export writes face_final_label (annotator.selectors), so this is the exported label.
-    assert face_final_label(first) == Label(3, pytest.approx(0.15), pytest.approx(0.84))
+    assert face_final_label(first) == Label(3, pytest.approx(0.15), pytest.approx(0.87))
 
     # On the second face: key 4 sets Fear with the point where it is, the mouse drags the point.
     page.keyboard.press("4")
@@ -86,7 +86,7 @@ def test_reviewer_decides_by_keyboard_and_the_next_face_appears(page, live_serve
     annotations = data_root / "export" / "val_set" / "annotations"
     assert int(np.load(annotations / f"{first.id}_exp.npy")) == 3
     assert float(np.load(annotations / f"{first.id}_val.npy")) == pytest.approx(0.15, abs=1e-6)
-    assert float(np.load(annotations / f"{first.id}_aro.npy")) == pytest.approx(0.84, abs=1e-6)
+    assert float(np.load(annotations / f"{first.id}_aro.npy")) == pytest.approx(0.87, abs=1e-6)
     assert int(np.load(annotations / f"{second.id}_exp.npy")) == 4
     assert float(np.load(annotations / f"{second.id}_val.npy")) == pytest.approx(label.valence, abs=1e-6)
 

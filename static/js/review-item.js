@@ -1,7 +1,7 @@
 // The review item page: renders one face's answers, suggestion, flags and history from JSON, lets
 // the reviewer pick or set the final label by keyboard or mouse, posts the decision, and shows the
 // next flagged face at once (its data and image are fetched while the reviewer works on this one).
-import { ReviewCircle } from "./va-review-circle.js";
+import { VaCircle } from "./va-circle.js";
 import { barChart, svgEl } from "./charts.js";
 
 const COLORS = ["#4f9cf9", "#f5a623", "#3fb950", "#d2a8ff", "#39c5cf", "#db61a2", "#e3b341", "#a5d6ff"];
@@ -17,13 +17,17 @@ let pending = null; // {category, valence, arousal, source, annotation_id, sugge
 let prefetched = null; // {id, promise}
 let busy = false;
 
-const circle = new ReviewCircle($("circle"), {
-  onChange: (point) => {
-    if (!pending || !hasVa(pending.category)) return;
-    pending = { ...pending, valence: point.valence, arousal: point.arousal, source: "manual", annotation_id: null, suggestion_id: null };
-    showPending();
-  },
+const circle = new VaCircle($("circle"), { label: "Final valence and arousal", crosshair: true });
+circle.addEventListener("change", (e) => {
+  if (!pending || !hasVa(pending.category)) return;
+  pending = { ...pending, valence: e.detail.valence, arousal: e.detail.arousal, source: "manual", annotation_id: null, suggestion_id: null };
+  showPending();
 });
+// The reviewer places the final point: only once a label with valence/arousal is picked.
+function showFinalPoint(point) {
+  circle.setEnabled(pending !== null && hasVa(pending.category));
+  circle.show(point);
+}
 
 const hasVa = (c) => c !== 9 && c !== 10;
 const fmt = (v) => (v === null || v === undefined ? "–" : (v >= 0 ? "+" : "") + v.toFixed(2));
@@ -99,7 +103,7 @@ function render() {
   } else {
     sug.innerHTML = '<span class="muted">no suggestion</span>';
   }
-  circle.setPoints(points);
+  circle.setMarks(points);
 
   const legend = $("legend");
   legend.replaceChildren();
@@ -116,7 +120,7 @@ function render() {
 
   const start = item.decision || null;
   pending = start ? { category: start.category, valence: start.valence, arousal: start.arousal, source: "manual", annotation_id: null, suggestion_id: null } : null;
-  circle.setValue(pending && hasVa(pending.category) ? pending : null);
+  showFinalPoint(pending && hasVa(pending.category) ? pending : null);
   $("status").textContent = item.decision ? `Decided by ${item.decision.reviewer}: ${labelText(item.decision)}` : "";
   showPending();
   prefetchNext();
@@ -145,7 +149,7 @@ function pickAnswer(i) {
   const a = item.answers[i];
   if (!a) return;
   pending = { category: a.category, valence: a.valence, arousal: a.arousal, source: "annotation", annotation_id: a.id, suggestion_id: null };
-  circle.setValue(hasVa(a.category) ? a : null);
+  showFinalPoint(hasVa(a.category) ? a : null);
   showPending();
 }
 
@@ -153,7 +157,7 @@ function pickSuggestion() {
   const s = item.suggestion;
   if (!s) return;
   pending = { category: s.category, valence: s.valence, arousal: s.arousal, source: "suggestion", annotation_id: null, suggestion_id: s.id };
-  circle.setValue(hasVa(s.category) ? s : null);
+  showFinalPoint(hasVa(s.category) ? s : null);
   showPending();
 }
 
@@ -161,7 +165,7 @@ function setCategory(category) {
   const previous = pending || circle.value || { valence: 0, arousal: 0 };
   const point = hasVa(category) ? { valence: previous.valence ?? circle.value?.valence ?? 0, arousal: previous.arousal ?? circle.value?.arousal ?? 0 } : { valence: null, arousal: null };
   pending = { category, ...point, source: "manual", annotation_id: null, suggestion_id: null };
-  circle.setValue(hasVa(category) ? point : null);
+  showFinalPoint(hasVa(category) ? point : null);
   showPending();
 }
 
@@ -242,18 +246,13 @@ document.addEventListener("keydown", (e) => {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.target instanceof HTMLInputElement && e.target.type !== "checkbox") return;
   const key = e.key.toLowerCase();
-  const step = e.shiftKey ? 0.1 : 0.02;
   if (/^[0-9]$/.test(key)) setCategory(Number(key));
   else if (key === "x") setCategory(10);
   else if (LETTERS.includes(key) && key.length === 1) pickAnswer(LETTERS.indexOf(key));
   else if (key === "s") pickSuggestion();
   else if (key === "l") { $("landmarks-toggle").checked = !$("landmarks-toggle").checked; $("landmarks").hidden = !$("landmarks-toggle").checked; }
   else if (key === "enter") decide();
-  else if (e.key.startsWith("Arrow")) {
-    if (!pending || !hasVa(pending.category)) return;
-    const [dv, da] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] }[e.key];
-    circle.nudge(dv, da);
-  } else return;
+  else if (!circle.handleKey(e)) return; // arrows move the final point, as on the annotate page
   e.preventDefault();
 });
 

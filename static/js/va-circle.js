@@ -1,9 +1,11 @@
 // The valence-arousal circle: a self-contained widget that knows nothing of faces or the queue.
+// The annotate page and the review item page both use it.
 //
 // Valence runs along x (unpleasant <- -> pleasant), arousal along y (calm at the bottom, excited at
 // the top), both in [-1, 1], and the point always stays inside the unit circle. A click or tap places
 // the point; dragging with mouse, touch or pen moves it (pointer events); the arrow keys nudge it by
-// 0.05 (0.01 with Shift). It fires "change" events with {valence, arousal, source}.
+// 0.05 (0.01 with Shift). It fires "change" events with {valence, arousal, source}. Other people's
+// points (a reviewer sees every answer and the model's) can be drawn beside it as labelled marks.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const EXTENT = 1.15; // the view box reaches a little past the unit circle so labels and the point fit
@@ -21,12 +23,18 @@ export function clampToUnitCircle(valence, arousal) {
   return [valence / r, arousal / r];
 }
 
+function rounded(valence, arousal) {
+  const [v, a] = clampToUnitCircle(Math.max(-1, Math.min(1, valence)), Math.max(-1, Math.min(1, arousal)));
+  return [Math.round(v * 1000) / 1000, Math.round(a * 1000) / 1000];
+}
+
 function fmt(x) {
   return (x >= 0 ? "+" : "\u2212") + Math.abs(x).toFixed(2);
 }
 
 export class VaCircle extends EventTarget {
-  constructor(container, { label = "Valence and arousal" } = {}) {
+  // crosshair: draw the point as a ring with a cross, to tell it from filled marks beside it.
+  constructor(container, { label = "Valence and arousal", crosshair = false } = {}) {
     super();
     this.container = container;
     this.enabled = true;
@@ -54,7 +62,15 @@ export class VaCircle extends EventTarget {
     this.regionEl = svg("circle", {
       cx: 0, cy: 0, r: 0, class: "va-region", visibility: "hidden", "clip-path": `url(#${clipId})`,
     }, g);
-    this.pointEl = svg("circle", { cx: 0, cy: 0, r: 0.055, class: "va-point", visibility: "hidden" }, g);
+    // Marks are drawn upright (their labels are text), above the disc and below the point.
+    this.marksEl = svg("g", { class: "va-marks" }, this.svg);
+    this.pointEl = svg("g", { class: "va-handle", visibility: "hidden" }, this.svg);
+    svg("circle", { cx: 0, cy: 0, r: 0.055, class: "va-point" }, this.pointEl);
+    if (crosshair) {
+      container.classList.add("crosshair");
+      svg("line", { x1: -0.1, y1: 0, x2: 0.1, y2: 0, class: "va-cross" }, this.pointEl);
+      svg("line", { x1: 0, y1: -0.1, x2: 0, y2: 0.1, class: "va-cross" }, this.pointEl);
+    }
     const labels = [
       ["pleasant \u2192", 1.1, 0.04, "end", "hanging"],
       ["\u2190 unpleasant", -1.1, 0.04, "start", "hanging"],
@@ -75,7 +91,9 @@ export class VaCircle extends EventTarget {
     this.svg.addEventListener("pointerup", (e) => this.#onPointerUp(e));
     this.svg.addEventListener("pointercancel", (e) => this.#onPointerUp(e));
     this.svg.addEventListener("keydown", (e) => {
-      if (this.handleKey(e)) e.preventDefault();
+      if (!this.handleKey(e)) return;
+      e.preventDefault();
+      e.stopPropagation(); // handled: a page that forwards keys here must not move the point again
     });
     this.#render();
   }
@@ -85,10 +103,32 @@ export class VaCircle extends EventTarget {
   }
 
   set(valence, arousal, { source = "api" } = {}) {
-    const [v, a] = clampToUnitCircle(Math.max(-1, Math.min(1, valence)), Math.max(-1, Math.min(1, arousal)));
-    this.point = [Math.round(v * 1000) / 1000, Math.round(a * 1000) / 1000];
+    this.point = rounded(valence, arousal);
     this.#render();
     this.dispatchEvent(new CustomEvent("change", { detail: { ...this.value, source } }));
+  }
+
+  // Place the point ({valence, arousal}) without a "change" event, as the page already knows it;
+  // null removes it.
+  show(value) {
+    this.point = value ? rounded(value.valence, value.arousal) : null;
+    this.#render();
+  }
+
+  // marks: [{valence, arousal, color, label, shape: "dot" | "diamond"}]; those without a point are skipped.
+  setMarks(marks) {
+    this.marksEl.replaceChildren();
+    for (const m of marks) {
+      if (m.valence === null || m.valence === undefined) continue;
+      const g = svg("g", { class: "va-mark", "data-label": m.label, transform: `translate(${m.valence} ${-m.arousal})` }, this.marksEl);
+      if (m.shape === "diamond") {
+        svg("rect", { x: -0.04, y: -0.04, width: 0.08, height: 0.08, transform: "rotate(45)", fill: m.color }, g);
+      } else {
+        svg("circle", { r: 0.045, fill: m.color }, g);
+      }
+      svg("text", { x: 0.06, y: -0.05, class: "va-mark-label", fill: m.color }, g).textContent = m.label;
+      svg("title", {}, g).textContent = `${m.label}: valence ${m.valence.toFixed(2)}, arousal ${m.arousal.toFixed(2)}`;
+    }
   }
 
   clear() {
@@ -169,8 +209,7 @@ export class VaCircle extends EventTarget {
     this.container.classList.toggle("disabled", !this.enabled);
     this.container.classList.toggle("tentative", this.tentative && !!this.point);
     if (this.point) {
-      this.pointEl.setAttribute("cx", this.point[0]);
-      this.pointEl.setAttribute("cy", this.point[1]);
+      this.pointEl.setAttribute("transform", `translate(${this.point[0]} ${-this.point[1]})`);
       this.pointEl.setAttribute("visibility", "visible");
       this.readout.innerHTML = `valence <b class="va-v">${fmt(this.point[0])}</b> &nbsp; arousal <b class="va-a">${fmt(this.point[1])}</b>`;
     } else {
