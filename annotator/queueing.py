@@ -273,6 +273,16 @@ def _claimed_faces(claims: list, landmarks: dict) -> list:
     ]
 
 
+def claims_delete_forgotten() -> int:
+    """Delete the claims lapsed for more than one lease: for every annotator, not only one who claims again.
+
+    queue_claim forgets an annotator's lapsed claims when that annotator next claims; one who never
+    comes back would keep theirs for ever. Return how many were deleted.
+    """
+    deleted, _ = Claim.objects.filter(expires_at__lte=_now() - _lease()).delete()
+    return deleted
+
+
 def queue_release(*, annotator, face_id: int) -> bool:
     """End the annotator's lease on a face now (skip): others may take it; this annotator gets it
     again only after one more lease time. Return whether a live claim was ended."""

@@ -41,3 +41,13 @@ def suggest_missing(suggester_id):
         return 0
     ids = faces_lacking_suggestion(suggester=suggester).filter(final_category__isnull=True).values_list("id", flat=True)
     return suggestions_enqueue(face_ids=list(ids.iterator(chunk_size=10000)), suggester_id=suggester_id)
+
+
+@shared_task(autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=300, max_retries=5)
+def claims_delete_forgotten():
+    """Periodic (CELERY_BEAT_SCHEDULE): delete claims lapsed for more than one lease."""
+    from .queueing import claims_delete_forgotten as delete
+
+    deleted = delete()
+    logger.info("deleted %s forgotten claims", deleted)
+    return deleted

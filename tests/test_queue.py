@@ -105,6 +105,28 @@ def test_abandoned_claim_returns_to_the_queue_after_the_lease(policy, annotator_
 
 
 @pytest.mark.django_db
+def test_claims_of_an_annotator_who_never_returns_are_swept_one_lease_after_they_lapse(
+    policy, annotator_user, second_annotator, monkeypatch
+):
+    from annotator.tasks import claims_delete_forgotten
+
+    faces = [make_face(n) for n in range(1, 4)]
+    next_faces(client_for(annotator_user), count=2)  # then goes away for good
+    lease = timedelta(seconds=policy.CLAIM_LEASE_SECONDS)
+    start = timezone.now()
+    monkeypatch.setattr(queueing, "_now", lambda: start + lease / 2)
+    next_faces(client_for(second_annotator), count=1)  # claimed half a lease later
+    assert Claim.objects.count() == 3
+
+    monkeypatch.setattr(queueing, "_now", lambda: start + lease * 1.9)
+    assert claims_delete_forgotten() == 0  # lapsed, but remembered for one more lease (a skip stays skipped)
+    monkeypatch.setattr(queueing, "_now", lambda: start + lease * 2 + timedelta(seconds=1))
+    assert claims_delete_forgotten() == 2
+    assert list(Claim.objects.values_list("annotator_id", flat=True)) == [second_annotator.id]
+    assert Face.objects.count() == len(faces)  # only the leases go
+
+
+@pytest.mark.django_db
 def test_own_live_claims_come_back_first_and_holding_is_respected(policy, annotator_user):
     faces = [make_face(i, priority=10 - i) for i in range(4)]
     client = client_for(annotator_user)

@@ -66,7 +66,9 @@ class Command(BaseCommand):
         broker = settings.REDIS_URL or f"filesystem ({settings.BROKER_DIR})"
         worker_cmd = [sys.executable, "-m", "celery", "-A", "annotator", "worker", "--loglevel", "INFO",
                       "-Q", f"{settings.CELERY_MODEL_QUEUE},{settings.CELERY_TASK_DEFAULT_QUEUE}",
-                      "--concurrency", "1", "--hostname", "quickstart@%h"]
+                      "--concurrency", "1", "--hostname", "quickstart@%h",
+                      # -B: the periodic sweeps (stale flags, forgotten claims) run in the demo too.
+                      "-B", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]
         server_cmd = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "runserver", addrport, "--noreload"]
         children = [
             subprocess.Popen(worker_cmd, env=env, cwd=settings.BASE_DIR, start_new_session=True),
