@@ -5,7 +5,7 @@ export that dies half-way leaves OUT as it was. Faces are streamed from the data
 memory does not grow with their number.
 """
 
-import io
+import hashlib
 import json
 import os
 import shutil
@@ -22,7 +22,6 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db.models import Count
 from django.utils import timezone
-from PIL import Image
 from tqdm import tqdm
 
 from .categories import CATEGORY_NAMES, NUM_CATEGORIES
@@ -68,21 +67,23 @@ def _target(out) -> Path:
     return target
 
 
-def _crop(name: str, landmarks):
+def _crop(name: str, content_hash: str, landmarks):
     """Return (224x224 RGB JPEG bytes, landmarks in its pixels) for a stored crop, or None.
 
-    Crops stored through face_store already are such JPEGs and are copied byte for byte; the
-    header check costs little and keeps the export's promise for any other stored file.
+    A crop whose bytes still hash to the face's content hash is the one face_store stored, and
+    every way in stores a 224x224 RGB JPEG (normalise_crop or encode_crop): it is copied byte for
+    byte. Anything else (a file changed, damaged or put there by other means) is decoded whole and
+    converted if need be; one that does not decode is left out.
     """
     try:
         with default_storage.open(name, "rb") as handle:
             data = handle.read()
-        with Image.open(io.BytesIO(data)) as image:
-            fmt, mode, size = image.format, image.mode, image.size
-        if (fmt, mode, size) != ("JPEG", "RGB", (CROP_SIZE, CROP_SIZE)):
-            data, size = normalise_crop(data, name=name)
+        if hashlib.sha256(data).hexdigest() == content_hash:
+            return data, landmarks
+        data, size = normalise_crop(data, name=name)
+        if size != (CROP_SIZE, CROP_SIZE):
             landmarks = scale_landmarks(landmarks, size)
-    except (OSError, CropError, SyntaxError, ValueError):
+    except (OSError, CropError, ValueError):
         return None, landmarks
     return data, landmarks
 
@@ -115,15 +116,16 @@ def _involved(exported_faces) -> tuple[list[str], list[dict]]:
 
 
 def _face_files_write(folder: str, row: tuple) -> tuple:
-    """Write one face's image and annotation files; return the row with the landmarks written.
+    """Write one face's image and annotation files.
 
-    The landmarks are None when the stored image cannot be read (nothing is written then).
-    Runs in a writer process for a large export.
+    Return (id, split, landmarks as written, category, valence, arousal, source); the landmarks
+    are None when the stored image cannot be read (nothing is written then). Runs in a writer
+    process for a large export.
     """
-    face_id, split, image, landmarks, *rest = row
-    data, landmarks = _crop(image, landmarks)
+    face_id, split, image, content_hash, landmarks, *rest = row
+    data, landmarks = _crop(image, content_hash, landmarks)
     if data is None:
-        return (face_id, split, image, None, *rest)
+        return (face_id, split, None, *rest)
     split_folder = os.path.join(folder, SPLIT_FOLDERS[split])
     with open(os.path.join(split_folder, "images", f"{face_id}.jpg"), "wb") as handle:
         handle.write(data)
@@ -137,7 +139,7 @@ def _face_files_write(folder: str, row: tuple) -> tuple:
         arousal=arousal,
         landmarks=lnd,
     )
-    return (face_id, split, image, lnd, *rest)
+    return (face_id, split, lnd, *rest)
 
 
 def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int, workers) -> dict:
@@ -153,13 +155,21 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
             csv_files[split] = open(folder / CSV_NAMES[split], "w", newline="", encoding="utf-8")
             csv_writers[split] = affectnet_csv.CsvWriter(csv_files[split])
     rows = faces.values_list(
-        "id", "split", "image", "landmarks", "final_category", "final_valence", "final_arousal", "final_source"
+        "id",
+        "split",
+        "image",
+        "content_hash",
+        "landmarks",
+        "final_category",
+        "final_valence",
+        "final_arousal",
+        "final_source",
     )
     total = faces.count()
 
     def with_landmarks():
         for row in rows.iterator(chunk_size=chunk_size):
-            landmarks = row[3]
+            landmarks = row[4]
             if not landmarks or len(landmarks) != affectnet_npy.LANDMARK_VALUES:
                 left_out["no landmarks"] += 1
                 bar.update(1)
@@ -176,7 +186,7 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
                 workers=workers or default_workers(total),
                 chunk_size=WRITER_CHUNK,
             )
-            for face_id, split, _image, lnd, category, valence, arousal, source in written:
+            for face_id, split, lnd, category, valence, arousal, source in written:
                 bar.update(1)
                 if lnd is None:
                     left_out["stored image unreadable"] += 1

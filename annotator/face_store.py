@@ -27,6 +27,8 @@ class CropError(ValueError):
 
 @dataclass
 class NewFace:
+    # A 224x224 RGB JPEG, as normalise_crop or encode_crop make it: the export copies a stored crop
+    # byte for byte while its bytes still hash to content_hash.
     crop_jpeg: bytes
     id: Optional[int] = None
     source: str = ""

@@ -199,8 +199,11 @@ def test_writer_processes_write_what_one_process_writes_and_skip_unreadable_crop
     labelled_face(8, [(annotator_user, 0, -0.25, 0.75)])
     labelled_face(9, [(annotator_user, 4, 0.5, 0.5)])
     labelled_face(10, [(annotator_user, 7, 0.5, -0.5)], split="val")
+    labelled_face(11, [(annotator_user, 2, -0.5, -0.5)])
     with open(Face.objects.get(id=9).image.path, "wb") as handle:
         handle.write(jpeg(9)[:300])  # truncated on disk after it was stored
+    with open(Face.objects.get(id=11).image.path, "r+b") as handle:
+        handle.truncate(len(jpeg(11)) - 200)  # damaged in its image data: the header still reads
     small = io.BytesIO()
     Image.new("RGB", (112, 112), (90, 60, 30)).save(small, format="PNG")
     with open(Face.objects.get(id=10).image.path, "wb") as handle:
@@ -210,13 +213,14 @@ def test_writer_processes_write_what_one_process_writes_and_skip_unreadable_crop
     for workers in ("1", "2"):
         out = dataset / f"workers-{workers}"
         printed = run("export_affectnet", str(out), "--csv", "--workers", workers)
-        assert "wrote 5 faces" in printed and "1 (stored image unreadable)" in printed
+        assert "wrote 5 faces" in printed and "2 (stored image unreadable)" in printed
         exports[workers] = files_of(out)
         manifest = json.loads(exports[workers].pop("manifest.json"))
-        assert manifest["left_out"]["stored image unreadable"] == 1 and manifest["total"] == 5
+        assert manifest["left_out"]["stored image unreadable"] == 2 and manifest["total"] == 5
     assert exports["1"] == exports["2"]  # every image, .npy and CSV row, in the same order
     files = exports["2"]
-    assert "train_set/images/9.jpg" not in files and "train_set/annotations/9_exp.npy" not in files
+    for face_id in (9, 11):
+        assert f"train_set/images/{face_id}.jpg" not in files and f"train_set/annotations/{face_id}_exp.npy" not in files
     with Image.open(io.BytesIO(files["val_set/images/10.jpg"])) as image:
         assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (224, 224))
     lnd = np.load(io.BytesIO(files["val_set/annotations/10_lnd.npy"]), allow_pickle=False)

@@ -1,7 +1,7 @@
 """python manage.py bench_affectnet_io --faces 10000 100000: import/export speed and memory.
 
-For each size N, in a fresh temporary folder with its own SQLite database, each phase runs in its
-own process (so peak memory is that phase's alone and sizes compare):
+For each size N, in a fresh temporary folder with its own SQLite database (or, with --postgres, a
+fresh PostgreSQL database on that server, dropped at the end), each phase runs in its own process (so peak memory is that phase's alone and sizes compare):
   bare writer  writes N synthetic faces in AffectNet's layout with plain numpy and open()
   bare reader  reads them back (decodes each JPEG, loads the four .npy files), no database
   import       import_affectnet of that folder, labels as answers
@@ -147,6 +147,17 @@ def bare_read(root: Path) -> int:
     return count
 
 
+def _postgres_database(server_url: str, name: str, *, drop: bool = False) -> str:
+    """Create (or drop) the database `name` on the server; return its URL."""
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if not drop:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{server_url.rsplit('/', 1)[0]}/{name}"
+
+
 class Command(BaseCommand):
     help = "Benchmark AffectNet import and export against bare scripts (faces/s, peak memory)."
 
@@ -155,6 +166,11 @@ class Command(BaseCommand):
         parser.add_argument("--workdir", help="folder for the temporary sets (default: the system's temp folder)")
         parser.add_argument("--repeat", type=int, default=1, help="rounds per size; the fastest of each phase counts")
         parser.add_argument("--keep", action="store_true", help="keep the temporary sets")
+        parser.add_argument(
+            "--postgres",
+            metavar="URL",
+            help="a PostgreSQL server (postgres://user@host:5432/postgres) to create each round's database on",
+        )
         parser.add_argument(
             "--workers", type=int, default=None, help="import reader / export writer processes (default: theirs)"
         )
@@ -184,10 +200,13 @@ class Command(BaseCommand):
         """Run every phase once on a fresh folder and database; return each phase's result."""
         results = {}
         work = Path(tempfile.mkdtemp(prefix=f"bench-affectnet-{faces}-", dir=options["workdir"]))
+        database_url = f"sqlite:///{work / 'db.sqlite3'}"
+        if options["postgres"]:
+            database_url = _postgres_database(options["postgres"], f"bench_affectnet_{os.getpid()}_{faces}_{round_}")
         try:
             env = {
                 **os.environ,
-                "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+                "DATABASE_URL": database_url,
                 "MEDIA_ROOT": str(work / "media"),
                 "DATA_ROOTS": str(work),
                 "VAR_DIR": str(work / "var"),
@@ -206,6 +225,8 @@ class Command(BaseCommand):
         finally:
             if not options["keep"]:
                 shutil.rmtree(work, ignore_errors=True)
+                if options["postgres"]:
+                    _postgres_database(options["postgres"], database_url.rsplit("/", 1)[1], drop=True)
         return results
 
     def _phase(self, phase: str, work: Path, faces: int, workers):
