@@ -67,8 +67,8 @@ def _target(out) -> Path:
     return target
 
 
-def _crop(name: str, content_hash: str, landmarks):
-    """Return (224x224 RGB JPEG bytes, landmarks in its pixels) for a stored crop, or None.
+def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list]]:
+    """Return (224x224 RGB JPEG bytes, landmarks in its pixels) for a stored crop; None if it cannot be read.
 
     A crop whose bytes still hash to the face's content hash is the one face_store stored, and
     every way in stores a 224x224 RGB JPEG (normalise_crop or encode_crop): it is copied byte for
@@ -81,11 +81,9 @@ def _crop(name: str, content_hash: str, landmarks):
         if hashlib.sha256(data).hexdigest() == content_hash:
             return data, landmarks
         data, size = normalise_crop(data, name=name)
-        if size != (CROP_SIZE, CROP_SIZE):
-            landmarks = scale_landmarks(landmarks, size)
     except (OSError, CropError, ValueError):
-        return None, landmarks
-    return data, landmarks
+        return None
+    return data, scale_landmarks(landmarks, size)
 
 
 def _left_out_counts(*, splits, categories) -> Counter:
@@ -115,31 +113,29 @@ def _involved(exported_faces) -> tuple[list[str], list[dict]]:
     )
 
 
-def _face_files_write(folder: str, row: tuple) -> tuple:
-    """Write one face's image and annotation files.
+def _face_files_write(folder: str, row):
+    """Write one face's image and annotation files; return its row with the landmarks as written.
 
-    Return (id, split, landmarks as written, category, valence, arousal, source); the landmarks
-    are None when the stored image cannot be read (nothing is written then). Runs in a writer
-    process for a large export.
+    The landmarks are None when the stored image cannot be read (nothing is written then). Runs
+    in a writer process for a large export (rows are Django's named rows, which pickle).
     """
-    face_id, split, image, content_hash, landmarks, *rest = row
-    data, landmarks = _crop(image, content_hash, landmarks)
-    if data is None:
-        return (face_id, split, None, *rest)
-    split_folder = os.path.join(folder, SPLIT_FOLDERS[split])
-    with open(os.path.join(split_folder, "images", f"{face_id}.jpg"), "wb") as handle:
+    crop = _crop(row.image, row.content_hash, row.landmarks)
+    if crop is None:
+        return row._replace(landmarks=None)
+    data, landmarks = crop
+    split_folder = os.path.join(folder, SPLIT_FOLDERS[row.split])
+    with open(os.path.join(split_folder, "images", f"{row.id}.jpg"), "wb") as handle:
         handle.write(data)
     lnd = np.asarray(landmarks, dtype=np.float64)
-    category, valence, arousal = rest[:3]
     affectnet_npy.write_face(
         os.path.join(split_folder, "annotations"),
-        face_id,
-        category=category,
-        valence=valence,
-        arousal=arousal,
+        row.id,
+        category=row.final_category,
+        valence=row.final_valence,
+        arousal=row.final_arousal,
         landmarks=lnd,
     )
-    return (face_id, split, lnd, *rest)
+    return row._replace(landmarks=lnd)
 
 
 def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int, workers) -> dict:
@@ -164,13 +160,13 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
         "final_valence",
         "final_arousal",
         "final_source",
+        named=True,
     )
     total = faces.count()
 
     def with_landmarks():
         for row in rows.iterator(chunk_size=chunk_size):
-            landmarks = row[4]
-            if not landmarks or len(landmarks) != affectnet_npy.LANDMARK_VALUES:
+            if not row.landmarks or len(row.landmarks) != affectnet_npy.LANDMARK_VALUES:
                 left_out["no landmarks"] += 1
                 bar.update(1)
                 continue
@@ -186,22 +182,22 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
                 workers=workers or default_workers(total),
                 chunk_size=WRITER_CHUNK,
             )
-            for face_id, split, lnd, category, valence, arousal, source in written:
+            for row in written:
                 bar.update(1)
-                if lnd is None:
+                if row.landmarks is None:
                     left_out["stored image unreadable"] += 1
                     continue
                 if csv:
-                    csv_writers[split].write(
-                        path=f"{SPLIT_FOLDERS[split]}/images/{face_id}.jpg",
+                    csv_writers[row.split].write(
+                        path=f"{SPLIT_FOLDERS[row.split]}/images/{row.id}.jpg",
                         box=CSV_BOX,
-                        landmarks=lnd,
-                        category=category,
-                        valence=valence,
-                        arousal=arousal,
+                        landmarks=row.landmarks,
+                        category=row.final_category,
+                        valence=row.final_valence,
+                        arousal=row.final_arousal,
                     )
-                counts[split][category] += 1
-                sources[source] += 1
+                counts[row.split][row.final_category] += 1
+                sources[row.final_source] += 1
     finally:
         for handle in csv_files.values():
             handle.close()
