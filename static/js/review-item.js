@@ -23,10 +23,12 @@ circle.addEventListener("change", (e) => {
   pending = { ...pending, valence: e.detail.valence, arousal: e.detail.arousal, source: "manual", annotation_id: null, suggestion_id: null };
   showPending();
 });
-// The reviewer places the final point: only once a label with valence/arousal is picked.
-function showFinalPoint(point) {
-  circle.setEnabled(pending !== null && hasVa(pending.category));
-  circle.show(point);
+// The circle shows the pending label's point; it takes one only once a label with valence/arousal
+// is picked.
+function showFinalPoint() {
+  const withPoint = pending !== null && hasVa(pending.category);
+  circle.setEnabled(withPoint);
+  circle.show(withPoint ? pending : null);
 }
 
 const hasVa = (c) => c !== 9 && c !== 10;
@@ -120,7 +122,7 @@ function render() {
 
   const start = item.decision || null;
   pending = start ? { category: start.category, valence: start.valence, arousal: start.arousal, source: "manual", annotation_id: null, suggestion_id: null } : null;
-  showFinalPoint(pending && hasVa(pending.category) ? pending : null);
+  showFinalPoint();
   $("status").textContent = item.decision ? `Decided by ${item.decision.reviewer}: ${labelText(item.decision)}` : "";
   showPending();
   prefetchNext();
@@ -149,7 +151,7 @@ function pickAnswer(i) {
   const a = item.answers[i];
   if (!a) return;
   pending = { category: a.category, valence: a.valence, arousal: a.arousal, source: "annotation", annotation_id: a.id, suggestion_id: null };
-  showFinalPoint(hasVa(a.category) ? a : null);
+  showFinalPoint();
   showPending();
 }
 
@@ -157,7 +159,7 @@ function pickSuggestion() {
   const s = item.suggestion;
   if (!s) return;
   pending = { category: s.category, valence: s.valence, arousal: s.arousal, source: "suggestion", annotation_id: null, suggestion_id: s.id };
-  showFinalPoint(hasVa(s.category) ? s : null);
+  showFinalPoint();
   showPending();
 }
 
@@ -165,7 +167,7 @@ function setCategory(category) {
   const previous = pending || circle.value || { valence: 0, arousal: 0 };
   const point = hasVa(category) ? { valence: previous.valence ?? circle.value?.valence ?? 0, arousal: previous.arousal ?? circle.value?.arousal ?? 0 } : { valence: null, arousal: null };
   pending = { category, ...point, source: "manual", annotation_id: null, suggestion_id: null };
-  showFinalPoint(hasVa(category) ? point : null);
+  showFinalPoint();
   showPending();
 }
 
