@@ -82,6 +82,12 @@ def _lease():
     return timedelta(seconds=settings.CLAIM_LEASE_SECONDS)
 
 
+def _forgotten_claims(now):
+    """Claims lapsed for more than one lease: the lease after lapsing keeps a skipped face from its
+    skipper; after that the claim is forgotten."""
+    return Claim.objects.filter(expires_at__lte=now - _lease())
+
+
 def _gold_faces():
     """Return the gold faces (reviews.GoldItem's reverse relation `gold`), or none if reviews is absent.
 
@@ -220,7 +226,7 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
         if not connection.features.has_select_for_update_skip_locked:
             # SQLite: make a write the first statement, so the database write lock is taken before
             # anything is read and claimers run one after another.
-            Claim.objects.filter(annotator=annotator, expires_at__lte=now - lease).delete()
+            _forgotten_claims(now).filter(annotator=annotator).delete()
         own = list(Claim.objects.filter(annotator=annotator).order_by("claimed_at", "id"))
         # A skipped or abandoned claim keeps the face from this annotator for one more lease, then is forgotten.
         stale = [c.pk for c in own if c.expires_at <= now - lease]
@@ -279,7 +285,7 @@ def claims_delete_forgotten() -> int:
     queue_claim forgets an annotator's lapsed claims when that annotator next claims; one who never
     comes back would keep theirs for ever. Return how many were deleted.
     """
-    deleted, _ = Claim.objects.filter(expires_at__lte=_now() - _lease()).delete()
+    deleted, _ = _forgotten_claims(_now()).delete()
     return deleted
 
 
