@@ -17,7 +17,7 @@ from annotator.models import Annotation, Face, Split, Suggestion
 from annotator.roles import IsAdminRole, IsReviewer, is_admin
 
 from . import selectors, services
-from .dashboard import dashboard_cached
+from .dashboard import dashboard_cached, refresh_asked
 from .evaluation import SuggesterNotFound, agreement, evaluate_suggester, suggester_by_spec
 from .models import Decision, Flag
 
@@ -247,4 +247,4 @@ class DashboardApi(APIView):
         parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="recompute now instead of the kept figures")],
     )
     def get(self, request):
-        return Response(dashboard_cached(refresh=request.query_params.get("refresh") in ("1", "true")))
+        return Response(dashboard_cached(refresh=refresh_asked(request.query_params)))

@@ -183,6 +183,11 @@ def dashboard_data() -> dict:
     }
 
 
+def refresh_asked(query) -> bool:
+    """Return whether a request's query (?refresh=1 or ?refresh=true) asks for figures computed now."""
+    return query.get("refresh", "").lower() in ("1", "true")
+
+
 def dashboard_cached(*, refresh: bool = False) -> dict:
     """Return dashboard_data() with the time it was computed ("computed_at"), from the cache.
 

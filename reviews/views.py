@@ -19,7 +19,7 @@ from annotator.roles import ANNOTATOR, can_review, is_admin
 
 from . import selectors
 from .api import QueueFilterSerializer
-from .dashboard import dashboard_cached
+from .dashboard import dashboard_cached, refresh_asked
 from .models import Flag
 
 
@@ -107,7 +107,7 @@ def _evaluation_rows(data):
 
 @reviewer_required
 def dashboard_page(request):
-    data = dashboard_cached(refresh=request.GET.get("refresh") == "1")
+    data = dashboard_cached(refresh=refresh_asked(request.GET))
     agreement_cat, agreement_dims = _agreement_rows(data)
     evaluation_cat, evaluation_dims = _evaluation_rows(data)
     charts = {k: data[k] for k in ("categories", "confusion_annotators", "confusion_model", "va_histogram", "model")}
