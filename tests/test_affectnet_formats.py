@@ -160,6 +160,9 @@ def test_load_array_reads_what_np_load_reads_and_refuses_short_data(tmp_path):
         np.save(path, array)
         got, want = affectnet_npy.load_array(path), np.load(path, allow_pickle=False)
         assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want), array
+        # Not only through the np.load fallback: plain files take the cached-header reader.
+        fast = affectnet_npy._array_from_1_0(path.read_bytes())
+        assert fast is not None and fast.dtype == want.dtype and np.array_equal(fast, want), array
     path = tmp_path / "short_lnd.npy"
     np.save(path, np.zeros(136))
     path.write_bytes(path.read_bytes()[:-8])  # header whole, one landmark value missing

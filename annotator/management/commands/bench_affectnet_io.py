@@ -1,7 +1,8 @@
 """python manage.py bench_affectnet_io --faces 10000 100000: import/export speed and memory.
 
 For each size N, in a fresh temporary folder with its own SQLite database (or, with --postgres, a
-fresh PostgreSQL database on that server, dropped at the end), each phase runs in its own process (so peak memory is that phase's alone and sizes compare):
+fresh PostgreSQL database on that server, dropped at the end), each phase runs in its own process
+(so peak memory is that phase's alone and sizes compare):
   bare writer  writes N synthetic faces in AffectNet's layout with plain numpy and open()
   bare reader  reads them back (decodes each JPEG, loads the four .npy files), no database
   import       import_affectnet of that folder, labels as answers
@@ -28,6 +29,7 @@ from django.core.management.base import BaseCommand
 PHASES = ("bare-write", "bare-read", "import", "export")
 GOALS = {"export": ("bare-write", 0.8), "import": ("bare-read", 0.5)}
 MEMORY_GOAL = 1.2
+MEMORY_KEYS = ("peak_mib", "worker_peak_mib")
 VAL_SHARE = 0.1
 
 
@@ -188,11 +190,11 @@ class Command(BaseCommand):
                     if best is None or result["seconds"] < best["seconds"]:
                         # The fastest round is the least disturbed by other work on the machine;
                         # memory is the highest seen, to stay on the safe side.
-                        for key in ("peak_mib", "worker_peak_mib"):
+                        for key in MEMORY_KEYS:
                             result[key] = max(result[key], (best or result)[key])
                         results[(faces, phase)] = result
                     else:
-                        for key in ("peak_mib", "worker_peak_mib"):
+                        for key in MEMORY_KEYS:
                             best[key] = max(best[key], result[key])
         self._table(options["faces"], results)
 
