@@ -8,6 +8,7 @@ from annotator.exporting import affectnet_export
 from annotator.labels import Label
 from annotator.roles import ROLES
 from annotator.selectors import face_final_label
+from reviews.flagging import desired_flags
 from reviews.models import Decision, Flag
 from tests.conftest import browser_login
 from tests.review_factories import answer, flag, make_face, suggest, suggester
@@ -26,10 +27,11 @@ def test_reviewer_decides_by_keyboard_and_the_next_face_appears(page, live_serve
                                                                  annotator_user, second_annotator, artifacts_dir):
     model = suggester()
     first = make_face()
-    answer(first, annotator_user, 1, 0.62, 0.31, seconds_spent=3.5)
-    answer(first, second_annotator, 3, 0.15, 0.82, seconds_spent=5.0)
+    answers = [answer(first, annotator_user, 1, 0.62, 0.31, seconds_spent=3.5),
+               answer(first, second_annotator, 3, 0.15, 0.82, seconds_spent=5.0)]
     suggest(first, model, 1, 0.5, 0.2, confidence=0.72)
-    flag(first, severity=0.9, evidence={"categories": [1, 3]})
+    [(evidence, _)] = desired_flags(annotations=answers, suggestion=None, gold=None).values()
+    flag(first, severity=0.9, evidence=evidence)
     second = make_face()
     answer(second, annotator_user, 6, -0.6, 0.6)
     answer(second, second_annotator, 5, -0.7, 0.3)
@@ -45,6 +47,10 @@ def test_reviewer_decides_by_keyboard_and_the_next_face_appears(page, live_serve
     assert labels == ["A", "B", "S"]
     fills = page.locator(".va-mark circle, .va-mark rect").evaluate_all("nodes => nodes.map(n => n.getAttribute('fill'))")
     assert len(set(fills)) == 3
+    # The flag's evidence reads as the answers' letters and labels, not as raw JSON.
+    assert page.locator("#flags .evidence").inner_text() == (
+        "A: 1 Happiness (+0.62, +0.31) · B: 3 Surprise (+0.15, +0.82) · points 0.69 apart"
+    )
     page.keyboard.press("l")
     assert page.locator("#landmarks").is_visible()
     assert page.locator("#landmarks circle").count() == 68

@@ -51,6 +51,26 @@ function li(parent, html, attrs = {}) {
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
+// A flag's evidence as a reviewer reads it, answers by their letter on this page:
+// "A: 1 Happiness (+0.46, +0.35) · model: 6 Anger 100% (-0.50, +0.60) · points 0.99 apart".
+const EVIDENCE_SHOWN = new Set(["answer", "answers", "suggestion", "gold", "va_distance", "confirmed_by_annotator", "category_differs"]);
+function evidenceText(evidence) {
+  const letter = (x) => {
+    const i = item.answers.findIndex((a) => a.id === x.annotation_id);
+    return i >= 0 ? LETTERS[i].toUpperCase() : "an earlier answer";
+  };
+  const point = (p) => labelText({ category: p.category, valence: p.point?.[0] ?? null, arousal: p.point?.[1] ?? null });
+  const parts = (evidence.answers || (evidence.answer ? [evidence.answer] : [])).map((x) => `${letter(x)}: ${point(x)}`);
+  if (evidence.suggestion) parts.push(`model: ${point(evidence.suggestion)}, ${Math.round(evidence.suggestion.probability * 100)}%`);
+  if (evidence.gold) parts.push(`gold: ${point(evidence.gold)}`);
+  if (evidence.va_distance !== null && evidence.va_distance !== undefined) parts.push(`points ${evidence.va_distance.toFixed(2)} apart`);
+  if (evidence.confirmed_by_annotator) parts.push("kept outside the region by the annotator");
+  for (const [k, v] of Object.entries(evidence)) {
+    if (!EVIDENCE_SHOWN.has(k)) parts.push(`${k}: ${Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : v}`);
+  }
+  return parts.join(" · ");
+}
+
 function render() {
   document.title = `Review face ${item.id} · Face annotator`;
   $("face-id").textContent = item.id;
@@ -67,8 +87,7 @@ function render() {
   const flags = $("flags");
   flags.replaceChildren();
   for (const f of item.flags.filter((f) => f.status === "open")) {
-    const evidence = Object.entries(f.evidence || {}).map(([k, v]) => `${escape(k)}: ${escape(typeof v === "object" ? JSON.stringify(v) : v)}`).join(", ");
-    li(flags, `<span class="reason reason-${escape(f.reason)}">${escape(f.reason_label)}</span> <small>severity ${f.severity.toFixed(2)}</small><div class="evidence">${evidence}</div>`);
+    li(flags, `<span class="reason reason-${escape(f.reason)}">${escape(f.reason_label)}</span> <small>severity ${f.severity.toFixed(2)}</small><div class="evidence">${escape(evidenceText(f.evidence || {}))}</div>`);
   }
   if (!flags.children.length) li(flags, '<span class="muted">no open flag</span>');
   $("gold").textContent = item.gold ? `Gold item: ${labelText(item.gold)}` : "";
