@@ -54,6 +54,7 @@ def test_reviewer_decides_by_keyboard_and_the_next_face_appears(page, live_serve
     page.keyboard.press("l")
     assert page.locator("#landmarks").is_visible()
     assert page.locator("#landmarks circle").count() == 68
+    assert "pick a label" in page.inner_text("#circle .va-readout")  # no point before a label is picked
     page.keyboard.press("b")  # accept the second annotator's answer...
     page.keyboard.press("ArrowUp")  # ...then nudge its point by 0.05: the decision becomes the reviewer's own
     assert "set by you" in page.locator("#pending").inner_text()

@@ -27,7 +27,7 @@ circle.addEventListener("change", (e) => {
 // is picked.
 function showFinalPoint() {
   const withPoint = pending !== null && hasVa(pending.category);
-  circle.setEnabled(withPoint);
+  circle.setEnabled(withPoint, { disabledText: pending === null ? "pick a label to set its point" : undefined });
   circle.show(withPoint ? pending : null);
 }
 

@@ -38,6 +38,7 @@ export class VaCircle extends EventTarget {
     super();
     this.container = container;
     this.enabled = true;
+    this.disabledText = "";
     this.point = null; // [valence, arousal] or null
     this.tentative = false;
     container.classList.add("va-circle");
@@ -50,7 +51,7 @@ export class VaCircle extends EventTarget {
     });
     container.appendChild(this.svg);
     // y grows downwards in SVG; this group flips it so arousal grows upwards.
-    const g = svg("g", { transform: "scale(1,-1)" }, this.svg);
+    const g = svg("g", { transform: "scale(1,-1)", class: "va-base" }, this.svg);
     svg("circle", { cx: 0, cy: 0, r: 1, class: "va-disc" }, g);
     svg("circle", { cx: 0, cy: 0, r: 0.5, class: "va-ring" }, g);
     svg("line", { x1: -1, y1: 0, x2: 1, y2: 0, class: "va-axis" }, g);
@@ -136,8 +137,10 @@ export class VaCircle extends EventTarget {
     this.#render();
   }
 
-  setEnabled(enabled) {
+  // disabledText: what the readout says while the point cannot be set.
+  setEnabled(enabled, { disabledText = "no valence/arousal for this category" } = {}) {
     this.enabled = enabled;
+    this.disabledText = disabledText;
     if (!enabled) this.point = null;
     this.svg.setAttribute("aria-disabled", String(!enabled));
     this.svg.setAttribute("tabindex", enabled ? "0" : "-1");
@@ -216,7 +219,7 @@ export class VaCircle extends EventTarget {
       this.pointEl.setAttribute("visibility", "hidden");
       this.readout.innerHTML = this.enabled
         ? 'valence <b class="va-v">\u2014</b> &nbsp; arousal <b class="va-a">\u2014</b> <span class="muted">click to place</span>'
-        : '<span class="muted">no valence/arousal for this category</span>';
+        : `<span class="muted">${this.disabledText}</span>`;
     }
   }
 }
