@@ -8,6 +8,7 @@ memory does not grow with their number.
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -54,8 +55,68 @@ LEFT_OUT_REASONS = (
 )
 
 
+# Written into every manifest.json: --force replaces only a folder that carries it (and holds nothing
+# an export does not write), so it can never delete a folder of someone's own files.
+MANIFEST_MARKER = {"written_by": "face-annotator export_affectnet"}
+_SPLIT_FILES = {
+    "images": re.compile(r"[0-9]+\.jpg"),
+    "annotations": re.compile(r"[0-9]+_(?:%s)\.npy" % "|".join(affectnet_npy.KINDS)),
+}
+
+
 class ExportError(ValueError):
     """An export that cannot start (OUT not allowed, not empty, ...)."""
+
+
+def _not_an_export(target: Path) -> Optional[str]:
+    """Return why target is not a folder this command wrote (None when it is one).
+
+    A folder this command wrote holds its manifest.json with MANIFEST_MARKER and nothing else but
+    what an export writes: the split folders with their images/ and annotations/ files, the CSVs.
+    """
+    try:
+        with open(target / "manifest.json", encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except FileNotFoundError:
+        return "it has no manifest.json, so export_affectnet did not write it"
+    except (OSError, ValueError) as exc:
+        return f"its manifest.json is not a readable export manifest ({exc})"
+    if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in MANIFEST_MARKER.items()):
+        return "its manifest.json was not written by export_affectnet"
+    top = {"manifest.json", *CSV_NAMES.values()}
+    folders = set(SPLIT_FOLDERS.values())
+    for entry in os.scandir(target):
+        if entry.is_symlink():
+            return f"{entry.path} is a symbolic link, which an export never writes"
+        if entry.name in folders and entry.is_dir():
+            why = _not_a_split_folder(Path(entry.path))
+            if why:
+                return why
+        elif entry.name not in top or not entry.is_file():
+            return f"{entry.path} is not something an export writes"
+    return None
+
+
+def _not_a_split_folder(folder: Path) -> Optional[str]:
+    for entry in os.scandir(folder):
+        pattern = _SPLIT_FILES.get(entry.name)
+        if pattern is None or entry.is_symlink() or not entry.is_dir():
+            return f"{entry.path} is not something an export writes"
+        with os.scandir(entry.path) as files:
+            for file in files:
+                if not pattern.fullmatch(file.name) or file.is_symlink() or not file.is_file():
+                    return f"{file.path} is not something an export writes"
+    return None
+
+
+def _check_replaceable(target: Path, out) -> None:
+    """Raise ExportError unless target is missing, empty, or an earlier export this command wrote."""
+    if not target.exists() or not any(target.iterdir()):
+        return
+    why = _not_an_export(target)
+    if why:
+        raise ExportError(f"{out}: --force replaces only a folder that export_affectnet wrote, and {why}; "
+                          "nothing was deleted")
 
 
 def _target(out) -> Path:
@@ -143,6 +204,7 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
     left_out = _left_out_counts(splits=splits, categories=categories)
     counts = {split: Counter() for split in splits}
     sources = Counter()
+    with_open_flags = 0
     csv_files, csv_writers = {}, {}
     for split in splits:
         for sub in ("images", "annotations"):
@@ -160,6 +222,7 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
         "final_valence",
         "final_arousal",
         "final_source",
+        "needs_review",
         named=True,
     )
     total = faces.count()
@@ -198,11 +261,13 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
                     )
                 counts[row.split][row.final_category] += 1
                 sources[row.final_source] += 1
+                with_open_flags += row.needs_review
     finally:
         for handle in csv_files.values():
             handle.close()
     annotators, models = _involved(faces)
     return {
+        **MANIFEST_MARKER,
         "format": affectnet_npy.FORMAT.name,
         "exported_at": timezone.now().isoformat(),
         "splits": {split: SPLIT_FOLDERS[split] for split in splits},
@@ -215,15 +280,21 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
             for split in splits
         },
         "final_label_sources": dict(sources),
+        # Imported and reviewed labels stay final while a flag about them waits for review.
+        "exported_with_open_flags": with_open_flags,
         "left_out": {reason: left_out[reason] for reason in LEFT_OUT_REASONS},
         "annotators": annotators,
         "models": models,
     }
 
 
-def _replace(new: Path, target: Path) -> None:
-    """Put the finished export at target; an old one is swapped out first, then deleted."""
+def _replace(new: Path, target: Path, out) -> None:
+    """Put the finished export at target; an old one is swapped out first, then deleted.
+
+    The old folder is checked again here: the export may have run for an hour since the first check.
+    """
     if target.exists() and any(target.iterdir()):
+        _check_replaceable(target, out)
         old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
         os.rename(target, old)
         os.rename(new, target)
@@ -253,8 +324,10 @@ def affectnet_export(
     if target.exists():
         if not target.is_dir():
             raise ExportError(f"{out}: exists and is not a folder")
-        if any(target.iterdir()) and not force:
-            raise ExportError(f"{out}: exists and is not empty (--force replaces it)")
+        if any(target.iterdir()):
+            if not force:
+                raise ExportError(f"{out}: exists and is not empty (--force replaces an earlier export)")
+            _check_replaceable(target, out)
     splits = [Split(s) for s in (splits or EXPORT_SPLITS)]
     if Split.UNASSIGNED in splits:
         raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
@@ -274,7 +347,7 @@ def affectnet_export(
         with open(partial_folder / "manifest.json", "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2)
             handle.write("\n")
-        _replace(partial_folder, target)
+        _replace(partial_folder, target, out)
     except BaseException:
         shutil.rmtree(partial_folder, ignore_errors=True)
         raise

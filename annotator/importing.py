@@ -156,21 +156,22 @@ def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None
             Annotation.objects.bulk_create(
                 [
                     Annotation(
-                        face=face, annotator=user, category=lab.category, valence=lab.valence, arousal=lab.arousal
+                        face=face, annotator=user, category=lab.category, valence=lab.valence,
+                        arousal=lab.arousal, imported=True,
                     )
                     for face, lab in labelled
                 ]
             )
-            # Each of these faces is new, needs one answer (required_annotations=1) and has no
-            # flag, so labels.final_label gives exactly its one answer: copy it in one UPDATE
-            # (the same result as services.face_refresh_final_label, without a query per face).
+            # A released label is one someone already decided: it is the face's final label (source
+            # "import") until a reviewer changes it, whatever flags are raised about it later. Each
+            # face is new and has this one answer: copy it in one UPDATE, not a query per face.
             answer = Annotation.objects.filter(face=OuterRef("pk"), annotator=user)
             Face.objects.filter(id__in=[face.id for face, _ in labelled]).update(
                 answer_count=1,
                 final_category=Subquery(answer.values("category")[:1]),
                 final_valence=Subquery(answer.values("valence")[:1]),
                 final_arousal=Subquery(answer.values("arousal")[:1]),
-                final_source=FinalSource.AGREEMENT,
+                final_source=FinalSource.IMPORT,
                 final_at=timezone.now(),
             )
     report.imported += len(created)

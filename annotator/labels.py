@@ -33,9 +33,10 @@ def agreed_label(answers: Sequence[Label], *, required: int) -> Optional[Label]:
 def final_label(
     *, decision: Optional[Label], answers: Iterable[Label], required: int, has_open_flag: bool
 ) -> Optional[Label]:
-    """Return a face's final label: the reviewer's decision, else the agreed answer, else None.
+    """Return a face's final label from its answers: the reviewer's decision, else the agreed answer, else None.
 
-    A face with an open flag has no final label until a reviewer decides.
+    An open flag withholds the agreed answer until a reviewer decides. (A label that came with an
+    import is decided already: services.face_refresh_final_label leaves it as it is.)
     """
     if decision is not None:
         return decision

@@ -39,7 +39,13 @@ class Split(models.TextChoices):
 class FinalSource(models.TextChoices):
     NONE = "", "not final"
     AGREEMENT = "agreement", "annotators agree"
+    IMPORT = "import", "imported label"
     REVIEW = "review", "reviewer's decision"
+
+
+# Final labels that someone already decided: an open flag about them is listed for review but never
+# withholds them (only a label made by this tool's annotators and not yet reviewed waits for review).
+DECIDED_SOURCES = (FinalSource.IMPORT, FinalSource.REVIEW)
 
 
 class Face(models.Model):
@@ -168,6 +174,9 @@ class Annotation(models.Model):
     kept_suggestion = models.BooleanField(null=True, blank=True)
     outside_region_confirmed = models.BooleanField(
         default=False, help_text="The annotator confirmed a point outside the category's usual region"
+    )
+    imported = models.BooleanField(
+        default=False, help_text="A label that came with an imported dataset, not an answer given here"
     )
     client_key = models.UUIDField(null=True, blank=True, unique=True, help_text="Idempotency key of the submit")
     created_at = models.DateTimeField(auto_now_add=True)

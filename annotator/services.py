@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from .categories import validate_label
 from .labels import Label, final_label
-from .models import Face, FinalSource
+from .models import DECIDED_SOURCES, Face, FinalSource
 
 
 def _store_final(face: Face, label, source: str) -> None:
@@ -21,9 +21,10 @@ def _store_final(face: Face, label, source: str) -> None:
 
 @transaction.atomic
 def face_refresh_final_label(*, face_id: int) -> Face:
-    """Recompute a face's final label from its answers, unless a reviewer has decided it."""
+    """Recompute a face's final label from its answers, unless it was decided already (a reviewer's
+    decision, or a label that came with an import): those stay final until a reviewer changes them."""
     face = Face.objects.select_for_update().get(pk=face_id)
-    if face.final_source == FinalSource.REVIEW:
+    if face.final_source in DECIDED_SOURCES:
         return face
     answers = [Label(c, v, a) for c, v, a in face.annotations.values_list("category", "valence", "arousal")]
     label = final_label(
@@ -51,6 +52,6 @@ def face_clear_reviewed_label(*, face_id: int) -> Face:
 
 @transaction.atomic
 def face_set_needs_review(*, face_id: int, needs_review: bool) -> Face:
-    """Record whether a face has open flags; an open flag withholds its agreed label."""
+    """Record whether a face has open flags; an open flag withholds an agreed label, never a decided one."""
     Face.objects.filter(pk=face_id).update(needs_review=needs_review)
     return face_refresh_final_label(face_id=face_id)

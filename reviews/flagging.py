@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotator.categories import CATEGORY_NAMES
+from annotator.categories import CATEGORY_NAMES, has_va
 from annotator.models import Annotation, Face, Suggestion
 from annotator.services import face_set_needs_review
 from annotator.va_regions import point_in_region
@@ -32,10 +32,28 @@ def _answer(annotation):
             "point": [annotation.valence, annotation.arousal]}
 
 
+# An imported label's flags come after every flag about this tool's answers (whose highest-ranked
+# reasons start at 0.3): the imported label stays final whatever they say.
+IMPORTED_SEVERITY_SCALE = 0.2
+
+
 def desired_flags(*, annotations, suggestion, gold):
-    """Return {(reason, key): (evidence, severity)} for the causes present now (pure function)."""
+    """Return {(reason, key): (evidence, severity)} for the causes present now (pure function).
+
+    An imported answer (a released label) is compared like any other, but its flags carry their own
+    reason, IMPORTED_LABEL, with the cause in the evidence's "cause" and a lower severity.
+    """
     flags = {}
     va_limit = settings.FLAG_VA_DISTANCE
+
+    def add(answer, reason, key, evidence, severity):
+        if answer.imported:
+            cause = str(reason)
+            reason, key = Flag.Reason.IMPORTED_LABEL, f"{key}:{cause}"
+            evidence = {**evidence, "cause": cause}
+            severity *= IMPORTED_SEVERITY_SCALE
+        flags[(reason, key)] = (evidence, severity)
+
     for a in annotations:
         point = (a.valence, a.arousal)
         if suggestion is not None:
@@ -45,7 +63,7 @@ def desired_flags(*, annotations, suggestion, gold):
             category_hit = a.category != suggestion.category and model_p >= settings.FLAG_MODEL_MIN_PROBABILITY
             va_hit = distance is not None and distance > settings.FLAG_MODEL_VA_DISTANCE
             if category_hit or va_hit:
-                flags[(Flag.Reason.ANNOTATOR_VS_MODEL, f"annotation:{a.id}:suggestion:{suggestion.id}")] = (
+                add(a, Flag.Reason.ANNOTATOR_VS_MODEL, f"annotation:{a.id}:suggestion:{suggestion.id}",
                     {"answer": _answer(a),
                      "suggestion": {"suggestion_id": suggestion.id, "suggester_id": suggestion.suggester_id,
                                     "category": suggestion.category,
@@ -54,19 +72,16 @@ def desired_flags(*, annotations, suggestion, gold):
                                     "probability_of_answer": float(probs[a.category]),
                                     "point": [suggestion.valence, suggestion.arousal]},
                      "category_differs": category_hit, "va_distance": distance},
-                    model_p if category_hit else (distance or 0.0) / 2,
-                )
-        if a.category not in (9, 10) and not point_in_region(a.category, a.valence, a.arousal):
-            flags[(Flag.Reason.OUTSIDE_REGION, f"annotation:{a.id}")] = (
-                {"answer": _answer(a), "confirmed_by_annotator": a.outside_region_confirmed}, 0.3,
-            )
+                    model_p if category_hit else (distance or 0.0) / 2)
+        if has_va(a.category) and not point_in_region(a.category, a.valence, a.arousal):
+            add(a, Flag.Reason.OUTSIDE_REGION, f"annotation:{a.id}",
+                {"answer": _answer(a), "confirmed_by_annotator": a.outside_region_confirmed}, 0.3)
         if gold is not None:
             distance = va_distance(point, (gold.valence, gold.arousal))
             if a.category != gold.category or (distance is not None and distance > va_limit):
-                flags[(Flag.Reason.GOLD_MISMATCH, f"annotation:{a.id}")] = (
+                add(a, Flag.Reason.GOLD_MISMATCH, f"annotation:{a.id}",
                     {"answer": _answer(a), "gold": {"category": gold.category, "point": [gold.valence, gold.arousal]},
-                     "va_distance": distance}, 0.5,
-                )
+                     "va_distance": distance}, 0.5)
     ordered = sorted(annotations, key=lambda x: x.id)
     for i, a in enumerate(ordered):
         for b in ordered[i + 1:]:

@@ -15,6 +15,8 @@ class Flag(models.Model):
         ANNOTATOR_VS_MODEL = "annotator_vs_model", "annotator vs model"
         OUTSIDE_REGION = "outside_region", "point outside the category's region"
         GOLD_MISMATCH = "gold_mismatch", "gold mismatch"
+        # About a label that came with an import: listed for review (after the others), never withheld.
+        IMPORTED_LABEL = "imported_label", "imported label questioned"
 
     class Status(models.TextChoices):
         OPEN = "open", "open"

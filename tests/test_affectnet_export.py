@@ -16,11 +16,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
-from annotator import services
+from annotator import exporting, services
 from annotator.face_store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggester, Suggestion
 
-from .affectnet_helpers import files_of, jpeg, landmarks
+from .affectnet_helpers import files_of, jpeg, landmarks, write_face
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -148,8 +148,9 @@ def test_existing_output_is_refused_unless_forced_and_outside_roots_refused(data
     with pytest.raises(CommandError, match="not empty"):
         run("export_affectnet", str(out))
     assert (out / "old.txt").read_text() == "keep me"
-    run("export_affectnet", str(out), "--force")
-    assert not (out / "old.txt").exists() and (out / "manifest.json").exists()
+    with pytest.raises(CommandError, match="only a folder that export_affectnet wrote"):
+        run("export_affectnet", str(out), "--force")
+    assert files_of(out) == {"old.txt": b"keep me"}
     assert [p.name for p in dataset.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
     with pytest.raises(CommandError, match="outside the folders this tool may write"):
         run("export_affectnet", str(tmp_path / "elsewhere"))
@@ -157,6 +158,55 @@ def test_existing_output_is_refused_unless_forced_and_outside_roots_refused(data
     empty.mkdir()
     run("export_affectnet", str(empty))  # an empty folder is fine without --force
     assert (empty / "manifest.json").exists()
+
+
+@pytest.mark.django_db
+def test_force_replaces_an_earlier_export_and_nothing_else(dataset):
+    out = dataset / "export"
+    run("export_affectnet", str(out))
+    first = files_of(out)
+    run("export_affectnet", str(out), "--force", "--csv")  # an earlier export: replaced
+    assert (out / "training.csv").exists() and files_of(out).keys() > first.keys()
+
+    # Anything an export does not write makes the folder someone's own: refused, nothing deleted.
+    images = out / "train_set" / "images"
+    cases = [
+        (out / "notes.txt", lambda p: p.write_text("my notes")),
+        (out / "train_set" / "thesis", lambda p: p.mkdir()),
+        (images / "1.png", lambda p: p.write_bytes(b"png")),
+        (out / "train_set" / "annotations" / "1_extra.npy", lambda p: p.write_bytes(b"x")),
+        (out / "val_set" / "images" / "9.jpg", lambda p: p.symlink_to(dataset / "elsewhere.jpg")),
+    ]
+    for path, add in cases:
+        add(path)
+        before = files_of(out)
+        with pytest.raises(CommandError, match="is not something an export writes|symbolic link") as error:
+            run("export_affectnet", str(out), "--force")
+        assert str(path) in str(error.value) and "nothing was deleted" in str(error.value)
+        assert files_of(out) == before
+        path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
+
+    # A manifest without this tool's marker, and a folder with none: refused too.
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "written_by"}))
+    with pytest.raises(CommandError, match="not written by export_affectnet"):
+        run("export_affectnet", str(out), "--force")
+    (out / "manifest.json").unlink()
+    with pytest.raises(CommandError, match="has no manifest.json"):
+        run("export_affectnet", str(out), "--force")
+    assert (out / "train_set" / "images").is_dir()
+
+
+@pytest.mark.django_db
+def test_force_never_replaces_the_folder_a_dataset_was_imported_from(data_root):
+    source = data_root / "affectnet"
+    for i in (1, 2):
+        write_face(source / "train_set", i, category=1, valence=0.5, arousal=0.2)
+    run("import_affectnet", str(source), "--labels", "annotations")
+    before = files_of(source)
+    with pytest.raises(CommandError, match="has no manifest.json.*nothing was deleted"):
+        run("export_affectnet", str(source), "--force")
+    assert files_of(source) == before
 
 
 @pytest.mark.django_db
@@ -269,8 +319,10 @@ KILLED_EXPORT = textwrap.dedent(
 def test_export_killed_half_way_leaves_the_old_output_untouched(tmp_path):
     data = tmp_path / "data"
     out = data / "export"
-    out.mkdir(parents=True)
-    (out / "old.txt").write_text("previous export")
+    (out / "train_set" / "images").mkdir(parents=True)  # an earlier export, which --force may replace
+    (out / "train_set" / "images" / "99.jpg").write_bytes(jpeg(99))
+    (out / "manifest.json").write_text(json.dumps(exporting.MANIFEST_MARKER))
+    before = files_of(out)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -283,6 +335,6 @@ def test_export_killed_half_way_leaves_the_old_output_untouched(tmp_path):
         [sys.executable, "-c", KILLED_EXPORT, str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert files_of(out) == {"old.txt": b"previous export"}
+    assert files_of(out) == before
     partial = [p for p in data.iterdir() if p.name.startswith(".export.partial-")]
     assert len(partial) == 1 and len(list((partial[0] / "train_set/images").iterdir())) == 10

@@ -48,10 +48,11 @@ def test_import_both_splits_with_labels_then_again_adds_nothing(data_root, setti
     assert face.image.read() == (root / "train_set/images/11.jpg").read_bytes()  # 224 JPEG kept byte for byte
     assert face.landmarks == pytest.approx(landmarks(write_face_seed(11)).tolist())
     assert (face.final_category, face.final_valence, face.final_arousal) == (3, -0.176846, 0.5)
-    assert (face.final_source, face.required_annotations, face.answer_count) == (FinalSource.AGREEMENT, 1, 1)
+    assert (face.final_source, face.required_annotations, face.answer_count) == (FinalSource.IMPORT, 1, 1)
+    assert set(Annotation.objects.values_list("imported", flat=True)) == {True}
     assert Face.objects.get(id=12).final_category == 10 and Face.objects.get(id=12).final_valence is None
     before = list(Face.objects.values_list("id", "final_category", "final_valence", "final_arousal", "final_source"))
-    for face_id, *_ in before:  # the batched final labels are what the agreement rule gives
+    for face_id, *_ in before:  # a released label is decided: refreshing from the answers keeps it
         services.face_refresh_final_label(face_id=face_id)
     assert (
         list(Face.objects.values_list("id", "final_category", "final_valence", "final_arousal", "final_source"))

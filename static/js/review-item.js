@@ -53,7 +53,13 @@ const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<":
 
 // A flag's evidence as a reviewer reads it, answers by their letter on this page:
 // "A: 1 Happiness (+0.46, +0.35) · model: 6 Anger 100% (-0.50, +0.60) · points 0.99 apart".
-const EVIDENCE_SHOWN = new Set(["answer", "answers", "suggestion", "gold", "va_distance", "confirmed_by_annotator", "category_differs"]);
+const EVIDENCE_SHOWN = new Set(["answer", "answers", "suggestion", "gold", "va_distance", "confirmed_by_annotator", "category_differs", "cause"]);
+// What questions an imported label (flag reason "imported_label"): the label stays final meanwhile.
+const IMPORTED_CAUSES = {
+  annotator_vs_model: "the model disagrees with the imported label",
+  outside_region: "the imported point is outside its category's region",
+  gold_mismatch: "the imported label differs from the gold label",
+};
 function evidenceText(evidence) {
   const letter = (x) => {
     const i = item.answers.findIndex((a) => a.id === x.annotation_id);
@@ -65,6 +71,7 @@ function evidenceText(evidence) {
   if (evidence.gold) parts.push(`gold: ${point(evidence.gold)}`);
   if (evidence.va_distance !== null && evidence.va_distance !== undefined) parts.push(`points ${evidence.va_distance.toFixed(2)} apart`);
   if (evidence.confirmed_by_annotator) parts.push("kept outside the region by the annotator");
+  if (evidence.cause) parts.unshift(IMPORTED_CAUSES[evidence.cause] || evidence.cause);
   for (const [k, v] of Object.entries(evidence)) {
     if (!EVIDENCE_SHOWN.has(k)) parts.push(`${k}: ${Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : v}`);
   }

@@ -18,7 +18,10 @@ class Command(BaseCommand):
             "--categories", default="0-10", help="categories to export, e.g. 0-7 for the 8-label release"
         )
         parser.add_argument("--csv", action="store_true", help="also write training.csv / validation.csv")
-        parser.add_argument("--force", action="store_true", help="replace a non-empty OUT")
+        parser.add_argument(
+            "--force", action="store_true",
+            help="replace an earlier export in OUT (refused for a folder export_affectnet did not write)",
+        )
         parser.add_argument(
             "--split", nargs="+", choices=["train", "val"], default=None, help="splits to export (default: both)"
         )
@@ -52,4 +55,9 @@ class Command(BaseCommand):
         left = {reason: n for reason, n in manifest["left_out"].items() if n}
         if left:
             self.stdout.write("left out: " + ", ".join(f"{n} ({reason})" for reason, n in left.items()))
+        if manifest["exported_with_open_flags"]:
+            self.stdout.write(
+                f"{manifest['exported_with_open_flags']} exported faces carry open flags "
+                "(imported or reviewed labels stay final while a flag about them waits for review)"
+            )
         self.stdout.write(f"wrote {manifest['total']} faces to {options['out']}")
