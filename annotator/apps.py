@@ -6,6 +6,7 @@ class AnnotatorConfig(AppConfig):
     verbose_name = "Faces and annotations"
 
     def ready(self):
+        from . import checks  # noqa: F401  (registers them)
         from .learning import on_suggestion_saved
         from .signals import suggestion_saved
 

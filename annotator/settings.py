@@ -8,11 +8,13 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
-_DEV_SECRET = "dev-only-insecure-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
+# Public (it is in the repository): used only with DEBUG on, and `check --deploy` fails while it is.
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def env_bool(name, default=False):
@@ -40,7 +42,16 @@ def env_int(name, default):
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET)
+SECRET_KEY = os.environ.get("SECRET_KEY") or None
+if SECRET_KEY is None:
+    if not DEBUG:
+        # Sessions, password resets and CSRF tokens are signed with it: never run on a known key.
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it to a long random value, e.g. "
+            "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set DEBUG=1 for local development (which uses a public development key)."
+        )
+    SECRET_KEY = DEV_SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

@@ -1,5 +1,11 @@
 """Settings for the test run: the environment's settings, over plain HTTP, with fast hashing."""
-from annotator.settings import *  # noqa: F401,F403
+import os
+import secrets
+
+# The settings refuse to start without a key while DEBUG is off; subprocesses the tests start inherit it.
+os.environ.setdefault("SECRET_KEY", "tests-" + secrets.token_urlsafe(40))
+
+from annotator.settings import *  # noqa: E402,F401,F403
 
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False

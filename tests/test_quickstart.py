@@ -33,7 +33,9 @@ def http_ok(url):
 @pytest.mark.slow
 def test_quickstart_serves_demo_and_stops_on_ctrl_c(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
+    # A fresh machine: no database, broker, settings module, key or DEBUG in the environment.
+    fresh = {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG"}
+    env = {k: v for k, v in os.environ.items() if k not in fresh}
     env.update(VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
     log = open(tmp_path / "quickstart.log", "w")
     proc = subprocess.Popen(
