@@ -1,4 +1,5 @@
 """AffectNet's eleven expression categories and the valence/arousal rules (Django-free)."""
+import math
 
 NEUTRAL, HAPPINESS, SADNESS, SURPRISE, FEAR, DISGUST, ANGER, CONTEMPT, NONE, UNCERTAIN, NO_FACE = range(11)
 
@@ -87,12 +88,30 @@ def validate_label(category, valence, arousal, *, field_prefix=""):
     return category, checked[0], checked[1]
 
 
+# Rounding slack only: the pages keep the point inside the circle and round it towards the centre.
+DISC_TOLERANCE = 1e-6
+
+
+def validate_point_in_circle(valence, arousal) -> None:
+    """Refuse a valence/arousal point outside the unit circle, which the pages never let anyone place.
+
+    Raises LabelError naming both fields. (Imports skip this check: AffectNet's files only promise
+    each value in [-1, 1].)
+    """
+    if valence is None or arousal is None:
+        return
+    radius = math.hypot(valence, arousal)
+    if radius > 1.0 + DISC_TOLERANCE:
+        raise LabelError(
+            f"valence, arousal: the point ({valence:+.3f}, {arousal:+.3f}) lies outside the valence-arousal "
+            f"circle (its distance from the centre is {radius:.3f}; at most 1)"
+        )
+
+
 def rarity_priority(category: int) -> float:
     """Return how rare a category is in AffectNet (log of most common count / its count).
 
     The queue serves faces with a higher value first, so annotators' time goes to Contempt and
     Disgust before Happy and Neutral. Happiness gives 0, Contempt about 3.46.
     """
-    import math
-
     return math.log(max(AFFECTNET_COUNTS) / AFFECTNET_COUNTS[int(category)])

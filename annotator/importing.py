@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .face_store import CROP_SIZE, CropError, NewFace, crop_save, encode_crop, faces_store, normalise_crop
 from .formats import affectnet_csv, affectnet_npy
 from .labels import Label
-from .models import Annotation, Face, FinalSource, Split
+from .models import MAX_ID, Annotation, Face, FinalSource, Split
 from .paths import PathNotAllowed, allowed_path, child_within
 from .process_pool import default_workers, process_map
 
@@ -34,7 +34,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLIT_FOLDERS = {"train_set": Split.TRAIN, "val_set": Split.VAL}
 CSV_SPLITS = {"training": Split.TRAIN, "validation": Split.VAL}
 BOX_MARGIN = 0.15  # AffectNet's crops are the detector's box expanded by 15% on each side
-MAX_ID = 2**63 - 1
 READER_CHUNK = 64  # faces per task sent to a reader process
 
 

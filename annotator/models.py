@@ -7,6 +7,8 @@ from simple_history.models import HistoricalRecords
 from .categories import CATEGORY_NAMES
 
 CATEGORY_CHOICES = [(i, f"{i} {name}") for i, name in enumerate(CATEGORY_NAMES)]
+# The largest id a BigAutoField holds (a signed 64-bit integer): a larger one is no id of ours.
+MAX_ID = 2**63 - 1
 
 
 def label_constraint_q(category="category", valence="valence", arousal="arousal", *, allow_empty=False):
@@ -157,6 +159,10 @@ class Suggestion(models.Model):
         return f"{self.suggester} on face {self.face_id}: {CATEGORY_NAMES[self.category]}"
 
 
+# Time on one face counts up to an hour: beyond that the annotator was away, not looking.
+MAX_SECONDS_SPENT = 3600.0
+
+
 class Annotation(models.Model):
     """One human's answer for one face."""
 
@@ -188,7 +194,9 @@ class Annotation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["face", "annotator"], name="one_annotation_per_face_and_annotator"),
             models.CheckConstraint(condition=label_constraint_q(), name="annotation_label_possible"),
-            models.CheckConstraint(condition=Q(seconds_spent__gte=0), name="annotation_time_not_negative"),
+            models.CheckConstraint(
+                condition=Q(seconds_spent__gte=0, seconds_spent__lte=MAX_SECONDS_SPENT), name="annotation_time_in_range"
+            ),
         ]
 
     def __str__(self):

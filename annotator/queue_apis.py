@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import queueing
+from .api_fields import id_field, seconds_spent_field
 from .categories import LabelError
 from .models import Annotation, Face
 from .roles import IsAnnotator
@@ -73,7 +74,7 @@ class QueueNextApi(APIView):
     class QueueNextIn(serializers.Serializer):
         count = serializers.IntegerField(min_value=1, max_value=10, default=1)
         holding = serializers.ListField(
-            child=serializers.IntegerField(), required=False, default=list, max_length=50,
+            child=id_field(), required=False, default=list, max_length=50,
             help_text="Ids of faces the client already holds (they are not returned again)",
         )
 
@@ -94,7 +95,7 @@ class QueueReleaseApi(APIView):
     permission_classes = [IsAuthenticated, IsAnnotator]
 
     class QueueReleaseIn(serializers.Serializer):
-        face = serializers.IntegerField()
+        face = id_field()
 
     @extend_schema(request=QueueReleaseIn, responses={204: None})
     def post(self, request):
@@ -119,7 +120,7 @@ class LabelIn(serializers.Serializer):
     valence = serializers.FloatField(required=False, allow_null=True, default=None)
     arousal = serializers.FloatField(required=False, allow_null=True, default=None)
     outside_region_confirmed = serializers.BooleanField(required=False, default=False)
-    seconds_spent = serializers.FloatField(required=False, min_value=0, default=0.0)
+    seconds_spent = seconds_spent_field(required=False, default=0.0)
 
 
 class AnnotationSubmitApi(APIView):
@@ -128,9 +129,9 @@ class AnnotationSubmitApi(APIView):
     permission_classes = [IsAuthenticated, IsAnnotator]
 
     class AnnotationSubmitIn(LabelIn):
-        face = serializers.IntegerField()
+        face = id_field()
         client_key = serializers.UUIDField()
-        suggestion = serializers.IntegerField(required=False, allow_null=True, default=None)
+        suggestion = id_field(required=False, allow_null=True, default=None)
 
     @extend_schema(request=AnnotationSubmitIn, responses={200: AnnotationOut, 201: AnnotationOut})
     def post(self, request):

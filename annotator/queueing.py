@@ -22,8 +22,8 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from . import signals
-from .categories import CATEGORY_NAMES, LabelError, has_va, validate_label
-from .models import Annotation, Claim, Face, FinalSource, Suggestion
+from .categories import CATEGORY_NAMES, LabelError, has_va, validate_label, validate_point_in_circle
+from .models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
 from .services import face_refresh_final_label
 from .va_regions import point_in_region
 
@@ -47,8 +47,12 @@ class AlreadyAnswered(QueueError):
     """The annotator answered this face already (with another client key): change it instead."""
 
 
-class FaceNotNeeded(QueueError):
-    """The face has all the answers it needs (the annotator's claim lapsed and someone else took it)."""
+class NotClaimed(QueueError):
+    """The annotator holds no live claim on the face (never claimed it, skipped it, or the lease ran out)."""
+
+
+class KeyReused(QueueError):
+    """A client_key already used for a different answer: a retry must send the same answer."""
 
 
 class ReviewDecided(QueueError):
@@ -333,6 +337,21 @@ def _announce(annotation: Annotation) -> None:
     transaction.on_commit(send)
 
 
+def _seconds(value) -> float:
+    """Return time spent as stored: the API refuses values outside [0, MAX_SECONDS_SPENT]; callers in
+    code get them clamped, so nothing out of range is ever stored."""
+    return min(max(0.0, float(value or 0.0)), MAX_SECONDS_SPENT)
+
+
+def _same_answer(answer: Annotation, *, face_id, category, valence, arousal) -> bool:
+    """Return whether a retry carries the answer stored under its key (as first stored, or as now)."""
+    wanted = (face_id, category, valence, arousal)
+    if (answer.face_id, answer.category, answer.valence, answer.arousal) == wanted:
+        return True
+    first = answer.history.order_by("history_date", "history_id").first()  # before any undo changed it
+    return first is not None and (first.face_id, first.category, first.valence, first.arousal) == wanted
+
+
 def annotation_submit(
     *,
     face,
@@ -345,14 +364,19 @@ def annotation_submit(
     suggestion_id: Optional[int] = None,
     outside_region_confirmed: bool = False,
 ) -> tuple:
-    """Store one answer; return (annotation, created). A retry with the same client_key returns the
-    stored answer and stores nothing.
+    """Store one answer for a face the annotator holds a live claim on; return (annotation, created).
 
-    Raises LabelError (bad label), OutsideRegion, AlreadyAnswered, FaceNotNeeded.
+    A retry with the same client_key and the same answer returns the stored answer and stores
+    nothing (even after the claim ended with that answer); the same key with another answer is
+    refused. Every refusal reads the same for a gold face as for any other, so that gold faces
+    cannot be told apart.
+
+    Raises LabelError (bad label), OutsideRegion, AlreadyAnswered, NotClaimed, KeyReused, QueueError.
     """
     face_id = getattr(face, "pk", face)
     client_key = uuid.UUID(str(client_key))
     category, valence, arousal = validate_label(category, valence, arousal)
+    validate_point_in_circle(valence, arousal)
     outside = _check_region(category, valence, arousal, outside_region_confirmed)
     now = _now()
     try:
@@ -363,20 +387,17 @@ def annotation_submit(
                     raise AlreadyAnswered(
                         "You have answered this face already; change that answer instead.", field="face"
                     )
-                if previous.annotator_id != annotator.pk or previous.face_id != face.pk:
-                    raise QueueError("client_key: this key was used for another answer", field="client_key")
-                return previous, False
-            claim = Claim.objects.filter(face=face, annotator=annotator).first()
-            has_lease = claim is not None and claim.expires_at > now
-            if not has_lease and not _gold_faces().filter(pk=face.pk).exists():
-                others = Claim.objects.filter(face=face, expires_at__gt=now).exclude(annotator=annotator).count()
-                if face.answer_count + others >= face.required_annotations:
-                    raise FaceNotNeeded(
-                        "Your claim on this face lapsed and it has all the answers it needs.", field="face"
-                    )
-            blind = bool(claim and claim.shown_blind)
+                return _retried(previous, annotator=annotator, face_id=face.pk, category=category, valence=valence,
+                                arousal=arousal), False
+            claim = Claim.objects.filter(face=face, annotator=annotator, expires_at__gt=now).first()
+            if claim is None:
+                raise NotClaimed(
+                    f"You hold no claim on face {face.pk} (never handed to you, skipped, or your lease of "
+                    f"{settings.CLAIM_LEASE_SECONDS} s ran out): ask for faces with /api/queue/next/.",
+                    field="face",
+                )
             suggestion = None
-            if suggestion_id is not None and not blind:
+            if suggestion_id is not None and not claim.shown_blind:
                 suggestion = Suggestion.objects.filter(pk=suggestion_id, face=face).first()
                 if suggestion is None:
                     raise QueueError(
@@ -388,28 +409,39 @@ def annotation_submit(
                 category=category,
                 valence=valence,
                 arousal=arousal,
-                seconds_spent=max(0.0, float(seconds_spent or 0.0)),
+                seconds_spent=_seconds(seconds_spent),
                 suggestion=suggestion,
-                shown_blind=blind,
+                shown_blind=claim.shown_blind,
                 kept_suggestion=_kept(suggestion, category, valence, arousal),
                 outside_region_confirmed=outside,
                 client_key=client_key,
             )
             annotation.save()
             Face.objects.filter(pk=face.pk).update(answer_count=F("answer_count") + 1)
-            if claim is not None:
-                claim.delete()
+            claim.delete()
             face_refresh_final_label(face_id=face.pk)
             _announce(annotation)
     except IntegrityError:
-        # Two requests with one key for different faces raced past the check; the key decides.
+        # Two requests with one key raced past the check; the key decides.
         previous = Annotation.objects.filter(client_key=client_key).first()
         if previous is None:
             raise
-        if previous.annotator_id != annotator.pk or previous.face_id != face_id:
-            raise QueueError("client_key: this key was used for another answer", field="client_key") from None
-        return previous, False
+        return _retried(previous, annotator=annotator, face_id=face_id, category=category, valence=valence,
+                        arousal=arousal), False
     return annotation, True
+
+
+def _retried(previous: Annotation, *, annotator, face_id, category, valence, arousal) -> Annotation:
+    """Return the answer stored under a client_key again, if this request is a retry of it; raise if not."""
+    if previous.annotator_id != annotator.pk or previous.face_id != face_id:
+        raise KeyReused("client_key: this key was used for another answer", field="client_key")
+    if not _same_answer(previous, face_id=face_id, category=category, valence=valence, arousal=arousal):
+        raise KeyReused(
+            "client_key: this key was used for a different answer to this face; a retry must send the same "
+            "answer (change an answer with PATCH /api/annotations/<id>/)",
+            field="client_key",
+        )
+    return previous
 
 
 def annotation_change(
@@ -421,6 +453,7 @@ def annotation_change(
     The old answer stays in the history. Raises Annotation.DoesNotExist for someone else's answer.
     """
     category, valence, arousal = validate_label(category, valence, arousal)
+    validate_point_in_circle(valence, arousal)
     outside = _check_region(category, valence, arousal, outside_region_confirmed)
     with transaction.atomic():
         mine = Annotation.objects.filter(pk=annotation_id, annotator=annotator)
@@ -436,7 +469,7 @@ def annotation_change(
         annotation.outside_region_confirmed = outside
         annotation.kept_suggestion = _kept(annotation.suggestion, category, valence, arousal)
         if seconds_spent is not None:
-            annotation.seconds_spent += max(0.0, float(seconds_spent))
+            annotation.seconds_spent = _seconds(annotation.seconds_spent + _seconds(seconds_spent))
         annotation.save()
         face_refresh_final_label(face_id=face.pk)
         _announce(annotation)

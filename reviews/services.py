@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator import services as core_services
-from annotator.categories import validate_label
+from annotator.categories import validate_label, validate_point_in_circle
 from annotator.models import Annotation, Face, Suggestion
 
 from .models import Decision, Flag, GoldItem
@@ -42,6 +42,11 @@ def decision_make(
         raise DecisionError("annotation: accepting an answer needs the answer's id")
     if source == Decision.Source.SUGGESTION and suggestion is None:
         raise DecisionError("suggestion: accepting a suggestion needs the suggestion's id")
+    accepted = annotation if source == Decision.Source.ANNOTATION else suggestion
+    if accepted is None or (accepted.valence, accepted.arousal) != (valence, arousal):
+        # A point the reviewer placed stays inside the circle, as on the page; an answer or a
+        # suggestion accepted as it stands may keep an imported point or a model's raw output.
+        validate_point_in_circle(valence, arousal)
     # Lock the face so two reviewers deciding at once end with one decision and all flags closed.
     Face.objects.select_for_update().only("id").get(pk=face.id)
     decision, _ = Decision.objects.update_or_create(
@@ -68,6 +73,7 @@ def decision_make(
 def gold_mark(*, face: Face, category: int, valence, arousal, by) -> GoldItem:
     """Mark a face as a gold item with its known label (marking again changes the label)."""
     category, valence, arousal = validate_label(category, valence, arousal)
+    validate_point_in_circle(valence, arousal)
     gold, _ = GoldItem.objects.update_or_create(
         face=face, defaults={"category": category, "valence": valence, "arousal": arousal, "created_by": by}
     )

@@ -333,7 +333,7 @@ def test_answer_saved_is_sent_after_commit_and_a_failing_receiver_loses_nothing(
 
 ENDPOINTS = [
     ("post", NEXT, {"count": 1}),
-    ("post", RELEASE, {"face": 0}),
+    ("post", RELEASE, {"face": 1}),
     ("post", SUBMIT, {}),
     ("get", MINE, None),
     ("patch", "/api/annotations/{annotation}/", {"category": 10}),

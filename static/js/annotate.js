@@ -281,7 +281,8 @@ function submit() {
     valence: va ? va[0] : null,
     arousal: va ? va[1] : null,
     outside_region_confirmed: !!item.outsideConfirmed && !inRegion(c, va),
-    seconds_spent: (performance.now() - item.shownAt) / 1000,
+    // The server counts at most an hour on one face (longer, the annotator was away).
+    seconds_spent: Math.min(3600, (performance.now() - item.shownAt) / 1000),
   };
   if (item.editing) {
     item.promise = item.promise.then((prev) =>

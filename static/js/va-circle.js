@@ -25,7 +25,8 @@ export function clampToUnitCircle(valence, arousal) {
 
 function rounded(valence, arousal) {
   const [v, a] = clampToUnitCircle(Math.max(-1, Math.min(1, valence)), Math.max(-1, Math.min(1, arousal)));
-  return [Math.round(v * 1000) / 1000, Math.round(a * 1000) / 1000];
+  // Towards the centre, so a point clamped onto the edge stays inside: the server refuses any outside.
+  return [Math.trunc(v * 1000) / 1000, Math.trunc(a * 1000) / 1000];
 }
 
 function fmt(x) {
