@@ -9,5 +9,5 @@ urlpatterns = [
     path("api/queue/release/", queue_apis.QueueReleaseApi.as_view(), name="queue-release"),
     path("api/annotations/", queue_apis.AnnotationSubmitApi.as_view(), name="annotation-submit"),
     path("api/annotations/mine/", queue_apis.MyAnnotationsApi.as_view(), name="annotation-mine"),
-    path("api/annotations/<int:annotation_id>/", queue_apis.AnnotationChangeApi.as_view(), name="annotation-change"),
+    path("api/annotations/<id:annotation_id>/", queue_apis.AnnotationChangeApi.as_view(), name="annotation-change"),
 ]

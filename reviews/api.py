@@ -12,8 +12,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.api_fields import id_field
 from annotator.categories import LabelError
-from annotator.models import Annotation, Face, Split, Suggestion
+from annotator.models import MAX_ID, Annotation, Face, Split, Suggestion
 from annotator.roles import IsAdminRole, IsReviewer, is_admin
 
 from . import selectors, services
@@ -32,8 +33,8 @@ FILTER_PARAMETERS = [
 class QueueFilterSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=Flag.Reason.choices, required=False, allow_blank=True)
     category = serializers.IntegerField(min_value=0, max_value=10, required=False)
-    annotator = serializers.IntegerField(required=False)
-    model = serializers.IntegerField(required=False)
+    annotator = id_field(required=False)
+    model = id_field(required=False)
 
     def to_filters(self) -> selectors.QueueFilters:
         d = self.validated_data
@@ -47,6 +48,18 @@ def queue_filters(request) -> selectors.QueueFilters:
     return s.to_filters()
 
 
+class ExcludeIn(serializers.Serializer):
+    exclude = serializers.ListField(child=id_field(), max_length=100)
+
+
+def exclude_ids(text: str) -> list:
+    """Return the face ids of a comma-separated `exclude` parameter; 400 naming it for anything else."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    s = ExcludeIn(data={"exclude": parts})
+    s.is_valid(raise_exception=True)
+    return s.validated_data["exclude"]
+
+
 LabelOut = inline_serializer("ReviewLabel", {
     "category": serializers.IntegerField(), "category_name": serializers.CharField(),
     "valence": serializers.FloatField(allow_null=True), "arousal": serializers.FloatField(allow_null=True),
@@ -55,6 +68,10 @@ LabelOut = inline_serializer("ReviewLabel", {
 
 class QueueApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
+
+    class PageIn(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+        offset = serializers.IntegerField(min_value=0, max_value=MAX_ID, default=0)
 
     class QueueOutputSerializer(serializers.Serializer):
         count = serializers.IntegerField()
@@ -71,11 +88,9 @@ class QueueApi(APIView):
                    responses=QueueOutputSerializer, summary="Open flags grouped per face, most severe first")
     def get(self, request):
         filters = queue_filters(request)
-        try:
-            limit = min(max(int(request.query_params.get("limit", 50)), 1), 500)
-            offset = max(int(request.query_params.get("offset", 0)), 0)
-        except ValueError:
-            raise ValidationError({"limit": "limit and offset must be integers"}) from None
+        page = self.PageIn(data=request.query_params)
+        page.is_valid(raise_exception=True)
+        limit, offset = page.validated_data["limit"], page.validated_data["offset"]
         queue = selectors.review_queue(filters=filters)
         rows = list(queue[offset:offset + limit])
         details = selectors.review_queue_details([r["face_id"] for r in rows])
@@ -102,7 +117,7 @@ class ItemApi(APIView):
         get_object_or_404(Face.objects.only("id"), pk=face_id)
         filters = queue_filters(request)
         # `exclude`: faces the page is deciding right now, so the prefetched item's next is another one
-        exclude = [face_id, *(int(x) for x in request.query_params.get("exclude", "").split(",") if x.isdigit())]
+        exclude = [face_id, *exclude_ids(request.query_params.get("exclude", ""))]
         item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
         item["next_face_id"] = selectors.review_next_face_id(filters=filters, exclude=exclude)
         return Response(item)
@@ -116,8 +131,8 @@ class DecisionApi(APIView):
         valence = serializers.FloatField(required=False, allow_null=True)
         arousal = serializers.FloatField(required=False, allow_null=True)
         source = serializers.ChoiceField(choices=Decision.Source.choices, default=Decision.Source.MANUAL)
-        annotation_id = serializers.IntegerField(required=False, allow_null=True)
-        suggestion_id = serializers.IntegerField(required=False, allow_null=True)
+        annotation_id = id_field(required=False, allow_null=True)
+        suggestion_id = id_field(required=False, allow_null=True)
 
     class DecisionOutputSerializer(serializers.Serializer):
         face_id = serializers.IntegerField()
@@ -173,7 +188,7 @@ class GoldApi(APIView):
     permission_classes = [IsAuthenticated, IsAdminRole]
 
     class GoldInputSerializer(serializers.Serializer):
-        face_id = serializers.IntegerField()
+        face_id = id_field()
         category = serializers.IntegerField()
         valence = serializers.FloatField(required=False, allow_null=True)
         arousal = serializers.FloatField(required=False, allow_null=True)

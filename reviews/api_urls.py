@@ -5,11 +5,11 @@ from . import api
 
 urlpatterns = [
     path("queue/", api.QueueApi.as_view(), name="review-api-queue"),
-    path("faces/<int:face_id>/", api.ItemApi.as_view(), name="review-api-item"),
-    path("faces/<int:face_id>/decision/", api.DecisionApi.as_view(), name="review-api-decision"),
-    path("faces/<int:face_id>/history/", api.HistoryApi.as_view(), name="review-api-history"),
+    path("faces/<id:face_id>/", api.ItemApi.as_view(), name="review-api-item"),
+    path("faces/<id:face_id>/decision/", api.DecisionApi.as_view(), name="review-api-decision"),
+    path("faces/<id:face_id>/history/", api.HistoryApi.as_view(), name="review-api-history"),
     path("gold/", api.GoldApi.as_view(), name="review-api-gold"),
-    path("gold/<int:face_id>/", api.GoldDeleteApi.as_view(), name="review-api-gold-delete"),
+    path("gold/<id:face_id>/", api.GoldDeleteApi.as_view(), name="review-api-gold-delete"),
     path("agreement/", api.AgreementApi.as_view(), name="review-api-agreement"),
     path("evaluation/", api.EvaluationApi.as_view(), name="review-api-evaluation"),
     path("dashboard/", api.DashboardApi.as_view(), name="review-api-dashboard"),

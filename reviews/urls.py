@@ -5,6 +5,6 @@ from . import views
 
 urlpatterns = [
     path("", views.queue_page, name="review-queue"),
-    path("face/<int:face_id>/", views.item_page, name="review-item"),
+    path("face/<id:face_id>/", views.item_page, name="review-item"),
     path("dashboard/", views.dashboard_page, name="review-dashboard"),
 ]
