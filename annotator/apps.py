@@ -7,8 +7,8 @@ class AnnotatorConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers them)
-        from .learning import on_suggestion_saved
-        from .signals import suggestion_saved
+        from .learning import on_suggestions_saved
+        from .signals import suggestions_saved
 
-        # With QUEUE_ACTIVE_LEARNING on, each suggestion of the active model reorders its face.
-        suggestion_saved.connect(on_suggestion_saved, dispatch_uid="learning_reorder_face")
+        # With QUEUE_ACTIVE_LEARNING on, each batch of the active model's suggestions reorders its faces.
+        suggestions_saved.connect(on_suggestions_saved, dispatch_uid="learning_reorder_faces")

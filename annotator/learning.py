@@ -184,13 +184,9 @@ def _write_priorities(batch, batch_size) -> int:
     return len(batch)
 
 
-def on_suggestion_saved(sender, *, face_id, suggestion_id, **kwargs) -> None:
-    """Receiver of annotator.signals.suggestion_saved: reorder the face if the active model suggested it."""
+def on_suggestions_saved(sender, *, suggester_id, face_ids, **kwargs) -> None:
+    """Receiver of annotator.signals.suggestions_saved: reorder the faces if the active model suggested them."""
     if not getattr(settings, "QUEUE_ACTIVE_LEARNING", False):
         return
-    suggester_id = (
-        Suggestion.objects.filter(pk=suggestion_id, suggester__is_active=True).values_list("suggester_id", flat=True)
-        .first()
-    )
-    if suggester_id is not None:
-        faces_reprioritise(suggester_id=suggester_id, face_ids=[face_id])
+    if Suggester.objects.filter(pk=suggester_id, is_active=True).exists():
+        faces_reprioritise(suggester_id=suggester_id, face_ids=face_ids)

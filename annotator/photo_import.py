@@ -25,7 +25,7 @@ from .face_store import NewFace, faces_store
 from .iterating import chunked
 from .models import Photo, Split, Suggester, Suggestion
 from .paths import PathNotAllowed, allowed_path, child_within
-from .signals import suggestion_saved
+from .signals import suggestions_announce
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 NO_FACE = 10  # AffectNet's No-Face category
@@ -195,9 +195,9 @@ def _store_batch(results: list[detection.PhotoResult], *, summary: ImportSummary
                            confidence=1.0, valence=None, arousal=None)
                 for face in candidates
             ])
-            pairs = [(s.face_id, s.id) for s in suggestions]
-            transaction.on_commit(lambda: [suggestion_saved.send(sender=Suggestion, face_id=f, suggestion_id=s)
-                                           for f, s in pairs])
+            face_ids = sorted(s.face_id for s in suggestions)  # new faces: none has an answer yet
+            transaction.on_commit(lambda: suggestions_announce(suggester_id=suggester.pk, face_ids=face_ids,
+                                                               answered_face_ids=[]))
     summary.faces_stored += len(created) - len(candidates)
     summary.no_face_candidates += len(candidates)
     summary.add_seconds("store", time.perf_counter() - started)

@@ -244,6 +244,7 @@ CELERY_BEAT_SCHEDULE = {
 SUGGEST_BATCH_SIZE = env_int("SUGGEST_BATCH_SIZE", 64)  # faces per forward pass
 SUGGEST_TASK_SIZE = env_int("SUGGEST_TASK_SIZE", 256)  # face ids per queued task
 SUGGEST_DECODE_THREADS = env_int("SUGGEST_DECODE_THREADS", 4)
+FLAG_TASK_SIZE = env_int("FLAG_TASK_SIZE", 500)  # faces per queued flag refresh (after a batch of suggestions)
 # Label order and preprocessing of an ONNX suggester, as JSON (see annotator/inference/onnx_model.py);
 # a Suggester row's config overrides it key by key.
 SUGGEST_ONNX_CONFIG = json.loads(os.environ.get("SUGGEST_ONNX_CONFIG") or "{}")

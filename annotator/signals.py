@@ -1,8 +1,22 @@
 """Signals the core sends after a commit, so that other apps (reviews) can react without being imported."""
+import logging
+
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 # Sent with face_id and annotation_id after an answer is saved or changed (on commit).
 answer_saved = Signal()
-# Sent with face_id, suggestion_id and answered (whether the face had answers when it was stored)
-# after a suggestion is stored (on commit).
-suggestion_saved = Signal()
+# Sent once per stored batch of suggestions (on commit), with suggester_id, face_ids (the faces that got
+# one now) and answered_face_ids (those of them that had answers when it was stored). One signal a
+# batch, not one a face: receivers queue work per batch, so an import of N faces costs O(N / batch) tasks.
+suggestions_saved = Signal()
+
+
+def suggestions_announce(*, suggester_id: int, face_ids: list, answered_face_ids: list) -> None:
+    """Send suggestions_saved; the suggestions are stored whatever a receiver does (the broker may be down)."""
+    for receiver, response in suggestions_saved.send_robust(
+        sender=None, suggester_id=suggester_id, face_ids=face_ids, answered_face_ids=answered_face_ids
+    ):
+        if isinstance(response, Exception):
+            logger.error("suggestions_saved receiver %r failed for %d faces: %r", receiver, len(face_ids), response)

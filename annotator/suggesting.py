@@ -112,7 +112,7 @@ def suggestions_store(*, suggester: Suggester, faces: Sequence[Face], prediction
     """Store one suggestion per face (skipping those stored already); return the face ids stored now.
 
     Each new suggestion also sets the face's queue priority from the rarity of the suggested
-    category, and sends suggestion_saved once the transaction commits.
+    category, and sends suggestions_saved for the batch once the transaction commits.
     """
     rows = []
     for face, probs, valence, arousal in zip(faces, predictions.probabilities, predictions.valence,
@@ -142,13 +142,10 @@ def suggestions_store(*, suggester: Suggester, faces: Sequence[Face], prediction
             ).values_list("face_id", "id")
         }
 
-        def announce():
-            for face_id, suggestion_id in stored.items():
-                signals.suggestion_saved.send(
-                    sender=Suggestion, face_id=face_id, suggestion_id=suggestion_id, answered=face_id in answered
-                )
-
-        transaction.on_commit(announce)
+        if stored:
+            face_ids = sorted(stored)
+            transaction.on_commit(lambda: signals.suggestions_announce(
+                suggester_id=suggester.pk, face_ids=face_ids, answered_face_ids=sorted(answered & stored.keys())))
     return sorted(stored)
 
 

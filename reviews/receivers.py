@@ -1,38 +1,49 @@
-"""Listen to the core's signals (sent on commit) and queue the face's flag refresh."""
+"""Listen to the core's signals (sent on commit) and queue the flag refresh of the faces concerned."""
 import logging
 
+from django.conf import settings
+
 from annotator import signals
-from annotator.models import Annotation
 
 logger = logging.getLogger(__name__)
 
 
-def face_flags_enqueue(sender=None, *, face_id, **kwargs):
-    """Queue a flag refresh; a broker that is down is logged, never raised to the page.
+def _send(task, *args) -> bool:
+    """Queue a task; a broker that is down is logged, never raised to the page or the worker.
 
-    The answer is already stored; `manage.py refresh_flags --stale` (or the periodic
+    What was stored stays stored; `manage.py refresh_flags --stale` (or the periodic
     flags_refresh_stale task) evaluates the faces whose refresh was lost.
     """
+    try:
+        task.delay(*args)
+    except Exception as exc:  # kombu/redis raise many types when the broker is unreachable
+        logger.warning("could not queue %s (broker down?): %r", task.name, exc)
+        return False
+    return True
+
+
+def face_flags_enqueue(sender=None, *, face_id, **kwargs):
+    """Queue the flag refresh of a face whose answer was saved (one answer, one task)."""
     from .tasks import face_flags_refresh
 
-    try:
-        face_flags_refresh.delay(face_id)
-    except Exception as exc:  # kombu/redis raise many types when the broker is unreachable
-        logger.warning("could not queue the flag refresh of face %s (broker down?): %r", face_id, exc)
+    _send(face_flags_refresh, face_id)
 
 
-def face_flags_enqueue_if_answered(sender=None, *, face_id, answered=None, **kwargs):
-    """Queue a refresh for a new suggestion only where there are answers to compare it with.
+def faces_flags_enqueue(sender=None, *, answered_face_ids, **kwargs):
+    """Queue flag refreshes for a batch of new suggestions, FLAG_TASK_SIZE faces a task.
 
-    Every flag needs an answer, so the suggestions of a fresh import queue no flag tasks. (An
-    answer racing the suggestion's commit is caught by the stale sweep: it compares created_at.)
+    Only faces with answers: every flag needs an answer, so an unlabelled import's suggestions queue
+    nothing. (An answer racing the suggestion's commit is caught by the stale sweep: it compares
+    created_at.)
     """
-    if answered is None:
-        answered = Annotation.objects.filter(face_id=face_id).exists()
-    if answered:
-        face_flags_enqueue(sender, face_id=face_id, **kwargs)
+    from .tasks import faces_flags_refresh
+
+    size = settings.FLAG_TASK_SIZE
+    for start in range(0, len(answered_face_ids), size):
+        if not _send(faces_flags_refresh, list(answered_face_ids[start:start + size])):
+            break
 
 
 def connect():
     signals.answer_saved.connect(face_flags_enqueue, dispatch_uid="reviews.flags.answer_saved")
-    signals.suggestion_saved.connect(face_flags_enqueue_if_answered, dispatch_uid="reviews.flags.suggestion_saved")
+    signals.suggestions_saved.connect(faces_flags_enqueue, dispatch_uid="reviews.flags.suggestions_saved")

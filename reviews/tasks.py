@@ -23,6 +23,20 @@ def face_flags_refresh(face_id):
         logger.info("face %s is gone; no flags to refresh", face_id)
 
 
+@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=120, max_retries=20)
+def faces_flags_refresh(face_ids):
+    """Re-evaluate the flags of a batch of faces (those a batch of suggestions reached); each face is
+    its own transaction, so a retry after a failure redoes only what is idempotent anyway."""
+    from .flagging import face_flags_evaluate
+
+    for face_id in face_ids:
+        try:
+            face_flags_evaluate(face_id=face_id)
+        except Face.DoesNotExist:  # deleted since: nothing to flag
+            logger.info("face %s is gone; no flags to refresh", face_id)
+    return len(face_ids)
+
+
 @shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=120, max_retries=5)
 def flags_refresh_stale(limit=10000):
     """Evaluate the faces whose flags are older than their latest answer or suggestion."""

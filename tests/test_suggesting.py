@@ -33,18 +33,19 @@ def test_compute_twice_stores_nothing_twice(data_root, django_capture_on_commit_
     suggester = suggester_active_get_or_create()
     announced = []
 
-    def receiver(sender, face_id, suggestion_id, **kwargs):
-        announced.append(face_id)
+    def receiver(sender, face_ids, answered_face_ids, **kwargs):
+        announced.append(face_ids)
 
-    signals.suggestion_saved.connect(receiver)
+    signals.suggestions_saved.connect(receiver)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             assert sorted(suggestions_compute(face_ids=ids, batch_size=2)) == sorted(ids)
         with django_capture_on_commit_callbacks(execute=True):
             assert suggestions_compute(face_ids=ids) == []
     finally:
-        signals.suggestion_saved.disconnect(receiver)
-    assert sorted(announced) == sorted(ids)  # one signal per new suggestion, none for the second run
+        signals.suggestions_saved.disconnect(receiver)
+    # One signal per stored batch (batch_size 2: two batches), none for the second run.
+    assert len(announced) == 2 and sorted(sum(announced, [])) == sorted(ids)
     assert Suggestion.objects.filter(suggester=suggester).count() == 3
     smile = Suggestion.objects.get(face_id=ids[0])
     assert smile.category == HAPPINESS

@@ -290,7 +290,7 @@ def test_activation_orders_open_faces_by_uncertainty_and_rarity(faces, data_root
                                                                 django_capture_on_commit_callbacks):
     from annotator.learning import suggester_activate
     from annotator.models import Face, Suggester, Suggestion
-    from annotator.signals import suggestion_saved
+    from annotator.signals import suggestions_announce
 
     settings.QUEUE_ACTIVE_LEARNING = True
     stored = store_sample_faces(faces[:4], ["unassigned"] * 4)
@@ -308,10 +308,10 @@ def test_activation_orders_open_faces_by_uncertainty_and_rarity(faces, data_root
     assert priority[unsure.pk] > priority[sure.pk] and priority[rare.pk] > priority[sure.pk]
     assert priority[final.pk] == 0.0  # a final face is not in the queue: left alone
 
-    # A new suggestion of the active model reorders its face (the worker sends suggestion_saved).
+    # A new suggestion of the active model reorders its face (the worker sends suggestions_saved).
     Suggestion.objects.filter(face=sure, suggester=model).update(probabilities=[0.34, 0.33, 0.33] + [0] * 8)
     suggestion = Suggestion.objects.get(face=sure, suggester=model)
-    suggestion_saved.send(sender=Suggestion, face_id=sure.pk, suggestion_id=suggestion.pk)
+    suggestions_announce(suggester_id=suggestion.suggester_id, face_ids=[sure.pk], answered_face_ids=[])
     assert Face.objects.get(pk=sure.pk).queue_priority > priority[unsure.pk]
 
 
