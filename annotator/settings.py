@@ -214,6 +214,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "control_folder": str(BROKER_DIR / "control"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        # kombu polls the folder once a second by default, which drained one task a second.
+        "polling_interval": env_float("BROKER_POLL_SECONDS", 0.05),
     }
 )
 if not REDIS_URL:
@@ -233,8 +235,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 if REDIS_URL:
-    # An unacknowledged task (its worker died) is delivered again after this many seconds.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    # An unacknowledged task (its worker died) is delivered again after this many seconds. kombu looks
+    # for such tasks every unacked_restore_interval x unacked_restore_throttle seconds (10 x 10 by
+    # default, so up to 100 s late); every CELERY_RESTORE_SECONDS instead (one cheap Redis query).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "unacked_restore_interval": env_int("CELERY_RESTORE_SECONDS", 5),
+        "unacked_restore_throttle": 1,
+    }
 # Publishing while the broker is down fails fast: the caller logs it and the sweep catches up.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE = {

@@ -1,9 +1,11 @@
 """The suggestion worker with the real parts: Redis, a `celery -A annotator worker` subprocess, the model."""
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -98,8 +100,9 @@ class Worker:
                 self.proc.wait(5)
         self.log.close()
 
-    def output(self):
-        return Path(self.log_path).read_text(errors="replace")[-3000:]
+    def output(self, full=False):
+        text = Path(self.log_path).read_text(errors="replace")
+        return text if full else text[-3000:]
 
 
 @pytest.fixture
@@ -210,6 +213,37 @@ def test_killed_worker_loses_no_face_and_stores_none_twice(data_root, redis_brok
     wait_for(lambda: done() == len(ids), 120, "every face suggested after the restart")
     assert Suggestion.objects.filter(suggester=suggester).count() == len(ids)
     assert set(Suggestion.objects.filter(suggester=suggester).values_list("face_id", flat=True)) == set(ids)
+
+
+def test_a_dead_workers_batch_goes_to_a_running_worker_at_the_visibility_timeout(
+    data_root, redis_broker, worker_factory, settings
+):
+    """Redelivery comes CELERY_RESTORE_SECONDS after CELERY_VISIBILITY_TIMEOUT at most, also to a worker
+    that was already running (kombu's own sweep of a running worker came up to 100 s late)."""
+    settings.SUGGEST_TASK_SIZE = 150  # one task for all faces: the kill lands inside it
+    visibility, restore = 8, 1
+    timing = {"CELERY_VISIBILITY_TIMEOUT": str(visibility), "CELERY_RESTORE_SECONDS": str(restore),
+              "SUGGEST_BATCH_SIZE": "2", "SUGGEST_DECODE_THREADS": "1"}
+    suggester = suggester_active_get_or_create()
+    first = worker_factory(redis_broker, **timing)
+    ids = [f.id for f in faces_store(variants("biden_224.jpg", 150))]
+    done = lambda: Suggestion.objects.filter(suggester=suggester, face_id__in=ids).count()  # noqa: E731
+    try:
+        wait_for(lambda: done() >= 2, 90, "the first batches")
+    except AssertionError:
+        raise AssertionError(first.output()) from None
+    second = worker_factory(redis_broker, **timing)  # running, idle, before the batch's lease runs out
+    wait_for(lambda: "ready." in second.output(full=True), 60, "the second worker")
+    first.kill9()
+    killed_at = datetime.now()
+    wait_for(lambda: done() == len(ids), 200, "every face suggested by the second worker")
+    received = re.search(r"\[([\d-]+ [\d:,]+): INFO/MainProcess\] Task annotator\.tasks\.suggest_faces\[[^\]]+\] "
+                         r"received", second.output(full=True))
+    delay = (datetime.strptime(received.group(1), "%Y-%m-%d %H:%M:%S,%f") - killed_at).total_seconds()
+    print(f"redelivered {delay:.1f} s after the kill (visibility timeout {visibility} s, restore sweep {restore} s)")
+    # The lease began before the kill, so the batch is due at most `visibility` s after it.
+    assert delay <= visibility + restore + 3, f"redelivered {delay:.1f} s after the kill"
+    assert Suggestion.objects.filter(suggester=suggester).count() == len(ids)
 
 
 @pytest.fixture
