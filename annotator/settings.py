@@ -190,15 +190,22 @@ SPECTACULAR_SETTINGS = {
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server needed).
 REDIS_URL = os.environ.get("REDIS_URL") or None
 
-# Cache (the dashboard's figures): Redis when REDIS_URL is set, else files under var/, which every
-# web process shares (no server needed).
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
-    )
-}
+# Cache (the dashboard's figures, the API's throttle counts): Redis when REDIS_URL is set, else files
+# under var/, which every web process shares (no server needed). With Redis down every page keeps
+# working: django-redis answers a miss (logged) instead of raising, after at most a second.
+def cache_settings(redis_url):
+    if not redis_url:
+        return {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                            "LOCATION": str(VAR_DIR / "cache")}}
+    return {"default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": redis_url,
+        "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+    }}
+
+
+CACHES = cache_settings(REDIS_URL)
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 # The dashboard's figures are aggregates over every face (seconds at a million faces): they are
 # kept this long, shown with their time, and a reviewer can recompute them at once.
 DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300)
