@@ -95,3 +95,6 @@ class PhotoAdmin(admin.ModelAdmin):
     search_fields = ("source", "=sha256")
     readonly_fields = ("sha256", "source", "width", "height", "face_count", "detector", "imported_at")
     show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False  # a record of what import_images saw; made by the import only
