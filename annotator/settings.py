@@ -200,6 +200,19 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Per signed-in user and per client address (anonymous); far above a fast annotator's pace (a claim
+    # and a submit every 1.5 s is 80 requests a minute). Kept in Django's default cache.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "annotator.throttles.UserThrottle",
+        "annotator.throttles.AnonThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_USER") or "600/min",
+        "anon": os.environ.get("API_THROTTLE_ANON") or "60/min",
+    },
+    # The address an anonymous client is counted by: the socket's, or behind PROXY_COUNT proxies the
+    # X-Forwarded-For entry the proxy the client connected to appended (DRF counts as PROXY_COUNT does).
+    "NUM_PROXIES": PROXY_COUNT if BEHIND_PROXY else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Face annotator API",
