@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
     "simple_history",
     "axes",
     "annotator",
@@ -235,7 +236,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "AffectNet-style expression and valence/arousal annotation.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The schema and the docs page: signed-in users with a role only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated", "annotator.roles.HasAnyRole"],
+    # Swagger UI's files come from drf-spectacular-sidecar (pinned, served here), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge image from the public validator (an outside host).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # Celery: Redis when REDIS_URL is set, else kombu's filesystem transport (no server needed).

@@ -1,4 +1,5 @@
-"""The Content-Security-Policy in a real Chromium: every page runs under it without one violation."""
+"""The Content-Security-Policy in a real Chromium: every page runs under it without one violation,
+and the API docs page renders from this server alone (every request elsewhere is aborted)."""
 import pytest
 from django.contrib.auth.models import Group
 
@@ -117,6 +118,7 @@ def test_every_page_runs_under_the_policy_without_a_violation(chromium, live_ser
             ("/admin/annotator/face/", "#result_list"),
             (f"/admin/annotator/face/{flagged.id}/change/", "form#face_form"),
             (f"/admin/auth/user/{annotator.id}/change/", "#id_groups_to"),  # SelectFilter2 built its boxes
+            ("/api/docs/", ".opblock"),
         ]),
     ]
     for user, visits in pages:
@@ -133,6 +135,29 @@ def test_every_page_runs_under_the_policy_without_a_violation(chromium, live_ser
                 assert visitor.page.locator("#progress progress.progress-bar").count() >= 1
         visitor.close()
     assert problems == {}
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_api_docs_render_with_every_outside_request_refused(chromium, live_server):
+    user = make_user("ann1", "annotator")
+    visitor = Visitor(chromium, live_server, user)
+    elsewhere = []
+
+    def only_here(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    visitor.page.route("**/*", only_here)
+    page = visitor.visit("/api/docs/", ".opblock")
+    paths = page.locator(".opblock-summary-path").evaluate_all("nodes => nodes.map(n => n.textContent)")
+    assert "/api/queue/next/" in paths and "/api/review/faces/{face_id}/decision/" in paths
+    assert elsewhere == []
+    assert visitor.violations() == []
+    visitor.close()
 
 
 @pytest.mark.browser

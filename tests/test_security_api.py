@@ -1,4 +1,5 @@
-"""API throttles (DRF, rates from the settings at request time), through the real views and Django's cache."""
+"""API throttles (DRF, rates from the settings at request time) and who may read the schema and its
+docs page (a role), through the real views and Django's cache."""
 import uuid
 
 import pytest
@@ -114,3 +115,42 @@ def test_behind_a_proxy_anonymous_clients_are_counted_by_forwarded_address(setti
     assert_throttled(Client().get(ping, REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.7"))
     # Another client behind the same proxy is not throttled with it.
     assert Client().get(ping, REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.8").status_code == 200
+
+
+# --- the schema and the docs page: a role is needed -----------------------------------------------
+
+SCHEMA, DOCS = "/api/schema/", "/api/docs/"
+
+
+@pytest.mark.django_db
+def test_anonymous_cannot_read_the_schema_or_the_docs():
+    client = Client()
+    assert client.get(SCHEMA).status_code in (401, 403)
+    docs = client.get(DOCS)
+    assert docs.status_code == 302 and docs["Location"] == "/accounts/login/?next=/api/docs/"
+    assert client.get(DOCS + "?script=").status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_a_user_without_a_role_cannot_read_the_schema_or_the_docs():
+    client = client_for(make_user("norole"))
+    assert client.get(SCHEMA).status_code == 403
+    assert client.get(DOCS).status_code == 403
+    assert client.get(DOCS + "?script=").status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["annotator", "reviewer", "admin"])
+def test_every_role_reads_the_schema_and_the_docs_served_from_here(role):
+    client = client_for(make_user(f"user-{role}", role))
+    schema = client.get(SCHEMA)
+    assert schema.status_code == 200 and b"/api/queue/next/" in schema.content
+    docs = client.get(DOCS)
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower() and "//" not in html.replace("http://www.w3.org", "")  # nothing from elsewhere
+    assert "<script>" not in html and "<style>" not in html  # nothing inline (the CSP forbids it)
+    script = client.get(DOCS + "?script=")
+    assert script.status_code == 200 and script["Content-Type"].startswith("application/javascript")
+    assert "/api/schema/" in script.content.decode()
