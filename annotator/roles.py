@@ -51,3 +51,12 @@ class IsAdminRole(BasePermission):
 
     def has_permission(self, request, view):
         return is_admin(request.user)
+
+
+class HasAnyRole(BasePermission):
+    """Any role at all (annotator, reviewer or admin): e.g. the API schema and its docs page."""
+
+    message = "Your account has no role yet; ask an admin to give you one."
+
+    def has_permission(self, request, view):
+        return bool(user_roles(request.user))

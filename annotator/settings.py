@@ -5,6 +5,7 @@ zero-setup local install (SQLite under var/, no Redis needed).
 """
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -65,7 +66,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
     "simple_history",
+    "axes",
     "annotator",
     "reviews",
 ]
@@ -73,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -80,6 +84,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last: turns a refused sign-in (too many failures) into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# The lockout check (axes' AxesStandaloneBackend; authenticate() calls without a request, e.g. the test
+# client's login(), pass through it) runs before the password is looked at; ModelBackend signs people in.
+AUTHENTICATION_BACKENDS = [
+    "annotator.login_lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "annotator.urls"
@@ -159,8 +172,52 @@ SECURE_SSL_REDIRECT = SECURE_HTTPS
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if SECURE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
 SECURE_HSTS_PRELOAD = SECURE_HTTPS
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY") else None
+BEHIND_PROXY = env_bool("BEHIND_PROXY")  # a reverse proxy in front sets X-Forwarded-Proto and X-Forwarded-For
+PROXY_COUNT = env_int("PROXY_COUNT", 1)  # how many reverse proxies stand in front of Django (when BEHIND_PROXY)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 X_FRAME_OPTIONS = "DENY"
+
+# Sign-in lockout (django-axes): after LOGIN_FAILURE_LIMIT failures in a row for one username, or from
+# one client address, sign-ins for it are refused (HTTP 429 and a page saying why) for
+# LOGIN_LOCKOUT_MINUTES; each try during a lockout starts the wait again. A successful sign-in forgets
+# that username's failures. Covers /accounts/login/ and /admin/login/ (both go through authenticate()).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own, not the pair
+AXES_RESET_ON_SUCCESS = True
+# Axes' stock reset deletes every failure from the signing-in address as well, so anyone with an
+# account could clear the count against another account between guesses; this one forgets only the
+# failures for the username that signed in.
+AXES_HANDLER = "annotator.login_lockout.LockoutHandler"
+AXES_LOCKOUT_CALLABLE = "annotator.login_lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The client address, through django-ipware. Without BEHIND_PROXY only the socket's address counts and
+# X-Forwarded-For is ignored (a client could write anything there). Behind PROXY_COUNT proxies, the
+# address is the X-Forwarded-For entry appended by the proxy the client connected to: the last entry
+# for one proxy, the one before it for two, ... (ipware's count is of the proxies listed *in* the
+# header, one fewer than the proxies in front of Django). Entries the client wrote itself sit to the
+# left and are never read; not strict, so a header that carries some is still read from the right.
+AXES_IPWARE_PROXY_ORDER = "left-most"
+AXES_IPWARE_PROXY_COUNT = max(PROXY_COUNT - 1, 0) if BEHIND_PROXY else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if BEHIND_PROXY else ("REMOTE_ADDR",)
+IPWARE_STRICT = False
+
+# Content-Security-Policy (django-csp): scripts and styles only from this site's own files (no inline
+# code, no inline style attributes), images also as data:/blob: URLs (Swagger UI's icons, canvases).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -176,13 +233,33 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Per signed-in user and per client address (anonymous); far above a fast annotator's pace (a claim
+    # and a submit every 1.5 s is 80 requests a minute). Kept in Django's default cache.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "annotator.throttles.UserThrottle",
+        "annotator.throttles.AnonThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_USER") or "600/min",
+        "anon": os.environ.get("API_THROTTLE_ANON") or "60/min",
+    },
+    # The address an anonymous client is counted by: the socket's, or behind PROXY_COUNT proxies the
+    # X-Forwarded-For entry the proxy the client connected to appended (DRF counts as PROXY_COUNT does).
+    "NUM_PROXIES": PROXY_COUNT if BEHIND_PROXY else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Face annotator API",
     "DESCRIPTION": "AffectNet-style expression and valence/arousal annotation.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The schema and the docs page: signed-in users with a role only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated", "annotator.roles.HasAnyRole"],
+    # Swagger UI's files come from drf-spectacular-sidecar (pinned, served here), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge image from the public validator (an outside host).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # <id:...> in the URLs (annotator.converters): a row id, 1 to 2^63-1.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}},
 }

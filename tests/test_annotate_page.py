@@ -13,7 +13,7 @@ EXTENT = 1.15  # the circle's view box reaches from -EXTENT to +EXTENT (static/j
 def settled(page):
     """Wait until the page has no request in flight (the test database is in memory and shared
     between this thread and the server's, so reads wait for the page's writes to finish)."""
-    page.wait_for_function("document.body.dataset.busy === '0'", timeout=10000)
+    page.wait_for_function("() => document.body.dataset.busy === '0'", timeout=10000)
 
 
 def shown_face(page):
@@ -72,7 +72,7 @@ def test_annotate_with_keys_drag_suggestion_undo_and_no_face(
     page.mouse.up()
     assert page.locator("#va .va-v").inner_text() == "\u22120.50"
     page.keyboard.press("l")
-    page.wait_for_function("!document.getElementById('landmarks').hidden")
+    page.wait_for_function("() => !document.getElementById('landmarks').hidden")
     page.screenshot(path=str(artifacts_dir / "annotate.png"))
     page.keyboard.press("Enter")
     wait_shown(page, faces[1])
@@ -167,7 +167,7 @@ def test_second_annotator_never_gets_a_face_that_needs_one(
     try:
         other = other_context.new_page()
         browser_login(other, live_server, second_annotator, next_path="/annotate/")
-        other.wait_for_function("document.getElementById('message').textContent.includes('No faces')")
+        other.wait_for_function("() => document.getElementById('message').textContent.includes('No faces')")
         settled(other)
         assert shown_face(other) == ""
         assert not Claim.objects.filter(annotator=second_annotator).exists()

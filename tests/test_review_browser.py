@@ -60,7 +60,7 @@ def test_reviewer_decides_by_keyboard_and_the_next_face_appears(page, live_serve
     assert "set by you" in page.locator("#pending").inner_text()
     page.screenshot(path=str(artifacts_dir / "review-item.png"), full_page=True)
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.getElementById('face-id').textContent === '{second.id}'")
+    page.wait_for_function(f"() => document.getElementById('face-id').textContent === '{second.id}'")
     assert page.url.endswith(f"/review/face/{second.id}/")
     assert page.locator(".va-mark").count() == 2
     page.screenshot(path=str(artifacts_dir / "review-next-item.png"), full_page=True)

@@ -44,9 +44,16 @@ const query = (extra = {}) => {
 function li(parent, html, attrs = {}) {
   const node = document.createElement("li");
   node.innerHTML = html;
+  paintSwatches(node);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   parent.appendChild(node);
   return node;
+}
+
+// A colour swatch is written as <span class="swatch" data-color="#..."> and coloured here through
+// the element's style object: the CSP refuses style="..." attributes in markup.
+function paintSwatches(node) {
+  for (const swatch of node.querySelectorAll(".swatch[data-color]")) swatch.style.background = swatch.dataset.color;
 }
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -105,7 +112,7 @@ function render() {
   item.answers.forEach((a, i) => {
     const color = COLORS[i % COLORS.length];
     const letter = LETTERS[i] ? LETTERS[i].toUpperCase() : "";
-    const node = li(answers, `<button type="button" class="pick" data-answer="${i}"><kbd>${letter}</kbd> <span class="swatch" style="background:${color}"></span>
+    const node = li(answers, `<button type="button" class="pick" data-answer="${i}"><kbd>${letter}</kbd> <span class="swatch" data-color="${color}"></span>
       <b>${escape(a.annotator)}</b>: ${escape(labelText(a))}</button>
       <small>${a.seconds_spent.toFixed(1)} s${a.shown_blind ? " · blind" : ""}${a.kept_suggestion ? " · kept suggestion" : ""}</small>`, { "data-answer-id": a.id });
     node.querySelector("button").addEventListener("click", () => pickAnswer(i));
@@ -120,7 +127,8 @@ function render() {
     const head = document.createElement("button");
     head.type = "button";
     head.className = "pick";
-    head.innerHTML = `<kbd>S</kbd> <span class="swatch diamond" style="background:${MODEL_COLOR}"></span> <b>${escape(s.model)}</b>: ${escape(labelText(s))} · ${(s.confidence * 100).toFixed(0)}%`;
+    head.innerHTML = `<kbd>S</kbd> <span class="swatch diamond" data-color="${MODEL_COLOR}"></span> <b>${escape(s.model)}</b>: ${escape(labelText(s))} · ${(s.confidence * 100).toFixed(0)}%`;
+    paintSwatches(head);
     head.addEventListener("click", pickSuggestion);
     sug.appendChild(head);
     const chart = document.createElement("div");
@@ -135,8 +143,8 @@ function render() {
 
   const legend = $("legend");
   legend.replaceChildren();
-  item.answers.forEach((a, i) => li(legend, `<span class="swatch" style="background:${COLORS[i % COLORS.length]}"></span> ${LETTERS[i]?.toUpperCase() || ""} ${escape(a.annotator)}`));
-  if (item.suggestion) li(legend, `<span class="swatch diamond" style="background:${MODEL_COLOR}"></span> S model`);
+  item.answers.forEach((a, i) => li(legend, `<span class="swatch" data-color="${COLORS[i % COLORS.length]}"></span> ${LETTERS[i]?.toUpperCase() || ""} ${escape(a.annotator)}`));
+  if (item.suggestion) li(legend, `<span class="swatch diamond" data-color="${MODEL_COLOR}"></span> S model`);
   li(legend, '<span class="swatch handle"></span> final label');
 
   const history = $("history");
