@@ -4,6 +4,7 @@ import hashlib
 import re
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
@@ -55,11 +56,13 @@ ACCESS = {
     "review-api-gold-delete": ADMIN,
 }
 ADMIN_SITE_PUBLIC = {"admin/login/", "admin/logout/"}  # the admin's sign-in and sign-out pages
-# Refused to everyone: photos are recorded by import_images only; no admin form uses autocomplete.
-ADMIN_SITE_NOBODY = {"admin/annotator/photo/add/", "admin/autocomplete/"}
+# Refused to everyone: photos are recorded by import_images only, sign-in records by django-axes only;
+# no admin form uses autocomplete.
+ADMIN_SITE_NOBODY = {"admin/annotator/photo/add/", "admin/axes/accessattempt/add/", "admin/axes/accesslog/add/",
+                     "admin/axes/accessfailurelog/add/", "admin/autocomplete/"}
 TABLES = ["annotator_face", "annotator_annotation", "annotator_claim", "annotator_suggestion", "annotator_suggester",
           "annotator_photo", "reviews_flag", "reviews_decision", "reviews_golditem", "auth_user", "auth_group",
-          "authtoken_token"]
+          "authtoken_token", "axes_accessattempt"]
 
 
 def patterns(resolvers=None, prefix=""):
@@ -93,6 +96,10 @@ def world(data_root):
     decision = Decision.objects.create(face=face, reviewer=people["reviewer"], category=1, valence=0.5, arousal=0.2)
     GoldItem.objects.create(face=other, category=1, valence=0.5, arousal=0.2)
     Token.objects.create(user=people["annotator"])
+    # The sign-in records of django-axes (admin pages too): one failed and one good sign-in.
+    AccessAttempt.objects.create(username="plain", ip_address="192.0.2.1", failures_since_start=1)
+    AccessLog.objects.create(username="ann", ip_address="192.0.2.2")
+    AccessFailureLog.objects.create(username="plain", ip_address="192.0.2.1")
     return {"people": people, "face": face, "answer": answer, "suggestion": suggestion, "decision": decision}
 
 

@@ -10,8 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def manage(*args, tmp_path, **env):
     """Run manage.py with the project's own settings and only the given variables of ours set."""
-    base = {k: v for k, v in os.environ.items()
-            if k not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG", "SECURE_HTTPS", "DATABASE_URL", "REDIS_URL"}}
+    ours = {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG", "SECURE_HTTPS", "DATABASE_URL", "REDIS_URL",
+            "DJANGO_ALLOW_ASYNC_UNSAFE"}  # the last one: set for Playwright by the browser tests
+    base = {k: v for k, v in os.environ.items() if k not in ours}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**base, "VAR_DIR": str(tmp_path / "var"), **env})
 
