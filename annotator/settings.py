@@ -251,6 +251,9 @@ IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 500)
 FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "haar")  # "haar" (OpenCV's cascade) or "dnn" (res10 SSD)
 PHOTO_IMPORT_WORKERS = env_int("PHOTO_IMPORT_WORKERS", 0)  # 0: one per core
 PHOTO_UPLOAD_MAX_BYTES = env_int("PHOTO_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)  # per uploaded file (zip or photo)
+# Per upload request, all files together: a larger Content-Length is refused (413) before the body is read,
+# and reading stops once the files pass it (a missing or false Content-Length).
+PHOTO_UPLOAD_MAX_REQUEST_BYTES = env_int("PHOTO_UPLOAD_MAX_REQUEST_BYTES", 4 * PHOTO_UPLOAD_MAX_BYTES)
 PHOTO_ZIP_MAX_MEMBERS = env_int("PHOTO_ZIP_MAX_MEMBERS", 5000)
 PHOTO_ZIP_MAX_MEMBER_BYTES = env_int("PHOTO_ZIP_MAX_MEMBER_BYTES", 50 * 1024 * 1024)
 PHOTO_ZIP_MAX_TOTAL_BYTES = env_int("PHOTO_ZIP_MAX_TOTAL_BYTES", 1024 * 1024 * 1024)  # unpacked, all members
