@@ -5,6 +5,7 @@ export that dies half-way leaves OUT as it was. Faces are streamed from the data
 memory does not grow with their number.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
+from contextlib import ExitStack, closing
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Optional
@@ -55,7 +57,20 @@ LEFT_OUT_REASONS = (
 
 
 class ExportError(ValueError):
-    """An export that cannot start (OUT not allowed, not empty, ...)."""
+    """An export that cannot start (OUT not allowed, not empty, ...) or could not be written (disk full, ...)."""
+
+
+def _write_failed(out, exc: OSError) -> ExportError:
+    """Return the error for an export that could not be written (OUT is as it was then)."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        return ExportError(
+            f"{out}: {reason} while writing the export{where}. {out} is as it was; the partial export was "
+            "removed. Free space on that disk (or export to another one) and run the export again."
+        )
+    return ExportError(f"{out}: the export could not be written: {exc.strerror or exc}{where}. {out} is as it "
+                       "was; the partial export was removed.")
 
 
 def _target(out) -> Path:
@@ -143,13 +158,6 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
     left_out = _left_out_counts(splits=splits, categories=categories)
     counts = {split: Counter() for split in splits}
     sources = Counter()
-    csv_files, csv_writers = {}, {}
-    for split in splits:
-        for sub in ("images", "annotations"):
-            (folder / SPLIT_FOLDERS[split] / sub).mkdir(parents=True)
-        if csv:
-            csv_files[split] = open(folder / CSV_NAMES[split], "w", newline="", encoding="utf-8")
-            csv_writers[split] = affectnet_csv.CsvWriter(csv_files[split])
     rows = faces.values_list(
         "id",
         "split",
@@ -172,35 +180,43 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
                 continue
             yield row
 
-    try:
-        with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export") as bar:
-            # Reading each stored crop and writing five files a face is the work; writer processes
-            # do it beside this one, which streams the rows and keeps the counts and the CSV in order.
-            written = process_map(
-                partial(_face_files_write, str(folder)),
-                with_landmarks(),
-                workers=workers or default_workers(total),
-                chunk_size=WRITER_CHUNK,
-            )
-            for row in written:
-                bar.update(1)
-                if row.landmarks is None:
-                    left_out["stored image unreadable"] += 1
-                    continue
-                if csv:
-                    csv_writers[row.split].write(
-                        path=f"{SPLIT_FOLDERS[row.split]}/images/{row.id}.jpg",
-                        box=CSV_BOX,
-                        landmarks=row.landmarks,
-                        category=row.final_category,
-                        valence=row.final_valence,
-                        arousal=row.final_arousal,
-                    )
-                counts[row.split][row.final_category] += 1
-                sources[row.final_source] += 1
-    finally:
-        for handle in csv_files.values():
-            handle.close()
+    # Every file and the writer processes are closed before an error leaves (the disk filled, say):
+    # the caller removes the folder, and no writer may still be adding to it then.
+    with ExitStack() as closing_all:
+        csv_writers = {}
+        for split in splits:
+            for sub in ("images", "annotations"):
+                (folder / SPLIT_FOLDERS[split] / sub).mkdir(parents=True)
+            if csv:
+                handle = closing_all.enter_context(open(folder / CSV_NAMES[split], "w", newline="", encoding="utf-8"))
+                csv_writers[split] = affectnet_csv.CsvWriter(handle)
+        bar = closing_all.enter_context(
+            tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export"))
+        # Reading each stored crop and writing five files a face is the work; writer processes
+        # do it beside this one, which streams the rows and keeps the counts and the CSV in order.
+        source = closing_all.enter_context(closing(with_landmarks()))  # its database cursor too
+        written = closing_all.enter_context(closing(process_map(
+            partial(_face_files_write, str(folder)),
+            source,
+            workers=workers or default_workers(total),
+            chunk_size=WRITER_CHUNK,
+        )))
+        for row in written:
+            bar.update(1)
+            if row.landmarks is None:
+                left_out["stored image unreadable"] += 1
+                continue
+            if csv:
+                csv_writers[row.split].write(
+                    path=f"{SPLIT_FOLDERS[row.split]}/images/{row.id}.jpg",
+                    box=CSV_BOX,
+                    landmarks=row.landmarks,
+                    category=row.final_category,
+                    valence=row.final_valence,
+                    arousal=row.final_arousal,
+                )
+            counts[row.split][row.final_category] += 1
+            sources[row.final_source] += 1
     annotators, models = _involved(faces)
     return {
         "format": affectnet_npy.FORMAT.name,
@@ -226,7 +242,11 @@ def _replace(new: Path, target: Path) -> None:
     if target.exists() and any(target.iterdir()):
         old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
         os.rename(target, old)
-        os.rename(new, target)
+        try:
+            os.rename(new, target)
+        except BaseException:
+            os.rename(old, target)  # OUT as it was
+            raise
         shutil.rmtree(old)
     else:
         os.rename(new, target)  # rename(2) replaces an empty folder in one step
@@ -259,8 +279,11 @@ def affectnet_export(
     if Split.UNASSIGNED in splits:
         raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
     categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    except OSError as exc:
+        raise _write_failed(out, exc) from exc
     try:
         manifest = _write(
             partial_folder,
@@ -275,7 +298,9 @@ def affectnet_export(
             json.dump(manifest, handle, indent=2)
             handle.write("\n")
         _replace(partial_folder, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(partial_folder, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _write_failed(out, exc) from exc
         raise
     return manifest

@@ -102,9 +102,17 @@ def process_map(function: Callable, items: Iterable, *, workers: int, chunk_size
         initargs=({name: getattr(settings, name) for name in SHARED_SETTINGS}, os.getpid()),
     ) as pool:
         pending: deque = deque()
-        for chunk in chunked(items, chunk_size):
-            pending.append(pool.submit(_apply_chunk, function, chunk))
-            while len(pending) > window:
+        try:
+            for chunk in chunked(items, chunk_size):
+                pending.append(pool.submit(_apply_chunk, function, chunk))
+                while len(pending) > window:
+                    yield from pending.popleft().result()
+            while pending:
                 yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+        except BaseException:
+            # A chunk failed, or the caller stopped early (GeneratorExit: close() it, or use
+            # contextlib.closing, to stop the workers before it cleans up). The chunks not started are
+            # dropped; leaving the with waits for those running, so no worker is busy after this.
+            for future in pending:
+                future.cancel()
+            raise
