@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, so it sees the view's exceptions first: database down -> 503 "retry", not a 500.
+    "annotator.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "annotator.urls"
@@ -92,10 +94,16 @@ TEMPLATES = [
 
 if not os.environ.get("DATABASE_URL"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)  # the zero-setup SQLite file lives here
+_DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        _DATABASE_URL,
+        # Seconds a process keeps its database connection between requests (0: one per request).
+        # PostgreSQL: 60 by default, which saves a connection set-up on every request.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60 if _DATABASE_URL.startswith(("postgres", "pgsql")) else 0),
+        # A kept connection is checked before a request uses it, so a database restarted meanwhile costs
+        # no failed request: the broken connection is replaced.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
