@@ -38,6 +38,7 @@ def manage_env(tmp_path: Path, **extra) -> dict:
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DATA_ROOTS": os.pathsep.join(str(p) for p in settings.DATA_ROOTS),
         "VAR_DIR": str(tmp_path / "subprocess-var"),  # its broker/cache folders, not the repository's var/
+        "REDIS_URL": "",  # the file broker under VAR_DIR: nothing reaches a Redis that others use
         "LOG_LEVEL": "WARNING",
         **{k: str(v) for k, v in extra.items()},
     }

@@ -83,7 +83,7 @@ def free_port() -> int:
 def app_server(tmp_path, data_root):
     """`manage.py runserver --noreload --nothreading` on a free port, against the test database."""
     port = free_port()
-    env = manage_env(tmp_path, DEBUG="0", SECURE_HTTPS="0", REDIS_URL="", DATABASE_CONN_MAX_AGE="600")
+    env = manage_env(tmp_path, DEBUG="0", SECURE_HTTPS="0", DATABASE_CONN_MAX_AGE="600")
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(manage_command("runserver", "--noreload", "--nothreading", f"127.0.0.1:{port}"),
