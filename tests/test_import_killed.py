@@ -34,7 +34,8 @@ def labelled_folder(root):
     for face_id in range(1, FACES + 1):
         split = "val" if face_id % 5 == 0 else "train"
         category = face_id % 11
-        va = (None, None) if category in (9, 10) else (round((face_id % 21) / 10 - 1, 1), round(0.5 - (face_id % 7) / 10, 1))
+        va = (None, None) if category in (9, 10) else (round((face_id % 21) / 10 - 1, 1),
+                                                        round(0.5 - (face_id % 7) / 10, 1))
         write_face(root / f"{split}_set", face_id, category=category, valence=va[0], arousal=va[1])
         seed = zlib.crc32(str(face_id).encode())
         faces[face_id] = {"split": split, "category": category, "valence": va[0], "arousal": va[1],
