@@ -66,11 +66,11 @@ def _write_failed(out, exc: OSError) -> ExportError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         reason = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
         return ExportError(
-            f"{out}: {reason} while writing the export{where}. {out} is as it was; the partial export was "
-            "removed. Free space on that disk (or export to another one) and run the export again."
+            f"{out}: {reason} while writing the export{where}; nothing in {out} changed and the partial export "
+            "was removed. Free space on that disk (or export to another one) and run the export again."
         )
-    return ExportError(f"{out}: the export could not be written: {exc.strerror or exc}{where}. {out} is as it "
-                       "was; the partial export was removed.")
+    return ExportError(f"{out}: the export could not be written: {exc.strerror or exc}{where}; nothing in {out} "
+                       "changed and the partial export was removed.")
 
 
 def _target(out) -> Path:
