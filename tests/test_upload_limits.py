@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
 from django.test import Client
 from django.test.client import encode_multipart
 
@@ -193,7 +194,21 @@ def asgi_post(path, data: bytes, headers: list) -> tuple:
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
              "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "client": ("127.0.0.1", 50000), "server": ("testserver", 80), "headers": headers}
-    async_to_sync(ASGIHandler())(scope, receive, send)
+    def serve():
+        # In a thread of its own: the browser tests leave an event loop running in the test's thread,
+        # where async_to_sync refuses to run. The view runs in the new thread; its connection is closed there.
+        try:
+            async_to_sync(ASGIHandler())(scope, receive, send)
+        except BaseException as exc:  # handed to the test's thread
+            response["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    thread.join(60)
+    if "error" in response:
+        raise response["error"]
     return response["status"], response["body"].decode()
 
 
