@@ -5,6 +5,7 @@ export that dies half-way leaves OUT as it was. Faces are streamed from the data
 memory does not grow with their number.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
+from contextlib import ExitStack, closing
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Optional
@@ -65,7 +67,20 @@ _SPLIT_FILES = {
 
 
 class ExportError(ValueError):
-    """An export that cannot start (OUT not allowed, not empty, ...)."""
+    """An export that cannot start (OUT not allowed, not empty, ...) or could not be written (disk full, ...)."""
+
+
+def _write_failed(out, exc: OSError) -> ExportError:
+    """Return the error for an export that could not be written (OUT is as it was then)."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        return ExportError(
+            f"{out}: {reason} while writing the export{where}; nothing in {out} changed and the partial export "
+            "was removed. Free space on that disk (or export to another one) and run the export again."
+        )
+    return ExportError(f"{out}: the export could not be written: {exc.strerror or exc}{where}; nothing in {out} "
+                       "changed and the partial export was removed.")
 
 
 def _not_an_export(target: Path) -> Optional[str]:
@@ -205,13 +220,6 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
     counts = {split: Counter() for split in splits}
     sources = Counter()
     with_open_flags = 0
-    csv_files, csv_writers = {}, {}
-    for split in splits:
-        for sub in ("images", "annotations"):
-            (folder / SPLIT_FOLDERS[split] / sub).mkdir(parents=True)
-        if csv:
-            csv_files[split] = open(folder / CSV_NAMES[split], "w", newline="", encoding="utf-8")
-            csv_writers[split] = affectnet_csv.CsvWriter(csv_files[split])
     rows = faces.values_list(
         "id",
         "split",
@@ -235,36 +243,44 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
                 continue
             yield row
 
-    try:
-        with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export") as bar:
-            # Reading each stored crop and writing five files a face is the work; writer processes
-            # do it beside this one, which streams the rows and keeps the counts and the CSV in order.
-            written = process_map(
-                partial(_face_files_write, str(folder)),
-                with_landmarks(),
-                workers=workers or default_workers(total),
-                chunk_size=WRITER_CHUNK,
-            )
-            for row in written:
-                bar.update(1)
-                if row.landmarks is None:
-                    left_out["stored image unreadable"] += 1
-                    continue
-                if csv:
-                    csv_writers[row.split].write(
-                        path=f"{SPLIT_FOLDERS[row.split]}/images/{row.id}.jpg",
-                        box=CSV_BOX,
-                        landmarks=row.landmarks,
-                        category=row.final_category,
-                        valence=row.final_valence,
-                        arousal=row.final_arousal,
-                    )
-                counts[row.split][row.final_category] += 1
-                sources[row.final_source] += 1
-                with_open_flags += row.needs_review
-    finally:
-        for handle in csv_files.values():
-            handle.close()
+    # Every file and the writer processes are closed before an error leaves (the disk filled, say):
+    # the caller removes the folder, and no writer may still be adding to it then.
+    with ExitStack() as closing_all:
+        csv_writers = {}
+        for split in splits:
+            for sub in ("images", "annotations"):
+                (folder / SPLIT_FOLDERS[split] / sub).mkdir(parents=True)
+            if csv:
+                handle = closing_all.enter_context(open(folder / CSV_NAMES[split], "w", newline="", encoding="utf-8"))
+                csv_writers[split] = affectnet_csv.CsvWriter(handle)
+        bar = closing_all.enter_context(
+            tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export"))
+        # Reading each stored crop and writing five files a face is the work; writer processes
+        # do it beside this one, which streams the rows and keeps the counts and the CSV in order.
+        source = closing_all.enter_context(closing(with_landmarks()))  # its database cursor too
+        written = closing_all.enter_context(closing(process_map(
+            partial(_face_files_write, str(folder)),
+            source,
+            workers=workers or default_workers(total),
+            chunk_size=WRITER_CHUNK,
+        )))
+        for row in written:
+            bar.update(1)
+            if row.landmarks is None:
+                left_out["stored image unreadable"] += 1
+                continue
+            if csv:
+                csv_writers[row.split].write(
+                    path=f"{SPLIT_FOLDERS[row.split]}/images/{row.id}.jpg",
+                    box=CSV_BOX,
+                    landmarks=row.landmarks,
+                    category=row.final_category,
+                    valence=row.final_valence,
+                    arousal=row.final_arousal,
+                )
+            counts[row.split][row.final_category] += 1
+            sources[row.final_source] += 1
+            with_open_flags += row.needs_review
     annotators, models = _involved(faces)
     return {
         **MANIFEST_MARKER,
@@ -297,7 +313,11 @@ def _replace(new: Path, target: Path, out) -> None:
         _check_replaceable(target, out)
         old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
         os.rename(target, old)
-        os.rename(new, target)
+        try:
+            os.rename(new, target)
+        except BaseException:
+            os.rename(old, target)  # OUT as it was
+            raise
         shutil.rmtree(old)
     else:
         os.rename(new, target)  # rename(2) replaces an empty folder in one step
@@ -332,8 +352,11 @@ def affectnet_export(
     if Split.UNASSIGNED in splits:
         raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
     categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    except OSError as exc:
+        raise _write_failed(out, exc) from exc
     try:
         manifest = _write(
             partial_folder,
@@ -348,7 +371,9 @@ def affectnet_export(
             json.dump(manifest, handle, indent=2)
             handle.write("\n")
         _replace(partial_folder, target, out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(partial_folder, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _write_failed(out, exc) from exc
         raise
     return manifest

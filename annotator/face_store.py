@@ -59,9 +59,13 @@ def crop_save(content_hash: str, crop_jpeg: bytes) -> str:
     """Store a crop under its content name unless it is there already; return the name.
 
     Content-addressed, so this may run before the face's row exists and in any process: a crash
-    in between leaves at most an unused file that the next import of that crop reuses.
+    in between leaves at most an unused file that the next import of that crop reuses. A file of
+    another size under the name is one whose writer was killed part-way (FileSystemStorage writes
+    in place): it is written again, never taken for the crop.
     """
     name = crop_storage_name(content_hash)
+    if default_storage.exists(name) and default_storage.size(name) != len(crop_jpeg):
+        default_storage.delete(name)
     if not default_storage.exists(name):
         saved = default_storage.save(name, ContentFile(crop_jpeg))
         if saved != name:  # a racing writer stored the same bytes first; keep one copy

@@ -100,9 +100,12 @@ def _unpack_zip(upload, name: str, unpacked: Unpacked) -> None:
                 unpacked.bad.append(f"{display}: cannot be unpacked ({exc})")
 
 
-def uploads_unpack(*, files: Iterable, folder: Path) -> Unpacked:
-    """Write uploaded photos and the photos inside uploaded zips into folder, under numbered names."""
-    unpacked = Unpacked(folder=folder)
+def uploads_unpack(*, files: Iterable, folder: Path, refused: Iterable[str] = ()) -> Unpacked:
+    """Write uploaded photos and the photos inside uploaded zips into folder, under numbered names.
+
+    refused: messages about files dropped while the request was read (over a size limit).
+    """
+    unpacked = Unpacked(folder=folder, bad=list(refused))
     for upload in files:
         name = PurePosixPath(str(upload.name).replace("\\", "/")).name or "upload"
         if upload.size > settings.PHOTO_UPLOAD_MAX_BYTES:
@@ -120,12 +123,15 @@ def uploads_unpack(*, files: Iterable, folder: Path) -> Unpacked:
 
 
 def photos_upload(*, files: Iterable, split: str = Split.UNASSIGNED, no_face_as_candidates: bool = False,
-                  workers: int = 1) -> ImportSummary:
-    """Import uploaded photos and zips; return the summary, sources named "upload:<name>"."""
+                  workers: int = 1, refused: Iterable[str] = ()) -> ImportSummary:
+    """Import uploaded photos and zips; return the summary, sources named "upload:<name>".
+
+    refused: messages about files dropped while the request was read; they are listed with the bad files.
+    """
     folder = Path(settings.VAR_DIR) / "uploads" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:
-        unpacked = uploads_unpack(files=files, folder=folder)
+        unpacked = uploads_unpack(files=files, folder=folder, refused=refused)
 
         def display(path: str) -> str:
             return "upload:" + unpacked.names.get(path, Path(path).name)

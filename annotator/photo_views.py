@@ -1,12 +1,15 @@
 """The upload page for raw photos (admins only): files or zip archives to faces."""
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from . import roles
 from .models import Split
 from .photo_upload import photos_upload
+from .upload_limits import LimitedUploadHandler, request_too_large, short_size
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -20,7 +23,8 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):
         single = super().clean
-        return [single(item, initial) for item in data] if isinstance(data, (list, tuple)) else [single(data, initial)]
+        files = [single(item, initial) for item in data] if isinstance(data, (list, tuple)) else [single(data, initial)]
+        return [f for f in files if f]
 
 
 class PhotoUploadForm(forms.Form):
@@ -29,16 +33,55 @@ class PhotoUploadForm(forms.Form):
     no_face_as_candidates = forms.BooleanField(
         required=False, label="Keep photos with no face, suggested No-Face, for annotators to confirm")
 
+    def __init__(self, *args, files_refused=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if files_refused:  # every file was over the limit: the summary names them, not "required"
+            self.fields["files"].required = False
 
+
+@csrf_exempt  # CSRF is checked by _photo_upload, once the upload handlers are in place
 @login_required
 def photo_upload(request):
-    """Show the upload form; on POST, import the photos and show what happened to each."""
+    """Refuse an oversized upload before its body is read; limit what is read; then the form."""
     if not roles.is_admin(request.user):
         raise PermissionDenied("Only admins may import photos.")
+    limiter = None
+    if request.method == "POST":
+        # Nothing before this point may touch request.POST/FILES: the body is parsed once, with these handlers.
+        refused = request_too_large(request, settings.PHOTO_UPLOAD_MAX_REQUEST_BYTES)
+        if refused:
+            return _too_large(request, refused)
+        limiter = LimitedUploadHandler(request, max_file_bytes=settings.PHOTO_UPLOAD_MAX_BYTES,
+                                       max_request_bytes=settings.PHOTO_UPLOAD_MAX_REQUEST_BYTES)
+        request.upload_handlers.insert(0, limiter)
+        request.POST  # parse the body now, through the limiter (CSRF is checked on what was parsed, below)
+        if limiter.too_large:  # whether or not the CSRF token came before the point where reading stopped
+            return _too_large(request, limiter.too_large)
+    return _photo_upload(request, limiter)
+
+
+@csrf_protect
+def _photo_upload(request, limiter):
+    """Show the upload form; on POST, import the photos and show what happened to each."""
     summary = None
-    form = PhotoUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        form = PhotoUploadForm(request.POST, request.FILES, files_refused=bool(limiter.refused))
+    else:
+        form = PhotoUploadForm()
     if request.method == "POST" and form.is_valid():
         summary = photos_upload(files=form.cleaned_data["files"], split=form.cleaned_data["split"],
-                                no_face_as_candidates=form.cleaned_data["no_face_as_candidates"])
+                                no_face_as_candidates=form.cleaned_data["no_face_as_candidates"],
+                                refused=limiter.refused)
         form = PhotoUploadForm()
-    return render(request, "photos/upload.html", {"form": form, "summary": summary})
+    return _page(request, form, summary=summary)
+
+
+def _too_large(request, message):
+    return _page(request, PhotoUploadForm(), error=message, status=413)
+
+
+def _page(request, form, *, summary=None, error=None, status=200):
+    limits = {"max_file": short_size(settings.PHOTO_UPLOAD_MAX_BYTES),
+              "max_request": short_size(settings.PHOTO_UPLOAD_MAX_REQUEST_BYTES)}
+    return render(request, "photos/upload.html", {"form": form, "summary": summary, "error": error, **limits},
+                  status=status)

@@ -5,6 +5,9 @@ Kept free of model imports: a worker process imports this module before django.s
 
 import multiprocessing
 import os
+import select
+import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, Optional
@@ -20,12 +23,42 @@ CHUNKS_IN_FLIGHT = 4  # per worker: enough to keep it busy, few enough to keep m
 SHARED_SETTINGS = ("MEDIA_ROOT", "STORAGES")
 
 
-def django_process_setup(overrides: dict) -> None:
+def _exit_when_gone(pid: int) -> None:
+    """End this worker process as soon as process pid (the one that started the pool) has ended.
+
+    A pool's workers wait on their queues for ever when the process that started them is killed
+    (kill -9, the OOM killer): they block writing results nobody reads, keep the forkserver alive,
+    and an import's readers would go on storing crops. A pidfd (Linux 5.3+) becomes readable when
+    the process ends; elsewhere the process is polled every second.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)  # already gone
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+        os._exit(1)
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
+
+
+def django_process_setup(overrides: dict, parent_pid: Optional[int] = None) -> None:
     """Set Django up in a fresh worker process, with the parent's values for the named settings.
 
     A forkserver child reads its settings from the environment; settings the parent changed at run
     time (tests point MEDIA_ROOT at a temporary folder) must follow it, or its files land elsewhere.
+    The worker ends by itself when the process that started the pool is gone (parent_pid).
     """
+    if parent_pid is not None:
+        threading.Thread(target=_exit_when_gone, args=(parent_pid,), name="parent-watch", daemon=True).start()
     django.setup()
     for name, value in overrides.items():
         setattr(settings, name, value)
@@ -66,12 +99,20 @@ def process_map(function: Callable, items: Iterable, *, workers: int, chunk_size
         max_workers=workers,
         mp_context=context,
         initializer=django_process_setup,
-        initargs=({name: getattr(settings, name) for name in SHARED_SETTINGS},),
+        initargs=({name: getattr(settings, name) for name in SHARED_SETTINGS}, os.getpid()),
     ) as pool:
         pending: deque = deque()
-        for chunk in chunked(items, chunk_size):
-            pending.append(pool.submit(_apply_chunk, function, chunk))
-            while len(pending) > window:
+        try:
+            for chunk in chunked(items, chunk_size):
+                pending.append(pool.submit(_apply_chunk, function, chunk))
+                while len(pending) > window:
+                    yield from pending.popleft().result()
+            while pending:
                 yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+        except BaseException:
+            # A chunk failed, or the caller stopped early (GeneratorExit: close() it, or use
+            # contextlib.closing, to stop the workers before it cleans up). The chunks not started are
+            # dropped; leaving the with waits for those running, so no worker is busy after this.
+            for future in pending:
+                future.cancel()
+            raise

@@ -84,8 +84,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
-    # Last: turns a refused sign-in (too many failures) into the lockout page.
+    # Turns a refused sign-in (too many failures) into the lockout page.
     "axes.middleware.AxesMiddleware",
+    # Last, so it sees the view's exceptions first: database down -> 503 "retry", not a 500.
+    "annotator.middleware.DatabaseUnavailableMiddleware",
 ]
 
 # The lockout check (axes' AxesStandaloneBackend; authenticate() calls without a request, e.g. the test
@@ -116,10 +118,16 @@ TEMPLATES = [
 
 if not os.environ.get("DATABASE_URL"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)  # the zero-setup SQLite file lives here
+_DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        _DATABASE_URL,
+        # Seconds a process keeps its database connection between requests (0: one per request).
+        # PostgreSQL: 60 by default, which saves a connection set-up on every request.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60 if _DATABASE_URL.startswith(("postgres", "pgsql")) else 0),
+        # A kept connection is checked before a request uses it, so a database restarted meanwhile costs
+        # no failed request: the broken connection is replaced.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -362,6 +370,9 @@ IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 500)
 FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "haar")  # "haar" (OpenCV's cascade) or "dnn" (res10 SSD)
 PHOTO_IMPORT_WORKERS = env_int("PHOTO_IMPORT_WORKERS", 0)  # 0: one per core
 PHOTO_UPLOAD_MAX_BYTES = env_int("PHOTO_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)  # per uploaded file (zip or photo)
+# Per upload request, all files together: a larger Content-Length is refused (413) before the body is read,
+# and reading stops once the files pass it (a missing or false Content-Length).
+PHOTO_UPLOAD_MAX_REQUEST_BYTES = env_int("PHOTO_UPLOAD_MAX_REQUEST_BYTES", 4 * PHOTO_UPLOAD_MAX_BYTES)
 PHOTO_ZIP_MAX_MEMBERS = env_int("PHOTO_ZIP_MAX_MEMBERS", 5000)
 PHOTO_ZIP_MAX_MEMBER_BYTES = env_int("PHOTO_ZIP_MAX_MEMBER_BYTES", 50 * 1024 * 1024)
 PHOTO_ZIP_MAX_TOTAL_BYTES = env_int("PHOTO_ZIP_MAX_TOTAL_BYTES", 1024 * 1024 * 1024)  # unpacked, all members
