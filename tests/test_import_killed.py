@@ -63,11 +63,11 @@ def assert_whole(faces, *, complete: bool):
         assert face.split == want["split"]
         assert np.allclose(face.landmarks, want["landmarks"])
         answer = answers[face_id]
-        assert answer.annotator_id == importer.id
+        assert answer.annotator_id == importer.id and answer.imported
         assert (answer.category, answer.valence, answer.arousal) == (want["category"], want["valence"], want["arousal"])
         assert (face.final_category, face.final_valence, face.final_arousal) == (
             want["category"], want["valence"], want["arousal"])
-        assert (face.answer_count, face.required_annotations, face.final_source) == (1, 1, FinalSource.AGREEMENT)
+        assert (face.answer_count, face.required_annotations, face.final_source) == (1, 1, FinalSource.IMPORT)
     assert Annotation.objects.count() == len(stored)
     assert not Claim.objects.exists() and not Suggestion.objects.exists() and not Flag.objects.exists()
 
