@@ -16,7 +16,8 @@ RETRY_AFTER_SECONDS = 2
 MESSAGE = "database unavailable, retry"
 
 
-def _wants_json(request) -> bool:
+def wants_json(request) -> bool:
+    """Return whether an error for this request is answered as JSON: under /api/, or when asked for."""
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
 
 
@@ -31,7 +32,7 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
         logger.warning("database unavailable for %s %s: %s", request.method, request.path, exception)
-        if _wants_json(request):
+        if wants_json(request):
             response = JsonResponse({"detail": MESSAGE}, status=503)
         else:
             response = HttpResponse(

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import defaults
 
 from . import roles
+from .middleware import wants_json
 from .models import Face
 
 
@@ -36,29 +37,25 @@ def face_image(request, face_id: int):
 
 # Errors Django answers itself (no URL matched, an exception outside DRF): JSON under /api/, where
 # clients read JSON; the usual pages elsewhere.
-def _api(request) -> bool:
-    return request.path.startswith("/api/")
-
-
 def bad_request(request, exception):
-    if _api(request):
+    if wants_json(request):
         return JsonResponse({"detail": "Bad request."}, status=400)
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request, exception):
-    if _api(request):
+    if wants_json(request):
         return JsonResponse({"detail": str(exception) or "You may not do this."}, status=403)
     return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request, exception):
-    if _api(request):
+    if wants_json(request):
         return JsonResponse({"detail": f"Not found: {request.path}"}, status=404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
-    if _api(request):
+    if wants_json(request):
         return JsonResponse({"detail": "Server error: it was logged; try again or tell an admin."}, status=500)
     return defaults.server_error(request)
