@@ -114,3 +114,28 @@ def test_dashboard_draws_its_charts(page, live_server, data_root, admin_user_rol
     assert page.locator("#chart-va svg rect").count() >= 1
     assert "0.607" in page.locator("#agreement-table").inner_text()
     page.screenshot(path=str(artifacts_dir / "review-dashboard.png"), full_page=True)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_imported_label_under_question_reads_as_final_and_why_it_is_listed(page, live_server, data_root,
+                                                                              reviewer_user, annotator_user):
+    from annotator.models import Annotation, Face
+    from reviews.flagging import face_flags_evaluate
+
+    face = make_face(required=1)
+    Annotation.objects.create(face=face, annotator=annotator_user, category=1, valence=-0.8, arousal=-0.5,
+                              imported=True)
+    Face.objects.filter(pk=face.pk).update(answer_count=1, final_category=1, final_valence=-0.8, final_arousal=-0.5,
+                                           final_source="import")
+    suggest(face, suggester(), 6, -0.5, 0.6, confidence=0.95)
+    face_flags_evaluate(face_id=face.id)
+
+    browser_login(page, live_server, reviewer_user, next_path=f"/review/face/{face.id}/")
+    page.wait_for_selector("#flags .evidence")
+    assert page.locator("#final-now").inner_text() == (
+        "Now: 1 Happiness (-0.80, -0.50), imported: exported as it is until a reviewer decides")
+    evidence = page.locator("#flags .evidence").all_inner_texts()
+    assert evidence[0].startswith("the model disagrees with the imported label · A: 1 Happiness")
+    assert any(text.startswith("the imported point is outside its category's region") for text in evidence)
+    assert set(page.locator("#flags .reason").all_inner_texts()) == {"imported label questioned"}

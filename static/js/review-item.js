@@ -61,6 +61,12 @@ const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<":
 // A flag's evidence as a reviewer reads it, answers by their letter on this page:
 // "A: 1 Happiness (+0.46, +0.35) · model: 6 Anger 100% (-0.50, +0.60) · points 0.99 apart".
 const EVIDENCE_SHOWN = new Set(["answer", "answers", "suggestion", "gold", "va_distance", "confirmed_by_annotator", "category_differs", "cause"]);
+// Where the face's final label (what the export writes) came from.
+const FINAL_SOURCES = {
+  agreement: "the annotators agree",
+  import: "imported: exported as it is until a reviewer decides",
+  review: "a reviewer's decision",
+};
 // What questions an imported label (flag reason "imported_label"): the label stays final meanwhile.
 const IMPORTED_CAUSES = {
   annotator_vs_model: "the model disagrees with the imported label",
@@ -105,6 +111,9 @@ function render() {
   }
   if (!flags.children.length) li(flags, '<span class="muted">no open flag</span>');
   $("gold").textContent = item.gold ? `Gold item: ${labelText(item.gold)}` : "";
+  $("final-now").textContent = item.final
+    ? `Now: ${labelText(item.final)}, ${FINAL_SOURCES[item.final.source] || item.final.source}`
+    : "Now: no final label (not exported)";
 
   const answers = $("answers");
   answers.replaceChildren();
