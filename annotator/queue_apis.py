@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import queueing
-from .api_fields import id_field, seconds_spent_field
+from .api_fields import FloatField, IntegerField, UUIDField, id_field, seconds_spent_field
 from .categories import LabelError
 from .models import Annotation, Face
 from .roles import IsAnnotator
@@ -72,7 +72,7 @@ class QueueNextApi(APIView):
     permission_classes = [IsAuthenticated, IsAnnotator]
 
     class QueueNextIn(serializers.Serializer):
-        count = serializers.IntegerField(min_value=1, max_value=10, default=1)
+        count = IntegerField(min_value=1, max_value=10, default=1)
         holding = serializers.ListField(
             child=id_field(), required=False, default=list, max_length=50,
             help_text="Ids of faces the client already holds (they are not returned again)",
@@ -116,9 +116,9 @@ class AnnotationOut(serializers.ModelSerializer):
 
 
 class LabelIn(serializers.Serializer):
-    category = serializers.IntegerField()
-    valence = serializers.FloatField(required=False, allow_null=True, default=None)
-    arousal = serializers.FloatField(required=False, allow_null=True, default=None)
+    category = IntegerField()
+    valence = FloatField(required=False, allow_null=True, default=None)
+    arousal = FloatField(required=False, allow_null=True, default=None)
     outside_region_confirmed = serializers.BooleanField(required=False, default=False)
     seconds_spent = seconds_spent_field(required=False, default=0.0)
 
@@ -130,7 +130,7 @@ class AnnotationSubmitApi(APIView):
 
     class AnnotationSubmitIn(LabelIn):
         face = id_field()
-        client_key = serializers.UUIDField()
+        client_key = UUIDField()
         suggestion = id_field(required=False, allow_null=True, default=None)
 
     @extend_schema(request=AnnotationSubmitIn, responses={200: AnnotationOut, 201: AnnotationOut})

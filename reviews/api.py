@@ -12,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.api_fields import id_field
+from annotator.api_fields import FloatField, IntegerField, id_field
 from annotator.categories import LabelError
 from annotator.models import MAX_ID, Annotation, Face, Split, Suggestion
 from annotator.roles import IsAdminRole, IsReviewer, is_admin
@@ -32,7 +32,7 @@ FILTER_PARAMETERS = [
 
 class QueueFilterSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=Flag.Reason.choices, required=False, allow_blank=True)
-    category = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    category = IntegerField(min_value=0, max_value=10, required=False)
     annotator = id_field(required=False)
     model = id_field(required=False)
 
@@ -70,8 +70,8 @@ class QueueApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
     class PageIn(serializers.Serializer):
-        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
-        offset = serializers.IntegerField(min_value=0, max_value=MAX_ID, default=0)
+        limit = IntegerField(min_value=1, max_value=500, default=50)
+        offset = IntegerField(min_value=0, max_value=MAX_ID, default=0)
 
     class QueueOutputSerializer(serializers.Serializer):
         count = serializers.IntegerField()
@@ -127,9 +127,9 @@ class DecisionApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
     class DecisionInputSerializer(serializers.Serializer):
-        category = serializers.IntegerField()
-        valence = serializers.FloatField(required=False, allow_null=True)
-        arousal = serializers.FloatField(required=False, allow_null=True)
+        category = IntegerField()
+        valence = FloatField(required=False, allow_null=True)
+        arousal = FloatField(required=False, allow_null=True)
         source = serializers.ChoiceField(choices=Decision.Source.choices, default=Decision.Source.MANUAL)
         annotation_id = id_field(required=False, allow_null=True)
         suggestion_id = id_field(required=False, allow_null=True)
@@ -189,9 +189,9 @@ class GoldApi(APIView):
 
     class GoldInputSerializer(serializers.Serializer):
         face_id = id_field()
-        category = serializers.IntegerField()
-        valence = serializers.FloatField(required=False, allow_null=True)
-        arousal = serializers.FloatField(required=False, allow_null=True)
+        category = IntegerField()
+        valence = FloatField(required=False, allow_null=True)
+        arousal = FloatField(required=False, allow_null=True)
 
     @extend_schema(request=GoldInputSerializer, responses={201: GoldInputSerializer},
                    summary="Mark a face as a gold item with its known label (admins)")
