@@ -148,6 +148,7 @@ class DecisionApi(APIView):
                    summary="Set the face's final label; its open flags are resolved")
     def post(self, request, face_id: int):
         face = get_object_or_404(Face.objects.only("id"), pk=face_id)
+        filters = queue_filters(request)  # read before anything is stored: a bad filter stores nothing
         s = self.DecisionInputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         d = s.validated_data
@@ -168,7 +169,7 @@ class DecisionApi(APIView):
         except (LabelError, services.DecisionError) as exc:
             field, _, message = str(exc).partition(": ")
             raise ValidationError({field if message else "non_field_errors": message or str(exc)}) from None
-        decision.next_face_id = selectors.review_next_face_id(filters=queue_filters(request), exclude=[face_id])
+        decision.next_face_id = selectors.review_next_face_id(filters=filters, exclude=[face_id])
         return Response(self.DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
 
 
