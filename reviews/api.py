@@ -60,6 +60,19 @@ def exclude_ids(text: str) -> list:
     return s.validated_data["exclude"]
 
 
+# The services name the label's parts and the rows ("annotation: 5 is an answer for face 7, ...");
+# the decision's input names the rows by their ids.
+INPUT_NAMES = {"annotation": "annotation_id", "suggestion": "suggestion_id"}
+
+
+def _field_error(exc: Exception) -> dict:
+    """Return the {field: [message]} error of a service's "field: message" exception."""
+    field, sep, message = str(exc).partition(": ")
+    if not sep:
+        return {"non_field_errors": [str(exc)]}
+    return {INPUT_NAMES.get(field, field): [message]}
+
+
 LabelOut = inline_serializer("ReviewLabel", {
     "category": serializers.IntegerField(), "category_name": serializers.CharField(),
     "valence": serializers.FloatField(allow_null=True), "arousal": serializers.FloatField(allow_null=True),
@@ -156,19 +169,18 @@ class DecisionApi(APIView):
         if d.get("annotation_id") is not None:
             annotation = Annotation.objects.filter(pk=d["annotation_id"]).first()
             if annotation is None:
-                raise ValidationError({"annotation_id": f"no answer {d['annotation_id']}"})
+                raise ValidationError({"annotation_id": [f"no answer {d['annotation_id']}"]})
         if d.get("suggestion_id") is not None:
             suggestion = Suggestion.objects.filter(pk=d["suggestion_id"]).first()
             if suggestion is None:
-                raise ValidationError({"suggestion_id": f"no suggestion {d['suggestion_id']}"})
+                raise ValidationError({"suggestion_id": [f"no suggestion {d['suggestion_id']}"]})
         try:
             decision = services.decision_make(
                 face=face, reviewer=request.user, category=d["category"], valence=d.get("valence"),
                 arousal=d.get("arousal"), source=d["source"], annotation=annotation, suggestion=suggestion,
             )
         except (LabelError, services.DecisionError) as exc:
-            field, _, message = str(exc).partition(": ")
-            raise ValidationError({field if message else "non_field_errors": message or str(exc)}) from None
+            raise ValidationError(_field_error(exc)) from None
         decision.next_face_id = selectors.review_next_face_id(filters=filters, exclude=[face_id])
         return Response(self.DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
 
@@ -202,13 +214,12 @@ class GoldApi(APIView):
         d = s.validated_data
         face = Face.objects.filter(pk=d["face_id"]).first()
         if face is None:
-            raise ValidationError({"face_id": f"no face {d['face_id']}"})
+            raise ValidationError({"face_id": [f"no face {d['face_id']}"]})
         try:
             gold = services.gold_mark(face=face, category=d["category"], valence=d.get("valence"),
                                       arousal=d.get("arousal"), by=request.user)
         except LabelError as exc:
-            field, _, message = str(exc).partition(": ")
-            raise ValidationError({field: message}) from None
+            raise ValidationError(_field_error(exc)) from None
         return Response({"face_id": face.id, "category": gold.category, "valence": gold.valence,
                          "arousal": gold.arousal}, status=status.HTTP_201_CREATED)
 
