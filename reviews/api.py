@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -227,9 +227,11 @@ class GoldApi(APIView):
 class GoldDeleteApi(APIView):
     permission_classes = [IsAuthenticated, IsAdminRole]
 
-    @extend_schema(request=None, responses={204: None}, summary="Make a gold face an ordinary face again (admins)")
+    @extend_schema(request=None, responses={204: None, 404: None},
+                   summary="Make a gold face an ordinary face again (admins); 404 if it is no gold item")
     def delete(self, request, face_id: int):
-        services.gold_unmark(face=get_object_or_404(Face.objects.only("id"), pk=face_id))
+        if not services.gold_unmark(face=get_object_or_404(Face.objects.only("id"), pk=face_id)):
+            raise NotFound(f"Face {face_id} is not a gold item.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
