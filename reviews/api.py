@@ -252,17 +252,22 @@ class AgreementApi(APIView):
 class EvaluationApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
+    class EvaluationIn(serializers.Serializer):
+        split = serializers.ChoiceField(choices=[*Split.values, "all"], default=Split.VAL)
+        # A CharField refuses NUL characters, which PostgreSQL cannot compare (a 500 before).
+        model = serializers.CharField(required=False, default="", max_length=201)
+
     @extend_schema(parameters=[OpenApiParameter("split", str, enum=[*Split.values, "all"]),
                                OpenApiParameter("model", str, description="NAME:VERSION (default: the active one)")],
                    responses=OpenApiTypes.OBJECT, summary="The seed's table for a model against final labels")
     def get(self, request):
-        split = request.query_params.get("split") or Split.VAL
-        if split not in [*Split.values, "all"]:
-            raise ValidationError({"split": f"not a split: {split!r}"})
+        s = self.EvaluationIn(data={k: v for k, v in request.query_params.items() if v != ""})
+        s.is_valid(raise_exception=True)
+        split, spec = s.validated_data["split"], s.validated_data["model"]
         try:
-            suggester = suggester_by_spec(request.query_params.get("model", ""))
+            suggester = suggester_by_spec(spec)
         except SuggesterNotFound as exc:
-            raise ValidationError({"model": str(exc)}) from None
+            raise ValidationError({"model": [str(exc)]}) from None
         return Response(evaluate_suggester(suggester, None if split == "all" else split))
 
 
