@@ -20,7 +20,11 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):
         single = super().clean
-        return [single(item, initial) for item in data] if isinstance(data, (list, tuple)) else [single(data, initial)]
+        if not isinstance(data, (list, tuple)):
+            return [single(data, initial)]
+        if not data and self.required:  # no file at all: the per-file check below never runs
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        return [single(item, initial) for item in data]
 
 
 class PhotoUploadForm(forms.Form):
