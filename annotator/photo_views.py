@@ -23,8 +23,12 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):
         single = super().clean
-        files = [single(item, initial) for item in data] if isinstance(data, (list, tuple)) else [single(data, initial)]
-        return [f for f in files if f]
+        if not isinstance(data, (list, tuple)):
+            data = [data]
+        if not data and self.required:  # no file at all: the per-file check below never runs
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        files = [single(item, initial) for item in data]
+        return [f for f in files if f]  # files the upload limits dropped are named in the summary
 
 
 class PhotoUploadForm(forms.Form):

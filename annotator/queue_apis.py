@@ -4,7 +4,6 @@ Thin views: validate input, call one service in annotator.queueing, serialize. O
 admins may call them; an annotator only ever sees their own answers.
 """
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -14,9 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import queueing
-from .api_fields import id_field, seconds_spent_field
+from .api_fields import FloatField, IntegerField, UUIDField, id_field, seconds_spent_field
 from .categories import LabelError
-from .models import Annotation, Face
+from .models import Annotation
 from .roles import IsAnnotator
 
 
@@ -72,7 +71,7 @@ class QueueNextApi(APIView):
     permission_classes = [IsAuthenticated, IsAnnotator]
 
     class QueueNextIn(serializers.Serializer):
-        count = serializers.IntegerField(min_value=1, max_value=10, default=1)
+        count = IntegerField(min_value=1, max_value=10, default=1)
         holding = serializers.ListField(
             child=id_field(), required=False, default=list, max_length=50,
             help_text="Ids of faces the client already holds (they are not returned again)",
@@ -90,7 +89,8 @@ class QueueNextApi(APIView):
 
 
 class QueueReleaseApi(APIView):
-    """Give a claimed face back now (skip)."""
+    """Give a claimed face back now (skip). A face not held (a skip sent twice) is a no-op; an id that
+    names no face is a 404."""
 
     permission_classes = [IsAuthenticated, IsAnnotator]
 
@@ -101,7 +101,10 @@ class QueueReleaseApi(APIView):
     def post(self, request):
         data = self.QueueReleaseIn(data=request.data)
         data.is_valid(raise_exception=True)
-        queueing.queue_release(annotator=request.user, face_id=data.validated_data["face"])
+        try:
+            queueing.queue_release(annotator=request.user, face_id=data.validated_data["face"])
+        except queueing.QueueError as error:
+            return _error_response(error)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -116,9 +119,9 @@ class AnnotationOut(serializers.ModelSerializer):
 
 
 class LabelIn(serializers.Serializer):
-    category = serializers.IntegerField()
-    valence = serializers.FloatField(required=False, allow_null=True, default=None)
-    arousal = serializers.FloatField(required=False, allow_null=True, default=None)
+    category = IntegerField()
+    valence = FloatField(required=False, allow_null=True, default=None)
+    arousal = FloatField(required=False, allow_null=True, default=None)
     outside_region_confirmed = serializers.BooleanField(required=False, default=False)
     seconds_spent = seconds_spent_field(required=False, default=0.0)
 
@@ -130,7 +133,7 @@ class AnnotationSubmitApi(APIView):
 
     class AnnotationSubmitIn(LabelIn):
         face = id_field()
-        client_key = serializers.UUIDField()
+        client_key = UUIDField()
         suggestion = id_field(required=False, allow_null=True, default=None)
 
     @extend_schema(request=AnnotationSubmitIn, responses={200: AnnotationOut, 201: AnnotationOut})
@@ -138,10 +141,9 @@ class AnnotationSubmitApi(APIView):
         data = self.AnnotationSubmitIn(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        face = get_object_or_404(Face.objects.only("pk"), pk=d["face"])
         try:
             annotation, created = queueing.annotation_submit(
-                face=face, annotator=request.user, category=d["category"], valence=d["valence"],
+                face=d["face"], annotator=request.user, category=d["category"], valence=d["valence"],
                 arousal=d["arousal"], client_key=d["client_key"], seconds_spent=d["seconds_spent"],
                 suggestion_id=d["suggestion"], outside_region_confirmed=d["outside_region_confirmed"],
             )

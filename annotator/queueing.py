@@ -43,6 +43,12 @@ class QueueError(Exception):
         self.field = field
 
 
+class NoSuchFace(QueueError):
+    """The face id names no face."""
+
+    status = 404
+
+
 class AlreadyAnswered(QueueError):
     """The annotator answered this face already (with another client key): change it instead."""
 
@@ -295,9 +301,16 @@ def claims_delete_forgotten() -> int:
 
 def queue_release(*, annotator, face_id: int) -> bool:
     """End the annotator's lease on a face now (skip): others may take it; this annotator gets it
-    again only after one more lease time. Return whether a live claim was ended."""
+    again only after one more lease time. Return whether a live claim was ended.
+
+    A face the annotator holds no live claim on has nothing to end (a skip sent twice); an id that
+    names no face raises NoSuchFace.
+    """
     now = _now()
-    return bool(Claim.objects.filter(annotator=annotator, face_id=face_id, expires_at__gt=now).update(expires_at=now))
+    ended = Claim.objects.filter(annotator=annotator, face_id=face_id, expires_at__gt=now).update(expires_at=now)
+    if not ended and not Face.objects.filter(pk=face_id).exists():
+        raise NoSuchFace(f"There is no face {face_id}.", field="face")
+    return bool(ended)
 
 
 def _kept(suggestion: Optional[Suggestion], category: int, valence, arousal) -> Optional[bool]:
@@ -371,7 +384,8 @@ def annotation_submit(
     refused. Every refusal reads the same for a gold face as for any other, so that gold faces
     cannot be told apart.
 
-    Raises LabelError (bad label), OutsideRegion, AlreadyAnswered, NotClaimed, KeyReused, QueueError.
+    Raises LabelError (bad label), OutsideRegion, NoSuchFace, AlreadyAnswered, NotClaimed, KeyReused,
+    QueueError.
     """
     face_id = getattr(face, "pk", face)
     client_key = uuid.UUID(str(client_key))
@@ -381,7 +395,9 @@ def annotation_submit(
     now = _now()
     try:
         with transaction.atomic():
-            face = Face.objects.select_for_update().only("answer_count", "required_annotations").get(pk=face_id)
+            face = Face.objects.select_for_update().only("answer_count", "required_annotations").filter(pk=face_id).first()
+            if face is None:
+                raise NoSuchFace(f"There is no face {face_id}.", field="face")
             for previous in Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)):
                 if previous.client_key != client_key:
                     raise AlreadyAnswered(

@@ -7,12 +7,12 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.api_fields import id_field
+from annotator.api_fields import FloatField, IntegerField, id_field
 from annotator.categories import LabelError
 from annotator.models import MAX_ID, Annotation, Face, Split, Suggestion
 from annotator.roles import IsAdminRole, IsReviewer, is_admin
@@ -32,7 +32,7 @@ FILTER_PARAMETERS = [
 
 class QueueFilterSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=Flag.Reason.choices, required=False, allow_blank=True)
-    category = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    category = IntegerField(min_value=0, max_value=10, required=False)
     annotator = id_field(required=False)
     model = id_field(required=False)
 
@@ -60,6 +60,19 @@ def exclude_ids(text: str) -> list:
     return s.validated_data["exclude"]
 
 
+# The services name the label's parts and the rows ("annotation: 5 is an answer for face 7, ...");
+# the decision's input names the rows by their ids.
+INPUT_NAMES = {"annotation": "annotation_id", "suggestion": "suggestion_id"}
+
+
+def _field_error(exc: Exception) -> dict:
+    """Return the {field: [message]} error of a service's "field: message" exception."""
+    field, sep, message = str(exc).partition(": ")
+    if not sep:
+        return {"non_field_errors": [str(exc)]}
+    return {INPUT_NAMES.get(field, field): [message]}
+
+
 LabelOut = inline_serializer("ReviewLabel", {
     "category": serializers.IntegerField(), "category_name": serializers.CharField(),
     "valence": serializers.FloatField(allow_null=True), "arousal": serializers.FloatField(allow_null=True),
@@ -70,8 +83,8 @@ class QueueApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
     class PageIn(serializers.Serializer):
-        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
-        offset = serializers.IntegerField(min_value=0, max_value=MAX_ID, default=0)
+        limit = IntegerField(min_value=1, max_value=500, default=50)
+        offset = IntegerField(min_value=0, max_value=MAX_ID, default=0)
 
     class QueueOutputSerializer(serializers.Serializer):
         count = serializers.IntegerField()
@@ -127,9 +140,9 @@ class DecisionApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
     class DecisionInputSerializer(serializers.Serializer):
-        category = serializers.IntegerField()
-        valence = serializers.FloatField(required=False, allow_null=True)
-        arousal = serializers.FloatField(required=False, allow_null=True)
+        category = IntegerField()
+        valence = FloatField(required=False, allow_null=True)
+        arousal = FloatField(required=False, allow_null=True)
         source = serializers.ChoiceField(choices=Decision.Source.choices, default=Decision.Source.MANUAL)
         annotation_id = id_field(required=False, allow_null=True)
         suggestion_id = id_field(required=False, allow_null=True)
@@ -148,6 +161,7 @@ class DecisionApi(APIView):
                    summary="Set the face's final label; its open flags are resolved")
     def post(self, request, face_id: int):
         face = get_object_or_404(Face.objects.only("id"), pk=face_id)
+        filters = queue_filters(request)  # read before anything is stored: a bad filter stores nothing
         s = self.DecisionInputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         d = s.validated_data
@@ -155,20 +169,19 @@ class DecisionApi(APIView):
         if d.get("annotation_id") is not None:
             annotation = Annotation.objects.filter(pk=d["annotation_id"]).first()
             if annotation is None:
-                raise ValidationError({"annotation_id": f"no answer {d['annotation_id']}"})
+                raise ValidationError({"annotation_id": [f"no answer {d['annotation_id']}"]})
         if d.get("suggestion_id") is not None:
             suggestion = Suggestion.objects.filter(pk=d["suggestion_id"]).first()
             if suggestion is None:
-                raise ValidationError({"suggestion_id": f"no suggestion {d['suggestion_id']}"})
+                raise ValidationError({"suggestion_id": [f"no suggestion {d['suggestion_id']}"]})
         try:
             decision = services.decision_make(
                 face=face, reviewer=request.user, category=d["category"], valence=d.get("valence"),
                 arousal=d.get("arousal"), source=d["source"], annotation=annotation, suggestion=suggestion,
             )
         except (LabelError, services.DecisionError) as exc:
-            field, _, message = str(exc).partition(": ")
-            raise ValidationError({field if message else "non_field_errors": message or str(exc)}) from None
-        decision.next_face_id = selectors.review_next_face_id(filters=queue_filters(request), exclude=[face_id])
+            raise ValidationError(_field_error(exc)) from None
+        decision.next_face_id = selectors.review_next_face_id(filters=filters, exclude=[face_id])
         return Response(self.DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
 
 
@@ -189,9 +202,9 @@ class GoldApi(APIView):
 
     class GoldInputSerializer(serializers.Serializer):
         face_id = id_field()
-        category = serializers.IntegerField()
-        valence = serializers.FloatField(required=False, allow_null=True)
-        arousal = serializers.FloatField(required=False, allow_null=True)
+        category = IntegerField()
+        valence = FloatField(required=False, allow_null=True)
+        arousal = FloatField(required=False, allow_null=True)
 
     @extend_schema(request=GoldInputSerializer, responses={201: GoldInputSerializer},
                    summary="Mark a face as a gold item with its known label (admins)")
@@ -201,13 +214,12 @@ class GoldApi(APIView):
         d = s.validated_data
         face = Face.objects.filter(pk=d["face_id"]).first()
         if face is None:
-            raise ValidationError({"face_id": f"no face {d['face_id']}"})
+            raise ValidationError({"face_id": [f"no face {d['face_id']}"]})
         try:
             gold = services.gold_mark(face=face, category=d["category"], valence=d.get("valence"),
                                       arousal=d.get("arousal"), by=request.user)
         except LabelError as exc:
-            field, _, message = str(exc).partition(": ")
-            raise ValidationError({field: message}) from None
+            raise ValidationError(_field_error(exc)) from None
         return Response({"face_id": face.id, "category": gold.category, "valence": gold.valence,
                          "arousal": gold.arousal}, status=status.HTTP_201_CREATED)
 
@@ -215,9 +227,11 @@ class GoldApi(APIView):
 class GoldDeleteApi(APIView):
     permission_classes = [IsAuthenticated, IsAdminRole]
 
-    @extend_schema(request=None, responses={204: None}, summary="Make a gold face an ordinary face again (admins)")
+    @extend_schema(request=None, responses={204: None, 404: None},
+                   summary="Make a gold face an ordinary face again (admins); 404 if it is no gold item")
     def delete(self, request, face_id: int):
-        services.gold_unmark(face=get_object_or_404(Face.objects.only("id"), pk=face_id))
+        if not services.gold_unmark(face=get_object_or_404(Face.objects.only("id"), pk=face_id)):
+            raise NotFound(f"Face {face_id} is not a gold item.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -238,17 +252,22 @@ class AgreementApi(APIView):
 class EvaluationApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
+    class EvaluationIn(serializers.Serializer):
+        split = serializers.ChoiceField(choices=[*Split.values, "all"], default=Split.VAL)
+        # A CharField refuses NUL characters, which PostgreSQL cannot compare (a 500 before).
+        model = serializers.CharField(required=False, default="", max_length=201)
+
     @extend_schema(parameters=[OpenApiParameter("split", str, enum=[*Split.values, "all"]),
                                OpenApiParameter("model", str, description="NAME:VERSION (default: the active one)")],
                    responses=OpenApiTypes.OBJECT, summary="The seed's table for a model against final labels")
     def get(self, request):
-        split = request.query_params.get("split") or Split.VAL
-        if split not in [*Split.values, "all"]:
-            raise ValidationError({"split": f"not a split: {split!r}"})
+        s = self.EvaluationIn(data={k: v for k, v in request.query_params.items() if v != ""})
+        s.is_valid(raise_exception=True)
+        split, spec = s.validated_data["split"], s.validated_data["model"]
         try:
-            suggester = suggester_by_spec(request.query_params.get("model", ""))
+            suggester = suggester_by_spec(spec)
         except SuggesterNotFound as exc:
-            raise ValidationError({"model": str(exc)}) from None
+            raise ValidationError({"model": [str(exc)]}) from None
         return Response(evaluate_suggester(suggester, None if split == "all" else split))
 
 

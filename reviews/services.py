@@ -81,6 +81,7 @@ def gold_mark(*, face: Face, category: int, valence, arousal, by) -> GoldItem:
 
 
 @transaction.atomic
-def gold_unmark(*, face: Face) -> None:
-    """Make a gold face an ordinary face again."""
-    GoldItem.objects.filter(face=face).delete()
+def gold_unmark(*, face: Face) -> bool:
+    """Make a gold face an ordinary face again; return False if it was no gold item."""
+    deleted, _ = GoldItem.objects.filter(face=face).delete()
+    return bool(deleted)

@@ -144,7 +144,7 @@ def test_bad_decisions_are_refused_naming_the_field(disputed, reviewer_user):
     assert r.status_code == 400 and "category" in r.json()
     other_answer = b.annotations.first()
     r = post(a, {"category": 6, "valence": -0.6, "arousal": 0.6, "source": "annotation", "annotation_id": other_answer.id})
-    assert r.status_code == 400 and "annotation" in r.json()
+    assert r.status_code == 400 and "annotation_id" in r.json()
     assert post(a, {"category": 1, "valence": 0.1, "arousal": 0.1, "source": "suggestion"}).status_code == 400
     assert not Decision.objects.exists()
     assert Flag.objects.filter(status="open").count() == 2
