@@ -17,26 +17,32 @@ ASCII_INTEGER = re.compile(r"-?[0-9]+(\.0*)?\Z")
 ASCII_NUMBER = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
 
 
-class IntegerField(serializers.IntegerField):
+class _AsciiNumber:
+    """Refuse booleans, and strings that are not `ascii_form`, before DRF's own number field reads them.
+
+    (A string over MAX_STRING_LENGTH is left to DRF, which refuses it by its length.)
+    """
+
+    ascii_form: re.Pattern
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (
+            isinstance(data, str) and len(data) <= self.MAX_STRING_LENGTH and not self.ascii_form.match(data)
+        ):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IntegerField(_AsciiNumber, serializers.IntegerField):
     """An integer: a JSON number, or a string of ASCII digits. Never a boolean."""
 
-    def to_internal_value(self, data):
-        if isinstance(data, bool):
-            self.fail("invalid")
-        if isinstance(data, str) and len(data) <= self.MAX_STRING_LENGTH and not ASCII_INTEGER.match(data):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+    ascii_form = ASCII_INTEGER
 
 
-class FloatField(serializers.FloatField):
+class FloatField(_AsciiNumber, serializers.FloatField):
     """A finite number: a JSON number, or a string written in ASCII. Never a boolean."""
 
-    def to_internal_value(self, data):
-        if isinstance(data, bool):
-            self.fail("invalid")
-        if isinstance(data, str) and len(data) <= self.MAX_STRING_LENGTH and not ASCII_NUMBER.match(data):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+    ascii_form = ASCII_NUMBER
 
 
 class UUIDField(serializers.UUIDField):
