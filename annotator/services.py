@@ -44,13 +44,6 @@ def face_set_reviewed_label(*, face_id: int, category: int, valence, arousal) ->
 
 
 @transaction.atomic
-def face_clear_reviewed_label(*, face_id: int) -> Face:
-    """Drop a reviewer's decision; the annotators' agreement counts again."""
-    Face.objects.filter(pk=face_id, final_source=FinalSource.REVIEW).update(final_source=FinalSource.NONE)
-    return face_refresh_final_label(face_id=face_id)
-
-
-@transaction.atomic
 def face_set_needs_review(*, face_id: int, needs_review: bool) -> Face:
     """Record whether a face has open flags; an open flag withholds an agreed label, never a decided one."""
     Face.objects.filter(pk=face_id).update(needs_review=needs_review)
