@@ -4,7 +4,9 @@ Idempotent: the flags a face should have are computed from scratch, then compare
 flags: new causes open a flag, lasting ones get fresh evidence, and a flag whose cause is gone
 (an answer changed) is closed. A flag a reviewer resolved is not opened again for the same evidence.
 """
+import logging
 import math
+from typing import Iterable
 
 from django.conf import settings
 from django.db import transaction
@@ -17,6 +19,8 @@ from annotator.services import face_set_needs_review
 from annotator.va_regions import point_in_region
 
 from .models import Flag, FlagCheck, GoldItem
+
+logger = logging.getLogger(__name__)
 
 
 def va_distance(a, b):
@@ -135,6 +139,22 @@ def face_flags_evaluate(*, face_id: int) -> list[Flag]:
     still_open = list(Flag.objects.filter(face=face, status=Flag.Status.OPEN))
     face_set_needs_review(face_id=face.id, needs_review=bool(still_open))
     return still_open
+
+
+def faces_flags_evaluate(face_ids: Iterable[int]) -> int:
+    """Evaluate the flags of each face in turn (each its own transaction); skip faces deleted since.
+
+    Return how many were evaluated.
+    """
+    count = 0
+    for face_id in face_ids:
+        try:
+            face_flags_evaluate(face_id=face_id)
+        except Face.DoesNotExist:  # deleted since it was named: nothing to flag
+            logger.info("face %s is gone; no flags to refresh", face_id)
+            continue
+        count += 1
+    return count
 
 
 def faces_with_stale_flags():

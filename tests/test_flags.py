@@ -124,3 +124,15 @@ def test_stale_sweep_finds_faces_answered_since_their_check(data_root, annotator
     call_command("refresh_flags", "--stale")
     assert list(faces_with_stale_flags()) == []
     assert unanswered.id not in list(faces_with_stale_flags())
+
+
+@pytest.mark.django_db
+def test_a_batch_of_faces_is_evaluated_face_by_face_skipping_those_deleted_since(data_root, annotator_user):
+    from reviews.flagging import faces_flags_evaluate
+
+    kept, gone = make_face(), make_face()
+    answer(kept, annotator_user, HAPPINESS, 0.6, 0.3)
+    gone_id = gone.id
+    gone.delete()
+    assert faces_flags_evaluate([gone_id, kept.id]) == 1
+    assert FlagCheck.objects.filter(face=kept).exists()

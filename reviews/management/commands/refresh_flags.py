@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from annotator.models import Face
-from reviews.flagging import face_flags_evaluate, faces_with_stale_flags
+from reviews.flagging import faces_flags_evaluate, faces_with_stale_flags
 
 
 class Command(BaseCommand):
@@ -17,9 +17,5 @@ class Command(BaseCommand):
             ids = list(faces_with_stale_flags())
         else:
             ids = list(Face.objects.filter(annotations__isnull=False).distinct().values_list("id", flat=True))
-        for face_id in tqdm(ids, unit="face", desc="flags"):
-            try:
-                face_flags_evaluate(face_id=face_id)
-            except Face.DoesNotExist:
-                continue
+        faces_flags_evaluate(tqdm(ids, unit="face", desc="flags"))
         self.stdout.write(f"{len(ids)} faces re-evaluated")
