@@ -100,27 +100,30 @@ def _not_an_export(target: Path) -> Optional[str]:
         return "its manifest.json was not written by export_affectnet"
     top = {"manifest.json", *CSV_NAMES.values()}
     folders = set(SPLIT_FOLDERS.values())
-    for entry in os.scandir(target):
-        if entry.is_symlink():
-            return f"{entry.path} is a symbolic link, which an export never writes"
-        if entry.name in folders and entry.is_dir():
-            why = _not_a_split_folder(Path(entry.path))
-            if why:
-                return why
-        elif entry.name not in top or not entry.is_file():
-            return f"{entry.path} is not something an export writes"
+    with os.scandir(target) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                return f"{entry.path} is a symbolic link, which an export never writes"
+            if entry.name in folders and entry.is_dir():
+                why = _not_a_split_folder(Path(entry.path))
+                if why:
+                    return why
+            elif entry.name not in top or not entry.is_file():
+                return f"{entry.path} is not something an export writes"
     return None
 
 
 def _not_a_split_folder(folder: Path) -> Optional[str]:
-    for entry in os.scandir(folder):
-        pattern = _SPLIT_FILES.get(entry.name)
-        if pattern is None or entry.is_symlink() or not entry.is_dir():
-            return f"{entry.path} is not something an export writes"
-        with os.scandir(entry.path) as files:
-            for file in files:
-                if not pattern.fullmatch(file.name) or file.is_symlink() or not file.is_file():
-                    return f"{file.path} is not something an export writes"
+    """Return the first entry of a split folder that an export does not write (None: there is none)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            pattern = _SPLIT_FILES.get(entry.name)
+            if pattern is None or entry.is_symlink() or not entry.is_dir():
+                return f"{entry.path} is not something an export writes"
+            with os.scandir(entry.path) as files:
+                for file in files:
+                    if not pattern.fullmatch(file.name) or file.is_symlink() or not file.is_file():
+                        return f"{file.path} is not something an export writes"
     return None
 
 
