@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from annotator import signals
 from annotator.categories import HAPPINESS, SADNESS, rarity_priority
@@ -20,6 +20,7 @@ from annotator.models import Annotation, Face, Suggestion
 from annotator.suggesting import suggester_active_get_or_create
 from reviews.models import Flag
 from tests.conftest import wait_for
+from tests.process_helpers import database_url
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -36,17 +37,6 @@ def roles(transactional_db):
     for name in ("annotator", "reviewer", "admin"):
         Group.objects.get_or_create(name=name)
 
-
-
-def database_url():
-    """The URL of the test database this process uses, for the worker subprocess."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    from urllib.parse import quote
-
-    auth = quote(db["USER"] or "postgres") + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def use_broker(url, options=None):
@@ -220,13 +210,16 @@ def test_a_dead_workers_batch_goes_to_a_running_worker_at_the_visibility_timeout
 ):
     """Redelivery comes CELERY_RESTORE_SECONDS after CELERY_VISIBILITY_TIMEOUT at most, also to a worker
     that was already running (kombu's own sweep of a running worker came up to 100 s late)."""
-    settings.SUGGEST_TASK_SIZE = 150  # one task for all faces: the kill lands inside it
+    # One task for all faces, one face a forward pass: the first worker is still inside it when the
+    # second has started (a few seconds) and the kill comes.
+    faces = 800
+    settings.SUGGEST_TASK_SIZE = faces
     visibility, restore = 8, 1
     timing = {"CELERY_VISIBILITY_TIMEOUT": str(visibility), "CELERY_RESTORE_SECONDS": str(restore),
-              "SUGGEST_BATCH_SIZE": "2", "SUGGEST_DECODE_THREADS": "1"}
+              "SUGGEST_BATCH_SIZE": "1", "SUGGEST_DECODE_THREADS": "1"}
     suggester = suggester_active_get_or_create()
     first = worker_factory(redis_broker, **timing)
-    ids = [f.id for f in faces_store(variants("biden_224.jpg", 150))]
+    ids = [f.id for f in faces_store(variants("biden_224.jpg", faces))]
     done = lambda: Suggestion.objects.filter(suggester=suggester, face_id__in=ids).count()  # noqa: E731
     try:
         wait_for(lambda: done() >= 2, 90, "the first batches")
@@ -236,9 +229,11 @@ def test_a_dead_workers_batch_goes_to_a_running_worker_at_the_visibility_timeout
     wait_for(lambda: "ready." in second.output(full=True), 60, "the second worker")
     first.kill9()
     killed_at = datetime.now()
+    assert done() < len(ids), "the first worker finished the batch before the kill: nothing to redeliver"
     wait_for(lambda: done() == len(ids), 200, "every face suggested by the second worker")
     received = re.search(r"\[([\d-]+ [\d:,]+): INFO/MainProcess\] Task annotator\.tasks\.suggest_faces\[[^\]]+\] "
                          r"received", second.output(full=True))
+    assert received, "the second worker never received the batch:\n" + second.output()
     delay = (datetime.strptime(received.group(1), "%Y-%m-%d %H:%M:%S,%f") - killed_at).total_seconds()
     print(f"redelivered {delay:.1f} s after the kill (visibility timeout {visibility} s, restore sweep {restore} s)")
     # The lease began before the kill, so the batch is due at most `visibility` s after it.
