@@ -5,7 +5,7 @@ import sys
 
 
 def main():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.config.settings")
     if sys.argv[1:2] == ["quickstart"]:
         # The laptop demo runs in DEBUG (a development key, plain HTTP); nothing else starts without
         # a SECRET_KEY while DEBUG is off.

@@ -6,9 +6,9 @@ class AnnotatorConfig(AppConfig):
     verbose_name = "Faces and annotations"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers them)
-        from .learning import on_suggestions_saved
-        from .signals import suggestions_saved
+        from annotator.config import checks  # noqa: F401  (registers them)
+        from annotator.training.learning import on_suggestions_saved
+        from annotator.signals import suggestions_saved
 
         # With QUEUE_ACTIVE_LEARNING on, each batch of the active model's suggestions reorders its faces.
         suggestions_saved.connect(on_suggestions_saved, dispatch_uid="learning_reorder_faces")

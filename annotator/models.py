@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from .categories import CATEGORY_NAMES
+from annotator.domain.categories import CATEGORY_NAMES
 
 CATEGORY_CHOICES = [(i, f"{i} {name}") for i, name in enumerate(CATEGORY_NAMES)]
 # The largest id a BigAutoField holds (a signed 64-bit integer): a larger one is no id of ours.

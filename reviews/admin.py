@@ -1,8 +1,8 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
-from .models import Decision, Flag, GoldItem
+from reviews import services
+from reviews.models import Decision, Flag, GoldItem
 
 
 @admin.register(Flag)

@@ -12,15 +12,15 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.api_fields import FloatField, IntegerField, id_field
-from annotator.categories import LabelError
+from annotator.web.api_fields import FloatField, IntegerField, id_field
+from annotator.domain.categories import LabelError
 from annotator.models import MAX_ID, Annotation, Face, Split, Suggestion
-from annotator.roles import IsAdminRole, IsReviewer, is_admin
+from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
 
-from . import selectors, services
-from .dashboard import dashboard_cached, refresh_asked
-from .evaluation import SuggesterNotFound, agreement, evaluate_suggester, suggester_by_spec
-from .models import Decision, Flag
+from reviews import selectors, services
+from reviews.dashboard import dashboard_cached, refresh_asked
+from reviews.evaluation import SuggesterNotFound, agreement, evaluate_suggester, suggester_by_spec
+from reviews.models import Decision, Flag
 
 FILTER_PARAMETERS = [
     OpenApiParameter("reason", str, enum=Flag.Reason.values, description="Only flags of this reason"),

@@ -1,7 +1,7 @@
 """The review API, mounted at /api/review/."""
 from django.urls import path
 
-from . import api
+from reviews import api
 
 urlpatterns = [
     path("queue/", api.QueueApi.as_view(), name="review-api-queue"),

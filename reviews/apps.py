@@ -6,6 +6,6 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Review"
 
     def ready(self):
-        from . import receivers
+        from reviews import receivers
 
         receivers.connect()

@@ -11,13 +11,13 @@ from django.db.models import Aggregate, Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Floor, Least
 from django.utils import timezone
 
-from annotator.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
-from annotator.evaluation import SEED_BASELINE
+from annotator.domain.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
+from annotator.training.evaluation import SEED_BASELINE
 from annotator.models import Annotation, Face, Split
 
-from .evaluation import PAPER_AGREEMENT, agreement, evaluate_suggester
-from .models import Flag
-from .selectors import active_suggester, gold_accuracy
+from reviews.evaluation import PAPER_AGREEMENT, agreement, evaluate_suggester
+from reviews.models import Flag
+from reviews.selectors import active_suggester, gold_accuracy
 
 VA_BINS = 20
 CACHE_KEY = "reviews:dashboard:v1"

@@ -8,12 +8,12 @@ from typing import Optional
 
 import numpy as np
 
-from annotator.categories import NUM_CATEGORIES
-from annotator.evaluation import DIMENSIONAL_ROWS, number, restricted_probabilities, seed_tables, text_table
-from annotator.metrics import categorical_metrics, dimensional_metrics, inter_annotator_agreement
+from annotator.domain.categories import NUM_CATEGORIES
+from annotator.training.evaluation import DIMENSIONAL_ROWS, number, restricted_probabilities, seed_tables, text_table
+from annotator.domain.metrics import categorical_metrics, dimensional_metrics, inter_annotator_agreement
 from annotator.models import Face, Suggester, Suggestion
 
-from .selectors import agreement_rows
+from reviews.selectors import agreement_rows
 
 # The AffectNet paper's agreement between two annotators (sec. 3.3 and table 3 of Mollahosseini
 # et al. 2017).

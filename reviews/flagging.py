@@ -13,12 +13,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotator.categories import CATEGORY_NAMES, has_va
+from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.models import Annotation, Face, Suggestion
-from annotator.services import face_set_needs_review
-from annotator.va_regions import point_in_region
+from annotator.faces.services import face_set_needs_review
+from annotator.domain.va_regions import point_in_region
 
-from .models import Flag, FlagCheck, GoldItem
+from reviews.models import Flag, FlagCheck, GoldItem
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _signature(evidence):
 @transaction.atomic
 def face_flags_evaluate(*, face_id: int) -> list[Flag]:
     """Bring the face's flags in line with its current answers; return its open flags."""
-    from annotator.suggesting import suggester_active_get_or_create
+    from annotator.suggestions.services import suggester_active_get_or_create
 
     face = Face.objects.select_for_update().get(pk=face_id)
     annotations = list(Annotation.objects.filter(face=face))

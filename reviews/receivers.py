@@ -24,7 +24,7 @@ def _send(task, *args) -> bool:
 
 def face_flags_enqueue(sender=None, *, face_id, **kwargs):
     """Queue the flag refresh of a face whose answer was saved (one answer, one task)."""
-    from .tasks import face_flags_refresh
+    from reviews.tasks import face_flags_refresh
 
     _send(face_flags_refresh, face_id)
 
@@ -36,7 +36,7 @@ def faces_flags_enqueue(sender=None, *, answered_face_ids, **kwargs):
     nothing. (An answer racing the suggestion's commit is caught by the stale sweep: it compares
     created_at.)
     """
-    from .tasks import faces_flags_refresh
+    from reviews.tasks import faces_flags_refresh
 
     size = settings.FLAG_TASK_SIZE
     for start in range(0, len(answered_face_ids), size):

@@ -9,10 +9,10 @@ from typing import Optional
 import numpy as np
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 
-from annotator.categories import CATEGORY_NAMES
+from annotator.domain.categories import CATEGORY_NAMES
 from annotator.models import Annotation, Face, Suggester, Suggestion
 
-from .models import Decision, Flag, GoldItem
+from reviews.models import Decision, Flag, GoldItem
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from typing import Optional
 from django.db import transaction
 from django.utils import timezone
 
-from annotator import services as core_services
-from annotator.categories import validate_label, validate_point_in_circle
+from annotator.faces import services as core_services
+from annotator.domain.categories import validate_label, validate_point_in_circle
 from annotator.models import Annotation, Face, Suggestion
 
-from .models import Decision, Flag, GoldItem
+from reviews.models import Decision, Flag, GoldItem
 
 
 class DecisionError(ValueError):

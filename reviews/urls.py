@@ -1,7 +1,7 @@
 """The review pages, mounted at /review/ (the API is in api_urls, at /api/review/)."""
 from django.urls import path
 
-from . import views
+from reviews import views
 
 urlpatterns = [
     path("", views.queue_page, name="review-queue"),

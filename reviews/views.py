@@ -12,15 +12,15 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
-from annotator.categories import CATEGORY_NAMES
-from annotator.evaluation import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
+from annotator.domain.categories import CATEGORY_NAMES
+from annotator.training.evaluation import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
 from annotator.models import Face, Suggester
-from annotator.roles import ANNOTATOR, can_review, is_admin
+from annotator.web.roles import ANNOTATOR, can_review, is_admin
 
-from . import selectors
-from .api import QueueFilterSerializer
-from .dashboard import dashboard_cached, refresh_asked
-from .models import Flag
+from reviews import selectors
+from reviews.api import QueueFilterSerializer
+from reviews.dashboard import dashboard_cached, refresh_asked
+from reviews.models import Flag
 
 
 def reviewer_required(view):

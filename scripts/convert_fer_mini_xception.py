@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from annotator.inference.mini_xception import WEIGHTS, build_network  # noqa: E402
+from annotator.suggestions.inference.mini_xception import WEIGHTS  # noqa: E402
+from annotator.suggestions.inference.mini_xception import build_network  # noqa: E402
 
 
 def main(path):

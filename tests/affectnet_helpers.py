@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from annotator.formats import affectnet_npy
+from annotator.datasets.formats import affectnet_npy
 
 
 def jpeg(seed: int, size=(224, 224), quality=90) -> bytes:

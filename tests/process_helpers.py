@@ -32,7 +32,7 @@ def manage_env(tmp_path: Path, **extra) -> dict:
     """Environment of a `python manage.py ...` subprocess: the test database, this test's folders."""
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "annotator.settings",
+        "DJANGO_SETTINGS_MODULE": "annotator.config.settings",
         "DATABASE_URL": database_url(),
         "SECRET_KEY": SUBPROCESS_SECRET_KEY,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),

@@ -14,7 +14,7 @@ OUR_VARIABLES = ("BEHIND_PROXY", "PROXY_COUNT", "LOGIN_FAILURE_LIMIT", "LOGIN_LO
 
 _PRINT_SETTINGS = """
 import json
-import annotator.settings as s
+import annotator.config.settings as s
 print(json.dumps({
     "AXES_FAILURE_LIMIT": s.AXES_FAILURE_LIMIT,
     "AXES_COOLOFF_MINUTES": s.AXES_COOLOFF_TIME.total_seconds() / 60,

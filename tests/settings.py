@@ -5,7 +5,7 @@ import secrets
 # The settings refuse to start without a key while DEBUG is off; subprocesses the tests start inherit it.
 os.environ.setdefault("SECRET_KEY", "tests-" + secrets.token_urlsafe(40))
 
-from annotator.settings import *  # noqa: E402,F401,F403
+from annotator.config.settings import *  # noqa: E402,F401,F403
 
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
 
-from annotator.face_store import NewFace, faces_store
+from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Claim, Face, Photo, Suggester, Suggestion
 from reviews.models import Decision, Flag, GoldItem
 from tests.conftest import make_user

@@ -16,8 +16,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
-from annotator import exporting, services
-from annotator.face_store import NewFace, faces_store
+from annotator.datasets import exporting
+from annotator.faces import services
+from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggester, Suggestion
 
 from .affectnet_helpers import files_of, jpeg, landmarks, write_face
@@ -289,9 +290,10 @@ KILLED_EXPORT = textwrap.dedent(
     django.setup()
     from django.core.management import call_command
     call_command("migrate", verbosity=0)
-    from annotator import exporting, services
-    from annotator.face_store import NewFace, faces_store
-    from annotator.formats import affectnet_npy
+    from annotator.datasets import exporting
+    from annotator.faces import services
+    from annotator.faces.store import NewFace, faces_store
+    from annotator.datasets.formats import affectnet_npy
     from annotator.models import Annotation
     from django.contrib.auth.models import User
     from tests.affectnet_helpers import jpeg, landmarks

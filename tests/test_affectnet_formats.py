@@ -6,8 +6,10 @@ import random
 import numpy as np
 import pytest
 
-from annotator.formats import affectnet_csv, affectnet_npy, available_formats
-from annotator.formats.affectnet_npy import AnnotationFileError
+from annotator.datasets.formats import affectnet_csv
+from annotator.datasets.formats import affectnet_npy
+from annotator.datasets.formats import available_formats
+from annotator.datasets.formats.affectnet_npy import AnnotationFileError
 
 
 def test_written_files_are_what_training_scripts_read(tmp_path):

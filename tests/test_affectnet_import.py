@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
-from annotator import services
+from annotator.faces import services
 from annotator.models import Annotation, Face, FinalSource, Split
 
 from .affectnet_helpers import jpeg, landmarks, write_face

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from annotator.metrics import (
+from annotator.domain.metrics import (
     answer_pairs,
     categorical_metrics,
     fleiss_kappa,

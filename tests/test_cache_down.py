@@ -2,7 +2,7 @@
 import pytest
 from django.test import Client
 
-from annotator.settings import cache_settings
+from annotator.config.settings import cache_settings
 
 from tests.test_worker import own_redis  # noqa: F401  (a redis-server of the test's own, stopped and started)
 

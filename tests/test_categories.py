@@ -2,7 +2,7 @@
 
 import pytest
 
-from annotator.categories import parse_categories
+from annotator.domain.categories import parse_categories
 
 
 def test_ranges_and_lists_give_sorted_categories():

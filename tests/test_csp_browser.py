@@ -3,7 +3,7 @@ and the API docs page renders from this server alone (every request elsewhere is
 import pytest
 from django.contrib.auth.models import Group
 
-from annotator.roles import ROLES
+from annotator.web.roles import ROLES
 from tests.conftest import make_user
 from tests.review_factories import answer, flag, make_face, suggest, suggester
 

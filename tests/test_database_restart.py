@@ -21,7 +21,7 @@ import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from annotator.face_store import NewFace, faces_store
+from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Claim, Face
 from tests.conftest import make_user
 

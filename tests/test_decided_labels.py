@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from annotator.categories import ANGER, HAPPINESS, NEUTRAL, SADNESS
+from annotator.domain.categories import ANGER, HAPPINESS, NEUTRAL, SADNESS
 from annotator.models import Annotation, Face, FinalSource
 from reviews.flagging import face_flags_evaluate
 from reviews.models import Flag

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from annotator.celery import app
+from annotator.config.celery import app
 from annotator.models import Face
 from reviews.models import FlagCheck
 from tests.conftest import wait_for

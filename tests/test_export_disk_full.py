@@ -13,8 +13,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotator import services
-from annotator.face_store import NewFace, faces_store
+from annotator.faces import services
+from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation
 
 from .affectnet_helpers import files_of, jpeg, landmarks

@@ -4,7 +4,7 @@ import io
 import pytest
 from PIL import Image
 
-from annotator.face_store import CropError, NewFace, faces_store, normalise_crop, required_annotations_for
+from annotator.faces.store import CropError, NewFace, faces_store, normalise_crop, required_annotations_for
 from annotator.models import Face
 
 

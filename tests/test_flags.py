@@ -3,9 +3,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from annotator.categories import ANGER, HAPPINESS, SADNESS
+from annotator.domain.categories import ANGER, HAPPINESS, SADNESS
 from annotator.models import Annotation, Face, Suggestion
-from annotator.suggesting import suggester_active_get_or_create
+from annotator.suggestions.services import suggester_active_get_or_create
 from reviews.flagging import face_flags_evaluate, faces_with_stale_flags
 from reviews.models import Flag, FlagCheck, GoldItem
 from tests.test_foundation import make_face

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
 
-from annotator.face_store import crop_storage_name
+from annotator.faces.store import crop_storage_name
 from annotator.models import Annotation, Claim, Face, FinalSource, Suggestion
 from reviews.models import Flag
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from annotator.metrics import categorical_metrics, dimensional_metrics
+from annotator.domain.metrics import categorical_metrics, dimensional_metrics
 
 
 def test_dimensional_metrics_hand_worked():

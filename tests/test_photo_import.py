@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image, ImageDraw
 
-from annotator import detection
+from annotator.photos import detection
 from annotator.models import Face, Photo, Suggestion
-from annotator.photo_import import IN_FLIGHT_PER_WORKER, analysed_photos
+from annotator.photos.services import IN_FLIGHT_PER_WORKER, analysed_photos
 
 PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
 EYES, NOSE, MOUTH = slice(36, 48), slice(27, 36), slice(48, 68)

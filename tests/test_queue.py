@@ -8,7 +8,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from annotator import queueing, services, signals
+from annotator import signals
+from annotator.queue import services as queueing
+from annotator.faces import services
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
 from reviews.models import GoldItem
 
@@ -108,7 +110,7 @@ def test_abandoned_claim_returns_to_the_queue_after_the_lease(policy, annotator_
 def test_claims_of_an_annotator_who_never_returns_are_swept_one_lease_after_they_lapse(
     policy, annotator_user, second_annotator, monkeypatch
 ):
-    from annotator.tasks import claims_delete_forgotten
+    from annotator.suggestions.tasks import claims_delete_forgotten
 
     faces = [make_face(n) for n in range(1, 4)]
     next_faces(client_for(annotator_user), count=2)  # then goes away for good

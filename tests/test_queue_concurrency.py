@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 
-from annotator import queueing
+from annotator.queue import services as queueing
 from annotator.models import Annotation, Face
 from tests.test_queue import make_face
 

@@ -6,8 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from annotator.selectors import face_final_label
-from annotator.labels import Label
+from annotator.faces.selectors import face_final_label
+from annotator.domain.labels import Label
 from annotator.models import FinalSource
 from reviews.models import Decision, Flag, GoldItem
 from reviews.evaluation import evaluate_suggester

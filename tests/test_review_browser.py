@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from django.contrib.auth.models import Group
 
-from annotator.exporting import affectnet_export
-from annotator.labels import Label
-from annotator.roles import ROLES
-from annotator.selectors import face_final_label
+from annotator.datasets.exporting import affectnet_export
+from annotator.domain.labels import Label
+from annotator.web.roles import ROLES
+from annotator.faces.selectors import face_final_label
 from reviews.flagging import desired_flags
 from reviews.models import Decision, Flag
 from tests.conftest import browser_login

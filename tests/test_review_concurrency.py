@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, connections
 
-from annotator.roles import ROLES
+from annotator.web.roles import ROLES
 from reviews.models import Decision, Flag
 from reviews.services import decision_make
 from tests.conftest import make_user

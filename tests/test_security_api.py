@@ -25,7 +25,7 @@ class OpenPing(APIView):
         return Response({"ok": True})
 
 
-urlpatterns = [path("test-open-ping/", OpenPing.as_view()), path("", include("annotator.urls"))]
+urlpatterns = [path("test-open-ping/", OpenPing.as_view()), path("", include("annotator.config.urls"))]
 
 
 def rates(settings, user, anon):

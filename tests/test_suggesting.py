@@ -5,10 +5,10 @@ import pytest
 from django.core.management import call_command
 
 from annotator import signals
-from annotator.categories import HAPPINESS, rarity_priority
-from annotator.face_store import NewFace, faces_store
+from annotator.domain.categories import HAPPINESS, rarity_priority
+from annotator.faces.store import NewFace, faces_store
 from annotator.models import Face, Suggester, Suggestion
-from annotator.suggesting import faces_lacking_suggestion, suggester_active_get_or_create, suggestions_compute
+from annotator.suggestions.services import faces_lacking_suggestion, suggester_active_get_or_create, suggestions_compute
 
 DATA = Path(__file__).parent / "data"
 
@@ -82,7 +82,7 @@ def test_admin_shows_suggester_progress(data_root, admin_client):
 
 @pytest.mark.django_db
 def test_model_is_loaded_once_per_process():
-    from annotator.suggesting import suggester_model
+    from annotator.suggestions.services import suggester_model
 
     suggester = suggester_active_get_or_create()
     assert suggester_model(suggester) is suggester_model(suggester)
@@ -113,8 +113,8 @@ def test_an_onnx_suggester_added_and_activated_serves_suggest(data_root, tmp_pat
 def test_model_tasks_go_to_the_model_queue_and_flags_to_default():
     from django.db import OperationalError
 
-    from annotator.celery import app
-    from annotator.tasks import suggest_faces
+    from annotator.config.celery import app
+    from annotator.suggestions.tasks import suggest_faces
     from reviews.tasks import face_flags_refresh
 
     app.loader.import_default_modules()
@@ -128,7 +128,7 @@ def test_model_tasks_go_to_the_model_queue_and_flags_to_default():
 
 @pytest.mark.django_db
 def test_a_deleted_suggester_is_not_retried(data_root):
-    from annotator.tasks import suggest_faces
+    from annotator.suggestions.tasks import suggest_faces
 
     faces = store_photos()
     result = suggest_faces.apply(args=([f.id for f in faces], 987654))

@@ -10,10 +10,10 @@ import torch
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotator import evaluation
-from annotator.active_learning import MAX_RARITY, mixed_priority, uncertainty_priority
-from annotator.inference.base import Predictions
-from annotator.inference.checkpoint import (
+from annotator.training import evaluation
+from annotator.suggestions.priority import MAX_RARITY, mixed_priority, uncertainty_priority
+from annotator.suggestions.inference.base import Predictions
+from annotator.suggestions.inference.checkpoint import (
     CheckpointError,
     CheckpointModel,
     checkpoint_config,
@@ -22,8 +22,10 @@ from annotator.inference.checkpoint import (
     model_from_checkpoint,
     predict_batches,
 )
-from annotator.inference.network import ExpressionNet, NetConfig, load_backbone_weights
-from annotator.training import LAST, TrainConfig, class_weights, mean_loss, samples_from_folder, train
+from annotator.suggestions.inference.network import ExpressionNet
+from annotator.suggestions.inference.network import NetConfig
+from annotator.suggestions.inference.network import load_backbone_weights
+from annotator.training.trainer import LAST, TrainConfig, class_weights, mean_loss, samples_from_folder, train
 
 SAMPLE_FACES = Path(__file__).resolve().parent.parent / "annotator" / "sample_faces"
 TINY = dict(width=8, layers=(1, 1, 1, 1), input_size=64)
@@ -212,7 +214,7 @@ def test_mixed_priority_puts_unsure_and_rare_before_sure_and_common():
 # --- Django: the command, the record, activation, the queue order ---------------------------------
 
 def store_sample_faces(samples, splits):
-    from annotator.face_store import NewFace, faces_store
+    from annotator.faces.store import NewFace, faces_store
     from annotator.models import Face
 
     created = []
@@ -233,7 +235,7 @@ def checkpoint_dir(tmp_path, settings):
 
 @pytest.mark.django_db
 def test_train_suggester_records_evaluates_and_activates(faces, data_root, checkpoint_dir):
-    from annotator.learning import suggester_evaluate
+    from annotator.training.learning import suggester_evaluate
     from annotator.models import Suggester
 
     # Every fourth crop goes to validation (one of each photo's views, and more).
@@ -288,7 +290,7 @@ def test_admin_make_active_switches_the_active_suggester(admin_client, checkpoin
 @pytest.mark.django_db
 def test_activation_orders_open_faces_by_uncertainty_and_rarity(faces, data_root, checkpoint_dir, settings,
                                                                 django_capture_on_commit_callbacks):
-    from annotator.learning import suggester_activate
+    from annotator.training.learning import suggester_activate
     from annotator.models import Face, Suggester, Suggestion
     from annotator.signals import suggestions_announce
 
@@ -321,7 +323,7 @@ def test_activation_queues_the_suggestion_job_for_the_worker(settings, django_ca
     import base64
     import json
 
-    from annotator.learning import suggester_activate
+    from annotator.training.learning import suggester_activate
     from annotator.models import Suggester
 
     if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
@@ -378,7 +380,7 @@ def write_affectnet_split(split_dir, samples, first_id):
 
 
 def test_benchmark_prints_speed_and_the_seed_table_for_an_affectnet_folder(faces, tmp_path):
-    from annotator.training import samples_from_affectnet
+    from annotator.training.trainer import samples_from_affectnet
 
     write_affectnet_split(tmp_path / "train_set", faces[::2], 100)
     write_affectnet_split(tmp_path / "val_set", faces[1::2], 200)

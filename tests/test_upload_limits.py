@@ -16,7 +16,7 @@ from django.db import connections
 from django.test import Client
 from django.test.client import encode_multipart
 
-from annotator.face_store import NewFace, faces_store
+from annotator.faces.store import NewFace, faces_store
 from annotator.models import Face
 from tests.conftest import make_user
 

@@ -4,7 +4,7 @@ import json
 import pytest
 from django.test import Client
 
-from annotator.va_regions import point_in_region, regions_for_page
+from annotator.domain.va_regions import point_in_region, regions_for_page
 
 
 def test_points_in_and_out_of_regions():

@@ -13,11 +13,11 @@ from django.conf import settings
 from django.db import transaction
 
 from annotator import signals
-from annotator.categories import HAPPINESS, SADNESS, rarity_priority
-from annotator.celery import app
-from annotator.face_store import NewFace, faces_store
+from annotator.domain.categories import HAPPINESS, SADNESS, rarity_priority
+from annotator.config.celery import app
+from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggestion
-from annotator.suggesting import suggester_active_get_or_create
+from annotator.suggestions.services import suggester_active_get_or_create
 from reviews.models import Flag
 from tests.conftest import wait_for
 from tests.process_helpers import database_url
@@ -59,7 +59,7 @@ class Worker:
     def start(self):
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "annotator.settings",
+            "DJANGO_SETTINGS_MODULE": "annotator.config.settings",
             "DATABASE_URL": database_url(),
             "REDIS_URL": self.broker_url,
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageOps
 
-from annotator import detection
+from annotator.photos import detection
 
 
 def main(argv=None):

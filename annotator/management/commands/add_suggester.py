@@ -6,10 +6,11 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
-from annotator.inference.registry import UnknownSuggesterKind, load_model
+from annotator.suggestions.inference.registry import UnknownSuggesterKind
+from annotator.suggestions.inference.registry import load_model
 from annotator.models import Suggester
-from annotator.learning import suggester_activate
-from annotator.suggesting import suggester_config
+from annotator.training.learning import suggester_activate
+from annotator.suggestions.services import suggester_config
 
 
 class Command(BaseCommand):

@@ -232,8 +232,8 @@ class Command(BaseCommand):
         return results
 
     def _phase(self, phase: str, work: Path, faces: int, workers):
-        from annotator.exporting import affectnet_export
-        from annotator.importing import affectnet_folder_import
+        from annotator.datasets.exporting import affectnet_export
+        from annotator.datasets.importing import affectnet_folder_import
 
         source = work / "source"
         start_rss = _rss_mib()

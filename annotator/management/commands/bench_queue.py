@@ -25,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from annotator import queueing
+from annotator.queue import services as queueing
 from annotator.models import Annotation, Suggester, Suggestion
 
 BARE_CLAIM = """
@@ -240,7 +240,7 @@ class Command(BaseCommand):
         from django.contrib.staticfiles.handlers import StaticFilesHandler
         from django.test.testcases import LiveServerThread
         from django.test.utils import override_settings
-        from annotator.drawn_faces import store_drawn_faces
+        from annotator.demo.drawn_faces import store_drawn_faces
 
         media = tempfile.mkdtemp(prefix="bench-media-")
         password = secrets.token_urlsafe(16)

@@ -19,8 +19,8 @@ from django.db import transaction
 from django.test.utils import override_settings
 from PIL import Image, ImageOps
 
-from annotator import detection
-from annotator.photo_import import analysed_photos, photo_files, photos_import
+from annotator.photos import detection
+from annotator.photos.services import analysed_photos, photo_files, photos_import
 
 SOURCE = Path(settings.BASE_DIR) / "tests" / "data" / "photos"
 

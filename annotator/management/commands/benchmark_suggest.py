@@ -17,10 +17,10 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.face_store import NewFace, faces_store
-from annotator.inference.registry import load_model
+from annotator.faces.store import NewFace, faces_store
+from annotator.suggestions.inference.registry import load_model
 from annotator.models import Face, Suggester, Suggestion
-from annotator.suggesting import crop_load, suggestions_compute
+from annotator.suggestions.services import crop_load, suggestions_compute
 
 PHOTOS = Path(settings.BASE_DIR) / "tests" / "data"
 

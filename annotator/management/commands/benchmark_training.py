@@ -31,10 +31,10 @@ class Command(BaseCommand):
 
         import numpy as np
 
-        from annotator.evaluation import evaluate_predictions, format_seed_table
-        from annotator.inference.checkpoint import CheckpointModel
-        from annotator.inference.network import NetConfig
-        from annotator.training import (
+        from annotator.training.evaluation import evaluate_predictions, format_seed_table
+        from annotator.suggestions.inference.checkpoint import CheckpointModel
+        from annotator.suggestions.inference.network import NetConfig
+        from annotator.training.trainer import (
             TrainConfig,
             decode_crop,
             measure_training_speed,

@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.importing import affectnet_csv_import
+from annotator.datasets.importing import affectnet_csv_import
 
-from ._io_common import LAYOUT_ERRORS, add_import_options, finish, import_options
+from annotator.management.commands._io_common import LAYOUT_ERRORS, add_import_options, finish, import_options
 
 
 class Command(BaseCommand):

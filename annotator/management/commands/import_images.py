@@ -5,10 +5,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotator.detection import DETECTORS, DetectorUnavailable
+from annotator.photos.detection import DETECTORS, DetectorUnavailable
 from annotator.models import Split
-from annotator.paths import PathNotAllowed
-from annotator.photo_import import photos_import
+from annotator.common.paths import PathNotAllowed
+from annotator.photos.services import photos_import
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from annotator.suggesting import (
+from annotator.suggestions.services import (
     faces_lacking_suggestion, suggester_active_get_or_create, suggester_progress, suggestions_compute,
     suggestions_enqueue,
 )

@@ -41,12 +41,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # torch loads only when the command runs, not for `manage.py help`.
-        from annotator.evaluation import format_seed_table
-        from annotator.inference.checkpoint import checkpoint_config
-        from annotator.inference.network import NetConfig
-        from annotator.learning import suggester_activate, suggester_record, training_samples
+        from annotator.training.evaluation import format_seed_table
+        from annotator.suggestions.inference.checkpoint import checkpoint_config
+        from annotator.suggestions.inference.network import NetConfig
+        from annotator.training.learning import suggester_activate, suggester_record, training_samples
         from annotator.models import Split, Suggester
-        from annotator.training import LAST, TrainConfig, TrainingError, data_summary, train
+        from annotator.training.trainer import LAST, TrainConfig, TrainingError, data_summary, train
 
         num_classes = options["categories"] or settings.SUGGESTER_CATEGORIES
         name = options["name"]

@@ -1,7 +1,7 @@
 """python manage.py evaluate [--split val] [--model NAME:VERSION] [--categories 0-7] [--save]"""
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.categories import parse_categories
+from annotator.domain.categories import parse_categories
 from annotator.models import Split
 from reviews.evaluation import SuggesterNotFound, evaluate_suggester, format_evaluation, suggester_by_spec
 

@@ -1,0 +1,383 @@
+"""Export the faces with a final label in AffectNet's images/annotations layout (and CSV).
+
+The export is written into a temporary folder beside OUT and renamed to OUT at the end, so an
+export that dies half-way leaves OUT as it was. Faces are streamed from the database in chunks:
+memory does not grow with their number.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from contextlib import ExitStack, closing
+from functools import partial
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.db.models import Count
+from django.utils import timezone
+from tqdm import tqdm
+
+from annotator.domain.categories import CATEGORY_NAMES, NUM_CATEGORIES
+from annotator.faces.store import CROP_SIZE, CropError, normalise_crop
+from annotator.datasets.formats import affectnet_csv
+from annotator.datasets.formats import affectnet_npy
+from annotator.datasets.importing import BOX_MARGIN, scale_landmarks
+from annotator.models import Face, Split, Suggester
+from annotator.common.paths import PathNotAllowed, allowed_path
+from annotator.common.process_pool import default_workers, process_map
+from annotator.faces.selectors import faces_with_final_label
+
+SPLIT_FOLDERS = {Split.TRAIN: "train_set", Split.VAL: "val_set"}
+CSV_NAMES = {Split.TRAIN: "training.csv", Split.VAL: "validation.csv"}
+EXPORT_SPLITS = (Split.TRAIN, Split.VAL)
+CHUNK_SIZE = 1000  # rows fetched from the database at a time
+WRITER_CHUNK = 64  # faces per task sent to a writer process
+# The CSV's face box is the one whose 15% expansion is the whole 224x224 image, so reading the
+# CSV by the release's rule (expand the box by 15%, crop, resize) gives back the exported image.
+_INNER = CROP_SIZE / (1 + 2 * BOX_MARGIN)
+CSV_BOX = (BOX_MARGIN * _INNER, BOX_MARGIN * _INNER, _INNER, _INNER)
+
+LEFT_OUT_REASONS = (
+    "no final label",
+    "open disagreement (needs review)",
+    "unassigned split",
+    "split not selected",
+    "category not selected",
+    "no landmarks",
+    "stored image unreadable",
+)
+
+
+# Written into every manifest.json: --force replaces only a folder that carries it (and holds nothing
+# an export does not write), so it can never delete a folder of someone's own files.
+MANIFEST_MARKER = {"written_by": "face-annotator export_affectnet"}
+_SPLIT_FILES = {
+    "images": re.compile(r"[0-9]+\.jpg"),
+    "annotations": re.compile(r"[0-9]+_(?:%s)\.npy" % "|".join(affectnet_npy.KINDS)),
+}
+
+
+class ExportError(ValueError):
+    """An export that cannot start (OUT not allowed, not empty, ...) or could not be written (disk full, ...)."""
+
+
+def _write_failed(out, exc: OSError) -> ExportError:
+    """Return the error for an export that could not be written (OUT is as it was then)."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        return ExportError(
+            f"{out}: {reason} while writing the export{where}; nothing in {out} changed and the partial export "
+            "was removed. Free space on that disk (or export to another one) and run the export again."
+        )
+    return ExportError(f"{out}: the export could not be written: {exc.strerror or exc}{where}; nothing in {out} "
+                       "changed and the partial export was removed.")
+
+
+def _not_an_export(target: Path) -> Optional[str]:
+    """Return why target is not a folder this command wrote (None when it is one).
+
+    A folder this command wrote holds its manifest.json with MANIFEST_MARKER and nothing else but
+    what an export writes: the split folders with their images/ and annotations/ files, the CSVs.
+    """
+    try:
+        with open(target / "manifest.json", encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except FileNotFoundError:
+        return "it has no manifest.json, so export_affectnet did not write it"
+    except (OSError, ValueError) as exc:
+        return f"its manifest.json is not a readable export manifest ({exc})"
+    if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in MANIFEST_MARKER.items()):
+        return "its manifest.json was not written by export_affectnet"
+    top = {"manifest.json", *CSV_NAMES.values()}
+    folders = set(SPLIT_FOLDERS.values())
+    with os.scandir(target) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                return f"{entry.path} is a symbolic link, which an export never writes"
+            if entry.name in folders and entry.is_dir():
+                why = _not_a_split_folder(Path(entry.path))
+                if why:
+                    return why
+            elif entry.name not in top or not entry.is_file():
+                return f"{entry.path} is not something an export writes"
+    return None
+
+
+def _not_a_split_folder(folder: Path) -> Optional[str]:
+    """Return the first entry of a split folder that an export does not write (None: there is none)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            pattern = _SPLIT_FILES.get(entry.name)
+            if pattern is None or entry.is_symlink() or not entry.is_dir():
+                return f"{entry.path} is not something an export writes"
+            with os.scandir(entry.path) as files:
+                for file in files:
+                    if not pattern.fullmatch(file.name) or file.is_symlink() or not file.is_file():
+                        return f"{file.path} is not something an export writes"
+    return None
+
+
+def _check_replaceable(target: Path, out) -> None:
+    """Raise ExportError unless target is missing, empty, or an earlier export this command wrote."""
+    if not target.exists() or not any(target.iterdir()):
+        return
+    why = _not_an_export(target)
+    if why:
+        raise ExportError(f"{out}: --force replaces only a folder that export_affectnet wrote, and {why}; "
+                          "nothing was deleted")
+
+
+def _target(out) -> Path:
+    try:
+        target = allowed_path(out, purpose="write")
+        allowed_path(target.parent, purpose="write")  # the temporary folder is made beside OUT
+    except PathNotAllowed as exc:
+        raise ExportError(f"{exc} (OUT must be a folder inside one of DATA_ROOTS)") from None
+    return target
+
+
+def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list]]:
+    """Return (224x224 RGB JPEG bytes, landmarks in its pixels) for a stored crop; None if it cannot be read.
+
+    A crop whose bytes still hash to the face's content hash is the one face_store stored, and
+    every way in stores a 224x224 RGB JPEG (normalise_crop or encode_crop): it is copied byte for
+    byte. Anything else (a file changed, damaged or put there by other means) is decoded whole and
+    converted if need be; one that does not decode is left out.
+    """
+    try:
+        with default_storage.open(name, "rb") as handle:
+            data = handle.read()
+        if hashlib.sha256(data).hexdigest() == content_hash:
+            return data, landmarks
+        data, size = normalise_crop(data, name=name)
+    except (OSError, CropError, ValueError):
+        return None
+    return data, scale_landmarks(landmarks, size)
+
+
+def _left_out_counts(*, splits, categories) -> Counter:
+    """Count the faces that the export leaves out, by reason (those decided before writing)."""
+    counts = Counter()
+    unlabelled = Face.objects.filter(final_category__isnull=True)
+    counts["no final label"] = unlabelled.filter(needs_review=False).count()
+    counts["open disagreement (needs review)"] = unlabelled.filter(needs_review=True).count()
+    labelled = Face.objects.filter(final_category__isnull=False)
+    for row in labelled.values("split").annotate(n=Count("id")):
+        if row["split"] == Split.UNASSIGNED:
+            counts["unassigned split"] += row["n"]
+        elif row["split"] not in splits:
+            counts["split not selected"] += row["n"]
+    counts["category not selected"] = labelled.filter(split__in=splits).exclude(final_category__in=categories).count()
+    return counts
+
+
+def _involved(exported_faces) -> tuple[list[str], list[dict]]:
+    """Return the annotators (usernames) and the models that worked on the exported faces."""
+    face_ids = exported_faces.values("id")
+    users = get_user_model().objects.filter(annotations__face__in=face_ids).distinct()
+    models = Suggester.objects.filter(suggestions__face__in=face_ids).distinct()
+    return (
+        sorted(users.values_list("username", flat=True)),
+        [{"name": n, "version": v} for n, v in models.order_by("name", "version").values_list("name", "version")],
+    )
+
+
+def _face_files_write(folder: str, row):
+    """Write one face's image and annotation files; return its row with the landmarks as written.
+
+    The landmarks are None when the stored image cannot be read (nothing is written then). Runs
+    in a writer process for a large export (rows are Django's named rows, which pickle).
+    """
+    crop = _crop(row.image, row.content_hash, row.landmarks)
+    if crop is None:
+        return row._replace(landmarks=None)
+    data, landmarks = crop
+    split_folder = os.path.join(folder, SPLIT_FOLDERS[row.split])
+    with open(os.path.join(split_folder, "images", f"{row.id}.jpg"), "wb") as handle:
+        handle.write(data)
+    lnd = np.asarray(landmarks, dtype=np.float64)
+    affectnet_npy.write_face(
+        os.path.join(split_folder, "annotations"),
+        row.id,
+        category=row.final_category,
+        valence=row.final_valence,
+        arousal=row.final_arousal,
+        landmarks=lnd,
+    )
+    return row._replace(landmarks=lnd)
+
+
+def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int, workers) -> dict:
+    faces = faces_with_final_label(splits=splits).filter(final_category__in=categories)
+    left_out = _left_out_counts(splits=splits, categories=categories)
+    counts = {split: Counter() for split in splits}
+    sources = Counter()
+    with_open_flags = 0
+    rows = faces.values_list(
+        "id",
+        "split",
+        "image",
+        "content_hash",
+        "landmarks",
+        "final_category",
+        "final_valence",
+        "final_arousal",
+        "final_source",
+        "needs_review",
+        named=True,
+    )
+    total = faces.count()
+
+    def with_landmarks():
+        for row in rows.iterator(chunk_size=chunk_size):
+            if not row.landmarks or len(row.landmarks) != affectnet_npy.LANDMARK_VALUES:
+                left_out["no landmarks"] += 1
+                bar.update(1)
+                continue
+            yield row
+
+    # Every file and the writer processes are closed before an error leaves (the disk filled, say):
+    # the caller removes the folder, and no writer may still be adding to it then.
+    with ExitStack() as closing_all:
+        csv_writers = {}
+        for split in splits:
+            for sub in ("images", "annotations"):
+                (folder / SPLIT_FOLDERS[split] / sub).mkdir(parents=True)
+            if csv:
+                handle = closing_all.enter_context(open(folder / CSV_NAMES[split], "w", newline="", encoding="utf-8"))
+                csv_writers[split] = affectnet_csv.CsvWriter(handle)
+        bar = closing_all.enter_context(
+            tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export"))
+        # Reading each stored crop and writing five files a face is the work; writer processes
+        # do it beside this one, which streams the rows and keeps the counts and the CSV in order.
+        source = closing_all.enter_context(closing(with_landmarks()))  # its database cursor too
+        written = closing_all.enter_context(closing(process_map(
+            partial(_face_files_write, str(folder)),
+            source,
+            workers=workers or default_workers(total),
+            chunk_size=WRITER_CHUNK,
+        )))
+        for row in written:
+            bar.update(1)
+            if row.landmarks is None:
+                left_out["stored image unreadable"] += 1
+                continue
+            if csv:
+                csv_writers[row.split].write(
+                    path=f"{SPLIT_FOLDERS[row.split]}/images/{row.id}.jpg",
+                    box=CSV_BOX,
+                    landmarks=row.landmarks,
+                    category=row.final_category,
+                    valence=row.final_valence,
+                    arousal=row.final_arousal,
+                )
+            counts[row.split][row.final_category] += 1
+            sources[row.final_source] += 1
+            with_open_flags += row.needs_review
+    annotators, models = _involved(faces)
+    return {
+        **MANIFEST_MARKER,
+        "format": affectnet_npy.FORMAT.name,
+        "exported_at": timezone.now().isoformat(),
+        "splits": {split: SPLIT_FOLDERS[split] for split in splits},
+        "categories": categories,
+        "category_names": {str(c): CATEGORY_NAMES[c] for c in categories},
+        "csv": [CSV_NAMES[s] for s in splits] if csv else [],
+        "total": sum(sum(c.values()) for c in counts.values()),
+        "counts": {
+            split: {**{str(c): counts[split][c] for c in categories}, "total": sum(counts[split].values())}
+            for split in splits
+        },
+        "final_label_sources": dict(sources),
+        # Imported and reviewed labels stay final while a flag about them waits for review.
+        "exported_with_open_flags": with_open_flags,
+        "left_out": {reason: left_out[reason] for reason in LEFT_OUT_REASONS},
+        "annotators": annotators,
+        "models": models,
+    }
+
+
+def _replace(new: Path, target: Path, out) -> None:
+    """Put the finished export at target; an old one is swapped out first, then deleted.
+
+    The old folder is checked again here: the export may have run for an hour since the first check.
+    """
+    if target.exists() and any(target.iterdir()):
+        _check_replaceable(target, out)
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(target, old)
+        try:
+            os.rename(new, target)
+        except BaseException:
+            os.rename(old, target)  # OUT as it was
+            raise
+        shutil.rmtree(old)
+    else:
+        os.rename(new, target)  # rename(2) replaces an empty folder in one step
+
+
+def affectnet_export(
+    *,
+    out,
+    categories: Optional[Iterable[int]] = None,
+    splits: Optional[Iterable[str]] = None,
+    csv: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    chunk_size: int = CHUNK_SIZE,
+    workers: Optional[int] = None,
+) -> dict:
+    """Write every face with a final label to OUT/train_set and OUT/val_set; return the manifest.
+
+    Faces whose split is unassigned are left out (and counted in the manifest): a split is a
+    decision for the person who owns the dataset, not for the export. workers: writer processes
+    (default: one per core for a large export; 1 writes in this process).
+    """
+    target = _target(out)
+    if target.exists():
+        if not target.is_dir():
+            raise ExportError(f"{out}: exists and is not a folder")
+        if any(target.iterdir()):
+            if not force:
+                raise ExportError(f"{out}: exists and is not empty (--force replaces an earlier export)")
+            _check_replaceable(target, out)
+    splits = [Split(s) for s in (splits or EXPORT_SPLITS)]
+    if Split.UNASSIGNED in splits:
+        raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
+    categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    except OSError as exc:
+        raise _write_failed(out, exc) from exc
+    try:
+        manifest = _write(
+            partial_folder,
+            splits=splits,
+            categories=categories,
+            csv=csv,
+            progress=progress,
+            chunk_size=chunk_size,
+            workers=workers,
+        )
+        with open(partial_folder / "manifest.json", "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=2)
+            handle.write("\n")
+        _replace(partial_folder, target, out)
+    except BaseException as exc:
+        shutil.rmtree(partial_folder, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _write_failed(out, exc) from exc
+        raise
+    return manifest

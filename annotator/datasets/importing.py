@@ -1,0 +1,447 @@
+"""Import AffectNet data: the images/annotations folders and the full release's CSV.
+
+Each face is read and checked whole (image, landmarks, labels) before anything of it is stored,
+so a bad file skips its face and nothing else. Good faces are stored in batches through
+face_store.faces_store; with labels, each batch's faces, their answers and final labels are
+written in one transaction.
+"""
+
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Union
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from PIL import Image
+from tqdm import tqdm
+
+from annotator.faces.store import CROP_SIZE, CropError, NewFace, crop_save, encode_crop, faces_store, normalise_crop
+from annotator.datasets.formats import affectnet_csv
+from annotator.datasets.formats import affectnet_npy
+from annotator.domain.labels import Label
+from annotator.models import MAX_ID, Annotation, Face, FinalSource, Split
+from annotator.common.paths import PathNotAllowed, allowed_path, child_within
+from annotator.common.process_pool import default_workers, process_map
+
+DEFAULT_IMPORT_USER = "affectnet-import"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+SPLIT_FOLDERS = {"train_set": Split.TRAIN, "val_set": Split.VAL}
+CSV_SPLITS = {"training": Split.TRAIN, "validation": Split.VAL}
+BOX_MARGIN = 0.15  # AffectNet's crops are the detector's box expanded by 15% on each side
+READER_CHUNK = 64  # faces per task sent to a reader process
+
+
+class ImportLayoutError(ValueError):
+    """A folder or file that is not in a layout the importer reads."""
+
+
+class _Skip(Exception):
+    def __init__(self, file, reason):
+        super().__init__(reason)
+        self.file, self.reason = str(file), reason
+
+    def __reduce__(self):  # crosses from a reader process
+        return (_Skip, (self.file, self.reason))
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    already_present: int = 0
+    annotations: int = 0
+    skipped: list = field(default_factory=list)  # (file, reason)
+
+    def skip(self, file, reason: str) -> None:
+        self.skipped.append((str(file), reason))
+
+    def lines(self) -> list[str]:
+        """Return the summary for people: counts, then one line per skipped face."""
+        out = [
+            f"imported {self.imported} faces ({self.annotations} annotations), "
+            f"already present {self.already_present}, skipped {len(self.skipped)}"
+        ]
+        out += [f"  skipped {file}: {reason}" for file, reason in self.skipped]
+        return out
+
+
+@dataclass
+class _Candidate:
+    new_face: NewFace
+    label: Optional[Label]
+    file: str
+
+
+def import_user(username: str):
+    """Return the user whose answers hold imported labels, creating it without password or role."""
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def _crop_reason(exc: CropError) -> str:
+    """Return the reason part of a CropError, without Pillow's in-memory file repr."""
+    reason = str(exc).split(": ", 1)[-1]
+    if "cannot identify image file" in reason:
+        return "not a readable image (unknown or damaged image format)"
+    return reason
+
+
+def _safe_file(root: Path, path: Path) -> Path:
+    """Return path if it stays inside root; a symlink must resolve inside root too.
+
+    The folders holding the files were checked once, so a plain file in them is inside; only a
+    link needs resolving (this keeps the check cheap for a million files).
+    """
+    if path.is_symlink():
+        try:
+            return child_within(root, path)
+        except PathNotAllowed as exc:
+            raise _Skip(path, f"symlink points outside the imported folder ({exc})") from None
+    return path
+
+
+def _read_bytes(root: Path, path: Path) -> bytes:
+    path = _safe_file(root, path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _Skip(path, f"cannot read ({exc.strerror or exc})") from None
+
+
+def scale_landmarks(landmarks, size) -> list[float]:
+    """Carry landmarks from an image of `size` into the 224x224 crop made from it."""
+    width, height = size
+    if (width, height) == (CROP_SIZE, CROP_SIZE):
+        return [float(v) for v in landmarks]
+    sx, sy = CROP_SIZE / width, CROP_SIZE / height
+    return [float(v) * (sx if i % 2 == 0 else sy) for i, v in enumerate(landmarks)]
+
+
+def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None:
+    """Store a batch (crops already stored): skip what is there, then faces + answers + final labels atomically."""
+    hashes = {c.new_face.content_hash for c in batch}
+    ids = {c.new_face.id for c in batch if c.new_face.id is not None}
+    known_hashes = set(Face.objects.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
+    known_ids = dict(Face.objects.filter(id__in=ids).values_list("id", "content_hash")) if ids else {}
+    fresh, seen_hashes, seen_ids = [], set(), {}
+    for c in batch:
+        nf = c.new_face
+        if nf.content_hash in known_hashes or nf.content_hash in seen_hashes:
+            report.already_present += 1  # the same crop is never stored twice
+            continue
+        if nf.id is not None and (nf.id in known_ids or nf.id in seen_ids):
+            other = seen_ids.get(nf.id, "a face already stored")
+            report.skip(c.file, f"id {nf.id} is already used by a different image ({other})")
+            continue
+        seen_hashes.add(nf.content_hash)
+        if nf.id is not None:
+            seen_ids[nf.id] = c.file
+        fresh.append(c)
+    if not fresh:
+        return
+    with transaction.atomic():
+        created = {face.content_hash: face for face in faces_store([c.new_face for c in fresh])}
+        labelled = [(created[c.new_face.content_hash], c.label) for c in fresh if c.label is not None]
+        if labelled:
+            Annotation.objects.bulk_create(
+                [
+                    Annotation(
+                        face=face, annotator=user, category=lab.category, valence=lab.valence,
+                        arousal=lab.arousal, imported=True,
+                    )
+                    for face, lab in labelled
+                ]
+            )
+            # A released label is one someone already decided: it is the face's final label (source
+            # "import") until a reviewer changes it, whatever flags are raised about it later. Each
+            # face is new and has this one answer: copy it in one UPDATE, not a query per face.
+            answer = Annotation.objects.filter(face=OuterRef("pk"), annotator=user)
+            Face.objects.filter(id__in=[face.id for face, _ in labelled]).update(
+                answer_count=1,
+                final_category=Subquery(answer.values("category")[:1]),
+                final_valence=Subquery(answer.values("valence")[:1]),
+                final_arousal=Subquery(answer.values("arousal")[:1]),
+                final_source=FinalSource.IMPORT,
+                final_at=timezone.now(),
+            )
+    report.imported += len(created)
+    report.annotations += len(labelled)
+
+
+def _read(item) -> Union[_Candidate, _Skip]:
+    """Read and check one face (item is a callable doing it, or a _Skip already), then store its crop.
+
+    The crop goes in ahead of the face's row: it is content-named, so a crash in between leaves
+    at most an unused file. Only a face whose every file passed is stored; one refused later (an
+    id already used by a different image) leaves an unused file, never a half-written face.
+    """
+    if not callable(item):
+        return item
+    try:
+        candidate = item()
+    except _Skip as skip:
+        return skip
+    crop_save(candidate.new_face.content_hash, candidate.new_face.crop_jpeg)
+    candidate.new_face.crop_saved = True
+    return candidate
+
+
+def _run(
+    candidates: Iterable,
+    *,
+    workers: int,
+    total: Optional[int],
+    user,
+    batch_size: Optional[int],
+    progress: bool,
+    report: ImportReport,
+) -> ImportReport:
+    batch_size = batch_size or settings.IMPORT_BATCH_SIZE
+    batch: list[_Candidate] = []
+    with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="import") as bar:
+        # Reader processes also store the crops, under their own GIL: writer threads in this
+        # process were starved by its database work.
+        for item in process_map(_read, candidates, workers=workers, chunk_size=READER_CHUNK):
+            if isinstance(item, _Skip):
+                report.skip(item.file, item.reason)
+            else:
+                batch.append(item)
+            bar.update(1)
+            if len(batch) >= batch_size:
+                _store_batch(batch, user=user, report=report)
+                batch = []
+        if batch:
+            _store_batch(batch, user=user, report=report)
+    return report
+
+
+# --- the images/annotations layout --------------------------------------------------------
+
+
+def affectnet_layout(root: Path, *, split: Optional[str] = None) -> list[tuple[str, Path]]:
+    """Return (split, split folder) pairs: root's train_set/ and val_set/, or root itself.
+
+    A folder that itself holds images/ and annotations/ is one split: `split` if given, else
+    train/val from its name (train_set, val_set), else unassigned.
+    """
+    if (root / "images").is_dir():
+        return [(split or SPLIT_FOLDERS.get(root.name, Split.UNASSIGNED), root)]
+    found = [(s, root / name) for name, s in SPLIT_FOLDERS.items() if (root / name / "images").is_dir()]
+    if not found:
+        raise ImportLayoutError(f"{root}: no train_set/images, val_set/images or images/ folder")
+    if split:
+        found = [(split, folder) for _, folder in found]
+    return found
+
+
+def _folder_candidates(root: Path, split: str, folder: Path, *, labels: bool) -> Iterator:
+    images, annotations = folder / "images", folder / "annotations"
+    for sub in (images, annotations):
+        if sub.exists():
+            child_within(root, sub)  # a linked images/ folder leading elsewhere is refused whole
+    with os.scandir(images) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files (.DS_Store and the like) are not faces
+            path = images / entry.name
+            stem, suffix = os.path.splitext(entry.name)
+            if suffix.lower() not in IMAGE_SUFFIXES:
+                yield _Skip(path, f"not an image file name (expected {', '.join(IMAGE_SUFFIXES)})")
+                continue
+            if not (stem.isascii() and stem.isdigit()) or int(stem) > MAX_ID:
+                yield _Skip(path, f"file name {stem!r} is not a numeric face id")
+                continue
+            yield partial(_folder_face, root, split, path, stem, annotations, labels=labels)
+
+
+def _folder_face(root: Path, split: str, image_path: Path, stem: str, annotations: Path, *, labels: bool) -> _Candidate:
+    try:
+        crop, size = normalise_crop(_read_bytes(root, image_path), name=str(image_path))
+    except CropError as exc:
+        raise _Skip(image_path, _crop_reason(exc)) from None
+    for kind in affectnet_npy.KINDS if labels else ("lnd",):
+        _safe_file(root, annotations / affectnet_npy.annotation_name(stem, kind))
+    try:
+        ann = affectnet_npy.read_face(annotations, stem, labels=labels)
+    except affectnet_npy.AnnotationFileError as exc:
+        raise _Skip(exc.path, exc.reason) from None
+    label = Label(ann.category, ann.valence, ann.arousal) if labels else None
+    new_face = NewFace(
+        crop,
+        id=int(stem),
+        source=str(image_path),
+        original_width=size[0],
+        original_height=size[1],
+        landmarks=scale_landmarks(ann.landmarks, size),
+        split=split,
+        required_annotations=1 if labels else None,
+    )
+    return _Candidate(new_face=new_face, label=label, file=str(image_path))
+
+
+def _count_entries(folder: Path) -> int:
+    with os.scandir(folder) as entries:
+        return sum(1 for _ in entries)
+
+
+def affectnet_folder_import(
+    *,
+    path,
+    labels: bool = False,
+    username: str = DEFAULT_IMPORT_USER,
+    split: Optional[str] = None,
+    batch_size: Optional[int] = None,
+    progress: bool = True,
+    workers: Optional[int] = None,
+) -> ImportReport:
+    """Import an AffectNet images/annotations folder; return what was imported and skipped.
+
+    With labels, each face's _exp/_val/_aro become an answer of `username` and, the face needing
+    that one answer, its final label. Running it again adds nothing.
+    """
+    root = allowed_path(path)
+    if not root.is_dir():
+        raise ImportLayoutError(f"{path}: not a folder")
+    layout = affectnet_layout(root, split=split)
+    for _, folder in layout:
+        child_within(root, folder)
+    total = sum(_count_entries(folder / "images") for _, folder in layout)
+    user = import_user(username) if labels else None
+    report = ImportReport()
+
+    def candidates():
+        for split_name, folder in layout:
+            yield from _folder_candidates(root, split_name, folder, labels=labels)
+
+    return _run(
+        candidates(),
+        total=total,
+        user=user,
+        batch_size=batch_size,
+        progress=progress,
+        report=report,
+        workers=workers or default_workers(total),
+    )
+
+
+# --- the full release's CSV ----------------------------------------------------------------
+
+
+def expanded_box(box, margin: float = BOX_MARGIN) -> tuple[int, int, int, int]:
+    """Return the crop region (left, top, right, bottom): the box grown by margin on each side."""
+    x, y, w, h = box
+    return (
+        round(x - margin * w),
+        round(y - margin * h),
+        round(x + w + margin * w),
+        round(y + h + margin * h),
+    )
+
+
+def crop_face(data: bytes, box, landmarks, *, name: str) -> tuple[bytes, tuple[int, int], list[float]]:
+    """Return (224x224 JPEG, original size, landmarks in crop pixels) for a face box in an image.
+
+    The crop is the box expanded by 15% on each side; where that leaves the image it is black.
+    A crop region that is the whole image of a 224x224 JPEG keeps its bytes.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            size = image.size
+            left, top, right, bottom = region = expanded_box(box)
+            if region == (0, 0, size[0], size[1]):
+                crop, _ = normalise_crop(data, name=name)
+            else:
+                crop = encode_crop(image.convert("RGB").crop(region))  # outside the image is black
+    except CropError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise CropError(f"{name}: not a readable image ({exc})") from None
+    sx, sy = CROP_SIZE / (right - left), CROP_SIZE / (bottom - top)
+    points = [(v - left) * sx if i % 2 == 0 else (v - top) * sy for i, v in enumerate(landmarks)]
+    return crop, size, points
+
+
+def _csv_candidates(csv_path: Path, images: Path, split: str, *, labels: bool) -> Iterator:
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's BOM
+        try:
+            rows = affectnet_csv.read_rows(handle, name=str(csv_path), labels=labels)
+            for row in rows:
+                if isinstance(row, affectnet_csv.CsvRowError):
+                    yield _Skip(row.where, row.reason)
+                    continue
+                yield partial(_csv_face, row, images, split)
+        except affectnet_csv.CsvRowError as exc:  # the header itself
+            raise ImportLayoutError(str(exc)) from None
+
+
+def _csv_face(row, images: Path, split: str) -> _Candidate:
+    image_path = images / row.path
+    try:
+        child_within(images, image_path)  # '..' or a link must not leave the images folder
+    except PathNotAllowed as exc:
+        raise _Skip(image_path, f"outside the images folder ({exc})") from None
+    try:
+        crop, size, points = crop_face(_read_bytes(images, image_path), row.box, row.landmarks, name=str(image_path))
+    except CropError as exc:
+        raise _Skip(image_path, _crop_reason(exc)) from None
+    stem = Path(row.path).stem
+    face_id = int(stem) if stem.isascii() and stem.isdigit() and int(stem) <= MAX_ID else None
+    label = Label(row.category, row.valence, row.arousal) if row.category is not None else None
+    new_face = NewFace(
+        crop,
+        id=face_id,
+        source=str(image_path),
+        original_width=size[0],
+        original_height=size[1],
+        box=row.box,
+        landmarks=points,
+        split=split,
+        required_annotations=1 if label else None,
+    )
+    return _Candidate(new_face=new_face, label=label, file=str(image_path))
+
+
+def affectnet_csv_import(
+    *,
+    csv_path,
+    images,
+    labels: bool = False,
+    username: str = DEFAULT_IMPORT_USER,
+    split: Optional[str] = None,
+    batch_size: Optional[int] = None,
+    progress: bool = True,
+    workers: Optional[int] = None,
+) -> ImportReport:
+    """Import the faces of a full-release CSV (training.csv / validation.csv) from its images."""
+    csv_file = allowed_path(csv_path)
+    images_dir = allowed_path(images)
+    if not csv_file.is_file():
+        raise ImportLayoutError(f"{csv_path}: not a file")
+    if not images_dir.is_dir():
+        raise ImportLayoutError(f"{images}: not a folder")
+    split = split or CSV_SPLITS.get(csv_file.stem, Split.UNASSIGNED)
+    with open(csv_file, "rb") as handle:
+        total = max(sum(1 for _ in handle) - 1, 0)
+    user = import_user(username) if labels else None
+    report = ImportReport()
+    candidates = _csv_candidates(csv_file, images_dir, split, labels=labels)
+    return _run(
+        candidates,
+        total=total,
+        user=user,
+        batch_size=batch_size,
+        progress=progress,
+        report=report,
+        workers=workers or default_workers(total),
+    )

@@ -1,0 +1,174 @@
+"""Store new faces: the crop through Django's storage (content-addressed), the row in batches.
+
+Every way faces come in (AffectNet folders, the CSV release, raw photos, the demo) goes through
+faces_store(), so dedup by content hash, the overlap draw and the id sequence are handled once.
+"""
+import hashlib
+import io
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management.color import no_style
+from django.db import connection, transaction
+from PIL import Image
+
+from annotator.models import Face, Split
+
+CROP_SIZE = 224
+JPEG_QUALITY = 95
+
+
+class CropError(ValueError):
+    """An image that cannot become a face crop (corrupt, truncated, not an image)."""
+
+
+@dataclass
+class NewFace:
+    # A 224x224 RGB JPEG, as normalise_crop or encode_crop make it: the export copies a stored crop
+    # byte for byte while its bytes still hash to content_hash.
+    crop_jpeg: bytes
+    id: Optional[int] = None
+    source: str = ""
+    original_width: Optional[int] = None
+    original_height: Optional[int] = None
+    box: Optional[Sequence[float]] = None  # x, y, width, height in the original image
+    landmarks: Optional[Sequence[float]] = None  # 136 numbers, crop pixels
+    split: str = Split.UNASSIGNED
+    required_annotations: Optional[int] = None
+    crop_saved: bool = False  # crop_save() already stored the crop (an import does, ahead of the row)
+    content_hash: str = field(init=False)
+
+    def __post_init__(self):
+        self.content_hash = hashlib.sha256(self.crop_jpeg).hexdigest()
+
+
+def crop_storage_name(content_hash: str) -> str:
+    """Return the storage name of a crop: sharded by hash so no folder holds a million files.
+
+    One level of 256 folders, as git does: ~4,000 files each at a million faces. (Two levels
+    made nearly every new crop create a folder, which cost as much as writing the file.)
+    Faces stored earlier keep the name recorded in Face.image.
+    """
+    return f"faces/{content_hash[:2]}/{content_hash}.jpg"
+
+
+def crop_save(content_hash: str, crop_jpeg: bytes) -> str:
+    """Store a crop under its content name unless it is there already; return the name.
+
+    Content-addressed, so this may run before the face's row exists and in any process: a crash
+    in between leaves at most an unused file that the next import of that crop reuses. A file of
+    another size under the name is one whose writer was killed part-way (FileSystemStorage writes
+    in place): it is written again, never taken for the crop.
+    """
+    name = crop_storage_name(content_hash)
+    if default_storage.exists(name) and default_storage.size(name) != len(crop_jpeg):
+        default_storage.delete(name)
+    if not default_storage.exists(name):
+        saved = default_storage.save(name, ContentFile(crop_jpeg))
+        if saved != name:  # a racing writer stored the same bytes first; keep one copy
+            default_storage.delete(saved)
+    return name
+
+
+def required_annotations_for(content_hash: str) -> int:
+    """Return how many answers a face needs: the base number, plus one for OVERLAP_SHARE of faces.
+
+    The draw is a function of the content hash, so it is stable across runs and machines.
+    """
+    draw = int(content_hash[:8], 16) / 0xFFFFFFFF
+    return settings.ANNOTATORS_PER_FACE + (1 if draw < settings.OVERLAP_SHARE else 0)
+
+
+def encode_crop(image: Image.Image) -> bytes:
+    """Return a 224x224 RGB JPEG of the image (resized if needed)."""
+    image = image.convert("RGB")
+    if image.size != (CROP_SIZE, CROP_SIZE):
+        image = image.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=JPEG_QUALITY)
+    return out.getvalue()
+
+
+def normalise_crop(data: bytes, *, name: str = "image") -> tuple[bytes, tuple[int, int]]:
+    """Return (224x224 RGB JPEG bytes, original (width, height)) for an image file's bytes.
+
+    A file that already is a 224x224 RGB JPEG is kept byte for byte (so a re-import or re-export
+    is lossless); anything else is decoded, converted and re-encoded. A corrupt or truncated
+    image raises CropError naming the file.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # decodes every byte: a truncated JPEG fails here
+            size = image.size
+            if image.format == "JPEG" and image.mode == "RGB" and size == (CROP_SIZE, CROP_SIZE):
+                return data, size
+            return encode_crop(image), size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise CropError(f"{name}: not a readable image ({exc})") from None
+
+
+def face_id_sequence_sync() -> None:
+    """Move the id sequence past ids given explicitly (PostgreSQL does not do it by itself)."""
+    statements = connection.ops.sequence_reset_sql(no_style(), [Face])
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+
+
+def faces_store(new_faces: Sequence[NewFace]) -> list[Face]:
+    """Store the faces not seen before (by content hash, and by id where one is given).
+
+    Files are written first (content-addressed, so a crash leaves at most an unused file that the
+    next run reuses), then the rows in one transaction. Return the Face rows created.
+    """
+    if not new_faces:
+        return []
+    hashes = {nf.content_hash for nf in new_faces}
+    known_hashes = set(Face.objects.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
+    ids = {nf.id for nf in new_faces if nf.id is not None}
+    known_ids = set(Face.objects.filter(id__in=ids).values_list("id", flat=True)) if ids else set()
+
+    rows, seen = [], set()
+    for nf in new_faces:
+        if nf.content_hash in known_hashes or nf.content_hash in seen or nf.id in known_ids:
+            continue
+        seen.add(nf.content_hash)
+        name = crop_storage_name(nf.content_hash) if nf.crop_saved else crop_save(nf.content_hash, nf.crop_jpeg)
+        box = list(nf.box) if nf.box is not None else [None] * 4
+        rows.append(
+            Face(
+                id=nf.id,
+                image=name,
+                content_hash=nf.content_hash,
+                source=nf.source[:2048],
+                original_width=nf.original_width,
+                original_height=nf.original_height,
+                box_x=box[0],
+                box_y=box[1],
+                box_width=box[2],
+                box_height=box[3],
+                landmarks=[float(v) for v in nf.landmarks] if nf.landmarks is not None else None,
+                split=nf.split,
+                required_annotations=nf.required_annotations or required_annotations_for(nf.content_hash),
+            )
+        )
+    if not rows:
+        return []
+    with transaction.atomic():
+        created = Face.objects.bulk_create(rows)
+        if any(r.id is not None for r in rows):
+            face_id_sequence_sync()
+        created_ids = [face.id for face in created]
+        # New faces get model suggestions once they are committed (the worker must see them).
+        transaction.on_commit(lambda: _suggestions_enqueue(created_ids))
+    return created
+
+
+def _suggestions_enqueue(face_ids):
+    from annotator.suggestions.services import suggestions_enqueue
+
+    suggestions_enqueue(face_ids=face_ids)

@@ -1,0 +1,498 @@
+"""The annotation queue: claim faces (leases), submit and change answers.
+
+Invariant: a face is never handed to more annotators than it needs, i.e. for every face that is not
+a gold item, answers + live claims <= required_annotations. Claims lock the face rows first
+(PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so 50 annotators asking at once take different
+faces without waiting on each other; SQLite: the database write lock serialises claimers), then
+count answers and live claims again in a fresh statement: under READ COMMITTED a new statement sees
+every claim committed by whoever held the row lock before us. Submits take the same row lock.
+"""
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Iterable, Optional
+
+from django.conf import settings
+from django.core.exceptions import FieldError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from annotator import signals
+from annotator.domain.categories import CATEGORY_NAMES, LabelError, has_va, validate_label, validate_point_in_circle
+from annotator.models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
+from annotator.faces.services import face_refresh_final_label
+from annotator.domain.va_regions import point_in_region
+
+logger = logging.getLogger(__name__)
+
+# An answer "kept" the suggestion when it names the same category and its point moved less than this.
+KEEP_TOLERANCE = 0.02
+
+
+class QueueError(Exception):
+    """A request the queue cannot honour; `field` names the input at fault where there is one."""
+
+    status = 409
+
+    def __init__(self, message, *, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+class NoSuchFace(QueueError):
+    """The face id names no face."""
+
+    status = 404
+
+
+class AlreadyAnswered(QueueError):
+    """The annotator answered this face already (with another client key): change it instead."""
+
+
+class NotClaimed(QueueError):
+    """The annotator holds no live claim on the face (never claimed it, skipped it, or the lease ran out)."""
+
+
+class KeyReused(QueueError):
+    """A client_key already used for a different answer: a retry must send the same answer."""
+
+
+class ReviewDecided(QueueError):
+    """A reviewer has decided this face; its answers can no longer change."""
+
+
+class TooOldToChange(QueueError):
+    """Only the annotator's latest answers can be changed."""
+
+
+class OutsideRegion(QueueError):
+    """The point lies outside the category's expected region and was not confirmed."""
+
+    status = 400
+
+
+@dataclass
+class ClaimedFace:
+    face_id: int
+    landmarks: Optional[list]
+    claim: Claim
+    suggestion: Optional[Suggestion]
+
+
+def _now():
+    """Return the current time (a seam for tests of leases)."""
+    return timezone.now()
+
+
+def _lease():
+    return timedelta(seconds=settings.CLAIM_LEASE_SECONDS)
+
+
+def _forgotten_claims(now):
+    """Claims lapsed for more than one lease: the lease after lapsing keeps a skipped face from its
+    skipper; after that the claim is forgotten."""
+    return Claim.objects.filter(expires_at__lte=now - _lease())
+
+
+def _gold_faces():
+    """Return the gold faces (reviews.GoldItem's reverse relation `gold`), or none if reviews is absent.
+
+    The core never imports reviews; the relation name is resolved at run time.
+    """
+    try:
+        return Face.objects.filter(gold__isnull=False)
+    except FieldError:
+        return Face.objects.none()
+
+
+def _not_mine(qs, *, annotator, exclude: Iterable[int]):
+    """Drop faces the annotator answered or holds a claim on (NOT EXISTS: one index probe per row)."""
+    exclude = list(exclude)
+    if exclude:
+        qs = qs.exclude(pk__in=exclude)
+    return qs.filter(
+        ~Exists(Annotation.objects.filter(face=OuterRef("pk"), annotator=annotator)),
+        ~Exists(Claim.objects.filter(face=OuterRef("pk"), annotator=annotator)),
+    )
+
+
+def lock_candidates_sql(*, annotator_id: int, now, limit: int, exclude: Iterable[int]) -> tuple:
+    """Return (sql, params) of the claim scan: faces with room for one more annotator that this
+    annotator has neither answered nor claimed, in queue order, locked FOR UPDATE SKIP LOCKED where
+    the database can (on SQLite the write lock taken first serialises claimers).
+
+    Hand-written because it runs for every face shown: the ORM's compile time was most of a claim's
+    cost. Its first condition is the partial indexes' predicate (migration 0003), so the scan reads
+    only open faces, in index order, and stops after a few rows at any table size.
+    """
+    face, claim, annotation = Face._meta.db_table, Claim._meta.db_table, Annotation._meta.db_table
+    now = connection.ops.adapt_datetimefield_value(now)
+    exclude = list(exclude)
+    order = {"rare_first": "f.queue_priority DESC, f.id", "arrival": "f.id"}.get(settings.QUEUE_ORDER)
+    if order is None:
+        raise ValueError(f"QUEUE_ORDER: {settings.QUEUE_ORDER!r} is not 'rare_first' or 'arrival'")
+    sql = [
+        f"SELECT f.id, f.landmarks FROM {face} f WHERE f.answer_count < f.required_annotations",
+        f"AND NOT EXISTS (SELECT 1 FROM {annotation} a WHERE a.face_id = f.id AND a.annotator_id = %s)",
+        f"AND NOT EXISTS (SELECT 1 FROM {claim} m WHERE m.face_id = f.id AND m.annotator_id = %s)",
+        f"AND f.answer_count + (SELECT COUNT(*) FROM {claim} c WHERE c.face_id = f.id AND c.expires_at > %s)"
+        " < f.required_annotations",
+    ]
+    params = [annotator_id, annotator_id, now]
+    if exclude:
+        sql.append(f"AND f.id NOT IN ({', '.join(['%s'] * len(exclude))})")
+        params.extend(exclude)
+    sql.append(f"ORDER BY {order} LIMIT %s")
+    params.append(limit)
+    if connection.features.has_select_for_update_skip_locked:
+        sql.append("FOR UPDATE OF f SKIP LOCKED")
+    return " ".join(sql), params
+
+
+def _lock_candidates(*, annotator, now, limit: int, exclude: Iterable[int]) -> list:
+    """Return [(face id, landmarks)] of the faces the claim scan locked."""
+    sql, params = lock_candidates_sql(annotator_id=annotator.pk, now=now, limit=limit, exclude=exclude)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [(pk, json.loads(marks) if isinstance(marks, (str, bytes)) else marks) for pk, marks in rows]
+
+
+def _insert_claims_if_open(face_ids: list, *, annotator, now, expires_at, blind: set) -> dict:
+    """Insert claims on those faces whose answers + live claims are still below what they need;
+    return {face_id: Claim}.
+
+    One statement, run after the row locks are held: its fresh snapshot sees every claim committed
+    by whoever held a lock before us, which the locking statement's older snapshot may not.
+    """
+    if not face_ids:
+        return {}
+    adapt = connection.ops.adapt_datetimefield_value
+    claim_table, face_table = Claim._meta.db_table, Face._meta.db_table
+    blind_ids = [pk for pk in face_ids if pk in blind]
+    blind_sql = f"f.id IN ({', '.join(['%s'] * len(blind_ids))})" if blind_ids else "FALSE"
+    sql = (
+        f"INSERT INTO {claim_table} (face_id, annotator_id, shown_blind, claimed_at, expires_at) "
+        f"SELECT f.id, %s, {blind_sql}, %s, %s FROM {face_table} f "
+        f"WHERE f.id IN ({', '.join(['%s'] * len(face_ids))}) AND f.answer_count + "
+        f"(SELECT COUNT(*) FROM {claim_table} c WHERE c.face_id = f.id AND c.expires_at > %s) < f.required_annotations "
+        "RETURNING id, face_id"
+    )
+    params = [annotator.pk, *blind_ids, adapt(now), adapt(expires_at), *face_ids, adapt(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {
+        face_id: Claim(pk=pk, face_id=face_id, annotator=annotator, shown_blind=face_id in blind, claimed_at=now,
+                       expires_at=expires_at)
+        for pk, face_id in rows
+    }
+
+
+def _pick_gold(*, annotator, exclude: Iterable[int]):
+    """Return the id of a gold face this annotator has neither answered nor holds, or None.
+
+    Gold faces measure annotators, so every annotator may see each one; they are exempt from the
+    required_annotations cap.
+    """
+    return (
+        _not_mine(_gold_faces(), annotator=annotator, exclude=exclude)
+        .order_by("?")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def suggestions_for(face_ids: Iterable[int]) -> dict:
+    """Return {face_id: Suggestion} with the active model's suggestion, else the latest one."""
+    chosen = {}
+    rows = (
+        Suggestion.objects.filter(face_id__in=list(face_ids))
+        .select_related("suggester")
+        .order_by("face_id", "-suggester__is_active", "-created_at")
+    )
+    for suggestion in rows:
+        chosen.setdefault(suggestion.face_id, suggestion)
+    return chosen
+
+
+def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> list:
+    """Hand the annotator up to `count` faces: their own live claims not in `holding` first, then new ones.
+
+    Each new claim is a lease of CLAIM_LEASE_SECONDS; a share GOLD_SHARE of new faces are gold items
+    and a share BLIND_SHARE are shown without their suggestion. One annotator holds at most
+    QUEUE_MAX_CLAIMS live claims. Round trips are few on purpose: this runs for every face shown.
+    """
+    holding = {int(pk) for pk in holding}
+    now = _now()
+    lease = _lease()
+    expires_at = now + lease
+    landmarks = {}
+    with transaction.atomic():
+        if not connection.features.has_select_for_update_skip_locked:
+            # SQLite: make a write the first statement, so the database write lock is taken before
+            # anything is read and claimers run one after another.
+            _forgotten_claims(now).filter(annotator=annotator).delete()
+        own = list(Claim.objects.filter(annotator=annotator).order_by("claimed_at", "id"))
+        # A skipped or abandoned claim keeps the face from this annotator for one more lease, then is forgotten.
+        stale = [c.pk for c in own if c.expires_at <= now - lease]
+        if stale:
+            Claim.objects.filter(pk__in=stale).delete()
+        live = [c for c in own if c.expires_at > now]
+        result = [c for c in live if c.face_id not in holding][:count]
+        room = min(count - len(result), settings.QUEUE_MAX_CLAIMS - len(live))
+        taken = {c.face_id for c in own} | holding
+        new_claims = {}
+        gold_slots = sum(1 for _ in range(max(room, 0)) if random.random() < settings.GOLD_SHARE)
+        for _ in range(gold_slots):
+            gold_id = _pick_gold(annotator=annotator, exclude=taken | set(new_claims))
+            if gold_id is not None:
+                # Gold faces measure annotators: exempt from the required_annotations cap.
+                new_claims[gold_id] = Claim.objects.create(
+                    face_id=gold_id, annotator=annotator, expires_at=expires_at,
+                    shown_blind=random.random() < settings.BLIND_SHARE,
+                )
+        seen = set(taken)
+        for _ in range(3):  # a candidate may turn out full once its lock is held; look a little further
+            want = room - len(new_claims)
+            if want <= 0:
+                break
+            locked = _lock_candidates(annotator=annotator, now=now, limit=want, exclude=seen | set(new_claims))
+            if not locked:
+                break
+            ids = [pk for pk, _ in locked]
+            seen.update(ids)
+            landmarks.update(locked)
+            blind = {pk for pk in ids if random.random() < settings.BLIND_SHARE}
+            inserted = _insert_claims_if_open(ids, annotator=annotator, now=now, expires_at=expires_at, blind=blind)
+            new_claims.update((pk, inserted[pk]) for pk in ids if pk in inserted)
+        result.extend(new_claims.values())
+    return _claimed_faces(result, landmarks)
+
+
+def _claimed_faces(claims: list, landmarks: dict) -> list:
+    missing = [c.face_id for c in claims if c.face_id not in landmarks]
+    if missing:
+        landmarks = {**landmarks, **dict(Face.objects.filter(pk__in=missing).values_list("pk", "landmarks"))}
+    suggestions = suggestions_for([c.face_id for c in claims if not c.shown_blind])
+    return [
+        ClaimedFace(
+            face_id=c.face_id, landmarks=landmarks[c.face_id], claim=c,
+            suggestion=None if c.shown_blind else suggestions.get(c.face_id),
+        )
+        for c in claims
+        if c.face_id in landmarks
+    ]
+
+
+def claims_delete_forgotten() -> int:
+    """Delete the claims lapsed for more than one lease: for every annotator, not only one who claims again.
+
+    queue_claim forgets an annotator's lapsed claims when that annotator next claims; one who never
+    comes back would keep theirs for ever. Return how many were deleted.
+    """
+    deleted, _ = _forgotten_claims(_now()).delete()
+    return deleted
+
+
+def queue_release(*, annotator, face_id: int) -> bool:
+    """End the annotator's lease on a face now (skip): others may take it; this annotator gets it
+    again only after one more lease time. Return whether a live claim was ended.
+
+    A face the annotator holds no live claim on has nothing to end (a skip sent twice); an id that
+    names no face raises NoSuchFace.
+    """
+    now = _now()
+    ended = Claim.objects.filter(annotator=annotator, face_id=face_id, expires_at__gt=now).update(expires_at=now)
+    if not ended and not Face.objects.filter(pk=face_id).exists():
+        raise NoSuchFace(f"There is no face {face_id}.", field="face")
+    return bool(ended)
+
+
+def _kept(suggestion: Optional[Suggestion], category: int, valence, arousal) -> Optional[bool]:
+    if suggestion is None:
+        return None
+    if suggestion.category != category:
+        return False
+    if not has_va(category) or suggestion.valence is None:
+        return True
+    return abs(suggestion.valence - valence) <= KEEP_TOLERANCE and abs(suggestion.arousal - arousal) <= KEEP_TOLERANCE
+
+
+def _check_region(category, valence, arousal, confirmed: bool) -> bool:
+    """Return whether the point is outside the region (and so confirmed); raise if unconfirmed."""
+    if point_in_region(category, valence, arousal):
+        return False
+    if not confirmed:
+        raise OutsideRegion(
+            f"The point ({valence:.2f}, {arousal:.2f}) is outside the usual region of {CATEGORY_NAMES[category]}; "
+            "confirm it by sending outside_region_confirmed=true.",
+            field="outside_region_confirmed",
+        )
+    return True
+
+
+def _announce(annotation: Annotation) -> None:
+    face_id, annotation_id = annotation.face_id, annotation.pk
+
+    def send():
+        # The answer is stored whatever a receiver does (the broker may be down).
+        for receiver, response in signals.answer_saved.send_robust(
+            sender=Annotation, face_id=face_id, annotation_id=annotation_id
+        ):
+            if isinstance(response, Exception):
+                logger.error("answer_saved receiver %r failed for annotation %s: %s", receiver, annotation_id, response)
+
+    transaction.on_commit(send)
+
+
+def _seconds(value) -> float:
+    """Return time spent as stored: the API refuses values outside [0, MAX_SECONDS_SPENT]; callers in
+    code get them clamped, so nothing out of range is ever stored."""
+    return min(max(0.0, float(value or 0.0)), MAX_SECONDS_SPENT)
+
+
+def _same_answer(answer: Annotation, *, face_id, category, valence, arousal) -> bool:
+    """Return whether a retry carries the answer stored under its key (as first stored, or as now)."""
+    wanted = (face_id, category, valence, arousal)
+    if (answer.face_id, answer.category, answer.valence, answer.arousal) == wanted:
+        return True
+    first = answer.history.order_by("history_date", "history_id").first()  # before any undo changed it
+    return first is not None and (first.face_id, first.category, first.valence, first.arousal) == wanted
+
+
+def annotation_submit(
+    *,
+    face,
+    annotator,
+    category,
+    valence,
+    arousal,
+    client_key: uuid.UUID,
+    seconds_spent: float = 0.0,
+    suggestion_id: Optional[int] = None,
+    outside_region_confirmed: bool = False,
+) -> tuple:
+    """Store one answer for a face the annotator holds a live claim on; return (annotation, created).
+
+    A retry with the same client_key and the same answer returns the stored answer and stores
+    nothing (even after the claim ended with that answer); the same key with another answer is
+    refused. Every refusal reads the same for a gold face as for any other, so that gold faces
+    cannot be told apart.
+
+    Raises LabelError (bad label), OutsideRegion, NoSuchFace, AlreadyAnswered, NotClaimed, KeyReused,
+    QueueError.
+    """
+    face_id = getattr(face, "pk", face)
+    client_key = uuid.UUID(str(client_key))
+    category, valence, arousal = validate_label(category, valence, arousal)
+    validate_point_in_circle(valence, arousal)
+    outside = _check_region(category, valence, arousal, outside_region_confirmed)
+    now = _now()
+    try:
+        with transaction.atomic():
+            face = Face.objects.select_for_update().only("answer_count", "required_annotations").filter(pk=face_id).first()
+            if face is None:
+                raise NoSuchFace(f"There is no face {face_id}.", field="face")
+            for previous in Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)):
+                if previous.client_key != client_key:
+                    raise AlreadyAnswered(
+                        "You have answered this face already; change that answer instead.", field="face"
+                    )
+                return _retried(previous, annotator=annotator, face_id=face.pk, category=category, valence=valence,
+                                arousal=arousal), False
+            claim = Claim.objects.filter(face=face, annotator=annotator, expires_at__gt=now).first()
+            if claim is None:
+                raise NotClaimed(
+                    f"You hold no claim on face {face.pk} (never handed to you, skipped, or your lease of "
+                    f"{settings.CLAIM_LEASE_SECONDS} s ran out): ask for faces with /api/queue/next/.",
+                    field="face",
+                )
+            suggestion = None
+            if suggestion_id is not None and not claim.shown_blind:
+                suggestion = Suggestion.objects.filter(pk=suggestion_id, face=face).first()
+                if suggestion is None:
+                    raise QueueError(
+                        f"suggestion: {suggestion_id} is not a suggestion for face {face.pk}", field="suggestion"
+                    )
+            annotation = Annotation(
+                face=face,
+                annotator=annotator,
+                category=category,
+                valence=valence,
+                arousal=arousal,
+                seconds_spent=_seconds(seconds_spent),
+                suggestion=suggestion,
+                shown_blind=claim.shown_blind,
+                kept_suggestion=_kept(suggestion, category, valence, arousal),
+                outside_region_confirmed=outside,
+                client_key=client_key,
+            )
+            annotation.save()
+            Face.objects.filter(pk=face.pk).update(answer_count=F("answer_count") + 1)
+            claim.delete()
+            face_refresh_final_label(face_id=face.pk)
+            _announce(annotation)
+    except IntegrityError:
+        # Two requests with one key raced past the check; the key decides.
+        previous = Annotation.objects.filter(client_key=client_key).first()
+        if previous is None:
+            raise
+        return _retried(previous, annotator=annotator, face_id=face_id, category=category, valence=valence,
+                        arousal=arousal), False
+    return annotation, True
+
+
+def _retried(previous: Annotation, *, annotator, face_id, category, valence, arousal) -> Annotation:
+    """Return the answer stored under a client_key again, if this request is a retry of it; raise if not."""
+    if previous.annotator_id != annotator.pk or previous.face_id != face_id:
+        raise KeyReused("client_key: this key was used for another answer", field="client_key")
+    if not _same_answer(previous, face_id=face_id, category=category, valence=valence, arousal=arousal):
+        raise KeyReused(
+            "client_key: this key was used for a different answer to this face; a retry must send the same "
+            "answer (change an answer with PATCH /api/annotations/<id>/)",
+            field="client_key",
+        )
+    return previous
+
+
+def annotation_change(
+    *, annotation_id: int, annotator, category, valence, arousal, outside_region_confirmed: bool = False,
+    seconds_spent: Optional[float] = None,
+) -> Annotation:
+    """Change one of the annotator's latest UNDO_LIMIT answers, unless a reviewer has decided the face.
+
+    The old answer stays in the history. Raises Annotation.DoesNotExist for someone else's answer.
+    """
+    category, valence, arousal = validate_label(category, valence, arousal)
+    validate_point_in_circle(valence, arousal)
+    outside = _check_region(category, valence, arousal, outside_region_confirmed)
+    with transaction.atomic():
+        mine = Annotation.objects.filter(pk=annotation_id, annotator=annotator)
+        face_id = mine.values_list("face_id", flat=True).get()
+        face = Face.objects.select_for_update().get(pk=face_id)
+        annotation = Annotation.objects.select_related("suggestion").get(pk=annotation_id, annotator=annotator)
+        if face.final_source == FinalSource.REVIEW:
+            raise ReviewDecided("A reviewer has decided this face; the answer can no longer change.")
+        latest = Annotation.objects.filter(annotator=annotator).order_by("-created_at", "-id")[: settings.UNDO_LIMIT]
+        if not any(pk == annotation.pk for pk in latest.values_list("pk", flat=True)):
+            raise TooOldToChange(f"Only your latest {settings.UNDO_LIMIT} answers can be changed.")
+        annotation.category, annotation.valence, annotation.arousal = category, valence, arousal
+        annotation.outside_region_confirmed = outside
+        annotation.kept_suggestion = _kept(annotation.suggestion, category, valence, arousal)
+        if seconds_spent is not None:
+            annotation.seconds_spent = _seconds(annotation.seconds_spent + _seconds(seconds_spent))
+        annotation.save()
+        face_refresh_final_label(face_id=face.pk)
+        _announce(annotation)
+    return annotation
+
+
+def label_error_field(error: LabelError) -> str:
+    """Return the input field a LabelError names ("valence: ..." -> "valence")."""
+    head = str(error).split(":", 1)[0].strip()
+    return head if head in {"category", "valence", "arousal"} else "non_field_errors"

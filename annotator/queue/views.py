@@ -1,0 +1,25 @@
+"""The /annotate/ page: one server-rendered shell; the queue is driven by static/js/annotate.js."""
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+
+from annotator.web import roles
+from annotator.domain.categories import CATEGORY_NAMES, has_va
+from annotator.domain.va_regions import regions_for_page
+
+# One key per category, printed on its button: digits for 0-9, X for No-Face.
+CATEGORY_KEYS = tuple(str(i) for i in range(10)) + ("x",)
+# How many faces the page holds ahead of the one shown (claims and decoded images).
+PREFETCH = 4
+
+
+@login_required
+def annotate(request):
+    """Render the annotate page for annotators (and admins); 403 for everyone else."""
+    if not roles.can_annotate(request.user):
+        raise PermissionDenied("Only annotators may annotate.")
+    categories = [
+        {"id": i, "name": name, "key": CATEGORY_KEYS[i], "has_va": has_va(i)} for i, name in enumerate(CATEGORY_NAMES)
+    ]
+    config = {"categories": categories, "regions": regions_for_page(), "prefetch": PREFETCH}
+    return render(request, "annotate.html", {"categories": categories, "config": config})

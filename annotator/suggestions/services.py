@@ -1,0 +1,189 @@
+"""Model suggestions: choose the active suggester, compute and store suggestions, queue the missing.
+
+The model work is in annotator.inference (Django-free); this module loads crops from storage,
+feeds the model in batches (decoding the next batch in a thread pool while the model computes),
+and stores the results idempotently (one suggestion per face and suggester).
+"""
+import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from PIL import Image
+
+from annotator import signals
+from annotator.domain.categories import rarity_priority
+from annotator.faces.store import CROP_SIZE
+from annotator.suggestions.inference import registry
+from annotator.models import Annotation, Face, Suggester, Suggestion
+
+logger = logging.getLogger(__name__)
+
+
+def suggester_active_get_or_create() -> Suggester:
+    """Return the active suggester; make the built-in model the active one when none is."""
+    from annotator.suggestions.inference import builtin
+
+    active = Suggester.objects.filter(is_active=True).first()
+    if active is not None:
+        return active
+    try:
+        with transaction.atomic():
+            suggester, _ = Suggester.objects.get_or_create(
+                name=builtin.NAME, version=builtin.VERSION, defaults={"kind": Suggester.Kind.BUILTIN}
+            )
+            suggester.is_active = True
+            suggester.save(update_fields=["is_active"])
+            return suggester
+    except IntegrityError:  # another process activated one at the same moment
+        return Suggester.objects.get(is_active=True)
+
+
+def suggester_config(suggester: Suggester) -> dict:
+    """Return the suggester's config over the defaults of settings (SUGGEST_ONNX_CONFIG for ONNX)."""
+    defaults = settings.SUGGEST_ONNX_CONFIG if suggester.kind == Suggester.Kind.ONNX else {}
+    return {**defaults, **(suggester.config or {})}
+
+
+def suggester_model(suggester: Suggester):
+    """Return this process's loaded model for the suggester (loaded once, then reused)."""
+    return registry.cached_model(
+        (suggester.id, suggester.version, suggester.kind, suggester.path),
+        suggester.kind, suggester.path, suggester_config(suggester), suggester.name, suggester.version,
+        device=settings.SUGGEST_DEVICE,
+    )
+
+
+def faces_lacking_suggestion(*, suggester: Suggester):
+    """Return the faces with no suggestion from this suggester (a queryset, by id)."""
+    has = Suggestion.objects.filter(face=OuterRef("pk"), suggester=suggester)
+    return Face.objects.filter(~Exists(has)).order_by("id")
+
+
+def crop_load(name: str) -> np.ndarray:
+    """Return a stored crop as uint8 (224, 224, 3) RGB."""
+    with default_storage.open(name, "rb") as fh:
+        data = fh.read()
+    with Image.open(io.BytesIO(data)) as image:
+        image = image.convert("RGB")
+        if image.size != (CROP_SIZE, CROP_SIZE):
+            image = image.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.BICUBIC)
+        return np.asarray(image)
+
+
+def _batches(items: Sequence, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _decode_batch(pool, faces):
+    """Decode a batch's crops in the pool; return (faces that decoded, array)."""
+    futures = [(face, pool.submit(crop_load, face.image.name)) for face in faces]
+    kept, arrays = [], []
+    for face, future in futures:
+        try:
+            arrays.append(future.result())
+            kept.append(face)
+        except (OSError, ValueError) as exc:  # a missing or corrupt crop skips that face only
+            logger.warning("face %s: crop %s unreadable, no suggestion (%s)", face.id, face.image.name, exc)
+    return kept, (np.stack(arrays) if arrays else None)
+
+
+def predictions_iter(model, faces: Sequence[Face], *, batch_size: int, threads: int):
+    """Yield (faces, Predictions) per batch; the next batch decodes while the model runs this one."""
+    # Two pools: the batch coordinator waits on decode futures, so it must not take a decode thread.
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, ThreadPoolExecutor(max_workers=1) as ahead:
+        batches = list(_batches(list(faces), batch_size))
+        pending = ahead.submit(_decode_batch, pool, batches[0]) if batches else None
+        for index in range(len(batches)):
+            kept, crops = pending.result()
+            if index + 1 < len(batches):
+                pending = ahead.submit(_decode_batch, pool, batches[index + 1])
+            if crops is not None:
+                yield kept, model.predict(crops)
+
+
+def suggestions_store(*, suggester: Suggester, faces: Sequence[Face], predictions) -> list[int]:
+    """Store one suggestion per face (skipping those stored already); return the face ids stored now.
+
+    Each new suggestion also sets the face's queue priority from the rarity of the suggested
+    category, and sends suggestions_saved for the batch once the transaction commits.
+    """
+    rows = []
+    for face, probs, valence, arousal in zip(faces, predictions.probabilities, predictions.valence,
+                                             predictions.arousal):
+        category = int(np.argmax(probs[:9]))  # a model's guess is a category with a V/A point
+        rows.append(Suggestion(
+            face_id=face.id, suggester=suggester, probabilities=[round(float(p), 6) for p in probs],
+            category=category, confidence=min(1.0, max(0.0, float(probs[category]))),
+            valence=float(np.clip(valence, -1, 1)), arousal=float(np.clip(arousal, -1, 1)),
+        ))
+    with transaction.atomic():
+        ids = [row.face_id for row in rows]
+        existing = set(Suggestion.objects.filter(suggester=suggester, face_id__in=ids).values_list("face_id", flat=True))
+        new_rows = [row for row in rows if row.face_id not in existing]
+        # ignore_conflicts: a second worker that stored the same face meanwhile wins, nothing twice.
+        Suggestion.objects.bulk_create(new_rows, ignore_conflicts=True)
+        by_category = {}
+        for row in new_rows:
+            by_category.setdefault(row.category, []).append(row.face_id)
+        for category, face_ids in by_category.items():  # one UPDATE per category, not per face
+            Face.objects.filter(id__in=face_ids).update(queue_priority=rarity_priority(category))
+        answered = set(Annotation.objects.filter(face_id__in=ids).values_list("face_id", flat=True))
+        stored = {
+            face_id: suggestion_id
+            for face_id, suggestion_id in Suggestion.objects.filter(
+                suggester=suggester, face_id__in=[row.face_id for row in new_rows]
+            ).values_list("face_id", "id")
+        }
+
+        if stored:
+            face_ids = sorted(stored)
+            transaction.on_commit(lambda: signals.suggestions_announce(
+                suggester_id=suggester.pk, face_ids=face_ids, answered_face_ids=sorted(answered & stored.keys())))
+    return sorted(stored)
+
+
+def suggestions_compute(*, face_ids: Iterable[int], suggester: Optional[Suggester] = None,
+                        model=None, batch_size: Optional[int] = None) -> list[int]:
+    """Compute and store the suggester's suggestions for those faces that lack one; return ids stored."""
+    suggester = suggester or suggester_active_get_or_create()
+    faces = list(faces_lacking_suggestion(suggester=suggester).filter(id__in=list(face_ids)).only("id", "image"))
+    if not faces:
+        return []
+    model = model or suggester_model(suggester)
+    stored = []
+    for batch_faces, predictions in predictions_iter(
+        model, faces, batch_size=batch_size or settings.SUGGEST_BATCH_SIZE, threads=settings.SUGGEST_DECODE_THREADS
+    ):
+        stored += suggestions_store(suggester=suggester, faces=batch_faces, predictions=predictions)
+    return stored
+
+
+def suggestions_enqueue(*, face_ids: Sequence[int], suggester_id: Optional[int] = None) -> int:
+    """Queue model tasks for the faces in sized batches; return how many tasks were sent.
+
+    A broker that is down is logged, not raised: the faces stay without a suggestion, and
+    `manage.py suggest` queues them again.
+    """
+    from annotator.suggestions.tasks import suggest_faces
+
+    sent = 0
+    for chunk in _batches(list(face_ids), settings.SUGGEST_TASK_SIZE):
+        try:
+            suggest_faces.delay(list(chunk), suggester_id)
+            sent += 1
+        except Exception as exc:  # kombu/redis raise many types when the broker is unreachable
+            logger.warning("could not queue suggestions for %d faces (broker down?): %r", len(chunk), exc)
+            break
+    return sent
+
+
+def suggester_progress(*, suggester: Suggester) -> tuple[int, int]:
+    """Return (faces with a suggestion from this suggester, all faces)."""
+    return Suggestion.objects.filter(suggester=suggester).count(), Face.objects.count()

@@ -1,0 +1,61 @@
+"""Server-rendered pages of the core: the home redirect and face images."""
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views import defaults
+
+from annotator.web import roles
+from annotator.web.middleware import wants_json
+from annotator.models import Face
+
+
+@login_required
+def home(request):
+    """Send each user to the page of their role."""
+    if roles.can_annotate(request.user) and not roles.can_review(request.user):
+        return redirect("/annotate/")
+    if roles.can_review(request.user):
+        return redirect("/review/")
+    raise PermissionDenied("Your account has no role yet; ask an admin to give you one.")
+
+
+@login_required
+def face_image(request, face_id: int):
+    """Serve a face crop to a signed-in user with a role (crops are never public files)."""
+    if not roles.user_roles(request.user):
+        raise PermissionDenied("No role.")
+    face = get_object_or_404(Face.objects.only("image"), pk=face_id)
+    try:
+        handle = face.image.open("rb")
+    except FileNotFoundError:
+        raise Http404("Image file missing") from None
+    response = FileResponse(handle, content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+# Errors Django answers itself (no URL matched, an exception outside DRF): JSON under /api/, where
+# clients read JSON; the usual pages elsewhere.
+def bad_request(request, exception):
+    if wants_json(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    if wants_json(request):
+        return JsonResponse({"detail": str(exception) or "You may not do this."}, status=403)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request, exception):
+    if wants_json(request):
+        return JsonResponse({"detail": f"Not found: {request.path}"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if wants_json(request):
+        return JsonResponse({"detail": "Server error: it was logged; try again or tell an admin."}, status=500)
+    return defaults.server_error(request)
