@@ -12,7 +12,7 @@ from annotator.suggestions.inference.onnx_model import OnnxConfigError
 from annotator.suggestions.inference.va import va_from_probabilities
 from annotator.domain.va_regions import point_in_region
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def crops(*names):

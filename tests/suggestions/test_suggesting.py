@@ -10,7 +10,7 @@ from annotator.faces.store import NewFace, faces_store
 from annotator.models import Face, Suggester, Suggestion
 from annotator.suggestions.services import faces_lacking_suggestion, suggester_active_get_or_create, suggestions_compute
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def store_photos():
@@ -92,7 +92,7 @@ def test_model_is_loaded_once_per_process():
 def test_an_onnx_suggester_added_and_activated_serves_suggest(data_root, tmp_path, settings):
     from django.core.management.base import CommandError
 
-    from tests.test_inference import export_tiny_onnx
+    from tests.suggestions.test_inference import export_tiny_onnx
 
     export_tiny_onnx(tmp_path / "m.onnx", with_va=False)
     # Preprocessing from settings, label order from the row: the row's keys win key by key.

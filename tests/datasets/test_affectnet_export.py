@@ -21,9 +21,9 @@ from annotator.faces import services
 from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggester, Suggestion
 
-from .affectnet_helpers import files_of, jpeg, landmarks, write_face
+from tests.affectnet_helpers import files_of, jpeg, landmarks, write_face
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(*args):

@@ -27,7 +27,7 @@ from annotator.suggestions.inference.network import NetConfig
 from annotator.suggestions.inference.network import load_backbone_weights
 from annotator.training.trainer import LAST, TrainConfig, class_weights, mean_loss, samples_from_folder, train
 
-SAMPLE_FACES = Path(__file__).resolve().parent.parent / "annotator" / "sample_faces"
+SAMPLE_FACES = Path(__file__).resolve().parents[2] / "annotator" / "sample_faces"
 TINY = dict(width=8, layers=(1, 1, 1, 1), input_size=64)
 
 

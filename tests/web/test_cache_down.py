@@ -4,9 +4,9 @@ from django.test import Client
 
 from annotator.config.settings import cache_settings
 
-from tests.test_worker import own_redis  # noqa: F401  (a redis-server of the test's own, stopped and started)
+from tests.suggestions.test_worker import own_redis  # noqa: F401  (a redis-server of the test's own, stopped and started)
 
-from .review_factories import answer, make_face
+from tests.review_factories import answer, make_face
 
 PAGES = ["/review/dashboard/", "/api/review/dashboard/", "/api/review/dashboard/?refresh=1", "/review/",
          "/api/review/queue/", "/annotate/", "/api/annotations/mine/"]

@@ -12,9 +12,9 @@ from annotator.config.celery import app
 from annotator.models import Face
 from reviews.models import FlagCheck
 from tests.conftest import wait_for
-from tests.test_worker import Worker, use_broker
+from tests.suggestions.test_worker import Worker, use_broker
 
-from .affectnet_helpers import write_face
+from tests.affectnet_helpers import write_face
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

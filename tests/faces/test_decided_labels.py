@@ -15,7 +15,7 @@ from reviews.models import Flag
 from reviews.services import decision_make
 from tests.review_factories import answer, make_face, suggest, suggester
 
-from .affectnet_helpers import write_face
+from tests.affectnet_helpers import write_face
 
 
 def run(*args):

@@ -20,7 +20,7 @@ from annotator.faces.store import NewFace, faces_store
 from annotator.models import Face
 from tests.conftest import make_user
 
-PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
+PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 URL = "/photos/upload/"
 BOUNDARY = "----upload-limits-test-boundary"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"

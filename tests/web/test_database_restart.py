@@ -25,8 +25,8 @@ from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Claim, Face
 from tests.conftest import make_user
 
-from .affectnet_helpers import jpeg, landmarks
-from .process_helpers import is_postgres, manage_command, manage_env
+from tests.affectnet_helpers import jpeg, landmarks
+from tests.process_helpers import is_postgres, manage_command, manage_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

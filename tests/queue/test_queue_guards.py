@@ -12,7 +12,7 @@ from django.utils import timezone
 from annotator.queue import services as queueing
 from annotator.models import Annotation, Face, Suggester, Suggestion
 from reviews.models import Decision, GoldItem
-from tests.test_queue import MINE, RELEASE, client_for, make_face, make_suggestion, next_faces, policy, submit  # noqa: F401
+from tests.queue.test_queue import MINE, RELEASE, client_for, make_face, make_suggestion, next_faces, policy, submit  # noqa: F401
 
 
 def claim(client, face):

@@ -8,7 +8,7 @@ from annotator.models import Annotation, Face, Suggestion
 from annotator.suggestions.services import suggester_active_get_or_create
 from reviews.flagging import face_flags_evaluate, faces_with_stale_flags
 from reviews.models import Flag, FlagCheck, GoldItem
-from tests.test_foundation import make_face
+from tests.config.test_foundation import make_face
 
 
 def model_says(face, category, probability, valence=0.6, arousal=0.25):

@@ -39,7 +39,7 @@ from django.test import Client
 
 from annotator.models import MAX_ID, Annotation, Face, Suggester, Suggestion
 from tests.conftest import make_user
-from tests.test_queue import NEXT, RELEASE, SUBMIT, make_face
+from tests.queue.test_queue import NEXT, RELEASE, SUBMIT, make_face
 
 # --------------------------------------------------------------------------------------------------
 # How a bad value is written into a body
@@ -863,7 +863,7 @@ def test_ids_in_every_url_that_are_no_row_answer_404(world, method, template, ro
 # --------------------------------------------------------------------------------------------------
 # The photo upload page (server-rendered; kept apart: the upload view is being reworked)
 
-PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
+PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 
 
 def _zip(members) -> bytes:

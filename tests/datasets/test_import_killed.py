@@ -19,8 +19,8 @@ from annotator.faces.store import crop_storage_name
 from annotator.models import Annotation, Claim, Face, FinalSource, Suggestion
 from reviews.models import Flag
 
-from .affectnet_helpers import jpeg, landmarks, write_face
-from .process_helpers import kill_session, manage_command, manage_env, session_processes, wait_until
+from tests.affectnet_helpers import jpeg, landmarks, write_face
+from tests.process_helpers import kill_session, manage_command, manage_env, session_processes, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

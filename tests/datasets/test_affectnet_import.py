@@ -13,7 +13,7 @@ from PIL import Image
 from annotator.faces import services
 from annotator.models import Annotation, Face, FinalSource, Split
 
-from .affectnet_helpers import jpeg, landmarks, write_face
+from tests.affectnet_helpers import jpeg, landmarks, write_face
 
 
 def run(*args):

@@ -14,7 +14,7 @@ from annotator.photos import detection
 from annotator.models import Face, Photo, Suggestion
 from annotator.photos.services import IN_FLIGHT_PER_WORKER, analysed_photos
 
-PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
+PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 EYES, NOSE, MOUTH = slice(36, 48), slice(27, 36), slice(48, 68)
 
 

@@ -9,7 +9,7 @@ from django.db import connection, connections
 
 from annotator.queue import services as queueing
 from annotator.models import Annotation, Face
-from tests.test_queue import make_face
+from tests.queue.test_queue import make_face
 
 CLIENTS = 50
 

@@ -18,7 +18,7 @@ from annotator.models import Annotation, Claim, Face, Photo, Suggester, Suggesti
 from reviews.models import Decision, Flag, GoldItem
 from tests.conftest import make_user
 
-from .affectnet_helpers import jpeg
+from tests.affectnet_helpers import jpeg
 
 ROLES = ("anonymous", "no role", "annotator", "reviewer", "admin")
 ANY_ROLE = {"annotator", "reviewer", "admin"}

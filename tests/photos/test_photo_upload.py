@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from annotator.models import Face, Suggestion
 from tests.conftest import browser_login
 
-PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
+PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 URL = "/photos/upload/"
 
 
