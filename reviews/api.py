@@ -1,8 +1,11 @@
 """The review API: the queue, one face's item, decisions, history, gold items and the measures.
 
-Thin views: validate the input, call one selector or service, serialize the output.
+Thin views: validate the input, call one selector or service, serialize the output; a service's
+refusal (a DomainError) becomes JSON in annotator.web.errors.
 Reviewers and admins only (annotator.roles.IsReviewer); history and gold marking are admins' only.
 """
+from typing import ClassVar
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -13,13 +16,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.web.api_fields import FloatField, IntegerField, id_field
-from annotator.domain.categories import LabelError
 from annotator.models import MAX_ID, Annotation, Face, Split, Suggestion
 from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
 
 from reviews import selectors, services
 from reviews.dashboard import dashboard_cached, refresh_asked
-from reviews.evaluation import SuggesterNotFound, agreement, evaluate_suggester, suggester_by_spec
+from reviews.evaluation import agreement, evaluate_suggester, suggester_by_spec
 from reviews.models import Decision, Flag
 
 FILTER_PARAMETERS = [
@@ -58,19 +60,6 @@ def exclude_ids(text: str) -> list:
     s = ExcludeIn(data={"exclude": parts})
     s.is_valid(raise_exception=True)
     return s.validated_data["exclude"]
-
-
-# The services name the label's parts and the rows ("annotation: 5 is an answer for face 7, ...");
-# the decision's input names the rows by their ids.
-INPUT_NAMES = {"annotation": "annotation_id", "suggestion": "suggestion_id"}
-
-
-def _field_error(exc: Exception) -> dict:
-    """Return the {field: [message]} error of a service's "field: message" exception."""
-    field, sep, message = str(exc).partition(": ")
-    if not sep:
-        return {"non_field_errors": [str(exc)]}
-    return {INPUT_NAMES.get(field, field): [message]}
 
 
 LabelOut = inline_serializer("ReviewLabel", {
@@ -138,6 +127,8 @@ class ItemApi(APIView):
 
 class DecisionApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
+    # decision_make names the rows it accepts; this input names them by their ids (annotator.web.errors).
+    error_field_names: ClassVar[dict] = {"annotation": "annotation_id", "suggestion": "suggestion_id"}
 
     class DecisionInputSerializer(serializers.Serializer):
         category = IntegerField()
@@ -174,13 +165,10 @@ class DecisionApi(APIView):
             suggestion = Suggestion.objects.filter(pk=d["suggestion_id"]).first()
             if suggestion is None:
                 raise ValidationError({"suggestion_id": [f"no suggestion {d['suggestion_id']}"]})
-        try:
-            decision = services.decision_make(
-                face=face, reviewer=request.user, category=d["category"], valence=d.get("valence"),
-                arousal=d.get("arousal"), source=d["source"], annotation=annotation, suggestion=suggestion,
-            )
-        except (LabelError, services.DecisionError) as exc:
-            raise ValidationError(_field_error(exc)) from None
+        decision = services.decision_make(
+            face=face, reviewer=request.user, category=d["category"], valence=d.get("valence"),
+            arousal=d.get("arousal"), source=d["source"], annotation=annotation, suggestion=suggestion,
+        )
         decision.next_face_id = selectors.review_next_face_id(filters=filters, exclude=[face_id])
         return Response(self.DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
 
@@ -215,11 +203,8 @@ class GoldApi(APIView):
         face = Face.objects.filter(pk=d["face_id"]).first()
         if face is None:
             raise ValidationError({"face_id": [f"no face {d['face_id']}"]})
-        try:
-            gold = services.gold_mark(face=face, category=d["category"], valence=d.get("valence"),
-                                      arousal=d.get("arousal"), by=request.user)
-        except LabelError as exc:
-            raise ValidationError(_field_error(exc)) from None
+        gold = services.gold_mark(face=face, category=d["category"], valence=d.get("valence"),
+                                  arousal=d.get("arousal"), by=request.user)
         return Response({"face_id": face.id, "category": gold.category, "valence": gold.valence,
                          "arousal": gold.arousal}, status=status.HTTP_201_CREATED)
 
@@ -264,10 +249,7 @@ class EvaluationApi(APIView):
         s = self.EvaluationIn(data={k: v for k, v in request.query_params.items() if v != ""})
         s.is_valid(raise_exception=True)
         split, spec = s.validated_data["split"], s.validated_data["model"]
-        try:
-            suggester = suggester_by_spec(spec)
-        except SuggesterNotFound as exc:
-            raise ValidationError({"model": [str(exc)]}) from None
+        suggester = suggester_by_spec(spec)
         return Response(evaluate_suggester(suggester, None if split == "all" else split))
 
 

@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from annotator.domain.categories import NUM_CATEGORIES
+from annotator.domain.errors import DomainError
 from annotator.training.evaluation import DIMENSIONAL_ROWS, number, restricted_probabilities, seed_tables, text_table
 from annotator.domain.metrics import categorical_metrics, dimensional_metrics, inter_annotator_agreement
 from annotator.models import Face, Suggester, Suggestion
@@ -24,8 +25,8 @@ PAPER_AGREEMENT = {
 }
 
 
-class SuggesterNotFound(LookupError):
-    """No suggester of that name and version (or none is active)."""
+class SuggesterNotFound(DomainError, LookupError):
+    """No suggester of that name and version (or none is active): bad input, the field `model`."""
 
 
 def suggester_by_spec(spec: Optional[str]) -> Suggester:
@@ -33,15 +34,15 @@ def suggester_by_spec(spec: Optional[str]) -> Suggester:
     if not spec:
         suggester = Suggester.objects.filter(is_active=True).first()
         if suggester is None:
-            raise SuggesterNotFound("no suggester is active; name one with --model NAME:VERSION")
+            raise SuggesterNotFound("no suggester is active; name one with --model NAME:VERSION", field="model")
         return suggester
     name, sep, version = spec.rpartition(":")
     if not sep or not name or not version:
-        raise SuggesterNotFound(f"--model: {spec!r} is not NAME:VERSION")
+        raise SuggesterNotFound(f"{spec!r} is not NAME:VERSION", field="model")
     try:
         return Suggester.objects.get(name=name, version=version)
     except Suggester.DoesNotExist:
-        raise SuggesterNotFound(f"--model: no suggester {name} version {version}") from None
+        raise SuggesterNotFound(f"no suggester {name} version {version}", field="model") from None
 
 
 def evaluate_suggester(suggester: Suggester, split: Optional[str] = "val", categories=None) -> dict:

@@ -6,13 +6,17 @@ from django.utils import timezone
 
 from annotator.faces import services as core_services
 from annotator.domain.categories import validate_label, validate_point_in_circle
+from annotator.domain.errors import DomainError
 from annotator.models import Annotation, Face, Suggestion
 
 from reviews.models import Decision, Flag, GoldItem
 
 
-class DecisionError(ValueError):
-    """A decision that cannot be stored: the answer or suggestion it accepts is not of this face."""
+class DecisionError(DomainError, ValueError):
+    """A decision that cannot be stored: the answer or suggestion it accepts is not of this face.
+
+    `field` names decision_make's argument at fault (source, annotation or suggestion).
+    """
 
 
 @transaction.atomic
@@ -33,15 +37,16 @@ def decision_make(
     """
     category, valence, arousal = validate_label(category, valence, arousal)
     if source not in Decision.Source.values:
-        raise DecisionError(f"source: {source!r} is not one of {', '.join(Decision.Source.values)}")
+        raise DecisionError(f"{source!r} is not one of {', '.join(Decision.Source.values)}", field="source")
     if annotation is not None and annotation.face_id != face.id:
-        raise DecisionError(f"annotation: {annotation.id} is an answer for face {annotation.face_id}, not {face.id}")
+        raise DecisionError(f"{annotation.id} is an answer for face {annotation.face_id}, not {face.id}",
+                            field="annotation")
     if suggestion is not None and suggestion.face_id != face.id:
-        raise DecisionError(f"suggestion: {suggestion.id} is for face {suggestion.face_id}, not {face.id}")
+        raise DecisionError(f"{suggestion.id} is for face {suggestion.face_id}, not {face.id}", field="suggestion")
     if source == Decision.Source.ANNOTATION and annotation is None:
-        raise DecisionError("annotation: accepting an answer needs the answer's id")
+        raise DecisionError("accepting an answer needs the answer's id", field="annotation")
     if source == Decision.Source.SUGGESTION and suggestion is None:
-        raise DecisionError("suggestion: accepting a suggestion needs the suggestion's id")
+        raise DecisionError("accepting a suggestion needs the suggestion's id", field="suggestion")
     accepted = annotation if source == Decision.Source.ANNOTATION else suggestion
     if accepted is None or (accepted.valence, accepted.arousal) != (valence, arousal):
         # A point the reviewer placed stays inside the circle, as on the page; an answer or a

@@ -239,6 +239,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The services' DomainErrors become JSON 400/404/409 here, for every endpoint.
+    "EXCEPTION_HANDLER": "annotator.web.errors.exception_handle",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     # Per signed-in user and per client address (anonymous); far above a fast annotator's pace (a claim

@@ -1,6 +1,8 @@
 """AffectNet's eleven expression categories and the valence/arousal rules (Django-free)."""
 import math
 
+from annotator.domain.errors import DomainError
+
 NEUTRAL, HAPPINESS, SADNESS, SURPRISE, FEAR, DISGUST, ANGER, CONTEMPT, NONE, UNCERTAIN, NO_FACE = range(11)
 
 CATEGORY_NAMES = (
@@ -53,8 +55,12 @@ def has_va(category: int) -> bool:
     return category not in CATEGORIES_WITHOUT_VA
 
 
-class LabelError(ValueError):
-    """An impossible label: unknown category or valence/arousal out of range."""
+class LabelError(DomainError, ValueError):
+    """An impossible label: unknown category or valence/arousal out of range.
+
+    `field` is the part at fault (category, valence or arousal); None for a point outside the
+    circle, which neither value alone puts there.
+    """
 
 
 def validate_label(category, valence, arousal, *, field_prefix=""):
@@ -66,14 +72,14 @@ def validate_label(category, valence, arousal, *, field_prefix=""):
     try:
         category = int(category)
     except (TypeError, ValueError):
-        raise LabelError(f"{field_prefix}category: not an integer: {category!r}") from None
+        raise LabelError(f"not an integer: {category!r}", field=f"{field_prefix}category") from None
     if not 0 <= category < NUM_CATEGORIES:
-        raise LabelError(f"{field_prefix}category: {category} is not a category (0-10)")
+        raise LabelError(f"{category} is not a category (0-10)", field=f"{field_prefix}category")
     if not has_va(category):
         for name, value in (("valence", valence), ("arousal", arousal)):
             if value is not None and float(value) != VA_SENTINEL:
                 raise LabelError(
-                    f"{field_prefix}{name}: must be empty (or -2) for {CATEGORY_NAMES[category]}, got {value!r}"
+                    f"must be empty (or -2) for {CATEGORY_NAMES[category]}, got {value!r}", field=f"{field_prefix}{name}"
                 )
         return category, None, None
     checked = []
@@ -81,9 +87,9 @@ def validate_label(category, valence, arousal, *, field_prefix=""):
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise LabelError(f"{field_prefix}{name}: not a number: {value!r}") from None
+            raise LabelError(f"not a number: {value!r}", field=f"{field_prefix}{name}") from None
         if not -1.0 <= value <= 1.0:
-            raise LabelError(f"{field_prefix}{name}: {value} is outside [-1, 1]")
+            raise LabelError(f"{value} is outside [-1, 1]", field=f"{field_prefix}{name}")
         checked.append(value)
     return category, checked[0], checked[1]
 
@@ -95,8 +101,8 @@ DISC_TOLERANCE = 1e-6
 def validate_point_in_circle(valence, arousal) -> None:
     """Refuse a valence/arousal point outside the unit circle, which the pages never let anyone place.
 
-    Raises LabelError naming both fields. (Imports skip this check: AffectNet's files only promise
-    each value in [-1, 1].)
+    Raises a LabelError with no field, naming both values in its message: neither value alone is
+    wrong. (Imports skip this check: AffectNet's files only promise each value in [-1, 1].)
     """
     if valence is None or arousal is None:
         return

@@ -1,31 +1,21 @@
 """REST endpoints of the annotation queue: claim faces, skip, submit and change own answers.
 
-Thin views: validate input, call one service in annotator.queueing, serialize. Only annotators and
-admins may call them; an annotator only ever sees their own answers.
+Thin views: validate input, call one service in annotator.queue.services, serialize; a service's
+refusal (a DomainError) becomes JSON in annotator.web.errors. Only annotators and admins may call
+them; an annotator only ever sees their own answers.
 """
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.queue import services as queueing
 from annotator.web.api_fields import FloatField, IntegerField, UUIDField, id_field, seconds_spent_field
-from annotator.domain.categories import LabelError
 from annotator.models import Annotation
 from annotator.web.roles import IsAnnotator
-
-
-def _error_response(error: queueing.QueueError) -> Response:
-    key = error.field or "detail"
-    return Response({key: [str(error)]} if error.field else {"detail": str(error)}, status=error.status)
-
-
-def _label_error(error: LabelError):
-    raise ValidationError({queueing.label_error_field(error): [str(error)]})
 
 
 class SuggestionOut(serializers.Serializer):
@@ -101,10 +91,7 @@ class QueueReleaseApi(APIView):
     def post(self, request):
         data = self.QueueReleaseIn(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            queueing.queue_release(annotator=request.user, face_id=data.validated_data["face"])
-        except queueing.QueueError as error:
-            return _error_response(error)
+        queueing.queue_release(annotator=request.user, face_id=data.validated_data["face"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -141,16 +128,11 @@ class AnnotationSubmitApi(APIView):
         data = self.AnnotationSubmitIn(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        try:
-            annotation, created = queueing.annotation_submit(
-                face=d["face"], annotator=request.user, category=d["category"], valence=d["valence"],
-                arousal=d["arousal"], client_key=d["client_key"], seconds_spent=d["seconds_spent"],
-                suggestion_id=d["suggestion"], outside_region_confirmed=d["outside_region_confirmed"],
-            )
-        except LabelError as error:
-            _label_error(error)
-        except queueing.QueueError as error:
-            return _error_response(error)
+        annotation, created = queueing.annotation_submit(
+            face=d["face"], annotator=request.user, category=d["category"], valence=d["valence"],
+            arousal=d["arousal"], client_key=d["client_key"], seconds_spent=d["seconds_spent"],
+            suggestion_id=d["suggestion"], outside_region_confirmed=d["outside_region_confirmed"],
+        )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(AnnotationOut(annotation).data, status=code)
 
@@ -165,19 +147,11 @@ class AnnotationChangeApi(APIView):
         data = LabelIn(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        try:
-            annotation = queueing.annotation_change(
-                annotation_id=annotation_id, annotator=request.user, category=d["category"],
-                valence=d["valence"], arousal=d["arousal"], outside_region_confirmed=d["outside_region_confirmed"],
-                seconds_spent=d["seconds_spent"],
-            )
-        except Annotation.DoesNotExist:
-            # Someone else's answer is as invisible as one that does not exist.
-            return Response({"detail": "No such answer of yours."}, status=status.HTTP_404_NOT_FOUND)
-        except LabelError as error:
-            _label_error(error)
-        except queueing.QueueError as error:
-            return _error_response(error)
+        annotation = queueing.annotation_change(
+            annotation_id=annotation_id, annotator=request.user, category=d["category"],
+            valence=d["valence"], arousal=d["arousal"], outside_region_confirmed=d["outside_region_confirmed"],
+            seconds_spent=d["seconds_spent"],
+        )
         return Response(AnnotationOut(annotation).data)
 
 

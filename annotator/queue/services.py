@@ -22,7 +22,8 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from annotator import signals
-from annotator.domain.categories import CATEGORY_NAMES, LabelError, has_va, validate_label, validate_point_in_circle
+from annotator.domain.categories import CATEGORY_NAMES, has_va, validate_label, validate_point_in_circle
+from annotator.domain.errors import CONFLICT, INVALID, NOT_FOUND, DomainError
 from annotator.models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
 from annotator.faces.services import face_refresh_final_label
 from annotator.domain.va_regions import point_in_region
@@ -33,20 +34,22 @@ logger = logging.getLogger(__name__)
 KEEP_TOLERANCE = 0.02
 
 
-class QueueError(Exception):
-    """A request the queue cannot honour; `field` names the input at fault where there is one."""
+class QueueError(DomainError):
+    """A request the queue cannot honour in the state it is in; `field` names the input at fault where there is one."""
 
-    status = 409
-
-    def __init__(self, message, *, field=None):
-        super().__init__(message)
-        self.field = field
+    kind = CONFLICT
 
 
 class NoSuchFace(QueueError):
     """The face id names no face."""
 
-    status = 404
+    kind = NOT_FOUND
+
+
+class NoSuchAnswer(QueueError):
+    """The answer id names none of the annotator's answers (someone else's is as invisible as none)."""
+
+    kind = NOT_FOUND
 
 
 class AlreadyAnswered(QueueError):
@@ -72,7 +75,7 @@ class TooOldToChange(QueueError):
 class OutsideRegion(QueueError):
     """The point lies outside the category's expected region and was not confirmed."""
 
-    status = 400
+    kind = INVALID
 
 
 @dataclass
@@ -416,9 +419,7 @@ def annotation_submit(
             if suggestion_id is not None and not claim.shown_blind:
                 suggestion = Suggestion.objects.filter(pk=suggestion_id, face=face).first()
                 if suggestion is None:
-                    raise QueueError(
-                        f"suggestion: {suggestion_id} is not a suggestion for face {face.pk}", field="suggestion"
-                    )
+                    raise QueueError(f"{suggestion_id} is not a suggestion for face {face.pk}", field="suggestion")
             annotation = Annotation(
                 face=face,
                 annotator=annotator,
@@ -450,10 +451,10 @@ def annotation_submit(
 def _retried(previous: Annotation, *, annotator, face_id, category, valence, arousal) -> Annotation:
     """Return the answer stored under a client_key again, if this request is a retry of it; raise if not."""
     if previous.annotator_id != annotator.pk or previous.face_id != face_id:
-        raise KeyReused("client_key: this key was used for another answer", field="client_key")
+        raise KeyReused("this key was used for another answer", field="client_key")
     if not _same_answer(previous, face_id=face_id, category=category, valence=valence, arousal=arousal):
         raise KeyReused(
-            "client_key: this key was used for a different answer to this face; a retry must send the same "
+            "this key was used for a different answer to this face; a retry must send the same "
             "answer (change an answer with PATCH /api/annotations/<id>/)",
             field="client_key",
         )
@@ -466,16 +467,20 @@ def annotation_change(
 ) -> Annotation:
     """Change one of the annotator's latest UNDO_LIMIT answers, unless a reviewer has decided the face.
 
-    The old answer stays in the history. Raises Annotation.DoesNotExist for someone else's answer.
+    The old answer stays in the history. Raises NoSuchAnswer for someone else's answer.
     """
     category, valence, arousal = validate_label(category, valence, arousal)
     validate_point_in_circle(valence, arousal)
     outside = _check_region(category, valence, arousal, outside_region_confirmed)
     with transaction.atomic():
         mine = Annotation.objects.filter(pk=annotation_id, annotator=annotator)
-        face_id = mine.values_list("face_id", flat=True).get()
+        face_id = mine.values_list("face_id", flat=True).first()
+        if face_id is None:
+            raise NoSuchAnswer("No such answer of yours.")
         face = Face.objects.select_for_update().get(pk=face_id)
-        annotation = Annotation.objects.select_related("suggestion").get(pk=annotation_id, annotator=annotator)
+        annotation = mine.select_related("suggestion").first()
+        if annotation is None:  # deleted while the face's lock was awaited
+            raise NoSuchAnswer("No such answer of yours.")
         if face.final_source == FinalSource.REVIEW:
             raise ReviewDecided("A reviewer has decided this face; the answer can no longer change.")
         latest = Annotation.objects.filter(annotator=annotator).order_by("-created_at", "-id")[: settings.UNDO_LIMIT]
@@ -491,8 +496,3 @@ def annotation_change(
         _announce(annotation)
     return annotation
 
-
-def label_error_field(error: LabelError) -> str:
-    """Return the input field a LabelError names ("valence: ..." -> "valence")."""
-    head = str(error).split(":", 1)[0].strip()
-    return head if head in {"category", "valence", "arousal"} else "non_field_errors"
