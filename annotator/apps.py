@@ -9,6 +9,9 @@ class AnnotatorConfig(AppConfig):
         from annotator.config import checks  # noqa: F401  (registers them)
         from annotator.training.learning import on_suggestions_saved
         from annotator.signals import suggestions_saved
+        from annotator.suggestions import receivers
 
         # With QUEUE_ACTIVE_LEARNING on, each batch of the active model's suggestions reorders its faces.
         suggestions_saved.connect(on_suggestions_saved, dispatch_uid="learning_reorder_faces")
+        # Stored faces get the model's suggestions (faces_stored, sent once the intake commits).
+        receivers.connect()

@@ -11,6 +11,9 @@ answer_saved = Signal()
 # one now) and answered_face_ids (those of them that had answers when it was stored). One signal a
 # batch, not one a face: receivers queue work per batch, so an import of N faces costs O(N / batch) tasks.
 suggestions_saved = Signal()
+# Sent once per stored batch of new faces (on commit), with face_ids: the suggestions receive it and queue
+# the model's work, so the intake does not import them.
+faces_stored = Signal()
 
 
 def suggestions_announce(*, suggester_id: int, face_ids: list, answered_face_ids: list) -> None:
@@ -20,3 +23,10 @@ def suggestions_announce(*, suggester_id: int, face_ids: list, answered_face_ids
     ):
         if isinstance(response, Exception):
             logger.error("suggestions_saved receiver %r failed for %d faces: %r", receiver, len(face_ids), response)
+
+
+def faces_announce(*, face_ids: list) -> None:
+    """Send faces_stored; the faces are stored whatever a receiver does (the broker may be down)."""
+    for receiver, response in faces_stored.send_robust(sender=None, face_ids=face_ids):
+        if isinstance(response, Exception):
+            logger.error("faces_stored receiver %r failed for %d faces: %r", receiver, len(face_ids), response)

@@ -1,32 +1,17 @@
 """Listen to the core's signals (sent on commit) and queue the flag refresh of the faces concerned."""
-import logging
-
 from django.conf import settings
 
 from annotator import signals
+from reviews.tasks import face_flags_refresh, faces_flags_refresh
 
-logger = logging.getLogger(__name__)
-
-
-def _send(task, *args) -> bool:
-    """Queue a task; a broker that is down is logged, never raised to the page or the worker.
-
-    What was stored stays stored; `manage.py refresh_flags --stale` (or the periodic
-    flags_refresh_stale task) evaluates the faces whose refresh was lost.
-    """
-    try:
-        task.delay(*args)
-    except Exception as exc:  # kombu/redis raise many types when the broker is unreachable
-        logger.warning("could not queue %s (broker down?): %r", task.name, exc)
-        return False
-    return True
+# Sending is the tasks' own (enqueue): a broker that is down is logged, never raised to the page or the
+# worker. What was stored stays stored; `manage.py refresh_flags --stale` (or the periodic
+# flags_refresh_stale task) evaluates the faces whose refresh was lost.
 
 
 def face_flags_enqueue(sender=None, *, face_id, **kwargs):
     """Queue the flag refresh of a face whose answer was saved (one answer, one task)."""
-    from reviews.tasks import face_flags_refresh
-
-    _send(face_flags_refresh, face_id)
+    face_flags_refresh.enqueue(face_id)
 
 
 def faces_flags_enqueue(sender=None, *, answered_face_ids, **kwargs):
@@ -36,11 +21,9 @@ def faces_flags_enqueue(sender=None, *, answered_face_ids, **kwargs):
     nothing. (An answer racing the suggestion's commit is caught by the stale sweep: it compares
     created_at.)
     """
-    from reviews.tasks import faces_flags_refresh
-
     size = settings.FLAG_TASK_SIZE
     for start in range(0, len(answered_face_ids), size):
-        if not _send(faces_flags_refresh, list(answered_face_ids[start:start + size])):
+        if not faces_flags_refresh.enqueue(list(answered_face_ids[start:start + size])):
             break
 
 

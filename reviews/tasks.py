@@ -1,31 +1,35 @@
-"""Review tasks (queue default): thin, id-based, idempotent."""
+"""Review tasks: thin, id-based, idempotent (base: the app's task_cls, annotator.common.tasks.RetryingTask,
+which owns the retry policy and the errors worth a retry)."""
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError
+from django.conf import settings
 
-TRANSIENT = (OperationalError, InterfaceError, RedisConnectionError)
+from reviews.flagging import faces_flags_evaluate, faces_with_stale_flags
+
+QUEUE = settings.CELERY_TASK_DEFAULT_QUEUE
 
 
-@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=120, max_retries=20)
+@shared_task(name="reviews.tasks.face_flags_refresh", queue_name=QUEUE)
 def face_flags_refresh(face_id):
     """Re-evaluate one face's flags (an answer was saved)."""
-    from reviews.flagging import faces_flags_evaluate
-
     return faces_flags_evaluate([face_id])
 
 
-@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=120, max_retries=20)
+@shared_task(name="reviews.tasks.faces_flags_refresh", queue_name=QUEUE)
 def faces_flags_refresh(face_ids):
     """Re-evaluate the flags of a batch of faces (those a batch of suggestions reached); each face is
     its own transaction, so a retry after a failure redoes only what is idempotent anyway."""
-    from reviews.flagging import faces_flags_evaluate
-
     return faces_flags_evaluate(face_ids)
 
 
-@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=120, max_retries=5)
-def flags_refresh_stale(limit=10000):
-    """Evaluate the faces whose flags are older than their latest answer or suggestion."""
-    from reviews.flagging import faces_flags_evaluate, faces_with_stale_flags
+# Five retries: beat sends it again within minutes anyway.
+@shared_task(name="reviews.tasks.flags_refresh_stale", queue_name=QUEUE, bind=True, max_retries=5)
+def flags_refresh_stale(self, after=0):
+    """Evaluate the faces whose flags are older than their latest answer or suggestion (periodic).
 
-    return faces_flags_evaluate(faces_with_stale_flags()[:limit].iterator())
+    SWEEP_BATCH_SIZE faces a task, by id after `after`; each task queues the next until none remain.
+    """
+    size = settings.SWEEP_BATCH_SIZE
+    ids = list(faces_with_stale_flags().filter(id__gt=after)[:size])
+    evaluated = faces_flags_evaluate(ids)
+    self.sweep_continue(ids, size)
+    return evaluated

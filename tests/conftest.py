@@ -118,3 +118,15 @@ def wait_for(predicate, timeout=10.0, what="condition", interval=0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def eager_tasks():
+    """Tasks run in this process when sent (CELERY_TASK_ALWAYS_EAGER), errors raised: a sweep's next
+    batch runs only if the task queues it."""
+    from annotator.config.celery import app
+
+    old = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = old

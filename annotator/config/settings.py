@@ -320,11 +320,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_MODEL_QUEUE = "model"
-# Suggestion worker: model tasks on their own queue (the GPU box consumes only it), acknowledged
-# after they finish (a killed worker's batch is delivered again), one task prefetched at a time.
-CELERY_TASK_ROUTES = {
-    "annotator.tasks.suggest_faces": {"queue": CELERY_MODEL_QUEUE},
-}
+# Suggestion worker: model tasks on their own queue (the GPU box consumes only it; each task names its
+# queue where it is defined), acknowledged after they finish (a killed worker's batch is delivered
+# again), one task prefetched at a time.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -347,6 +345,8 @@ SUGGEST_BATCH_SIZE = env_int("SUGGEST_BATCH_SIZE", 64)  # faces per forward pass
 SUGGEST_TASK_SIZE = env_int("SUGGEST_TASK_SIZE", 256)  # face ids per queued task
 SUGGEST_DECODE_THREADS = env_int("SUGGEST_DECODE_THREADS", 4)
 FLAG_TASK_SIZE = env_int("FLAG_TASK_SIZE", 500)  # faces per queued flag refresh (after a batch of suggestions)
+# Faces per task of a sweep (stale flags, missing suggestions, re-prioritisation); each task queues the next.
+SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
 # Label order and preprocessing of an ONNX suggester, as JSON (see annotator/suggestions/inference/onnx_model.py);
 # a Suggester row's config overrides it key by key.
 SUGGEST_ONNX_CONFIG = json.loads(os.environ.get("SUGGEST_ONNX_CONFIG") or "{}")

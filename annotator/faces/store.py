@@ -15,6 +15,7 @@ from django.core.management.color import no_style
 from django.db import connection, transaction
 from PIL import Image
 
+from annotator import signals
 from annotator.models import Face, Split
 
 CROP_SIZE = 224
@@ -163,12 +164,6 @@ def faces_store(new_faces: Sequence[NewFace]) -> list[Face]:
         if any(r.id is not None for r in rows):
             face_id_sequence_sync()
         created_ids = [face.id for face in created]
-        # New faces get model suggestions once they are committed (the worker must see them).
-        transaction.on_commit(lambda: _suggestions_enqueue(created_ids))
+        # Announced once committed (a worker must see the rows): the suggestions queue the model's work.
+        transaction.on_commit(lambda: signals.faces_announce(face_ids=created_ids))
     return created
-
-
-def _suggestions_enqueue(face_ids):
-    from annotator.suggestions.services import suggestions_enqueue
-
-    suggestions_enqueue(face_ids=face_ids)

@@ -1,4 +1,4 @@
-"""Model suggestions: choose the active suggester, compute and store suggestions, queue the missing.
+"""Model suggestions: choose the active suggester, compute and store suggestions.
 
 The model work is in annotator.inference (Django-free); this module loads crops from storage,
 feeds the model in batches (decoding the next batch in a thread pool while the model computes),
@@ -163,25 +163,6 @@ def suggestions_compute(*, face_ids: Iterable[int], suggester: Optional[Suggeste
     ):
         stored += suggestions_store(suggester=suggester, faces=batch_faces, predictions=predictions)
     return stored
-
-
-def suggestions_enqueue(*, face_ids: Sequence[int], suggester_id: Optional[int] = None) -> int:
-    """Queue model tasks for the faces in sized batches; return how many tasks were sent.
-
-    A broker that is down is logged, not raised: the faces stay without a suggestion, and
-    `manage.py suggest` queues them again.
-    """
-    from annotator.suggestions.tasks import suggest_faces
-
-    sent = 0
-    for chunk in _batches(list(face_ids), settings.SUGGEST_TASK_SIZE):
-        try:
-            suggest_faces.delay(list(chunk), suggester_id)
-            sent += 1
-        except Exception as exc:  # kombu/redis raise many types when the broker is unreachable
-            logger.warning("could not queue suggestions for %d faces (broker down?): %r", len(chunk), exc)
-            break
-    return sent
 
 
 def suggester_progress(*, suggester: Suggester) -> tuple[int, int]:

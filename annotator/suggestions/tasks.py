@@ -1,24 +1,23 @@
-"""Celery tasks of the core: thin, id-based, idempotent. Queues are set in CELERY_TASK_ROUTES."""
+"""Celery tasks of the suggestions: thin, id-based, idempotent (base: annotator.common.tasks.RetryingTask).
+
+Names are pinned to those the tasks had in annotator/tasks.py, so messages already queued still run.
+"""
 import logging
+from collections.abc import Sequence
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import ConnectionError as RedisConnectionError
+from django.conf import settings
 
-from annotator.models import Suggester
+from annotator.models import Suggester, Suggestion
+from annotator.suggestions.services import faces_lacking_suggestion, suggester_active_get_or_create, suggestions_compute
+from annotator.training.learning import faces_reprioritise
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT = (OperationalError, InterfaceError, RedisConnectionError, BrokerError, ConnectionError)
 
-
-@shared_task(name="annotator.tasks.suggest_faces", bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=300,
-             retry_jitter=True, max_retries=20)
+@shared_task(name="annotator.tasks.suggest_faces", queue_name=settings.CELERY_MODEL_QUEUE, bind=True)
 def suggest_faces(self, face_ids, suggester_id=None):
     """Compute the suggester's (else the active one's) suggestions for the faces that lack one."""
-    from annotator.suggestions.services import suggester_active_get_or_create, suggestions_compute
-
     if suggester_id is None:
         suggester = suggester_active_get_or_create()
     else:
@@ -30,24 +29,45 @@ def suggest_faces(self, face_ids, suggester_id=None):
     return len(suggestions_compute(face_ids=face_ids, suggester=suggester))
 
 
-@shared_task(name="annotator.tasks.suggest_missing", autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=300, max_retries=20)
-def suggest_missing(suggester_id):
-    """Queue model tasks for the not-yet-final faces that lack this suggester's suggestion (on activation)."""
-    from annotator.suggestions.services import faces_lacking_suggestion, suggestions_enqueue
+def suggestions_enqueue(*, face_ids: Sequence[int], suggester_id: int | None = None) -> int:
+    """Queue model tasks for the faces, SUGGEST_TASK_SIZE a task; return how many tasks were sent.
 
+    A broker that is down is logged, not raised: the faces stay without a suggestion, and
+    `manage.py suggest` queues them again.
+    """
+    face_ids, size, sent = list(face_ids), settings.SUGGEST_TASK_SIZE, 0
+    for start in range(0, len(face_ids), size):
+        if not suggest_faces.enqueue(face_ids[start:start + size], suggester_id):
+            break
+        sent += 1
+    return sent
+
+
+@shared_task(name="annotator.tasks.suggest_missing", queue_name=settings.CELERY_TASK_DEFAULT_QUEUE, bind=True)
+def suggest_missing(self, suggester_id, after=0):
+    """Queue model tasks for the not-yet-final faces that lack this suggester's suggestion (on activation).
+
+    SWEEP_BATCH_SIZE faces a task, by id after `after`; each task queues the next until none remain.
+    """
     try:
         suggester = Suggester.objects.get(pk=suggester_id)
     except Suggester.DoesNotExist:
         return 0
-    ids = faces_lacking_suggestion(suggester=suggester).filter(final_category__isnull=True).values_list("id", flat=True)
-    return suggestions_enqueue(face_ids=list(ids.iterator(chunk_size=10000)), suggester_id=suggester_id)
+    size = settings.SWEEP_BATCH_SIZE
+    ids = list(faces_lacking_suggestion(suggester=suggester).filter(final_category__isnull=True, id__gt=after)
+               .values_list("id", flat=True)[:size])
+    sent = suggestions_enqueue(face_ids=ids, suggester_id=suggester_id)
+    self.sweep_continue(ids, size, suggester_id=suggester_id)
+    return sent
 
 
-@shared_task(name="annotator.tasks.claims_delete_forgotten", autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=300, max_retries=5)
-def claims_delete_forgotten():
-    """Periodic (CELERY_BEAT_SCHEDULE): delete claims lapsed for more than one lease."""
-    from annotator.queue.services import claims_delete_forgotten as delete
-
-    deleted = delete()
-    logger.info("deleted %s forgotten claims", deleted)
-    return deleted
+@shared_task(name="annotator.tasks.faces_reprioritise", queue_name=settings.CELERY_TASK_DEFAULT_QUEUE, bind=True)
+def faces_reprioritise_sweep(self, suggester_id, after=0):
+    """Recompute the queue priority of the not-yet-final faces this suggester suggested for (on activation,
+    with QUEUE_ACTIVE_LEARNING): SWEEP_BATCH_SIZE faces a task, by id after `after`, each task queuing the next."""
+    size = settings.SWEEP_BATCH_SIZE
+    ids = list(Suggestion.objects.filter(suggester_id=suggester_id, face__final_category__isnull=True,
+                                         face_id__gt=after).order_by("face_id").values_list("face_id", flat=True)[:size])
+    updated = faces_reprioritise(suggester_id=suggester_id, face_ids=ids)
+    self.sweep_continue(ids, size, suggester_id=suggester_id)
+    return updated

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from annotator.common.tasks import task_send_on_commit
 from annotator.suggestions.priority import mixed_priority
 from annotator.models import Face, Suggester, Suggestion
 from annotator.faces.selectors import faces_with_final_label
@@ -117,7 +118,8 @@ def suggester_activate(*, suggester_id: int, queue_suggestions: Optional[bool] =
         suggester.is_active = True
         suggester.save(update_fields=["is_active"])
     if getattr(settings, "QUEUE_ACTIVE_LEARNING", False):
-        transaction.on_commit(lambda: faces_reprioritise(suggester_id=suggester.pk))
+        # A task, in batches: a million open faces do not hold the admin's request.
+        task_send_on_commit("annotator.tasks.faces_reprioritise", suggester_id=suggester.pk)
     if queue_suggestions:
         transaction.on_commit(lambda: suggestions_queue_for_open_faces(suggester_id=suggester.pk))
     return suggester

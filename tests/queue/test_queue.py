@@ -110,7 +110,7 @@ def test_abandoned_claim_returns_to_the_queue_after_the_lease(policy, annotator_
 def test_claims_of_an_annotator_who_never_returns_are_swept_one_lease_after_they_lapse(
     policy, annotator_user, second_annotator, monkeypatch
 ):
-    from annotator.suggestions.tasks import claims_delete_forgotten
+    from annotator.queue.tasks import claims_delete_forgotten
 
     faces = [make_face(n) for n in range(1, 4)]
     next_faces(client_for(annotator_user), count=2)  # then goes away for good

@@ -127,6 +127,21 @@ def test_stale_sweep_finds_faces_answered_since_their_check(data_root, annotator
 
 
 @pytest.mark.django_db
+def test_the_stale_sweep_task_reaches_every_stale_face_a_batch_at_a_time(data_root, annotator_user, settings,
+                                                                         eager_tasks):
+    from reviews.tasks import flags_refresh_stale
+
+    settings.SWEEP_BATCH_SIZE = 2  # five stale faces: three tasks, each queuing the next
+    faces = [make_face() for _ in range(5)]
+    for face in faces:
+        answer(face, annotator_user, HAPPINESS, 0.6, 0.3)
+    assert list(faces_with_stale_flags()) == [f.id for f in faces]
+    flags_refresh_stale.delay()
+    assert list(faces_with_stale_flags()) == []
+    assert FlagCheck.objects.filter(face__in=faces).count() == 5
+
+
+@pytest.mark.django_db
 def test_a_batch_of_faces_is_evaluated_face_by_face_skipping_those_deleted_since(data_root, annotator_user):
     from reviews.flagging import faces_flags_evaluate
 

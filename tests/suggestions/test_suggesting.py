@@ -118,9 +118,11 @@ def test_model_tasks_go_to_the_model_queue_and_flags_to_default():
     from reviews.tasks import face_flags_refresh
 
     app.loader.import_default_modules()
-    route = app.amqp.router.route({}, "annotator.tasks.suggest_faces")
+    # As apply_async routes: with the task (the queue it names where it is defined).
+    route = app.amqp.router.route({}, "annotator.tasks.suggest_faces", task_type=suggest_faces)
     assert route["queue"].name == "model"
-    assert app.amqp.router.route({}, "reviews.tasks.face_flags_refresh")["queue"].name == "default"
+    assert app.amqp.router.route({}, "reviews.tasks.face_flags_refresh",
+                                 task_type=face_flags_refresh)["queue"].name == "default"
     assert suggest_faces.acks_late and OperationalError in suggest_faces.autoretry_for
     assert face_flags_refresh.acks_late
     assert app.conf.worker_prefetch_multiplier == 1

@@ -18,7 +18,7 @@ from annotator.config.celery import app
 from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggestion
 from annotator.suggestions.services import suggester_active_get_or_create
-from reviews.models import Flag
+from reviews.models import Flag, FlagCheck
 from tests.conftest import wait_for
 from tests.process_helpers import database_url
 
@@ -305,3 +305,24 @@ def test_answers_saved_while_redis_is_down_are_flagged_once_it_is_back(
         wait_for(lambda: Suggestion.objects.filter(face__in=faces).count() == 2, 90, "suggestions after the outage")
     finally:
         use_broker(*old)
+
+
+def test_the_stale_sweep_reaches_every_face_through_the_broker_a_batch_a_task(
+    data_root, redis_broker, worker_factory, annotator_user
+):
+    """flags_refresh_stale takes SWEEP_BATCH_SIZE faces and queues itself for the rest: five stale faces,
+    batches of two, three tasks through Redis."""
+    from reviews.tasks import flags_refresh_stale
+    from tests.queue.test_queue import make_face
+
+    faces = [make_face(n) for n in range(5)]  # rows only: nothing queued for them
+    for face in faces:
+        Annotation.objects.create(face=face, annotator=annotator_user, category=HAPPINESS, valence=0.6, arousal=0.3)
+    worker = worker_factory(redis_broker, SWEEP_BATCH_SIZE="2")
+    flags_refresh_stale.delay()
+    try:
+        wait_for(lambda: FlagCheck.objects.filter(face__in=faces).count() == 5, 60, "every stale face checked")
+    except AssertionError:
+        raise AssertionError(worker.output()) from None
+    received = re.findall(r"Task reviews\.tasks\.flags_refresh_stale\[[^\]]+\] received", worker.output(full=True))
+    assert len(received) == 3  # 2 + 2 + 1: the last batch is short, so it queues no fourth

@@ -289,12 +289,13 @@ def test_admin_make_active_switches_the_active_suggester(admin_client, checkpoin
 
 @pytest.mark.django_db
 def test_activation_orders_open_faces_by_uncertainty_and_rarity(faces, data_root, checkpoint_dir, settings,
-                                                                django_capture_on_commit_callbacks):
+                                                                django_capture_on_commit_callbacks, eager_tasks):
     from annotator.training.learning import suggester_activate
     from annotator.models import Face, Suggester, Suggestion
     from annotator.signals import suggestions_announce
 
     settings.QUEUE_ACTIVE_LEARNING = True
+    settings.SWEEP_BATCH_SIZE = 2  # the re-prioritisation task takes 2 faces a batch: the third needs the next one
     stored = store_sample_faces(faces[:4], ["unassigned"] * 4)
     Face.objects.filter(pk__in=[f.pk for f in stored[:3]]).update(final_category=None, final_valence=None,
                                                                    final_arousal=None, final_source="")

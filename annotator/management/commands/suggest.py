@@ -5,8 +5,8 @@ from tqdm import tqdm
 
 from annotator.suggestions.services import (
     faces_lacking_suggestion, suggester_active_get_or_create, suggester_progress, suggestions_compute,
-    suggestions_enqueue,
 )
+from annotator.suggestions.tasks import suggestions_enqueue
 
 
 class Command(BaseCommand):
