@@ -25,6 +25,7 @@ from annotator import signals
 from annotator.domain.categories import CATEGORY_NAMES, LabelError, has_va, validate_label, validate_point_in_circle
 from annotator.models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
 from annotator.faces.services import face_refresh_final_label
+from annotator.suggestions.selectors import suggestions_counting
 from annotator.domain.va_regions import point_in_region
 
 logger = logging.getLogger(__name__)
@@ -207,19 +208,6 @@ def _pick_gold(*, annotator, exclude: Iterable[int]):
     )
 
 
-def suggestions_for(face_ids: Iterable[int]) -> dict:
-    """Return {face_id: Suggestion} with the active model's suggestion, else the latest one."""
-    chosen = {}
-    rows = (
-        Suggestion.objects.filter(face_id__in=list(face_ids))
-        .select_related("suggester")
-        .order_by("face_id", "-suggester__is_active", "-created_at")
-    )
-    for suggestion in rows:
-        chosen.setdefault(suggestion.face_id, suggestion)
-    return chosen
-
-
 def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> list:
     """Hand the annotator up to `count` faces: their own live claims not in `holding` first, then new ones.
 
@@ -278,7 +266,7 @@ def _claimed_faces(claims: list, landmarks: dict) -> list:
     missing = [c.face_id for c in claims if c.face_id not in landmarks]
     if missing:
         landmarks = {**landmarks, **dict(Face.objects.filter(pk__in=missing).values_list("pk", "landmarks"))}
-    suggestions = suggestions_for([c.face_id for c in claims if not c.shown_blind])
+    suggestions = suggestions_counting([c.face_id for c in claims if not c.shown_blind])
     return [
         ClaimedFace(
             face_id=c.face_id, landmarks=landmarks[c.face_id], claim=c,

@@ -20,16 +20,21 @@ from annotator import signals
 from annotator.domain.categories import rarity_priority
 from annotator.faces.store import CROP_SIZE
 from annotator.suggestions.inference import registry
+from annotator.suggestions.selectors import suggester_active
 from annotator.models import Annotation, Face, Suggester, Suggestion
 
 logger = logging.getLogger(__name__)
 
 
 def suggester_active_get_or_create() -> Suggester:
-    """Return the active suggester; make the built-in model the active one when none is."""
+    """Return the active suggester; make the built-in model the active one when none is.
+
+    For the code about to compute suggestions (the task, the suggest command); a read that only
+    wants the active model takes suggestions.selectors.suggester_active, which creates nothing.
+    """
     from annotator.suggestions.inference import builtin
 
-    active = Suggester.objects.filter(is_active=True).first()
+    active = suggester_active()
     if active is not None:
         return active
     try:
