@@ -71,6 +71,9 @@ class Face(models.Model):
     answer_count = models.PositiveSmallIntegerField(default=0, help_text="Kept in step with the annotations")
     queue_priority = models.FloatField(default=0.0, help_text="Higher is served first")
     needs_review = models.BooleanField(default=False, db_index=True, help_text="Has an open flag")
+    is_gold = models.BooleanField(
+        default=False, help_text="A gold item: its label is known, and it is mixed into queues to measure annotators"
+    )
     final_category = models.SmallIntegerField(choices=CATEGORY_CHOICES, null=True, blank=True, db_index=True)
     final_valence = models.FloatField(null=True, blank=True)
     final_arousal = models.FloatField(null=True, blank=True)
@@ -96,6 +99,8 @@ class Face(models.Model):
                 name="face_queue_open_rare",
             ),
             models.Index(fields=["id"], condition=Q(answer_count__lt=F("required_annotations")), name="face_queue_open_arrival"),
+            # Gold faces are few; the queue draws from them alone.
+            models.Index(fields=["id"], condition=Q(is_gold=True), name="face_gold"),
         ]
 
     def __str__(self):

@@ -1,4 +1,4 @@
-"""Writes to the core's data that other parts share: final labels and review state.
+"""Writes to the core's data that other parts share: final labels, review state and gold status.
 
 The final_* fields of a face are written here only (one face at a time, or in bulk for imports).
 """
@@ -91,3 +91,12 @@ def faces_final_labels_store(labels_by_face: Mapping[int, Label], source: str) -
             updated += cursor.rowcount
     return updated
 
+
+@transaction.atomic
+def face_gold_set(*, face_id: int, gold: bool) -> None:
+    """Record whether a face is a gold item (the queue mixes gold faces in, past their answer cap).
+
+    The review app keeps the gold label; this flag is the core's own record, so the queue reads no
+    other app's tables. Call it in the transaction that marks or unmarks the gold item.
+    """
+    Face.objects.filter(pk=face_id).update(is_gold=gold)

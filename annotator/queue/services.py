@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Iterable, Optional
 
 from django.conf import settings
-from django.core.exceptions import FieldError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -97,17 +96,6 @@ def _forgotten_claims(now):
     """Claims lapsed for more than one lease: the lease after lapsing keeps a skipped face from its
     skipper; after that the claim is forgotten."""
     return Claim.objects.filter(expires_at__lte=now - _lease())
-
-
-def _gold_faces():
-    """Return the gold faces (reviews.GoldItem's reverse relation `gold`), or none if reviews is absent.
-
-    The core never imports reviews; the relation name is resolved at run time.
-    """
-    try:
-        return Face.objects.filter(gold__isnull=False)
-    except FieldError:
-        return Face.objects.none()
 
 
 def _not_mine(qs, *, annotator, exclude: Iterable[int]):
@@ -201,7 +189,7 @@ def _pick_gold(*, annotator, exclude: Iterable[int]):
     required_annotations cap.
     """
     return (
-        _not_mine(_gold_faces(), annotator=annotator, exclude=exclude)
+        _not_mine(Face.objects.filter(is_gold=True), annotator=annotator, exclude=exclude)
         .order_by("?")
         .values_list("pk", flat=True)
         .first()
