@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from annotator.domain.categories import CATEGORY_NAMES
+from annotator.domain.categories import CATEGORIES_WITHOUT_VA, CATEGORY_NAMES
 
 CATEGORY_CHOICES = [(i, f"{i} {name}") for i, name in enumerate(CATEGORY_NAMES)]
 # The largest id a BigAutoField holds (a signed 64-bit integer): a larger one is no id of ours.
@@ -25,7 +25,8 @@ def label_constraint_q(category="category", valence="valence", arousal="arousal"
         & Q(**{f"{valence}__gte": -1.0, f"{valence}__lte": 1.0})
         & Q(**{f"{arousal}__gte": -1.0, f"{arousal}__lte": 1.0})
     )
-    without_va = Q(**{f"{category}__in": [9, 10], f"{valence}__isnull": True, f"{arousal}__isnull": True})
+    without_va = Q(**{f"{category}__in": sorted(CATEGORIES_WITHOUT_VA), f"{valence}__isnull": True,
+                      f"{arousal}__isnull": True})
     q = with_va | without_va
     if allow_empty:
         q |= Q(**{f"{category}__isnull": True, f"{valence}__isnull": True, f"{arousal}__isnull": True})
