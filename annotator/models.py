@@ -107,10 +107,6 @@ class Face(models.Model):
     def __str__(self):
         return f"Face {self.id}"
 
-    @property
-    def has_final_label(self):
-        return self.final_category is not None
-
 
 class Suggester(models.Model):
     """A model that makes suggestions: its name and version are stored with each one."""
