@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from annotator.domain.categories import CATEGORY_NAMES
+from annotator.domain.categories import CATEGORIES_WITHOUT_VA, CATEGORY_NAMES
 
 CATEGORY_CHOICES = [(i, f"{i} {name}") for i, name in enumerate(CATEGORY_NAMES)]
 # The largest id a BigAutoField holds (a signed 64-bit integer): a larger one is no id of ours.
@@ -25,7 +25,8 @@ def label_constraint_q(category="category", valence="valence", arousal="arousal"
         & Q(**{f"{valence}__gte": -1.0, f"{valence}__lte": 1.0})
         & Q(**{f"{arousal}__gte": -1.0, f"{arousal}__lte": 1.0})
     )
-    without_va = Q(**{f"{category}__in": [9, 10], f"{valence}__isnull": True, f"{arousal}__isnull": True})
+    without_va = Q(**{f"{category}__in": sorted(CATEGORIES_WITHOUT_VA), f"{valence}__isnull": True,
+                      f"{arousal}__isnull": True})
     q = with_va | without_va
     if allow_empty:
         q |= Q(**{f"{category}__isnull": True, f"{valence}__isnull": True, f"{arousal}__isnull": True})
@@ -71,6 +72,9 @@ class Face(models.Model):
     answer_count = models.PositiveSmallIntegerField(default=0, help_text="Kept in step with the annotations")
     queue_priority = models.FloatField(default=0.0, help_text="Higher is served first")
     needs_review = models.BooleanField(default=False, db_index=True, help_text="Has an open flag")
+    is_gold = models.BooleanField(
+        default=False, help_text="A gold item: its label is known, and it is mixed into queues to measure annotators"
+    )
     final_category = models.SmallIntegerField(choices=CATEGORY_CHOICES, null=True, blank=True, db_index=True)
     final_valence = models.FloatField(null=True, blank=True)
     final_arousal = models.FloatField(null=True, blank=True)
@@ -96,14 +100,12 @@ class Face(models.Model):
                 name="face_queue_open_rare",
             ),
             models.Index(fields=["id"], condition=Q(answer_count__lt=F("required_annotations")), name="face_queue_open_arrival"),
+            # Gold faces are few; the queue draws from them alone.
+            models.Index(fields=["id"], condition=Q(is_gold=True), name="face_gold"),
         ]
 
     def __str__(self):
         return f"Face {self.id}"
-
-    @property
-    def has_final_label(self):
-        return self.final_category is not None
 
 
 class Suggester(models.Model):

@@ -34,3 +34,11 @@ class GoldItemAdmin(admin.ModelAdmin):
         gold = services.gold_mark(face=obj.face, category=obj.category, valence=obj.valence, arousal=obj.arousal,
                                   by=request.user)
         obj.pk = gold.pk
+
+    def delete_model(self, request, obj):
+        # Through the service, so the face stops being gold for the queue too.
+        services.gold_unmark(face=obj.face)
+
+    def delete_queryset(self, request, queryset):
+        for gold in queryset.select_related("face"):
+            services.gold_unmark(face=gold.face)

@@ -14,10 +14,11 @@ from django.utils import timezone
 from annotator.domain.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
 from annotator.training.evaluation import SEED_BASELINE
 from annotator.models import Annotation, Face, Split
+from annotator.suggestions.selectors import suggester_active
 
 from reviews.evaluation import PAPER_AGREEMENT, agreement, evaluate_suggester
 from reviews.models import Flag
-from reviews.selectors import active_suggester, gold_accuracy
+from reviews.selectors import gold_accuracy
 
 VA_BINS = 20
 CACHE_KEY = "reviews:dashboard:v1"
@@ -110,7 +111,7 @@ def annotator_stats(per_annotator_agreement: dict) -> list:
     )
     medians = _medians_seconds()
     gold = gold_accuracy()
-    blind_stats = _blind_stats(active_suggester())
+    blind_stats = _blind_stats(suggester_active())
     out = []
     for r in rows:
         aid = r["annotator_id"]
@@ -138,7 +139,7 @@ def annotator_stats(per_annotator_agreement: dict) -> list:
 def annotator_vs_model_confusion() -> list:
     """Return an 11x11 matrix: rows the annotators' categories, columns the active model's."""
     matrix = [[0] * NUM_CATEGORIES for _ in range(NUM_CATEGORIES)]
-    active = active_suggester()
+    active = suggester_active()
     if active is None:
         return matrix
     # A join (one suggestion per face and model), which the database hashes once, not a subquery per answer.
@@ -166,7 +167,7 @@ def va_histogram(bins: int = VA_BINS) -> dict:
 def dashboard_data() -> dict:
     """Return everything /review/dashboard/ draws."""
     agree = agreement()
-    active = active_suggester()
+    active = suggester_active()
     evaluation = evaluate_suggester(active, Split.VAL) if active else None
     return {
         "progress": progress_per_split(),

@@ -9,10 +9,11 @@ from typing import Optional
 import numpy as np
 
 from annotator.domain.categories import NUM_CATEGORIES
-from annotator.domain.errors import DomainError
 from annotator.training.evaluation import DIMENSIONAL_ROWS, number, restricted_probabilities, seed_tables, text_table
 from annotator.domain.metrics import categorical_metrics, dimensional_metrics, inter_annotator_agreement
 from annotator.models import Face, Suggester, Suggestion
+# The evaluate command and the API take these from here; suggestions.selectors owns them.
+from annotator.suggestions.selectors import SuggesterNotFound, suggester_by_spec  # noqa: F401
 
 from reviews.selectors import agreement_rows
 
@@ -23,26 +24,6 @@ PAPER_AGREEMENT = {
     "valence": {"rmse": 0.34},
     "arousal": {"rmse": 0.36},
 }
-
-
-class SuggesterNotFound(DomainError, LookupError):
-    """No suggester of that name and version (or none is active): bad input, the field `model`."""
-
-
-def suggester_by_spec(spec: Optional[str]) -> Suggester:
-    """Return the suggester named "NAME:VERSION", or the active one when spec is empty."""
-    if not spec:
-        suggester = Suggester.objects.filter(is_active=True).first()
-        if suggester is None:
-            raise SuggesterNotFound("no suggester is active; name one with --model NAME:VERSION", field="model")
-        return suggester
-    name, sep, version = spec.rpartition(":")
-    if not sep or not name or not version:
-        raise SuggesterNotFound(f"{spec!r} is not NAME:VERSION", field="model")
-    try:
-        return Suggester.objects.get(name=name, version=version)
-    except Suggester.DoesNotExist:
-        raise SuggesterNotFound(f"no suggester {name} version {version}", field="model") from None
 
 
 def evaluate_suggester(suggester: Suggester, split: Optional[str] = "val", categories=None) -> dict:

@@ -1,4 +1,7 @@
-"""Evaluate one face's flags from its answers, the active model's suggestion and its gold label.
+"""Evaluate one face's flags from its answers, its suggestion and its gold label.
+
+The suggestion compared is the one that counts (suggestions.selectors.suggestion_counting): the one
+the annotator was shown.
 
 Idempotent: the flags a face should have are computed from scratch, then compared with its open
 flags: new causes open a flag, lasting ones get fresh evidence, and a flag whose cause is gone
@@ -16,6 +19,7 @@ from django.utils import timezone
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.models import Annotation, Face, Suggestion
 from annotator.faces.services import face_set_needs_review
+from annotator.suggestions.selectors import suggestion_counting
 from annotator.domain.va_regions import point_in_region
 
 from reviews.models import Flag, FlagCheck, GoldItem
@@ -109,12 +113,9 @@ def _signature(evidence):
 @transaction.atomic
 def face_flags_evaluate(*, face_id: int) -> list[Flag]:
     """Bring the face's flags in line with its current answers; return its open flags."""
-    from annotator.suggestions.services import suggester_active_get_or_create
-
     face = Face.objects.select_for_update().get(pk=face_id)
     annotations = list(Annotation.objects.filter(face=face))
-    suggester = suggester_active_get_or_create()
-    suggestion = Suggestion.objects.filter(face=face, suggester=suggester).first()
+    suggestion = suggestion_counting(face.id)
     gold = GoldItem.objects.filter(face=face).first()
     wanted = desired_flags(annotations=annotations, suggestion=suggestion, gold=gold)
 

@@ -10,7 +10,8 @@ import numpy as np
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 
 from annotator.domain.categories import CATEGORY_NAMES
-from annotator.models import Annotation, Face, Suggester, Suggestion
+from annotator.models import Annotation, Face, Suggestion
+from annotator.suggestions.selectors import suggestion_counting, suggestions_counting
 
 from reviews.models import Decision, Flag, GoldItem
 
@@ -86,12 +87,9 @@ def review_next_face_id(*, filters: QueueFilters = QueueFilters(), exclude=()) -
     return row["face_id"] if row else None
 
 
-def active_suggester() -> Optional[Suggester]:
-    return Suggester.objects.filter(is_active=True).first()
-
-
 def review_queue_details(face_ids) -> dict:
-    """Return, per face id, its open flags and a short summary of its answers and suggestion (3 queries)."""
+    """Return, per face id, its open flags and a short summary of its answers and suggestion (3 queries);
+    the suggestion is the one that counts (suggestions.selectors.suggestions_counting)."""
     details = {fid: {"flags": [], "answers": [], "suggestion": None} for fid in face_ids}
     for flag in Flag.objects.filter(face_id__in=face_ids, status=Flag.Status.OPEN).values(
         "face_id", "id", "reason", "key", "evidence", "severity", "created_at"
@@ -103,14 +101,11 @@ def review_queue_details(face_ids) -> dict:
     ):
         answer["category_name"] = CATEGORY_NAMES[answer["category"]]
         details[answer["face_id"]]["answers"].append(answer)
-    active = active_suggester()
-    suggestions = Suggestion.objects.filter(face_id__in=face_ids)
-    if active is not None:
-        suggestions = suggestions.filter(suggester=active)
-    for s in suggestions.order_by("created_at").values("face_id", "category", "confidence", "suggester__name",
-                                                          "suggester__version"):
-        s["category_name"] = CATEGORY_NAMES[s["category"]]
-        details[s["face_id"]]["suggestion"] = s  # the latest wins when no model is active
+    for face_id, s in suggestions_counting(face_ids).items():
+        details[face_id]["suggestion"] = {
+            "face_id": face_id, "category": s.category, "category_name": CATEGORY_NAMES[s.category],
+            "confidence": s.confidence, "suggester__name": s.suggester.name, "suggester__version": s.suggester.version,
+        }
     return details
 
 
@@ -134,9 +129,7 @@ def face_review_item(*, face_id: int, with_audit: bool) -> dict:
         }
         for a in face.annotations.select_related("annotator").order_by("created_at", "id")
     ]
-    active = active_suggester()
-    suggestions = face.suggestions.select_related("suggester")
-    suggestion = (suggestions.filter(suggester=active).first() if active else None) or suggestions.first()
+    suggestion = suggestion_counting(face.id)
     suggestion_data = None
     if suggestion is not None:
         suggestion_data = {

@@ -76,12 +76,14 @@ def decision_make(
 
 @transaction.atomic
 def gold_mark(*, face: Face, category: int, valence, arousal, by) -> GoldItem:
-    """Mark a face as a gold item with its known label (marking again changes the label)."""
+    """Mark a face as a gold item with its known label (marking again changes the label); the core's
+    Face.is_gold follows in the same transaction (the queue reads that, not this app's table)."""
     category, valence, arousal = validate_label(category, valence, arousal)
     validate_point_in_circle(valence, arousal)
     gold, _ = GoldItem.objects.update_or_create(
         face=face, defaults={"category": category, "valence": valence, "arousal": arousal, "created_by": by}
     )
+    core_services.face_gold_set(face_id=face.id, gold=True)
     return gold
 
 
@@ -89,4 +91,5 @@ def gold_mark(*, face: Face, category: int, valence, arousal, by) -> GoldItem:
 def gold_unmark(*, face: Face) -> bool:
     """Make a gold face an ordinary face again; return False if it was no gold item."""
     deleted, _ = GoldItem.objects.filter(face=face).delete()
+    core_services.face_gold_set(face_id=face.id, gold=False)
     return bool(deleted)

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
-from annotator.domain.categories import CATEGORY_NAMES
+from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.training.evaluation import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
 from annotator.models import Face, Suggester
 from annotator.web.roles import ANNOTATOR, can_review, is_admin
@@ -73,6 +73,7 @@ def item_page(request, face_id: int):
         "item": item,
         "config": {
             "categories": list(CATEGORY_NAMES),
+            "categoriesWithVa": [c for c in range(len(CATEGORY_NAMES)) if has_va(c)],
             "filterQuery": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
             "isAdmin": is_admin(request.user),
         },

@@ -17,11 +17,10 @@ from typing import Iterable, Iterator, Optional, Union
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
-from django.utils import timezone
 from PIL import Image
 from tqdm import tqdm
 
+from annotator.faces.services import faces_final_labels_store
 from annotator.faces.store import CROP_SIZE, CropError, NewFace, crop_save, encode_crop, faces_store, normalise_crop
 from annotator.datasets.formats import affectnet_csv
 from annotator.datasets.formats import affectnet_npy
@@ -162,18 +161,11 @@ def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None
                     for face, lab in labelled
                 ]
             )
+            # Each face is new and has this one answer: one UPDATE for the batch, not one per face.
+            Face.objects.filter(id__in=[face.id for face, _ in labelled]).update(answer_count=1)
             # A released label is one someone already decided: it is the face's final label (source
-            # "import") until a reviewer changes it, whatever flags are raised about it later. Each
-            # face is new and has this one answer: copy it in one UPDATE, not a query per face.
-            answer = Annotation.objects.filter(face=OuterRef("pk"), annotator=user)
-            Face.objects.filter(id__in=[face.id for face, _ in labelled]).update(
-                answer_count=1,
-                final_category=Subquery(answer.values("category")[:1]),
-                final_valence=Subquery(answer.values("valence")[:1]),
-                final_arousal=Subquery(answer.values("arousal")[:1]),
-                final_source=FinalSource.IMPORT,
-                final_at=timezone.now(),
-            )
+            # "import") until a reviewer changes it, whatever flags are raised about it later.
+            faces_final_labels_store({face.id: lab for face, lab in labelled}, FinalSource.IMPORT)
     report.imported += len(created)
     report.annotations += len(labelled)
 

@@ -4,9 +4,8 @@ The centres are approximate positions of the categories on Russell's circumplex 
 (Russell, "A circumplex model of affect", 1980), placed in AffectNet's [-1, 1] valence/arousal
 square; they are an estimate read off the circumplex, not means measured on AffectNet. The radii are
 generous on purpose: a point outside its region is a reason to look again, not a verdict. The
-annotate page reads the same table as JSON (regions_json()), so the page and the flags agree.
+annotate page reads the same table (regions_for_page()), so the page and the flags agree.
 """
-import json
 import math
 
 # category -> centre (valence, arousal) and radius in V/A units.
@@ -30,11 +29,6 @@ def point_in_region(category: int, valence: float, arousal: float) -> bool:
         return True
     cv, ca = region["center"]
     return math.hypot(valence - cv, arousal - ca) <= region["radius"]
-
-
-def regions_json() -> str:
-    """Return the regions as JSON for the page: {"<category>": {"center": [v, a], "radius": r}}."""
-    return json.dumps({str(k): {"center": list(r["center"]), "radius": r["radius"]} for k, r in REGIONS.items()})
 
 
 def regions_for_page() -> dict:

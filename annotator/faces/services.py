@@ -1,10 +1,17 @@
-"""Writes to the core's data that other parts share: final labels and review state."""
-from django.db import transaction
+"""Writes to the core's data that other parts share: final labels, review state and gold status.
+
+The final_* fields of a face are written here only (one face at a time, or in bulk for imports).
+"""
+from collections.abc import Mapping
+
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.domain.categories import validate_label
 from annotator.domain.labels import Label, final_label
 from annotator.models import DECIDED_SOURCES, Face, FinalSource
+
+FINAL_LABELS_CHUNK = 1000  # labels per UPDATE of faces_final_labels_store
 
 
 def _store_final(face: Face, label, source: str) -> None:
@@ -48,3 +55,48 @@ def face_set_needs_review(*, face_id: int, needs_review: bool) -> Face:
     """Record whether a face has open flags; an open flag withholds an agreed label, never a decided one."""
     Face.objects.filter(pk=face_id).update(needs_review=needs_review)
     return face_refresh_final_label(face_id=face_id)
+
+
+def faces_final_labels_store(labels_by_face: Mapping[int, Label], source: str) -> int:
+    """Make each label the final label of its face (an import's released labels); return faces updated.
+
+    One UPDATE per chunk, joined to the labels as a VALUES list: an import stores a million labels,
+    and a statement per face (or Django's CASE per row) costs many times more. The labels are
+    taken as they are: a caller checks them (an import's readers do).
+    """
+    if source not in FinalSource.values or source == FinalSource.NONE:
+        raise ValueError(f"source: {source!r} is not a source of a final label")
+    items = list(labels_by_face.items())
+    if not items:
+        return 0
+    table = connection.ops.quote_name(Face._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # Typed on every row: PostgreSQL would take untyped parameters in a VALUES list for text.
+    row_sql = "(CAST(%s AS bigint), CAST(%s AS smallint), CAST(%s AS double precision), CAST(%s AS double precision))"
+    updated = 0
+    # Four parameters a row and two more: sized as five a row, within the database's limit.
+    size = min(FINAL_LABELS_CHUNK, connection.ops.bulk_batch_size(["id", "c", "v", "a", "_"], items))
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(items), size):
+            chunk = items[start:start + size]
+            params = [source, now]
+            for face_id, label in chunk:
+                params += [face_id, label.category, label.valence, label.arousal]
+            cursor.execute(
+                f"UPDATE {table} SET final_category = v.column2, final_valence = v.column3, "
+                f"final_arousal = v.column4, final_source = %s, final_at = %s "
+                f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v WHERE {table}.id = v.column1",
+                params,
+            )
+            updated += cursor.rowcount
+    return updated
+
+
+@transaction.atomic
+def face_gold_set(*, face_id: int, gold: bool) -> None:
+    """Record whether a face is a gold item (the queue mixes gold faces in, past their answer cap).
+
+    The review app keeps the gold label; this flag is the core's own record, so the queue reads no
+    other app's tables. Call it in the transaction that marks or unmarks the gold item.
+    """
+    Face.objects.filter(pk=face_id).update(is_gold=gold)

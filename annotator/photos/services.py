@@ -25,7 +25,7 @@ from annotator.faces.store import NewFace, faces_store
 from annotator.domain.batching import chunked
 from annotator.models import Photo, Split, Suggester, Suggestion
 from annotator.common.paths import PathNotAllowed, allowed_path, child_within
-from annotator.signals import suggestions_announce
+from annotator.suggestions.services import suggestions_store
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 NO_FACE = 10  # AffectNet's No-Face category
@@ -166,7 +166,8 @@ def no_face_suggester(detector: str) -> Suggester:
 
 def _store_batch(results: list[detection.PhotoResult], *, summary: ImportSummary, split: str, detector: str,
                  source_of: Callable[[str], str]) -> None:
-    """Store one batch: the faces (through faces_store), the photo records, No-Face suggestions."""
+    """Store one batch: the faces (through faces_store), the photo records, No-Face suggestions (through
+    suggestions_store, like any model's)."""
     started = time.perf_counter()
     new_faces, candidate_hashes, photos = [], set(), []
     for result in results:
@@ -190,14 +191,11 @@ def _store_batch(results: list[detection.PhotoResult], *, summary: ImportSummary
             suggester = no_face_suggester(detector)
             probabilities = [0.0] * len(CATEGORY_NAMES)
             probabilities[NO_FACE] = 1.0
-            suggestions = Suggestion.objects.bulk_create([
-                Suggestion(face=face, suggester=suggester, probabilities=probabilities, category=NO_FACE,
-                           confidence=1.0, valence=None, arousal=None)
+            suggestions_store(suggester=suggester, rows=[
+                Suggestion(face=face, probabilities=probabilities, category=NO_FACE, confidence=1.0,
+                           valence=None, arousal=None)
                 for face in candidates
             ])
-            face_ids = sorted(s.face_id for s in suggestions)  # new faces: none has an answer yet
-            transaction.on_commit(lambda: suggestions_announce(suggester_id=suggester.pk, face_ids=face_ids,
-                                                               answered_face_ids=[]))
     summary.faces_stored += len(created) - len(candidates)
     summary.no_face_candidates += len(candidates)
     summary.add_seconds("store", time.perf_counter() - started)

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Iterable, Optional
 
 from django.conf import settings
-from django.core.exceptions import FieldError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -26,6 +25,7 @@ from annotator.domain.categories import CATEGORY_NAMES, has_va, validate_label, 
 from annotator.domain.errors import CONFLICT, INVALID, NOT_FOUND, DomainError
 from annotator.models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
 from annotator.faces.services import face_refresh_final_label
+from annotator.suggestions.selectors import suggestions_counting
 from annotator.domain.va_regions import point_in_region
 
 logger = logging.getLogger(__name__)
@@ -99,17 +99,6 @@ def _forgotten_claims(now):
     """Claims lapsed for more than one lease: the lease after lapsing keeps a skipped face from its
     skipper; after that the claim is forgotten."""
     return Claim.objects.filter(expires_at__lte=now - _lease())
-
-
-def _gold_faces():
-    """Return the gold faces (reviews.GoldItem's reverse relation `gold`), or none if reviews is absent.
-
-    The core never imports reviews; the relation name is resolved at run time.
-    """
-    try:
-        return Face.objects.filter(gold__isnull=False)
-    except FieldError:
-        return Face.objects.none()
 
 
 def _not_mine(qs, *, annotator, exclude: Iterable[int]):
@@ -203,24 +192,11 @@ def _pick_gold(*, annotator, exclude: Iterable[int]):
     required_annotations cap.
     """
     return (
-        _not_mine(_gold_faces(), annotator=annotator, exclude=exclude)
+        _not_mine(Face.objects.filter(is_gold=True), annotator=annotator, exclude=exclude)
         .order_by("?")
         .values_list("pk", flat=True)
         .first()
     )
-
-
-def suggestions_for(face_ids: Iterable[int]) -> dict:
-    """Return {face_id: Suggestion} with the active model's suggestion, else the latest one."""
-    chosen = {}
-    rows = (
-        Suggestion.objects.filter(face_id__in=list(face_ids))
-        .select_related("suggester")
-        .order_by("face_id", "-suggester__is_active", "-created_at")
-    )
-    for suggestion in rows:
-        chosen.setdefault(suggestion.face_id, suggestion)
-    return chosen
 
 
 def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> list:
@@ -281,7 +257,7 @@ def _claimed_faces(claims: list, landmarks: dict) -> list:
     missing = [c.face_id for c in claims if c.face_id not in landmarks]
     if missing:
         landmarks = {**landmarks, **dict(Face.objects.filter(pk__in=missing).values_list("pk", "landmarks"))}
-    suggestions = suggestions_for([c.face_id for c in claims if not c.shown_blind])
+    suggestions = suggestions_counting([c.face_id for c in claims if not c.shown_blind])
     return [
         ClaimedFace(
             face_id=c.face_id, landmarks=landmarks[c.face_id], claim=c,

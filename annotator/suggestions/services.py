@@ -20,16 +20,21 @@ from annotator import signals
 from annotator.domain.categories import rarity_priority
 from annotator.faces.store import CROP_SIZE
 from annotator.suggestions.inference import registry
+from annotator.suggestions.selectors import suggester_active
 from annotator.models import Annotation, Face, Suggester, Suggestion
 
 logger = logging.getLogger(__name__)
 
 
 def suggester_active_get_or_create() -> Suggester:
-    """Return the active suggester; make the built-in model the active one when none is."""
+    """Return the active suggester; make the built-in model the active one when none is.
+
+    For the code about to compute suggestions (the task, the suggest command); a read that only
+    wants the active model takes suggestions.selectors.suggester_active, which creates nothing.
+    """
     from annotator.suggestions.inference import builtin
 
-    active = Suggester.objects.filter(is_active=True).first()
+    active = suggester_active()
     if active is not None:
         return active
     try:
@@ -108,21 +113,30 @@ def predictions_iter(model, faces: Sequence[Face], *, batch_size: int, threads: 
                 yield kept, model.predict(crops)
 
 
-def suggestions_store(*, suggester: Suggester, faces: Sequence[Face], predictions) -> list[int]:
-    """Store one suggestion per face (skipping those stored already); return the face ids stored now.
-
-    Each new suggestion also sets the face's queue priority from the rarity of the suggested
-    category, and sends suggestions_saved for the batch once the transaction commits.
-    """
+def _suggestion_rows(*, faces: Sequence[Face], predictions) -> list[Suggestion]:
+    """Return one unsaved suggestion per face from a model's predictions for them."""
     rows = []
     for face, probs, valence, arousal in zip(faces, predictions.probabilities, predictions.valence,
                                              predictions.arousal):
         category = int(np.argmax(probs[:9]))  # a model's guess is a category with a V/A point
         rows.append(Suggestion(
-            face_id=face.id, suggester=suggester, probabilities=[round(float(p), 6) for p in probs],
+            face_id=face.id, probabilities=[round(float(p), 6) for p in probs],
             category=category, confidence=min(1.0, max(0.0, float(probs[category]))),
             valence=float(np.clip(valence, -1, 1)), arousal=float(np.clip(arousal, -1, 1)),
         ))
+    return rows
+
+
+def suggestions_store(*, suggester: Suggester, rows: Sequence[Suggestion]) -> list[int]:
+    """Store the suggester's suggestions (unsaved rows, one per face), skipping faces that have one
+    from it already; return the face ids stored now.
+
+    The one way suggestions are written, whoever made them (a model, the photo importer's
+    detector): each new suggestion also sets the face's queue priority from the rarity of the
+    suggested category, and suggestions_saved is sent for the batch once the transaction commits.
+    """
+    for row in rows:
+        row.suggester = suggester
     with transaction.atomic():
         ids = [row.face_id for row in rows]
         existing = set(Suggestion.objects.filter(suggester=suggester, face_id__in=ids).values_list("face_id", flat=True))
@@ -161,7 +175,7 @@ def suggestions_compute(*, face_ids: Iterable[int], suggester: Optional[Suggeste
     for batch_faces, predictions in predictions_iter(
         model, faces, batch_size=batch_size or settings.SUGGEST_BATCH_SIZE, threads=settings.SUGGEST_DECODE_THREADS
     ):
-        stored += suggestions_store(suggester=suggester, faces=batch_faces, predictions=predictions)
+        stored += suggestions_store(suggester=suggester, rows=_suggestion_rows(faces=batch_faces, predictions=predictions))
     return stored
 
 

@@ -31,7 +31,9 @@ function showFinalPoint() {
   circle.show(withPoint ? pending : null);
 }
 
-const hasVa = (c) => c !== 9 && c !== 10;
+// Which categories carry a point comes from the server (domain.categories.has_va), never a copy here.
+const withVa = new Set(config.categoriesWithVa);
+const hasVa = (c) => withVa.has(c);
 const fmt = (v) => (v === null || v === undefined ? "–" : (v >= 0 ? "+" : "") + v.toFixed(2));
 const labelText = (l) => `${l.category} ${config.categories[l.category]}` + (hasVa(l.category) ? ` (${fmt(l.valence)}, ${fmt(l.arousal)})` : "");
 const query = (extra = {}) => {

@@ -12,7 +12,10 @@ from PIL import Image, ImageDraw
 
 from annotator.photos import detection
 from annotator.models import Face, Photo, Suggestion
-from annotator.photos.services import IN_FLIGHT_PER_WORKER, analysed_photos
+from annotator import signals
+from annotator.domain.categories import rarity_priority
+from annotator.photos.services import IN_FLIGHT_PER_WORKER, ImportSummary, _store_batch, analysed_photos, no_face_suggester
+from tests.affectnet_helpers import jpeg
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 EYES, NOSE, MOUTH = slice(36, 48), slice(27, 36), slice(48, 68)
@@ -224,6 +227,30 @@ def test_no_face_photos_become_candidates_suggested_no_face_with_two_workers(dat
     assert suggestion.suggester.name == "face-detector" and not suggestion.suggester.is_active
     assert Face.objects.filter(source__endswith="astronaut.jpg").count() == 1
     assert Face.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_no_face_suggestions_are_stored_as_any_models_one_signal_a_batch(data_root, django_capture_on_commit_callbacks):
+    """The No-Face suggestions go through suggestions_store: the face's queue priority follows the
+    category, and one suggestions_saved names the batch's faces."""
+    sent = []
+
+    def receiver(sender, suggester_id, face_ids, answered_face_ids, **kwargs):
+        sent.append((suggester_id, face_ids, answered_face_ids))
+
+    results = [detection.PhotoResult(path=f"p{n}.jpg", sha256=f"{n}" * 64, width=224, height=224,
+                                     whole_jpeg=jpeg(n)) for n in (1, 2)]
+    signals.suggestions_saved.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            _store_batch(results, summary=ImportSummary(), split="unassigned", detector=detection.HAAR, source_of=str)
+    finally:
+        signals.suggestions_saved.disconnect(receiver)
+    faces = list(Face.objects.order_by("id"))
+    suggester = no_face_suggester(detection.HAAR)
+    assert sent == [(suggester.id, [f.id for f in faces], [])]
+    assert [s.category for s in Suggestion.objects.filter(suggester=suggester)] == [10, 10]
+    assert all(f.queue_priority == pytest.approx(rarity_priority(10)) for f in faces)
 
 
 @pytest.mark.django_db

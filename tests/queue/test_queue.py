@@ -12,7 +12,7 @@ from annotator import signals
 from annotator.queue import services as queueing
 from annotator.faces import services
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
-from reviews.models import GoldItem
+from reviews.services import gold_mark
 
 NEXT, RELEASE, SUBMIT, MINE = "/api/queue/next/", "/api/queue/release/", "/api/annotations/", "/api/annotations/mine/"
 
@@ -298,7 +298,7 @@ def test_an_annotator_never_sees_another_annotators_answer(policy, annotator_use
 def test_gold_faces_are_mixed_in_even_when_full(policy, annotator_user, second_annotator):
     policy.GOLD_SHARE = 1.0
     gold_face, plain = make_face(1), make_face(2, priority=5)
-    GoldItem.objects.create(face=gold_face, category=1, valence=0.6, arousal=0.3)
+    gold_mark(face=gold_face, category=1, valence=0.6, arousal=0.3, by=None)
     first = client_for(annotator_user)
     assert [f["id"] for f in next_faces(first)] == [gold_face.id]
     assert submit(first, gold_face.id, 1, 0.6, 0.3).status_code == 201

@@ -12,6 +12,7 @@ from django.utils import timezone
 from annotator.queue import services as queueing
 from annotator.models import Annotation, Face, Suggester, Suggestion
 from reviews.models import Decision, GoldItem
+from reviews.services import gold_mark
 from tests.queue.test_queue import MINE, RELEASE, client_for, make_face, make_suggestion, next_faces, policy, submit  # noqa: F401
 
 
@@ -62,7 +63,7 @@ def _body(response):
 def test_every_refusal_reads_the_same_for_a_gold_face_and_an_ordinary_one(policy, annotator_user, second_annotator):
     """Whatever an annotator sends, nothing in the answer tells a gold face from another (face ids aside)."""
     gold, plain = make_face(1), make_face(2)
-    GoldItem.objects.create(face=gold, category=1, valence=0.6, arousal=0.3)
+    gold_mark(face=gold, category=1, valence=0.6, arousal=0.3, by=None)
     for face in (gold, plain):
         make_suggestion(face)
     # Both complete: the other annotator answered each once (the probe of the report: a wrong

@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from annotator.faces.selectors import face_final_label
+from annotator.domain.categories import NUM_CATEGORIES, has_va
 from annotator.domain.labels import Label
 from annotator.models import FinalSource
 from reviews.models import Decision, Flag, GoldItem
@@ -312,3 +313,13 @@ def test_review_api_is_in_the_openapi_schema(reviewer_user):
     for path in ("/api/review/queue/", "/api/review/faces/{face_id}/decision/", "/api/review/gold/",
                  "/api/review/faces/{face_id}/history/", "/api/review/dashboard/"):
         assert path in text, path
+
+
+@pytest.mark.django_db
+def test_the_item_page_is_told_which_categories_carry_a_point(data_root, reviewer_user):
+    """review-item.js reads the categories with valence/arousal from the page, as has_va says."""
+    face = make_face()
+    page = client_for(reviewer_user).get(f"/review/face/{face.id}/")
+    config = page.context["config"]
+    assert config["categoriesWithVa"] == [c for c in range(NUM_CATEGORIES) if has_va(c)] == list(range(9))
+    assert 'id="review-config"' in page.content.decode()
