@@ -9,7 +9,6 @@ finished epoch with the same model, optimizer, learning-rate step and random sta
 """
 import csv
 import hashlib
-import io
 import math
 import os
 import time
@@ -23,6 +22,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
+from annotator.domain.crops import ImageUnreadable, crop_pixels, image_decode
 from annotator.datasets.formats.affectnet_npy import LABEL_KINDS
 from annotator.datasets.formats.affectnet_npy import annotation_name
 from annotator.datasets.formats.affectnet_npy import read_label
@@ -40,7 +40,6 @@ from annotator.suggestions.inference.network import ExpressionNet
 from annotator.suggestions.inference.network import NetConfig
 from annotator.suggestions.inference.network import load_backbone_weights
 
-CROP_SIZE = 224
 LAST = "last.pt"  # the checkpoint of the last finished epoch (what --resume reads)
 FINAL = "model.pt"  # weights and config only: what the suggester loads
 
@@ -93,14 +92,12 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
-def decode_crop(image, *, name="crop") -> Image.Image:
-    """Open a crop (bytes or path) as an RGB PIL image, naming it in the error if it is unreadable."""
+def sample_image(sample: Sample) -> Image.Image:
+    """Return a sample's crop as an RGB image; TrainingError naming the face or file if it does not decode."""
     try:
-        source = io.BytesIO(image) if isinstance(image, bytes) else image
-        with Image.open(source) as opened:
-            return opened.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise TrainingError(f"{name}: not a readable image ({exc})") from None
+        return image_decode(sample.image, name=sample.name).convert("RGB")
+    except ImageUnreadable as exc:
+        raise TrainingError(str(exc)) from None
 
 
 def samples_from_folder(folder) -> list:
@@ -190,7 +187,7 @@ class CropDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         sample = self.samples[index]
-        image = decode_crop(sample.image, name=sample.name)
+        image = sample_image(sample)
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             pixels = augment(image, rng, self.input_size)
@@ -287,10 +284,7 @@ def predict_samples(model: ExpressionNet, samples: Sequence[Sample], *, device, 
     probabilities, va = [], []
     chunk = max(batch_size, 256)
     for start in range(0, len(samples), chunk):
-        crops = np.stack([
-            np.asarray(decode_crop(s.image, name=s.name).resize((CROP_SIZE, CROP_SIZE)))
-            for s in samples[start:start + chunk]
-        ])
+        crops = np.stack([crop_pixels(sample_image(s)) for s in samples[start:start + chunk]])
         p, v = predict_batches(model, crops, device=device, batch_size=batch_size)
         probabilities.append(p)
         va.append(v)
