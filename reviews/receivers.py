@@ -4,6 +4,7 @@ import logging
 from django.conf import settings
 
 from annotator import signals
+from annotator.domain.batching import chunked
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ def faces_flags_enqueue(sender=None, *, answered_face_ids, **kwargs):
     from reviews.tasks import faces_flags_refresh
 
     size = settings.FLAG_TASK_SIZE
-    for start in range(0, len(answered_face_ids), size):
-        if not _send(faces_flags_refresh, list(answered_face_ids[start:start + size])):
+    for chunk in chunked(answered_face_ids, size):
+        if not _send(faces_flags_refresh, chunk):
             break
 
 

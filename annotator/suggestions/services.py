@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
 from annotator import signals
+from annotator.domain.batching import chunked
 from annotator.domain.categories import rarity_priority
 from annotator.domain.crops import crop_pixels, image_decode
 from annotator.suggestions.inference import registry
@@ -70,11 +71,6 @@ def crop_load(name: str) -> np.ndarray:
     return crop_pixels(image_decode(data, name=name))
 
 
-def _batches(items: Sequence, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def _decode_batch(pool, faces):
     """Decode a batch's crops in the pool; return (faces that decoded, array)."""
     futures = [(face, pool.submit(crop_load, face.image.name)) for face in faces]
@@ -92,7 +88,7 @@ def predictions_iter(model, faces: Sequence[Face], *, batch_size: int, threads: 
     """Yield (faces, Predictions) per batch; the next batch decodes while the model runs this one."""
     # Two pools: the batch coordinator waits on decode futures, so it must not take a decode thread.
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, ThreadPoolExecutor(max_workers=1) as ahead:
-        batches = list(_batches(list(faces), batch_size))
+        batches = list(chunked(faces, batch_size))
         pending = ahead.submit(_decode_batch, pool, batches[0]) if batches else None
         for index in range(len(batches)):
             kept, crops = pending.result()
@@ -168,9 +164,9 @@ def suggestions_enqueue(*, face_ids: Sequence[int], suggester_id: Optional[int] 
     from annotator.suggestions.tasks import suggest_faces
 
     sent = 0
-    for chunk in _batches(list(face_ids), settings.SUGGEST_TASK_SIZE):
+    for chunk in chunked(face_ids, settings.SUGGEST_TASK_SIZE):
         try:
-            suggest_faces.delay(list(chunk), suggester_id)
+            suggest_faces.delay(chunk, suggester_id)
             sent += 1
         except Exception as exc:  # kombu/redis raise many types when the broker is unreachable
             logger.warning("could not queue suggestions for %d faces (broker down?): %r", len(chunk), exc)

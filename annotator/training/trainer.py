@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from annotator.domain.batching import chunked
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.crops import ImageUnreadable, crop_pixels, image_decode
 from annotator.datasets.formats.affectnet_npy import LABEL_KINDS
@@ -283,8 +284,8 @@ def predict_samples(model: ExpressionNet, samples: Sequence[Sample], *, device, 
     """Predict for labelled samples (full 224 crops, decoded a chunk at a time)."""
     probabilities, va = [], []
     chunk = max(batch_size, 256)
-    for start in range(0, len(samples), chunk):
-        crops = np.stack([crop_pixels(sample_image(s)) for s in samples[start:start + chunk]])
+    for part in chunked(samples, chunk):
+        crops = np.stack([crop_pixels(sample_image(s)) for s in part])
         p, v = predict_batches(model, crops, device=device, batch_size=batch_size)
         probabilities.append(p)
         va.append(v)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from annotator.domain.categories import NUM_CATEGORIES
+from annotator.domain.batching import chunked
 from annotator.suggestions.inference.base import Predictions
 from annotator.suggestions.inference.network import ExpressionNet
 from annotator.suggestions.inference.network import NetConfig
@@ -96,8 +97,8 @@ def predict_batches(model: ExpressionNet, crops: np.ndarray, *, device, batch_si
     model.eval()
     probabilities, va = [], []
     use_cuda = device.type == "cuda"
-    for start in range(0, len(crops), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(crops[start:start + batch_size])).to(device)
+    for rows in chunked(crops, batch_size):
+        batch = torch.from_numpy(np.stack(rows)).to(device)
         x = model.preprocess(batch)
         if use_cuda:
             x = x.contiguous(memory_format=torch.channels_last)
