@@ -33,10 +33,10 @@ from annotator.suggestions.inference.checkpoint import (
     checkpoint_config,
     checkpoint_load,
     checkpoint_save,
-    pick_device,
     predict_batches,
     to_eleven,
 )
+from annotator.suggestions.inference.device import pick_device
 from annotator.suggestions.inference.network import ExpressionNet
 from annotator.suggestions.inference.network import NetConfig
 from annotator.suggestions.inference.network import load_backbone_weights
@@ -265,7 +265,7 @@ def _forward(model, pixels, device, *, bf16=True):
 @torch.no_grad()
 def mean_loss(model: ExpressionNet, samples: Sequence[Sample], *, weights=None, batch_size=64, device=None) -> float:
     """Return the model's loss on the samples, without augmentation and in eval mode."""
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     model.eval()
     dataset = CropDataset(samples, input_size=model.config.input_size, augment=False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
@@ -467,7 +467,7 @@ def measure_training_speed(samples: Sequence[Sample], *, net_config: NetConfig, 
     The same code path as train(); the first `warmup` steps (allocation, cuDNN autotuning) are not
     timed, and CUDA is synchronised before the clock is read.
     """
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     torch.manual_seed(0)
     model = ExpressionNet(net_config).to(device)
     if device.type == "cuda":

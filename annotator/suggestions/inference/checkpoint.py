@@ -16,6 +16,7 @@ import torch
 from annotator.domain.categories import NUM_CATEGORIES
 from annotator.domain.batching import chunked
 from annotator.suggestions.inference.base import Predictions
+from annotator.suggestions.inference.device import pick_device
 from annotator.suggestions.inference.network import ExpressionNet
 from annotator.suggestions.inference.network import NetConfig
 
@@ -75,13 +76,6 @@ def model_from_checkpoint(data: dict) -> ExpressionNet:
     model = ExpressionNet(NetConfig.from_dict(data["config"]))
     model.load_state_dict(data["model"])
     return model
-
-
-def pick_device(device=None) -> torch.device:
-    """Return the requested device, else CUDA when present, else the CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def to_eleven(probabilities: np.ndarray, labels) -> np.ndarray:
