@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw
 from annotator.domain import crops
 from annotator.photos import detection
 from annotator.models import Face, Photo, Suggestion
-from annotator.photos.services import IN_FLIGHT_PER_WORKER, analysed_photos
+from annotator.common.process_pool import CHUNKS_IN_FLIGHT
+from annotator.photos.services import analysed_photos
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 EYES, NOSE, MOUTH = slice(36, 48), slice(27, 36), slice(48, 68)
@@ -257,7 +258,7 @@ def test_the_pool_keeps_only_a_few_photos_in_flight(tmp_path):
         done += 1
         most_ahead = max(most_ahead, pulled - done)
     assert done == 24
-    assert most_ahead <= 2 * IN_FLIGHT_PER_WORKER
+    assert most_ahead <= 2 * CHUNKS_IN_FLIGHT  # analysed_photos sends one photo per chunk
 
 
 @pytest.mark.django_db
