@@ -2,6 +2,7 @@
 from django.conf import settings
 
 from annotator import signals
+from annotator.domain.batching import chunked
 from reviews.tasks import face_flags_refresh, faces_flags_refresh
 
 # Sending is the tasks' own (enqueue): a broker that is down is logged, never raised to the page or the
@@ -22,8 +23,8 @@ def faces_flags_enqueue(sender=None, *, answered_face_ids, **kwargs):
     created_at.)
     """
     size = settings.FLAG_TASK_SIZE
-    for start in range(0, len(answered_face_ids), size):
-        if not faces_flags_refresh.enqueue(list(answered_face_ids[start:start + size])):
+    for chunk in chunked(answered_face_ids, size):
+        if not faces_flags_refresh.enqueue(chunk):
             break
 
 

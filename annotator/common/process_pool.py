@@ -1,6 +1,7 @@
-"""Run a function over a stream of items in worker processes that have Django set up.
+"""Run a function over a stream of items in worker processes (with Django set up, unless told not to).
 
-Kept free of model imports: a worker process imports this module before django.setup().
+The one process pool: AffectNet import and export readers/writers, and photo detection. Kept free
+of model imports: a worker process imports this module before django.setup().
 """
 
 import multiprocessing
@@ -9,7 +10,7 @@ import select
 import threading
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable, Iterable, Iterator, Optional
 
 import django
@@ -50,6 +51,16 @@ def _exit_when_gone(pid: int) -> None:
             pass
 
 
+def _worker_setup(parent_pid: int, overrides: dict | None, initializer: Callable | None, initargs: tuple) -> None:
+    """Start a pool's worker: Django set up (when overrides are given), then the caller's initializer."""
+    if overrides is None:
+        threading.Thread(target=_exit_when_gone, args=(parent_pid,), name="parent-watch", daemon=True).start()
+    else:
+        django_process_setup(overrides, parent_pid)  # starts the same watch
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def django_process_setup(overrides: dict, parent_pid: Optional[int] = None) -> None:
     """Set Django up in a fresh worker process, with the parent's values for the named settings.
 
@@ -79,36 +90,64 @@ def _apply_chunk(function: Callable, items: list) -> list:
     return [function(item) for item in items]
 
 
-def process_map(function: Callable, items: Iterable, *, workers: int, chunk_size: int) -> Iterator:
-    """Yield function(item) for each item, in order.
+def _results_next(pending, ordered: bool) -> list:
+    """Return the results of the oldest chunk (ordered), else of the chunks that finish first, waiting for one."""
+    if ordered:
+        return pending.popleft().result()
+    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+    results = []
+    for future in done:
+        pending.remove(future)
+        results += future.result()
+    return results
+
+
+def process_map(
+    function: Callable,
+    items: Iterable,
+    *,
+    workers: int,
+    chunk_size: int,
+    ordered: bool = True,
+    initializer: Callable | None = None,
+    initargs: tuple = (),
+    with_django: bool = True,
+) -> Iterator:
+    """Yield function(item) for each item: in order, or as the calls finish (ordered=False).
 
     With several workers the calls run in worker processes (Python work holds the GIL, so threads
     would not overlap it with this process's), in chunks, with a bounded number of chunks in flight
     so memory stays flat at any size. function must be picklable: a module-level function or a
-    functools.partial of one.
+    functools.partial of one. initializer(*initargs) runs once in each process that will call
+    function (this one when workers <= 1), e.g. to load models once. with_django=False: the workers
+    do not set Django up (function needs none, and they start faster).
     """
     if workers <= 1:
+        if initializer is not None:
+            initializer(*initargs)
         for item in items:
             yield function(item)
         return
     # forkserver: workers start from a clean process, not a fork of one holding database
-    # connections; each sets Django up once, with this process's storage settings.
+    # connections; each sets Django up once (with_django), with this process's storage settings.
     context = multiprocessing.get_context("forkserver")
     window = workers * CHUNKS_IN_FLIGHT
+    overrides = {name: getattr(settings, name) for name in SHARED_SETTINGS} if with_django else None
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
-        initializer=django_process_setup,
-        initargs=({name: getattr(settings, name) for name in SHARED_SETTINGS}, os.getpid()),
+        initializer=_worker_setup,
+        initargs=(os.getpid(), overrides, initializer, initargs),
     ) as pool:
-        pending: deque = deque()
+        pending = deque() if ordered else set()
+        add = pending.append if ordered else pending.add
         try:
             for chunk in chunked(items, chunk_size):
-                pending.append(pool.submit(_apply_chunk, function, chunk))
+                add(pool.submit(_apply_chunk, function, chunk))
                 while len(pending) > window:
-                    yield from pending.popleft().result()
+                    yield from _results_next(pending, ordered)
             while pending:
-                yield from pending.popleft().result()
+                yield from _results_next(pending, ordered)
         except BaseException:
             # A chunk failed, or the caller stopped early (GeneratorExit: close() it, or use
             # contextlib.closing, to stop the workers before it cleans up). The chunks not started are

@@ -28,10 +28,9 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from annotator.domain.categories import CATEGORY_NAMES, NUM_CATEGORIES
-from annotator.faces.store import CROP_SIZE, CropError, normalise_crop
+from annotator.domain.crops import BOX_MARGIN, CROP_SIZE, ImageUnreadable, crop_normalise, landmarks_scale
 from annotator.datasets.formats import affectnet_csv
 from annotator.datasets.formats import affectnet_npy
-from annotator.datasets.importing import BOX_MARGIN, scale_landmarks
 from annotator.models import Face, Split, Suggester
 from annotator.common.paths import PathNotAllowed, allowed_path
 from annotator.common.process_pool import default_workers, process_map
@@ -151,7 +150,7 @@ def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list
     """Return (224x224 RGB JPEG bytes, landmarks in its pixels) for a stored crop; None if it cannot be read.
 
     A crop whose bytes still hash to the face's content hash is the one face_store stored, and
-    every way in stores a 224x224 RGB JPEG (normalise_crop or encode_crop): it is copied byte for
+    every way in stores a 224x224 RGB JPEG (domain.crops makes them): it is copied byte for
     byte. Anything else (a file changed, damaged or put there by other means) is decoded whole and
     converted if need be; one that does not decode is left out.
     """
@@ -160,10 +159,10 @@ def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list
             data = handle.read()
         if hashlib.sha256(data).hexdigest() == content_hash:
             return data, landmarks
-        data, size = normalise_crop(data, name=name)
-    except (OSError, CropError, ValueError):
+        data, size = crop_normalise(data, name=name)
+    except (OSError, ImageUnreadable, ValueError):
         return None
-    return data, scale_landmarks(landmarks, size)
+    return data, landmarks_scale(landmarks, (0, 0, *size))  # the whole image is the crop
 
 
 def _left_out_counts(*, splits, categories) -> Counter:

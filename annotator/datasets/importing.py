@@ -6,7 +6,6 @@ face_store.faces_store; with labels, each batch's faces, their answers and final
 written in one transaction.
 """
 
-import io
 import os
 import sys
 from dataclasses import dataclass, field
@@ -17,13 +16,13 @@ from typing import Iterable, Iterator, Optional, Union
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from PIL import Image
 from tqdm import tqdm
 
 from annotator.faces.services import faces_final_labels_store
-from annotator.faces.store import CROP_SIZE, CropError, NewFace, crop_save, encode_crop, faces_store, normalise_crop
+from annotator.faces.store import NewFace, crop_save, faces_store
 from annotator.datasets.formats import affectnet_csv
 from annotator.datasets.formats import affectnet_npy
+from annotator.domain.crops import ImageUnreadable, NotAnImage, crop_normalise, face_crop, landmarks_scale
 from annotator.domain.labels import Label
 from annotator.models import MAX_ID, Annotation, Face, FinalSource, Split
 from annotator.common.paths import PathNotAllowed, allowed_path, child_within
@@ -33,7 +32,6 @@ DEFAULT_IMPORT_USER = "affectnet-import"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SPLIT_FOLDERS = {"train_set": Split.TRAIN, "val_set": Split.VAL}
 CSV_SPLITS = {"training": Split.TRAIN, "validation": Split.VAL}
-BOX_MARGIN = 0.15  # AffectNet's crops are the detector's box expanded by 15% on each side
 READER_CHUNK = 64  # faces per task sent to a reader process
 
 
@@ -87,12 +85,11 @@ def import_user(username: str):
     return user
 
 
-def _crop_reason(exc: CropError) -> str:
-    """Return the reason part of a CropError, without Pillow's in-memory file repr."""
-    reason = str(exc).split(": ", 1)[-1]
-    if "cannot identify image file" in reason:
+def _crop_reason(exc: ImageUnreadable) -> str:
+    """Return why an image was skipped (the report names the file on the same line)."""
+    if isinstance(exc, NotAnImage):
         return "not a readable image (unknown or damaged image format)"
-    return reason
+    return exc.reason
 
 
 def _safe_file(root: Path, path: Path) -> Path:
@@ -115,15 +112,6 @@ def _read_bytes(root: Path, path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise _Skip(path, f"cannot read ({exc.strerror or exc})") from None
-
-
-def scale_landmarks(landmarks, size) -> list[float]:
-    """Carry landmarks from an image of `size` into the 224x224 crop made from it."""
-    width, height = size
-    if (width, height) == (CROP_SIZE, CROP_SIZE):
-        return [float(v) for v in landmarks]
-    sx, sy = CROP_SIZE / width, CROP_SIZE / height
-    return [float(v) * (sx if i % 2 == 0 else sy) for i, v in enumerate(landmarks)]
 
 
 def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None:
@@ -258,8 +246,8 @@ def _folder_candidates(root: Path, split: str, folder: Path, *, labels: bool) ->
 
 def _folder_face(root: Path, split: str, image_path: Path, stem: str, annotations: Path, *, labels: bool) -> _Candidate:
     try:
-        crop, size = normalise_crop(_read_bytes(root, image_path), name=str(image_path))
-    except CropError as exc:
+        crop, size = crop_normalise(_read_bytes(root, image_path), name=str(image_path))
+    except ImageUnreadable as exc:
         raise _Skip(image_path, _crop_reason(exc)) from None
     for kind in affectnet_npy.KINDS if labels else ("lnd",):
         _safe_file(root, annotations / affectnet_npy.annotation_name(stem, kind))
@@ -274,7 +262,7 @@ def _folder_face(root: Path, split: str, image_path: Path, stem: str, annotation
         source=str(image_path),
         original_width=size[0],
         original_height=size[1],
-        landmarks=scale_landmarks(ann.landmarks, size),
+        landmarks=landmarks_scale(ann.landmarks, (0, 0, *size)),  # the whole image is the crop
         split=split,
         required_annotations=1 if labels else None,
     )
@@ -329,41 +317,6 @@ def affectnet_folder_import(
 # --- the full release's CSV ----------------------------------------------------------------
 
 
-def expanded_box(box, margin: float = BOX_MARGIN) -> tuple[int, int, int, int]:
-    """Return the crop region (left, top, right, bottom): the box grown by margin on each side."""
-    x, y, w, h = box
-    return (
-        round(x - margin * w),
-        round(y - margin * h),
-        round(x + w + margin * w),
-        round(y + h + margin * h),
-    )
-
-
-def crop_face(data: bytes, box, landmarks, *, name: str) -> tuple[bytes, tuple[int, int], list[float]]:
-    """Return (224x224 JPEG, original size, landmarks in crop pixels) for a face box in an image.
-
-    The crop is the box expanded by 15% on each side; where that leaves the image it is black.
-    A crop region that is the whole image of a 224x224 JPEG keeps its bytes.
-    """
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            size = image.size
-            left, top, right, bottom = region = expanded_box(box)
-            if region == (0, 0, size[0], size[1]):
-                crop, _ = normalise_crop(data, name=name)
-            else:
-                crop = encode_crop(image.convert("RGB").crop(region))  # outside the image is black
-    except CropError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise CropError(f"{name}: not a readable image ({exc})") from None
-    sx, sy = CROP_SIZE / (right - left), CROP_SIZE / (bottom - top)
-    points = [(v - left) * sx if i % 2 == 0 else (v - top) * sy for i, v in enumerate(landmarks)]
-    return crop, size, points
-
-
 def _csv_candidates(csv_path: Path, images: Path, split: str, *, labels: bool) -> Iterator:
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's BOM
         try:
@@ -384,8 +337,8 @@ def _csv_face(row, images: Path, split: str) -> _Candidate:
     except PathNotAllowed as exc:
         raise _Skip(image_path, f"outside the images folder ({exc})") from None
     try:
-        crop, size, points = crop_face(_read_bytes(images, image_path), row.box, row.landmarks, name=str(image_path))
-    except CropError as exc:
+        crop, size, points = face_crop(_read_bytes(images, image_path), row.box, row.landmarks, name=str(image_path))
+    except ImageUnreadable as exc:
         raise _Skip(image_path, _crop_reason(exc)) from None
     stem = Path(row.path).stem
     face_id = int(stem) if stem.isascii() and stem.isdigit() and int(stem) <= MAX_ID else None

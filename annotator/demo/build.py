@@ -2,7 +2,7 @@
 
     python -m annotator.demo.build --detector dnn OUT_DIR PHOTO [PHOTO ...]
 
-Each photo goes through the same pipeline as `manage.py import_images` (annotator.detection):
+Each photo goes through the same pipeline as `manage.py import_images` (photos.detection, domain.crops):
 EXIF orientation, face detector, 15% expansion, 224x224 crop, 68 landmarks in crop pixels. A
 photo name ending in `@mirror` (e.g. `astronaut.png@mirror`) is used mirrored left-right.
 Ids are given in order from 1. Sources and licences of the shipped set: LICENSE.md.
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageOps
 
+from annotator.domain import crops
 from annotator.photos import detection
 
 
@@ -29,14 +30,14 @@ def main(argv=None):
     next_id = 1
     for name in args.photos:
         path, mirror = (name[: -len("@mirror")], True) if name.endswith("@mirror") else (name, False)
-        image = detection.decode_photo(Path(path).read_bytes(), name=path)
+        image = crops.photo_decode(Path(path).read_bytes(), name=path)
         if mirror:
             image = ImageOps.mirror(image)
         rgb = np.asarray(image)
         for box in models.detect(rgb):
-            crop, expanded = detection.crop_face(image, box)
-            points = detection.to_crop_coordinates(models.landmarks(rgb, box), expanded)
-            (images / f"{next_id}.jpg").write_bytes(detection.encode_jpeg(crop))
+            crop, region = crops.box_crop(image, box)
+            points = crops.landmarks_scale(models.landmarks(rgb, box), region)
+            (images / f"{next_id}.jpg").write_bytes(crops.crop_encode(crop))
             np.save(annotations / f"{next_id}_lnd.npy", np.asarray(points, dtype=np.float64))
             print(f"{next_id}: {name} box={tuple(round(v) for v in box)}")
             next_id += 1

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from django.db import connection, transaction
 from django.utils import timezone
 
+from annotator.domain.batching import chunked
 from annotator.domain.categories import validate_label
 from annotator.domain.labels import Label, final_label
 from annotator.models import DECIDED_SOURCES, Face, FinalSource
@@ -77,8 +78,7 @@ def faces_final_labels_store(labels_by_face: Mapping[int, Label], source: str) -
     # Four parameters a row and two more: sized as five a row, within the database's limit.
     size = min(FINAL_LABELS_CHUNK, connection.ops.bulk_batch_size(["id", "c", "v", "a", "_"], items))
     with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(items), size):
-            chunk = items[start:start + size]
+        for chunk in chunked(items, size):
             params = [source, now]
             for face_id, label in chunk:
                 params += [face_id, label.category, label.valence, label.arousal]

@@ -4,7 +4,6 @@ Every way faces come in (AffectNet folders, the CSV release, raw photos, the dem
 faces_store(), so dedup by content hash, the overlap draw and the id sequence are handled once.
 """
 import hashlib
-import io
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -13,22 +12,14 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management.color import no_style
 from django.db import connection, transaction
-from PIL import Image
 
 from annotator import signals
 from annotator.models import Face, Split
 
-CROP_SIZE = 224
-JPEG_QUALITY = 95
-
-
-class CropError(ValueError):
-    """An image that cannot become a face crop (corrupt, truncated, not an image)."""
-
 
 @dataclass
 class NewFace:
-    # A 224x224 RGB JPEG, as normalise_crop or encode_crop make it: the export copies a stored crop
+    # A 224x224 RGB JPEG, as domain.crops makes it: the export copies a stored crop
     # byte for byte while its bytes still hash to content_hash.
     crop_jpeg: bytes
     id: Optional[int] = None
@@ -81,34 +72,6 @@ def required_annotations_for(content_hash: str) -> int:
     """
     draw = int(content_hash[:8], 16) / 0xFFFFFFFF
     return settings.ANNOTATORS_PER_FACE + (1 if draw < settings.OVERLAP_SHARE else 0)
-
-
-def encode_crop(image: Image.Image) -> bytes:
-    """Return a 224x224 RGB JPEG of the image (resized if needed)."""
-    image = image.convert("RGB")
-    if image.size != (CROP_SIZE, CROP_SIZE):
-        image = image.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.BICUBIC)
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=JPEG_QUALITY)
-    return out.getvalue()
-
-
-def normalise_crop(data: bytes, *, name: str = "image") -> tuple[bytes, tuple[int, int]]:
-    """Return (224x224 RGB JPEG bytes, original (width, height)) for an image file's bytes.
-
-    A file that already is a 224x224 RGB JPEG is kept byte for byte (so a re-import or re-export
-    is lossless); anything else is decoded, converted and re-encoded. A corrupt or truncated
-    image raises CropError naming the file.
-    """
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()  # decodes every byte: a truncated JPEG fails here
-            size = image.size
-            if image.format == "JPEG" and image.mode == "RGB" and size == (CROP_SIZE, CROP_SIZE):
-                return data, size
-            return encode_crop(image), size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise CropError(f"{name}: not a readable image ({exc})") from None
 
 
 def face_id_sequence_sync() -> None:

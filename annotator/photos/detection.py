@@ -2,35 +2,29 @@
 
 Django-free, so a process pool's workers import it cheaply and the benchmark can run it bare.
 AffectNet's images are "the result of 15% boundary expansion of OpenCV face detector", with the
-68 iBUG 300-W landmarks; this module reproduces that. Detectors and the landmark model are loaded
-once per process (load_models), then analyse_photo() is called per file.
+68 iBUG 300-W landmarks; this module finds the faces and their landmarks, and domain.crops makes
+the crops as AffectNet's. Detectors and the landmark model are loaded once per process
+(load_models), then analyse_photo() is called per file.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-CROP_SIZE = 224
-EXPANSION = 0.15  # of the box's width (height) added on each side
-JPEG_QUALITY = 95
+from annotator.domain.crops import ImageUnreadable, box_crop, crop_encode, landmarks_scale, photo_decode, photo_fit
+
 DETECT_MAX_SIDE = 640  # detection runs on a copy no larger than this (4x faster than 1024 for Haar); boxes are scaled back
 DNN_CONFIDENCE = 0.6
 HAAR = "haar"
 DNN = "dnn"
 DETECTORS = (HAAR, DNN)
-
-
-class PhotoError(ValueError):
-    """A file that cannot be used as a photo; the message names the file and why."""
 
 
 class DetectorUnavailable(RuntimeError):
@@ -157,13 +151,14 @@ class Models:
             boxes.append(((cx - side / 2) / scale, (cy - side / 2) / scale, side / scale, side / scale))
         return boxes
 
-    def landmarks(self, rgb: np.ndarray, box) -> list[tuple[float, float]]:
+    def landmarks(self, rgb: np.ndarray, box) -> list[float]:
+        """Return the 68 landmarks in the pixels of rgb, flat: x0, y0, x1, y1, ..."""
         import dlib
 
         x, y, w, h = box
         rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
         shape = self.predictor(rgb, rect)
-        return [(float(p.x), float(p.y)) for p in shape.parts()]
+        return [float(v) for p in shape.parts() for v in (p.x, p.y)]
 
 
 _models: Optional[Models] = None
@@ -174,88 +169,6 @@ def load_models(detector: str = HAAR, landmarks: bool = True) -> Models:
     global _models
     _models = Models(detector, landmarks)
     return _models
-
-
-# --- decoding ----------------------------------------------------------------------------------
-
-
-def decode_photo(data: bytes, *, name: str) -> Image.Image:
-    """Return the photo as an 8-bit RGB image, upright; raise PhotoError naming the file.
-
-    Pillow's decompression-bomb limit stays on (its warning is made an error too); EXIF orientation is
-    applied; CMYK, 16-bit, grayscale, palette and alpha images become RGB (alpha over white); an
-    animated image gives its first frame.
-    """
-    if not data:
-        raise PhotoError(f"{name}: empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            image.seek(0)  # first frame of an animation
-            image.load()  # decodes every byte: a truncated file fails here
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PhotoError(f"{name}: refused as a decompression bomb ({exc})") from None
-    except Image.UnidentifiedImageError:
-        raise PhotoError(f"{name}: not an image file (Pillow cannot identify it)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise PhotoError(f"{name}: not a readable image ({exc})") from None
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        # 16-bit (or float) grayscale: Pillow's convert() would clip at 255, so scale to 8 bits.
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if values.max(initial=0) > 255 else 255.0
-        gray = np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
-        return Image.fromarray(gray, mode="L").convert("RGB")
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        background = Image.new("RGB", image.size, (255, 255, 255))
-        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
-        return background
-    return image.convert("RGB")
-
-
-# --- cropping ----------------------------------------------------------------------------------
-
-
-def expand_box(box, expansion: float = EXPANSION) -> tuple[float, float, float, float]:
-    """Return the box grown by `expansion` of its width (height) on each side: (x0, y0, x1, y1)."""
-    x, y, w, h = box
-    return (x - expansion * w, y - expansion * h, x + w + expansion * w, y + h + expansion * h)
-
-
-def crop_face(image: Image.Image, box) -> tuple[Image.Image, tuple[float, float, float, float]]:
-    """Return the 224x224 crop of the expanded box (black where it leaves the photo) and that box."""
-    x0, y0, x1, y1 = expand_box(box)
-    # Pillow fills the part of a crop box outside the image with zeros, which is the padding we want.
-    crop = image.crop((round(x0), round(y0), round(x1), round(y1)))
-    return crop.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.BICUBIC), (x0, y0, x1, y1)
-
-
-def to_crop_coordinates(points, expanded) -> list[float]:
-    """Return the points, given in photo pixels, as x0, y0, x1, y1, ... in crop pixels."""
-    x0, y0, x1, y1 = expanded
-    sx, sy = CROP_SIZE / (round(x1) - round(x0)), CROP_SIZE / (round(y1) - round(y0))
-    flat = []
-    for px, py in points:
-        flat += [(px - round(x0)) * sx, (py - round(y0)) * sy]
-    return flat
-
-
-def whole_photo_crop(image: Image.Image) -> Image.Image:
-    """Return the photo's centre square as 224x224 (how a photo with no face is shown to annotators)."""
-    return ImageOps.fit(image, (CROP_SIZE, CROP_SIZE), Image.Resampling.BICUBIC)
-
-
-def encode_jpeg(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=JPEG_QUALITY)
-    return out.getvalue()
 
 
 # --- one photo ---------------------------------------------------------------------------------
@@ -278,8 +191,8 @@ def analyse_photo(path: str, *, keep_whole: bool = False, models: Optional[Model
         return result
     result.sha256 = hashlib.sha256(data).hexdigest()
     try:
-        image = decode_photo(data, name=path)
-    except PhotoError as exc:
+        image = photo_decode(data, name=path)
+    except ImageUnreadable as exc:
         result.error = str(exc)
         return result
     result.width, result.height = image.size
@@ -303,15 +216,15 @@ def _find_faces(result: PhotoResult, image: Image.Image, models: Models, keep_wh
     landmark_s = crop_s = 0.0
     for box in boxes:
         t0 = time.perf_counter()
-        crop, expanded = crop_face(image, box)
-        jpeg = encode_jpeg(crop)
+        crop, region = box_crop(image, box)
+        jpeg = crop_encode(crop)
         t1 = time.perf_counter()
-        points = to_crop_coordinates(models.landmarks(rgb, box), expanded) if models.predictor else None
+        points = landmarks_scale(models.landmarks(rgb, box), region) if models.predictor else None
         landmark_s += time.perf_counter() - t1
         crop_s += t1 - t0
         result.faces.append(FoundFace(box=tuple(round(v, 2) for v in box), crop_jpeg=jpeg, landmarks=points))
     if not boxes and keep_whole:
         t0 = time.perf_counter()
-        result.whole_jpeg = encode_jpeg(whole_photo_crop(image))
+        result.whole_jpeg = crop_encode(photo_fit(image))
         crop_s += time.perf_counter() - t0
     seconds["crop"], seconds["landmarks"] = crop_s, landmark_s

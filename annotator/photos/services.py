@@ -1,18 +1,17 @@
 """Import raw photos as faces: walk a folder lazily, detect in a process pool, store in batches.
 
-The pool's workers run annotator.detection (Django-free); only this parent process touches the
-database, through face_store.faces_store (the one way faces are stored). Memory stays bounded on
+The pool's workers (common.process_pool, without Django) run photos.detection; only this parent
+process touches the database, through face_store.faces_store (the one way faces are stored). Memory stays bounded on
 folders of any size: files are listed lazily, at most a few photos per worker are in flight, and
 results are written and dropped in batches.
 """
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -25,12 +24,12 @@ from annotator.faces.store import NewFace, faces_store
 from annotator.domain.batching import chunked
 from annotator.models import Photo, Split, Suggester, Suggestion
 from annotator.common.paths import PathNotAllowed, allowed_path, child_within
+from annotator.common.process_pool import process_map
 from annotator.suggestions.services import suggestions_store
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 NO_FACE = 10  # AffectNet's No-Face category
 SUGGESTER_NAME = "face-detector"
-IN_FLIGHT_PER_WORKER = 4
 LISTED_MAX = 1000  # names kept in a summary's lists; counts go on (reports stream every one as it happens)
 
 
@@ -134,26 +133,15 @@ def _new_paths(paths: Iterator[Path], summary: ImportSummary, chunk_size: int) -
 
 
 def analysed_photos(paths: Iterator[Path], *, workers: int, detector: str, keep_whole: bool) -> Iterator[detection.PhotoResult]:
-    """Yield each photo's result, from a pool of `workers` processes (in this process for 1)."""
-    if workers <= 1:
-        models = detection.load_models(detector)
-        for path in paths:
-            yield detection.analyse_photo(str(path), keep_whole=keep_whole, models=models)
-        return
-    # forkserver: workers start from a clean process, not a fork of one holding database connections;
-    # they run only annotator.detection, which imports no Django.
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=detection.load_models,
-                             initargs=(detector,)) as pool:
-        in_flight = set()
-        for path in paths:
-            in_flight.add(pool.submit(detection.analyse_photo, str(path), keep_whole=keep_whole))
-            if len(in_flight) >= workers * IN_FLIGHT_PER_WORKER:
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        for future in in_flight:
-            yield future.result()
+    """Yield each photo's result as it is ready, from a pool of `workers` processes (in this process for 1).
+
+    A photo at a time per task (each takes tens of milliseconds or more), in no particular order, so a
+    slow one holds none back. The workers run only photos.detection, which needs no Django, and
+    load the models once each.
+    """
+    yield from process_map(partial(detection.analyse_photo, keep_whole=keep_whole), (str(path) for path in paths),
+                           workers=workers, chunk_size=1, ordered=False, initializer=detection.load_models,
+                           initargs=(detector,), with_django=False)
 
 
 def no_face_suggester(detector: str) -> Suggester:

@@ -4,7 +4,6 @@ The model work is in annotator.inference (Django-free); this module loads crops 
 feeds the model in batches (decoding the next batch in a thread pool while the model computes),
 and stores the results idempotently (one suggestion per face and suggester).
 """
-import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Optional, Sequence
@@ -14,11 +13,11 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
-from PIL import Image
 
 from annotator import signals
+from annotator.domain.batching import chunked
 from annotator.domain.categories import rarity_priority
-from annotator.faces.store import CROP_SIZE
+from annotator.domain.crops import crop_pixels, image_decode
 from annotator.suggestions.inference import registry
 from annotator.suggestions.selectors import suggester_active
 from annotator.models import Annotation, Face, Suggester, Suggestion
@@ -71,19 +70,10 @@ def faces_lacking_suggestion(*, suggester: Suggester):
 
 
 def crop_load(name: str) -> np.ndarray:
-    """Return a stored crop as uint8 (224, 224, 3) RGB."""
+    """Return a stored crop as uint8 (224, 224, 3) RGB; ImageUnreadable (a ValueError) names a bad one."""
     with default_storage.open(name, "rb") as fh:
         data = fh.read()
-    with Image.open(io.BytesIO(data)) as image:
-        image = image.convert("RGB")
-        if image.size != (CROP_SIZE, CROP_SIZE):
-            image = image.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.BICUBIC)
-        return np.asarray(image)
-
-
-def _batches(items: Sequence, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+    return crop_pixels(image_decode(data, name=name))
 
 
 def _decode_batch(pool, faces):
@@ -103,7 +93,7 @@ def predictions_iter(model, faces: Sequence[Face], *, batch_size: int, threads: 
     """Yield (faces, Predictions) per batch; the next batch decodes while the model runs this one."""
     # Two pools: the batch coordinator waits on decode futures, so it must not take a decode thread.
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, ThreadPoolExecutor(max_workers=1) as ahead:
-        batches = list(_batches(list(faces), batch_size))
+        batches = list(chunked(faces, batch_size))
         pending = ahead.submit(_decode_batch, pool, batches[0]) if batches else None
         for index in range(len(batches)):
             kept, crops = pending.result()

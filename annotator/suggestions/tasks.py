@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from celery import shared_task
 from django.conf import settings
 
+from annotator.domain.batching import chunked
 from annotator.models import Suggester, Suggestion
 from annotator.suggestions.services import faces_lacking_suggestion, suggester_active_get_or_create, suggestions_compute
 from annotator.training.learning import faces_reprioritise
@@ -35,9 +36,9 @@ def suggestions_enqueue(*, face_ids: Sequence[int], suggester_id: int | None = N
     A broker that is down is logged, not raised: the faces stay without a suggestion, and
     `manage.py suggest` queues them again.
     """
-    face_ids, size, sent = list(face_ids), settings.SUGGEST_TASK_SIZE, 0
-    for start in range(0, len(face_ids), size):
-        if not suggest_faces.enqueue(face_ids[start:start + size], suggester_id):
+    sent = 0
+    for chunk in chunked(face_ids, settings.SUGGEST_TASK_SIZE):
+        if not suggest_faces.enqueue(chunk, suggester_id):
             break
         sent += 1
     return sent

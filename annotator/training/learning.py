@@ -8,6 +8,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from annotator.common.tasks import task_send_on_commit
+from annotator.domain.crops import crop_pixels
 from annotator.suggestions.priority import mixed_priority
 from annotator.models import Face, Suggester, Suggestion
 from annotator.faces.selectors import faces_with_final_label
@@ -56,7 +57,7 @@ def suggester_evaluate(*, model, splits: Iterable[str] = ("val",), categories=No
 
     from annotator.training.evaluation import EIGHT, evaluate_predictions
     from annotator.suggestions.inference.base import Predictions
-    from annotator.training.trainer import CROP_SIZE, TrainingError, decode_crop
+    from annotator.training.trainer import TrainingError, sample_image
 
     labels, parts = [], []
     pending_labels, pending_crops = [], []
@@ -70,13 +71,11 @@ def suggester_evaluate(*, model, splits: Iterable[str] = ("val",), categories=No
 
     for sample in training_samples(splits=splits, limit=limit, warn=warn):
         try:
-            image = decode_crop(sample.image, name=sample.name)
+            image = sample_image(sample)
         except TrainingError as exc:
             warn(f"{exc}; left out")
             continue
-        if image.size != (CROP_SIZE, CROP_SIZE):
-            image = image.resize((CROP_SIZE, CROP_SIZE))
-        pending_crops.append(np.asarray(image))
+        pending_crops.append(crop_pixels(image))
         pending_labels.append((sample.category, sample.valence, sample.arousal))
         if len(pending_crops) >= batch_size:
             flush()

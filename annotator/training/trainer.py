@@ -9,7 +9,6 @@ finished epoch with the same model, optimizer, learning-rate step and random sta
 """
 import csv
 import hashlib
-import io
 import math
 import os
 import time
@@ -22,7 +21,9 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from annotator.domain.batching import chunked
 from annotator.domain.categories import CATEGORY_NAMES, has_va
+from annotator.domain.crops import ImageUnreadable, crop_pixels, image_decode
 from annotator.datasets.formats.affectnet_npy import LABEL_KINDS
 from annotator.datasets.formats.affectnet_npy import annotation_name
 from annotator.datasets.formats.affectnet_npy import read_label
@@ -32,15 +33,14 @@ from annotator.suggestions.inference.checkpoint import (
     checkpoint_config,
     checkpoint_load,
     checkpoint_save,
-    pick_device,
     predict_batches,
     to_eleven,
 )
+from annotator.suggestions.inference.device import pick_device
 from annotator.suggestions.inference.network import ExpressionNet
 from annotator.suggestions.inference.network import NetConfig
 from annotator.suggestions.inference.network import load_backbone_weights
 
-CROP_SIZE = 224
 LAST = "last.pt"  # the checkpoint of the last finished epoch (what --resume reads)
 FINAL = "model.pt"  # weights and config only: what the suggester loads
 
@@ -93,14 +93,12 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
-def decode_crop(image, *, name="crop") -> Image.Image:
-    """Open a crop (bytes or path) as an RGB PIL image, naming it in the error if it is unreadable."""
+def sample_image(sample: Sample) -> Image.Image:
+    """Return a sample's crop as an RGB image; TrainingError naming the face or file if it does not decode."""
     try:
-        source = io.BytesIO(image) if isinstance(image, bytes) else image
-        with Image.open(source) as opened:
-            return opened.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise TrainingError(f"{name}: not a readable image ({exc})") from None
+        return image_decode(sample.image, name=sample.name).convert("RGB")
+    except ImageUnreadable as exc:
+        raise TrainingError(str(exc)) from None
 
 
 def samples_from_folder(folder) -> list:
@@ -190,7 +188,7 @@ class CropDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         sample = self.samples[index]
-        image = decode_crop(sample.image, name=sample.name)
+        image = sample_image(sample)
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             pixels = augment(image, rng, self.input_size)
@@ -267,7 +265,7 @@ def _forward(model, pixels, device, *, bf16=True):
 @torch.no_grad()
 def mean_loss(model: ExpressionNet, samples: Sequence[Sample], *, weights=None, batch_size=64, device=None) -> float:
     """Return the model's loss on the samples, without augmentation and in eval mode."""
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     model.eval()
     dataset = CropDataset(samples, input_size=model.config.input_size, augment=False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
@@ -286,11 +284,8 @@ def predict_samples(model: ExpressionNet, samples: Sequence[Sample], *, device, 
     """Predict for labelled samples (full 224 crops, decoded a chunk at a time)."""
     probabilities, va = [], []
     chunk = max(batch_size, 256)
-    for start in range(0, len(samples), chunk):
-        crops = np.stack([
-            np.asarray(decode_crop(s.image, name=s.name).resize((CROP_SIZE, CROP_SIZE)))
-            for s in samples[start:start + chunk]
-        ])
+    for part in chunked(samples, chunk):
+        crops = np.stack([crop_pixels(sample_image(s)) for s in part])
         p, v = predict_batches(model, crops, device=device, batch_size=batch_size)
         probabilities.append(p)
         va.append(v)
@@ -472,7 +467,7 @@ def measure_training_speed(samples: Sequence[Sample], *, net_config: NetConfig, 
     The same code path as train(); the first `warmup` steps (allocation, cuDNN autotuning) are not
     timed, and CUDA is synchronised before the clock is read.
     """
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     torch.manual_seed(0)
     model = ExpressionNet(net_config).to(device)
     if device.type == "cuda":

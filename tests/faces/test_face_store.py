@@ -4,7 +4,8 @@ import io
 import pytest
 from PIL import Image
 
-from annotator.faces.store import CropError, NewFace, faces_store, normalise_crop, required_annotations_for
+from annotator.domain.crops import ImageUnreadable, crop_normalise
+from annotator.faces.store import NewFace, faces_store, required_annotations_for
 from annotator.models import Face
 
 
@@ -27,12 +28,12 @@ def test_store_dedups_by_content_and_id(data_root):
 
 def test_crop_is_kept_when_already_224_jpeg_and_reencoded_otherwise():
     data = jpeg((10, 20, 30))
-    assert normalise_crop(data)[0] == data
-    resized, size = normalise_crop(jpeg((10, 20, 30), size=(300, 200)))
+    assert crop_normalise(data)[0] == data
+    resized, size = crop_normalise(jpeg((10, 20, 30), size=(300, 200)))
     assert size == (300, 200)
     assert Image.open(io.BytesIO(resized)).size == (224, 224)
-    with pytest.raises(CropError, match="broken.jpg"):
-        normalise_crop(data[: len(data) // 2], name="broken.jpg")
+    with pytest.raises(ImageUnreadable, match="broken.jpg"):
+        crop_normalise(data[: len(data) // 2], name="broken.jpg")
 
 
 def test_overlap_share_is_about_its_setting(settings):

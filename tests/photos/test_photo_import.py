@@ -10,11 +10,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image, ImageDraw
 
+from annotator.domain import crops
 from annotator.photos import detection
 from annotator.models import Face, Photo, Suggestion
 from annotator import signals
+from annotator.common.process_pool import CHUNKS_IN_FLIGHT
 from annotator.domain.categories import rarity_priority
-from annotator.photos.services import IN_FLIGHT_PER_WORKER, ImportSummary, _store_batch, analysed_photos, no_face_suggester
+from annotator.photos.services import ImportSummary, _store_batch, analysed_photos, no_face_suggester
 from tests.affectnet_helpers import jpeg
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
@@ -33,14 +35,14 @@ def points(face):
 def assert_face_geometry(face):
     """Landmarks in the crop, eyes above the nose above the mouth, the face in the middle of the crop."""
     pts = points(face)
-    assert pts[17:].min() >= 0 and pts[17:].max() <= detection.CROP_SIZE  # brows, eyes, nose, mouth
+    assert pts[17:].min() >= 0 and pts[17:].max() <= crops.CROP_SIZE  # brows, eyes, nose, mouth
     # The jaw line (0-16) may reach a few pixels past a tight Haar box's 15% margin; the numbers are kept.
-    assert pts.min() >= -0.05 * detection.CROP_SIZE and pts.max() <= 1.05 * detection.CROP_SIZE
+    assert pts.min() >= -0.05 * crops.CROP_SIZE and pts.max() <= 1.05 * crops.CROP_SIZE
     assert pts[EYES, 1].mean() < pts[NOSE, 1].mean() < pts[MOUTH, 1].mean()
     assert pts[36:42, 0].mean() < pts[42:48, 0].mean()  # the image-left eye comes first in iBUG 300-W
     centre = pts.mean(axis=0)
     # The detector's box is the middle 1/1.3 of the crop: the face's centre lies well inside it.
-    assert np.all(np.abs(centre - detection.CROP_SIZE / 2) < 40), centre
+    assert np.all(np.abs(centre - crops.CROP_SIZE / 2) < 40), centre
     crop = Image.open(io.BytesIO(face.crop_jpeg))
     assert crop.size == (224, 224) and crop.mode == "RGB" and crop.format == "JPEG"
 
@@ -55,7 +57,7 @@ def test_a_portrait_gives_one_face_with_landmarks_where_they_belong(models, name
     x, y, w, h = face.box
     assert 0 <= x and 0 <= y and x + w <= result.width and y + h <= result.height
     # Landmarks mapped back to the photo fall inside the detector's box (grown a little for the jaw).
-    x0, y0, x1, y1 = detection.expand_box(face.box)
+    x0, y0, x1, y1 = crops.box_expand(face.box)
     pts = points(face) * [(x1 - x0) / 224, (y1 - y0) / 224] + [x0, y0]
     assert np.all(pts >= [x - 0.1 * w, y - 0.1 * h]) and np.all(pts <= [x + 1.1 * w, y + 1.2 * h])
 
@@ -90,9 +92,9 @@ def test_landmarks_drawn_on_a_crop(models, artifacts_dir):
 
 
 def test_box_expanded_15_percent_each_side_and_padded_where_it_leaves_the_photo():
-    assert detection.expand_box((100, 50, 200, 200)) == (70.0, 20.0, 330.0, 280.0)
+    assert crops.box_expand((100, 50, 200, 200)) == (70.0, 20.0, 330.0, 280.0)
     image = Image.open(PHOTOS / "obama.jpg").convert("RGB")
-    crop, expanded = detection.crop_face(image, (-40, 10, 200, 200))  # the box leaves the photo on the left
+    crop, expanded = crops.box_crop(image, (-40, 10, 200, 200))  # the box leaves the photo on the left
     assert expanded[0] < 0 and crop.size == (224, 224)
     left = np.asarray(crop)[:, :30]
     assert left.max() == 0  # padded with black where there is no photo
@@ -283,7 +285,7 @@ def test_the_pool_keeps_only_a_few_photos_in_flight(tmp_path):
         done += 1
         most_ahead = max(most_ahead, pulled - done)
     assert done == 24
-    assert most_ahead <= 2 * IN_FLIGHT_PER_WORKER
+    assert most_ahead <= 2 * CHUNKS_IN_FLIGHT  # analysed_photos sends one photo per chunk
 
 
 @pytest.mark.django_db

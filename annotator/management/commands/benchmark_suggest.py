@@ -17,6 +17,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.domain.batching import chunked
 from annotator.faces.store import NewFace, faces_store
 from annotator.suggestions.inference.registry import load_model
 from annotator.models import Face, Suggester, Suggestion
@@ -54,8 +55,7 @@ class Command(BaseCommand):
         suggester = Suggester.objects.create(name="benchmark", version=str(time.time_ns()), kind="builtin")
         model = load_model("builtin", "", {}, suggester.name, suggester.version, device=device)
         dev = str(model.device)
-        crops = np.stack([crop_load(f.image.name) for f in rows])
-        batches = [crops[i:i + batch_size] for i in range(0, len(crops), batch_size)]
+        batches = [np.stack(chunk) for chunk in chunked((crop_load(f.image.name) for f in rows), batch_size)]
         model.predict(batches[0])  # warm-up: kernels, allocator
 
         def sync():

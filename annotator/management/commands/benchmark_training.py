@@ -31,13 +31,14 @@ class Command(BaseCommand):
 
         import numpy as np
 
+        from annotator.domain.crops import crop_pixels
         from annotator.training.evaluation import evaluate_predictions, format_seed_table
         from annotator.suggestions.inference.checkpoint import CheckpointModel
         from annotator.suggestions.inference.network import NetConfig
         from annotator.training.trainer import (
             TrainConfig,
-            decode_crop,
             measure_training_speed,
+            sample_image,
             samples_from_affectnet,
             samples_from_folder,
             train,
@@ -90,7 +91,7 @@ class Command(BaseCommand):
             # The suggester's path (what the worker runs): reload the checkpoint on the same device and
             # score the same crops again; on CUDA this runs the bf16 inference path.
             reloaded = CheckpointModel(result.checkpoint)
-            crops = np.stack([np.asarray(decode_crop(s.image).resize((224, 224))) for s in val])
+            crops = np.stack([crop_pixels(sample_image(s)) for s in val])
             again = evaluate_predictions([(s.category, s.valence, s.arousal) for s in val], reloaded.predict(crops),
                                          categories=range(11)) if val else None
         self.stdout.write("")

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
+from annotator.domain.batching import chunked
 from annotator.suggestions.services import (
     faces_lacking_suggestion, suggester_active_get_or_create, suggester_progress, suggestions_compute,
 )
@@ -21,8 +22,7 @@ class Command(BaseCommand):
         ids = list(faces_lacking_suggestion(suggester=suggester).values_list("id", flat=True)[:limit])
         size = settings.SUGGEST_TASK_SIZE
         with tqdm(total=len(ids), unit="face", desc=f"{'suggest' if now else 'queue'} {suggester}") as bar:
-            for start in range(0, len(ids), size):
-                chunk = ids[start:start + size]
+            for chunk in chunked(ids, size):
                 if now:
                     suggestions_compute(face_ids=chunk, suggester=suggester)
                 elif not suggestions_enqueue(face_ids=chunk, suggester_id=suggester.id):

@@ -14,7 +14,9 @@ import numpy as np
 import torch
 
 from annotator.domain.categories import NUM_CATEGORIES
+from annotator.domain.batching import chunked
 from annotator.suggestions.inference.base import Predictions
+from annotator.suggestions.inference.device import pick_device
 from annotator.suggestions.inference.network import ExpressionNet
 from annotator.suggestions.inference.network import NetConfig
 
@@ -76,13 +78,6 @@ def model_from_checkpoint(data: dict) -> ExpressionNet:
     return model
 
 
-def pick_device(device=None) -> torch.device:
-    """Return the requested device, else CUDA when present, else the CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def to_eleven(probabilities: np.ndarray, labels) -> np.ndarray:
     """Spread (N, K) class probabilities onto the 11 categories; categories the model lacks get 0."""
     out = np.zeros((probabilities.shape[0], NUM_CATEGORIES), dtype=np.float32)
@@ -96,8 +91,8 @@ def predict_batches(model: ExpressionNet, crops: np.ndarray, *, device, batch_si
     model.eval()
     probabilities, va = [], []
     use_cuda = device.type == "cuda"
-    for start in range(0, len(crops), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(crops[start:start + batch_size])).to(device)
+    for rows in chunked(crops, batch_size):
+        batch = torch.from_numpy(np.stack(rows)).to(device)
         x = model.preprocess(batch)
         if use_cuda:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -3,10 +3,13 @@ import contextlib
 
 
 def pick_device(device=None):
-    """Return a torch.device: the one asked for, else CUDA when present, else the CPU."""
+    """Return a torch.device: the one asked for (a name or a device), else CUDA when present, else the CPU.
+
+    An empty name counts as none asked for (an unset SUGGEST_DEVICE or --device "").
+    """
     import torch
 
-    if device is not None:
+    if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
