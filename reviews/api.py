@@ -1,7 +1,7 @@
 """The review API: the queue, one face's item, decisions, history, gold items and the measures.
 
 Thin views: validate the input, call one selector or service, serialize the output.
-Reviewers and admins only (annotator.roles.IsReviewer); history and gold marking are admins' only.
+Reviewers and admins only (annotator.web.roles.IsReviewer); history and gold marking are admins' only.
 """
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -15,11 +15,12 @@ from rest_framework.views import APIView
 from annotator.web.api_fields import FloatField, IntegerField, id_field
 from annotator.domain.categories import LabelError
 from annotator.models import MAX_ID, Annotation, Face, Split, Suggestion
+from annotator.training.selectors import suggester_evaluate
 from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
 
 from reviews import selectors, services
 from reviews.dashboard import dashboard_cached, refresh_asked
-from reviews.evaluation import SuggesterNotFound, agreement, evaluate_suggester, suggester_by_spec
+from reviews.evaluation import SuggesterNotFound, agreement, suggester_by_spec
 from reviews.models import Decision, Flag
 
 FILTER_PARAMETERS = [
@@ -268,7 +269,7 @@ class EvaluationApi(APIView):
             suggester = suggester_by_spec(spec)
         except SuggesterNotFound as exc:
             raise ValidationError({"model": [str(exc)]}) from None
-        return Response(evaluate_suggester(suggester, None if split == "all" else split))
+        return Response(suggester_evaluate(suggester, None if split == "all" else split))
 
 
 class DashboardApi(APIView):
