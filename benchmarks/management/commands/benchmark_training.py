@@ -1,7 +1,7 @@
 """Benchmark: training images/s on the CPU and, when present, on CUDA (float32 and bf16), then a short
 run on the labelled sample faces judged on the seed's table.
 
-    python manage.py benchmark_training [--no-cpu --workers 8]
+    BENCHMARKS=1 python manage.py benchmark_training [--no-cpu --workers 8]
 """
 import tempfile
 from pathlib import Path
@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotator.domain.evaluation_tables import format_seed_table
 from annotator.training.data import samples_from_affectnet, samples_from_folder
 
-SAMPLE_FACES = Path(__file__).resolve().parents[2] / "sample_faces"
+SAMPLE_FACES = Path(__file__).resolve().parents[3] / "annotator" / "sample_faces"
 DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
