@@ -4,7 +4,7 @@ from django.db.models.expressions import RawSQL
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from annotator.training.learning import suggester_activate
+from annotator.suggestions.services import suggester_activate
 from annotator.models import Annotation, Claim, Face, Photo, Suggester, Suggestion
 
 

@@ -7,7 +7,7 @@ class AnnotatorConfig(AppConfig):
 
     def ready(self):
         from annotator.config import checks  # noqa: F401  (registers them)
-        from annotator.training.learning import on_suggestions_saved
+        from annotator.suggestions.services import on_suggestions_saved
         from annotator.signals import suggestions_saved
         from annotator.suggestions import receivers
 

@@ -2,7 +2,7 @@
 
 Thin views: validate the input, call one selector or service, serialize the output; a service's
 refusal (a DomainError) becomes JSON in annotator.web.errors.
-Reviewers and admins only (annotator.roles.IsReviewer); history and gold marking are admins' only.
+Reviewers and admins only (annotator.web.roles.IsReviewer); history and gold marking are admins' only.
 """
 from typing import ClassVar
 
@@ -17,11 +17,12 @@ from rest_framework.views import APIView
 
 from annotator.web.api_fields import FloatField, IntegerField, id_field
 from annotator.models import MAX_ID, Annotation, Face, Split, Suggestion
+from annotator.training.selectors import suggester_evaluate
 from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
 
 from reviews import selectors, services
 from reviews.dashboard import dashboard_cached, refresh_asked
-from reviews.evaluation import agreement, evaluate_suggester, suggester_by_spec
+from reviews.evaluation import agreement, suggester_by_spec
 from reviews.models import Decision, Flag
 
 FILTER_PARAMETERS = [
@@ -250,7 +251,7 @@ class EvaluationApi(APIView):
         s.is_valid(raise_exception=True)
         split, spec = s.validated_data["split"], s.validated_data["model"]
         suggester = suggester_by_spec(spec)
-        return Response(evaluate_suggester(suggester, None if split == "all" else split))
+        return Response(suggester_evaluate(suggester, None if split == "all" else split))
 
 
 class DashboardApi(APIView):

@@ -12,11 +12,12 @@ from django.db.models.functions import Floor, Least
 from django.utils import timezone
 
 from annotator.domain.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
-from annotator.training.evaluation import SEED_BASELINE
+from annotator.domain.evaluation_tables import SEED_BASELINE
 from annotator.models import Annotation, Face, Split
 from annotator.suggestions.selectors import suggester_active
+from annotator.training.selectors import suggester_evaluate
 
-from reviews.evaluation import PAPER_AGREEMENT, agreement, evaluate_suggester
+from reviews.evaluation import PAPER_AGREEMENT, agreement
 from reviews.models import Flag
 from reviews.selectors import gold_accuracy
 
@@ -168,7 +169,7 @@ def dashboard_data() -> dict:
     """Return everything /review/dashboard/ draws."""
     agree = agreement()
     active = suggester_active()
-    evaluation = evaluate_suggester(active, Split.VAL) if active else None
+    evaluation = suggester_evaluate(active, Split.VAL) if active else None
     return {
         "progress": progress_per_split(),
         "categories": category_distribution(),

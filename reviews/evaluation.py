@@ -1,17 +1,14 @@
-"""The seed's tables: a suggester against final labels (evaluate), and annotators against each other
-(agreement), with AffectNet's published numbers beside them.
+"""Annotators against each other (agreement), with the AffectNet paper's numbers beside ours.
 
-evaluate_suggester() works for any Suggester row, so the training side can evaluate the model it
-just recorded; format_evaluation() / format_agreement() turn the results into the printed tables.
+A suggester against final labels is annotator.training.selectors.suggester_evaluate, printed by
+annotator.domain.evaluation_tables.format_evaluation; format_agreement() prints the agreement.
 """
-from typing import Optional
 
 import numpy as np
 
 from annotator.domain.categories import NUM_CATEGORIES
-from annotator.training.evaluation import DIMENSIONAL_ROWS, number, restricted_probabilities, seed_tables, text_table
-from annotator.domain.metrics import categorical_metrics, dimensional_metrics, inter_annotator_agreement
-from annotator.models import Face, Suggester, Suggestion
+from annotator.domain.evaluation_tables import DIMENSIONAL_ROWS, number, text_table
+from annotator.domain.metrics import inter_annotator_agreement
 # The evaluate command and the API take these from here; suggestions.selectors owns them.
 from annotator.suggestions.selectors import SuggesterNotFound, suggester_by_spec  # noqa: F401
 
@@ -26,40 +23,6 @@ PAPER_AGREEMENT = {
 }
 
 
-def evaluate_suggester(suggester: Suggester, split: Optional[str] = "val", categories=None) -> dict:
-    """Compare a suggester's suggestions with the final labels of a split (None: every split).
-
-    Categorical measures use every face with a final label and a suggestion; valence/arousal use
-    those whose final category carries a point. Faces with a final label but no suggestion from this
-    model are counted in `missing`. With `categories` (e.g. 0-7, the seed's eight-label setting),
-    only faces whose final label is one of them count, and the model chooses among them only (its
-    probabilities for those categories, renormalised).
-    """
-    labels = list(range(NUM_CATEGORIES)) if categories is None else sorted(categories)
-    faces = Face.objects.filter(final_category__in=labels)
-    if split:
-        faces = faces.filter(split=split)
-    rows = Suggestion.objects.filter(suggester=suggester, face__in=faces).values_list(
-        "face__final_category", "face__final_valence", "face__final_arousal", "probabilities", "valence", "arousal"
-    )
-    truth, probs, true_v, pred_v, true_a, pred_a = [], [], [], [], [], []
-    for category, valence, arousal, probabilities, s_valence, s_arousal in rows.iterator(chunk_size=5000):
-        truth.append(category)
-        probs.append(probabilities)
-        if valence is not None and s_valence is not None:
-            true_v.append(valence), pred_v.append(s_valence), true_a.append(arousal), pred_a.append(s_arousal)
-    total = faces.count()
-    probabilities = restricted_probabilities(np.asarray(probs, dtype=np.float64).reshape(-1, NUM_CATEGORIES), labels)
-    return {
-        "model": f"{suggester.name}:{suggester.version}",
-        "split": split or "all",
-        "categories": labels,
-        "faces": total,
-        "missing": total - len(truth),
-        "categorical": categorical_metrics(truth, probabilities, labels=labels),
-        "valence": dimensional_metrics(true_v, pred_v),
-        "arousal": dimensional_metrics(true_a, pred_a),
-    }
 
 
 def agreement(*, splits=None) -> dict:
@@ -72,23 +35,6 @@ def agreement(*, splits=None) -> dict:
     ids = np.unique(rows["annotator"]).tolist()
     result["names"] = dict(get_user_model().objects.filter(id__in=ids).values_list("id", "username"))
     return result
-
-
-def _ranges(values) -> str:
-    values = list(values)
-    if values and values == list(range(values[0], values[-1] + 1)):
-        return f"{values[0]}-{values[-1]}"
-    return ",".join(map(str, values))
-
-
-def format_evaluation(result: dict) -> str:
-    """Return the seed's two tables for one model, the seed's baseline beside each number."""
-    c = result["categorical"]
-    head = (
-        f"Model {result['model']} on split {result['split']}: {c['n']} faces with a final label and a suggestion"
-        f" ({result['missing']} without one), categories {_ranges(result.get('categories', []))}"
-    )
-    return f"{head}\n\n{seed_tables(result)}"
 
 
 def format_agreement(result: dict) -> str:

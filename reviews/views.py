@@ -13,7 +13,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
-from annotator.training.evaluation import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
+from annotator.domain.evaluation_tables import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
 from annotator.models import Face, Suggester
 from annotator.web.roles import ANNOTATOR, can_review, is_admin
 

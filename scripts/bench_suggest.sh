@@ -9,7 +9,7 @@ FACES=${1:-1024}
 BATCH=${2:-256}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-export DATABASE_URL="sqlite:///$scratch/bench.sqlite3" MEDIA_ROOT="$scratch/media" VAR_DIR="$scratch/var"
+export DATABASE_URL="sqlite:///$scratch/bench.sqlite3" MEDIA_ROOT="$scratch/media" VAR_DIR="$scratch/var" BENCHMARKS=1
 unset REDIS_URL
 $PY manage.py migrate -v0
 if $PY -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then

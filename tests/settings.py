@@ -14,6 +14,8 @@ SECURE_HSTS_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (whitenoise warns when it is missing)
+if "benchmarks" not in INSTALLED_APPS:  # noqa: F405  (the tests run the benchmark commands at tiny sizes)
+    INSTALLED_APPS = [*INSTALLED_APPS, "benchmarks"]  # noqa: F405
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: the worker tests' celery subprocess opens the same test database.

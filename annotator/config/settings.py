@@ -72,6 +72,10 @@ INSTALLED_APPS = [
     "annotator",
     "reviews",
 ]
+# The benchmark commands (benchmarks/management/commands) are a development tool, not part of the
+# production app: installed with DEBUG on, or with BENCHMARKS=1 (BENCHMARKS=0 leaves them out).
+if env_bool("BENCHMARKS", DEBUG):
+    INSTALLED_APPS.append("benchmarks")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

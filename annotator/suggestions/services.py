@@ -1,8 +1,9 @@
-"""Model suggestions: choose the active suggester, compute and store suggestions.
+"""Model suggestions: the suggester registry (record, activate), compute and store suggestions,
+queue the missing, and the active-learning queue order they set.
 
-The model work is in annotator.inference (Django-free); this module loads crops from storage,
-feeds the model in batches (decoding the next batch in a thread pool while the model computes),
-and stores the results idempotently (one suggestion per face and suggester).
+The model work is in annotator.suggestions.inference (Django-free); this module loads crops from
+storage, feeds the model in batches (decoding the next batch in a thread pool while the model
+computes), and stores the results idempotently (one suggestion per face and suggester).
 """
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -15,11 +16,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
 from annotator import signals
+from annotator.common.tasks import task_send_on_commit
 from annotator.domain.batching import chunked
 from annotator.domain.categories import rarity_priority
 from annotator.domain.crops import crop_pixels, image_decode
 from annotator.suggestions.inference import registry
 from annotator.suggestions.selectors import suggester_active
+from annotator.suggestions.priority import mixed_priority
 from annotator.models import Annotation, Face, Suggester, Suggestion
 
 logger = logging.getLogger(__name__)
@@ -172,3 +175,82 @@ def suggestions_compute(*, face_ids: Iterable[int], suggester: Optional[Suggeste
 def suggester_progress(*, suggester: Suggester) -> tuple[int, int]:
     """Return (faces with a suggestion from this suggester, all faces)."""
     return Suggestion.objects.filter(suggester=suggester).count(), Face.objects.count()
+
+
+def suggester_record(*, name: str, version: str, path: str, config: dict, training: dict, evaluation: dict) -> Suggester:
+    """Record a trained checkpoint as a suggester (a rerun of the same name and version updates it)."""
+    suggester, _ = Suggester.objects.update_or_create(
+        name=name, version=version,
+        defaults={"kind": Suggester.Kind.CHECKPOINT, "path": str(path), "config": config, "training": training,
+                  "evaluation": evaluation},
+    )
+    return suggester
+
+
+@transaction.atomic
+def suggester_activate(*, suggester_id: int, queue_suggestions: Optional[bool] = None) -> Suggester:
+    """Make one suggester the active one (all others off, in one transaction).
+
+    After the commit, the queue order is recomputed from its suggestions (when active learning is
+    on) and suggestions are queued for the faces that are not final yet (queue_suggestions, by
+    default the SUGGEST_ON_ACTIVATE setting).
+    """
+    if queue_suggestions is None:
+        queue_suggestions = getattr(settings, "SUGGEST_ON_ACTIVATE", True)
+    suggester = Suggester.objects.select_for_update().get(pk=suggester_id)
+    # Unset first: the partial unique constraint allows only one row with is_active at any moment.
+    Suggester.objects.filter(is_active=True).exclude(pk=suggester.pk).update(is_active=False)
+    if not suggester.is_active:
+        suggester.is_active = True
+        suggester.save(update_fields=["is_active"])
+    if getattr(settings, "QUEUE_ACTIVE_LEARNING", False):
+        # A task, in batches: a million open faces do not hold the admin's request.
+        task_send_on_commit("annotator.tasks.faces_reprioritise", suggester_id=suggester.pk)
+    if queue_suggestions:
+        # By name (SUGGEST_TASK_NAME): the task module imports this one. A broker that is down is
+        # logged; the activation stands, and `python manage.py suggest` queues the same later.
+        task_send_on_commit(settings.SUGGEST_TASK_NAME, suggester_id=suggester.pk)
+    return suggester
+
+
+def faces_reprioritise(*, suggester_id: int, batch_size: int = 1000, face_ids: Optional[Iterable[int]] = None) -> int:
+    """Set queue_priority of the not-yet-final faces from this suggester's suggestions; return how many.
+
+    The priority mixes the model's uncertainty (entropy) with the rarity of what it predicts
+    (suggestions.priority.mixed_priority, weights from QUEUE_RARITY_WEIGHT and QUEUE_UNCERTAINTY_WEIGHT).
+    Written in batches of batch_size faces with bulk_update, so a million faces never sit in memory.
+    """
+    rarity_weight = getattr(settings, "QUEUE_RARITY_WEIGHT", 1.0)
+    uncertainty_weight = getattr(settings, "QUEUE_UNCERTAINTY_WEIGHT", 1.0)
+    suggestions = Suggestion.objects.filter(suggester_id=suggester_id, face__final_category__isnull=True)
+    if face_ids is not None:
+        suggestions = suggestions.filter(face_id__in=list(face_ids))
+    rows = suggestions.order_by("face_id").values_list("face_id", "probabilities")
+    updated, batch = 0, []
+    for face_id, probabilities in rows.iterator(chunk_size=batch_size):
+        try:
+            priority = mixed_priority(probabilities, rarity_weight=rarity_weight, uncertainty_weight=uncertainty_weight)
+        except (TypeError, ValueError) as exc:
+            logger.warning("face %s: suggestion probabilities unusable (%s); priority kept", face_id, exc)
+            continue
+        batch.append(Face(id=face_id, queue_priority=priority))
+        if len(batch) >= batch_size:
+            updated += _write_priorities(batch, batch_size)
+            batch = []
+    if batch:
+        updated += _write_priorities(batch, batch_size)
+    return updated
+
+
+def _write_priorities(batch, batch_size) -> int:
+    with transaction.atomic():
+        Face.objects.bulk_update(batch, ["queue_priority"], batch_size=batch_size)
+    return len(batch)
+
+
+def on_suggestions_saved(sender, *, suggester_id, face_ids, **kwargs) -> None:
+    """Receiver of annotator.signals.suggestions_saved: reorder the faces if the active model suggested them."""
+    if not getattr(settings, "QUEUE_ACTIVE_LEARNING", False):
+        return
+    if Suggester.objects.filter(pk=suggester_id, is_active=True).exists():
+        faces_reprioritise(suggester_id=suggester_id, face_ids=face_ids)

@@ -10,8 +10,7 @@ from django.conf import settings
 
 from annotator.domain.batching import chunked
 from annotator.models import Suggester, Suggestion
-from annotator.suggestions.services import faces_lacking_suggestion, suggester_active_get_or_create, suggestions_compute
-from annotator.training.learning import faces_reprioritise
+from annotator.suggestions.services import faces_lacking_suggestion, faces_reprioritise, suggester_active_get_or_create, suggestions_compute
 
 logger = logging.getLogger(__name__)
 

@@ -1,37 +1,26 @@
-"""Judge a model's predictions against final labels on the seed's own table (Django-free).
+"""Judge a model against final labels on the seed's own table (Django-free, torch-free).
 
-The seed (AffectNet) reports, on its validation set, ACC, F1, Cohen's kappa, Krippendorff's alpha,
-AUC-PR and AUC for the categories, and RMSE, CORR, SAGR and CCC for valence and arousal. Its
-categorical baseline is over the eight expressions 0-7, so that is the default here; pass
-labels=range(11) to score all eleven. Valence/arousal are scored on the faces of those labels
-that carry a point (never 9 or 10).
+The one path: labels and a model's predictions for the same faces go into evaluate_predictions.
+samples_evaluate runs a model on labelled crops first (the trainer's validation, a reloaded
+checkpoint); annotator.training.selectors.suggester_evaluate reads a suggester's stored suggestions
+instead. The tables' text and the seed's baseline are in annotator.domain.evaluation_tables.
+
+The seed's categorical baseline is over the eight expressions 0-7, so that is the default here;
+pass categories=range(11) to score all eleven. Valence/arousal are scored on the faces of those
+labels that carry a point (never 9 or 10).
 """
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from annotator.domain.categories import has_va
 from annotator.domain.metrics import categorical_metrics, dimensional_metrics
+from annotator.suggestions.inference.base import Predictions
+from annotator.domain.batching import chunked
+from annotator.domain.crops import crop_pixels
+from annotator.training.samples import Sample, sample_image
 
 EIGHT = tuple(range(8))
-
-# The seed's validation baseline (weighted-loss column for the categories, the best); see
-# docs/affectnet-format.md.
-SEED_BASELINE = {
-    "categorical": {"acc": 0.58, "f1": 0.58, "kappa": 0.51, "alpha": 0.51, "auc_pr": 0.56, "auc": 0.82},
-    "valence": {"rmse": 0.37, "corr": 0.66, "sagr": 0.74, "ccc": 0.60},
-    "arousal": {"rmse": 0.41, "corr": 0.54, "sagr": 0.65, "ccc": 0.34},
-}
-# The seed's two tables: (row label, key in the result).
-CATEGORICAL_ROWS = (
-    ("ACC", "acc"),
-    ("F1", "f1"),
-    ("KAPPA", "kappa"),
-    ("ALPHA", "alpha"),
-    ("AUCPR", "auc_pr"),
-    ("AUC", "auc"),
-)
-DIMENSIONAL_ROWS = (("RMSE", "rmse"), ("CORR", "corr"), ("SAGR", "sagr"), ("CCC", "ccc"))
 
 
 def restricted_probabilities(probabilities, categories: Sequence[int]) -> np.ndarray:
@@ -49,7 +38,9 @@ def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[
     """Return the seed's table for predictions against final labels.
 
     labels: one (category, valence, arousal) per face (valence/arousal None for 9 and 10).
-    predictions: an annotator.inference.base.Predictions for the same faces, in the same order.
+    predictions: an annotator.suggestions.inference.base.Predictions for the same faces, in the same
+    order; a valence/arousal of NaN means the prediction has no point (a stored suggestion of 9 or 10),
+    and that face is left out of the valence/arousal measures.
     categories: the categories scored; faces labelled outside them are left out, and the model's
     probabilities are restricted to them and renormalised (as a model trained on them would answer).
     """
@@ -62,57 +53,41 @@ def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[
     restricted = restricted_probabilities(probabilities[keep], categories)
     table = {
         "categories": categories,
-        "faces": int(len(labels)),
+        "faces": len(labels),
         "categorical": categorical_metrics(true_category[keep], restricted, labels=categories),
     }
-    with_va = np.array([keep[i] and has_va(int(label[0])) for i, label in enumerate(labels)], dtype=bool)
+    predicted = {dimension: np.asarray(getattr(predictions, dimension), dtype=np.float64)
+                 for dimension in ("valence", "arousal")}
+    with_va = np.array([keep[i] and has_va(int(label[0])) and label[1] is not None for i, label in enumerate(labels)],
+                       dtype=bool)
+    with_va &= np.isfinite(predicted["valence"]) & np.isfinite(predicted["arousal"])
     for index, dimension in ((1, "valence"), (2, "arousal")):
         y_true = np.array([float(label[index]) for label, k in zip(labels, with_va) if k], dtype=np.float64)
-        y_pred = np.asarray(getattr(predictions, dimension), dtype=np.float64)[with_va]
-        table[dimension] = dimensional_metrics(y_true, y_pred)
+        table[dimension] = dimensional_metrics(y_true, predicted[dimension][with_va])
     return table
 
 
-def number(value, places: int = 2) -> str:
-    """Return a measure as table text: '-' where it could not be computed, no '-0.00'."""
-    if value is None:
-        return "-"
-    text = f"{value:.{places}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+def samples_evaluate(samples: Sequence[Sample], predict: Callable[[np.ndarray], Predictions], *,
+                     categories: Sequence[int] = EIGHT, chunk: int = 256) -> dict | None:
+    """Run a model on labelled crops; return the seed's table for them, or None when none is in categories.
 
-
-def text_table(header: Sequence, rows: Sequence[Sequence]) -> str:
-    """Return rows as aligned text: the first column to the left, the others to the right."""
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(str(cell).ljust(widths[i]) if i == 0 else str(cell).rjust(widths[i]) for i, cell in enumerate(row))
-        for row in [header, *rows]
+    predict: uint8 crops (N, 224, 224, 3) -> Predictions, e.g. a loaded suggester's predict or the
+    trainer's network. Samples outside categories are left out before the model runs (an 8-class
+    network is not asked about No-Face). Crops are decoded a chunk at a time, so a large split never
+    sits in memory decoded; an unreadable crop raises TrainingError naming it.
+    """
+    categories = [int(c) for c in categories]
+    samples = [s for s in samples if s.category in categories]
+    if not samples:
+        return None
+    parts = []
+    for part in chunked(samples, chunk):
+        crops = np.stack([crop_pixels(sample_image(s)) for s in part])
+        parts.append(predict(crops))
+    predictions = Predictions(
+        np.concatenate([p.probabilities for p in parts]),
+        np.concatenate([p.valence for p in parts]),
+        np.concatenate([p.arousal for p in parts]),
     )
-
-
-def seed_tables(table: dict, *, title: str = "this model") -> str:
-    """Return the seed's two tables for one model's results, the seed's baseline beside each number."""
-    base = SEED_BASELINE
-    categorical = [[label, number(table["categorical"][key]), number(base["categorical"][key])]
-                   for label, key in CATEGORICAL_ROWS]
-    dimensional = [
-        [label, number(table["valence"][key]), number(base["valence"][key]),
-         number(table["arousal"][key]), number(base["arousal"][key])]
-        for label, key in DIMENSIONAL_ROWS
-    ]
-    return "\n".join([
-        "Categorical model:",
-        text_table(["", title, "seed baseline"], categorical),
-        "",
-        f"Dimensional model ({table['valence']['n']} faces with a valence/arousal point):",
-        text_table(["", "Valence", "seed", "Arousal", "seed"], dimensional),
-    ])
-
-
-def format_seed_table(table: dict, *, title: str = "this model") -> str:
-    """Return an evaluate_predictions() result as the seed's tables, under a line saying what was scored."""
-    head = (
-        f"Evaluated on {table['categorical']['n']} faces of categories "
-        f"{','.join(map(str, table['categories']))} ({table['valence']['n']} with valence/arousal)"
-    )
-    return f"{head}\n\n{seed_tables(table, title=title)}"
+    return evaluate_predictions([(s.category, s.valence, s.arousal) for s in samples], predictions,
+                                categories=categories)

@@ -7,27 +7,21 @@ forward pass runs under bf16 autocast with channels_last tensors; on the CPU in 
 Checkpoints are written after every epoch, so a run stopped at any point resumes from the last
 finished epoch with the same model, optimizer, learning-rate step and random state.
 """
-import csv
 import hashlib
 import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from annotator.domain.batching import chunked
 from annotator.domain.categories import CATEGORY_NAMES, has_va
-from annotator.domain.crops import ImageUnreadable, crop_pixels, image_decode
-from annotator.datasets.formats.affectnet_npy import LABEL_KINDS
-from annotator.datasets.formats.affectnet_npy import annotation_name
-from annotator.datasets.formats.affectnet_npy import read_label
-from annotator.training.evaluation import evaluate_predictions
 from annotator.suggestions.inference.base import Predictions
 from annotator.suggestions.inference.checkpoint import (
     checkpoint_config,
@@ -40,30 +34,11 @@ from annotator.suggestions.inference.device import pick_device
 from annotator.suggestions.inference.network import ExpressionNet
 from annotator.suggestions.inference.network import NetConfig
 from annotator.suggestions.inference.network import load_backbone_weights
+from annotator.training.evaluation import samples_evaluate
+from annotator.training.samples import Sample, TrainingError, sample_image
 
 LAST = "last.pt"  # the checkpoint of the last finished epoch (what --resume reads)
 FINAL = "model.pt"  # weights and config only: what the suggester loads
-
-
-class TrainingError(ValueError):
-    """Training cannot start: no data, a checkpoint of another network, a bad option."""
-
-
-@dataclass
-class Sample:
-    """One labelled crop: JPEG bytes or a file path, and its final label."""
-
-    image: Union[bytes, str, Path]
-    category: int
-    valence: Optional[float] = None
-    arousal: Optional[float] = None
-    face_id: Optional[int] = None
-
-    @property
-    def name(self) -> str:
-        if self.face_id is not None:
-            return f"face {self.face_id}"
-        return str(self.image) if not isinstance(self.image, bytes) else "crop"
 
 
 @dataclass
@@ -91,52 +66,6 @@ class TrainResult:
     device: str = "cpu"
     interrupted: bool = False
     extra: dict = field(default_factory=dict)
-
-
-def sample_image(sample: Sample) -> Image.Image:
-    """Return a sample's crop as an RGB image; TrainingError naming the face or file if it does not decode."""
-    try:
-        return image_decode(sample.image, name=sample.name).convert("RGB")
-    except ImageUnreadable as exc:
-        raise TrainingError(str(exc)) from None
-
-
-def samples_from_folder(folder) -> list:
-    """Read a folder of crops with a labels.csv (file,category,valence,arousal; V/A empty for 9 and 10)."""
-    folder = Path(folder)
-    path = folder / "labels.csv"
-    samples = []
-    with open(path, newline="") as handle:
-        for line, row in enumerate(csv.DictReader(handle), start=2):
-            try:
-                category = int(row["category"])
-                valence = float(row["valence"]) if row.get("valence") not in (None, "") else None
-                arousal = float(row["arousal"]) if row.get("arousal") not in (None, "") else None
-            except (KeyError, ValueError) as exc:
-                raise TrainingError(f"{path}, line {line}: bad label ({exc})") from None
-            samples.append(Sample(folder / row["file"], category, valence, arousal))
-    return samples
-
-
-def samples_from_affectnet(split_dir) -> list:
-    """Read one split of AffectNet's images/annotations layout (e.g. <root>/train_set) as samples.
-
-    Labels come from <id>_exp.npy, _val.npy and _aro.npy (0-d unicode arrays, read without pickle);
-    -2 marks "no valence/arousal". An image whose annotation files are missing or unreadable is
-    named in the error.
-    """
-    split_dir = Path(split_dir)
-    samples = []
-    for image in sorted((split_dir / "images").glob("*.jpg")):
-        stem = image.stem
-        try:
-            category, valence, arousal = read_label(
-                *(split_dir / "annotations" / annotation_name(stem, kind) for kind in LABEL_KINDS)
-            )
-        except (OSError, ValueError) as exc:  # AnnotationFileError names the file and the reason
-            raise TrainingError(f"{image}: annotation files unreadable ({exc})") from None
-        samples.append(Sample(image, category, valence, arousal, int(stem) if stem.isdigit() else None))
-    return samples
 
 
 def usable_samples(samples: Sequence[Sample], num_classes: int) -> list:
@@ -262,48 +191,10 @@ def _forward(model, pixels, device, *, bf16=True):
         return model(x)
 
 
-@torch.no_grad()
-def mean_loss(model: ExpressionNet, samples: Sequence[Sample], *, weights=None, batch_size=64, device=None) -> float:
-    """Return the model's loss on the samples, without augmentation and in eval mode."""
-    device = pick_device(device)
-    model.eval()
-    dataset = CropDataset(samples, input_size=model.config.input_size, augment=False)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size)
-    total, count = 0.0, 0
-    weights = (weights if weights is not None else class_weights(samples, model.config.num_classes)).to(device)
-    for batch in loader:
-        pixels, target, va, mask = _batch_to_device(batch, device)
-        logits, va_pred = _forward(model, pixels, device)
-        loss, _, _ = expression_loss(logits, va_pred, target, va, mask, weights=weights)
-        total += float(loss) * len(target)
-        count += len(target)
-    return total / max(1, count)
-
-
-def predict_samples(model: ExpressionNet, samples: Sequence[Sample], *, device, batch_size=64) -> Predictions:
-    """Predict for labelled samples (full 224 crops, decoded a chunk at a time)."""
-    probabilities, va = [], []
-    chunk = max(batch_size, 256)
-    for part in chunked(samples, chunk):
-        crops = np.stack([crop_pixels(sample_image(s)) for s in part])
-        p, v = predict_batches(model, crops, device=device, batch_size=batch_size)
-        probabilities.append(p)
-        va.append(v)
-    if not probabilities:
-        k = model.config.num_classes
-        probabilities, va = [np.zeros((0, k), np.float32)], [np.zeros((0, 2), np.float32)]
-    p, v = np.concatenate(probabilities), np.concatenate(va)
+def network_predict(model: ExpressionNet, crops: np.ndarray, *, device, batch_size=64) -> Predictions:
+    """Predict for uint8 crops (N, 224, 224, 3) with the network being trained, as the 11 categories."""
+    p, v = predict_batches(model, crops, device=device, batch_size=batch_size)
     return Predictions(to_eleven(p, range(model.config.num_classes)), v[:, 0].copy(), v[:, 1].copy())
-
-
-def evaluate_model(model: ExpressionNet, samples: Sequence[Sample], *, device, batch_size=64) -> Optional[dict]:
-    """Return the seed's table for the model on labelled samples (its own categories), or None if none."""
-    samples = usable_samples(samples, model.config.num_classes)
-    if not samples:
-        return None
-    predictions = predict_samples(model, samples, device=device, batch_size=batch_size)
-    labels = [(s.category, s.valence, s.arousal) for s in samples]
-    return evaluate_predictions(labels, predictions, categories=range(model.config.num_classes))
 
 
 def _rng_state(device):
@@ -453,7 +344,8 @@ def train(
     evaluation = None
     if not interrupted:
         if val_samples:
-            evaluation = evaluate_model(model, val_samples, device=device)
+            evaluation = samples_evaluate(val_samples, partial(network_predict, model, device=device),
+                                          categories=range(net_config.num_classes))
         _write_final(out_dir, model=model, config=config, history=history, summary=summary, evaluation=evaluation,
                      train_config=train_config, device=device)
     return TrainResult(checkpoint=out_dir / FINAL, history=history, data=summary, evaluation=evaluation,

@@ -4,7 +4,7 @@ import pytest
 
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
 from tests.conftest import browser_login, wait_for
-from annotator.demo.drawn_faces import store_drawn_faces
+from tests.drawn_faces import store_drawn_faces
 
 EXTENT = 1.15  # the circle's view box reaches from -EXTENT to +EXTENT (static/js/va-circle.js)
 

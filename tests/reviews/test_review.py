@@ -10,8 +10,8 @@ from annotator.faces.selectors import face_final_label
 from annotator.domain.categories import NUM_CATEGORIES, has_va
 from annotator.domain.labels import Label
 from annotator.models import FinalSource
+from annotator.training.selectors import suggester_evaluate
 from reviews.models import Decision, Flag, GoldItem
-from reviews.evaluation import evaluate_suggester
 from tests.review_factories import answer, flag, make_face, suggest, suggester
 
 PAGES = ["/review/", "/review/face/{id}/", "/review/dashboard/"]
@@ -265,7 +265,7 @@ def test_evaluate_a_suggester_against_final_labels(data_root, annotator_user):
         suggest(face, model, scat, sv, sa)
     unlabelled = make_face(required=1)
     suggest(unlabelled, model, 0, 0, 0)
-    result = evaluate_suggester(model, "val")
+    result = suggester_evaluate(model, "val")
     assert result["categorical"]["n"] == 4 and result["categorical"]["acc"] == 0.75
     assert result["valence"]["n"] == 3
     assert result["valence"]["rmse"] == pytest.approx(((0.1**2 + 0.1**2 + 0.8**2) / 3) ** 0.5)
@@ -283,7 +283,7 @@ def test_evaluate_a_suggester_against_final_labels(data_root, annotator_user):
     with pytest.raises(CommandError, match="'12' is outside 0-10"):
         call_command("evaluate", "--categories", "0-7,12")
     # The seed's eight labels: No-Face leaves, the Anger face is still wrong (Happiness is among 0-7).
-    eight = evaluate_suggester(model, "val", categories=range(8))
+    eight = suggester_evaluate(model, "val", categories=range(8))
     assert eight["categorical"]["n"] == 3 and eight["categorical"]["acc"] == pytest.approx(2 / 3)
     out = io.StringIO()
     call_command("evaluate", "--categories", "0-7", stdout=out)

@@ -10,7 +10,9 @@ import torch
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from annotator.domain.evaluation_tables import format_seed_table
 from annotator.training import evaluation
+from annotator.training.data import samples_from_affectnet, samples_from_folder
 from annotator.suggestions.priority import MAX_RARITY, mixed_priority, uncertainty_priority
 from annotator.suggestions.inference.base import Predictions
 from annotator.suggestions.inference.checkpoint import (
@@ -25,7 +27,7 @@ from annotator.suggestions.inference.checkpoint import (
 from annotator.suggestions.inference.network import ExpressionNet
 from annotator.suggestions.inference.network import NetConfig
 from annotator.suggestions.inference.network import load_backbone_weights
-from annotator.training.trainer import LAST, TrainConfig, class_weights, mean_loss, samples_from_folder, train
+from annotator.training.trainer import LAST, CropDataset, TrainConfig, class_weights, expression_loss, train
 
 SAMPLE_FACES = Path(__file__).resolve().parents[2] / "annotator" / "sample_faces"
 TINY = dict(width=8, layers=(1, 1, 1, 1), input_size=64)
@@ -34,6 +36,22 @@ TINY = dict(width=8, layers=(1, 1, 1, 1), input_size=64)
 @pytest.fixture(scope="module")
 def faces():
     return samples_from_folder(SAMPLE_FACES)
+
+
+@torch.no_grad()
+def mean_loss(model, samples, *, batch_size=64):
+    """The model's loss on the samples on the CPU, without augmentation and in eval mode."""
+    model.eval()
+    loader = torch.utils.data.DataLoader(CropDataset(samples, input_size=model.config.input_size, augment=False),
+                                         batch_size=batch_size)
+    weights = class_weights(samples, model.config.num_classes)
+    total, count = 0.0, 0
+    for pixels, target, va, mask in loader:
+        logits, va_pred = model(model.preprocess(pixels))
+        loss, _, _ = expression_loss(logits, va_pred, target, va, mask, weights=weights)
+        total += float(loss) * len(target)
+        count += len(target)
+    return total / max(1, count)
 
 
 def crops_of(samples):
@@ -45,11 +63,11 @@ def crops_of(samples):
 def test_training_on_real_faces_lowers_the_loss(faces, tmp_path):
     net = NetConfig(num_classes=11, **TINY)
     torch.manual_seed(0)
-    before = mean_loss(ExpressionNet(net), faces, device=torch.device("cpu"))
+    before = mean_loss(ExpressionNet(net), faces)
     result = train(faces, out_dir=tmp_path, name="t", version="1", net_config=net,
                    train_config=TrainConfig(epochs=6, batch_size=8, lr=3e-3, workers=0), progress=False,
                    log=lambda _: None)
-    after = mean_loss(model_from_checkpoint(checkpoint_load(result.checkpoint)), faces, device=torch.device("cpu"))
+    after = mean_loss(model_from_checkpoint(checkpoint_load(result.checkpoint)), faces)
     assert after < 0.75 * before, (before, after)
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
     assert result.data["per_category"] == {**{n: 0 for n in result.data["per_category"]},
@@ -185,7 +203,7 @@ def test_evaluation_matches_a_hand_worked_case():
     assert val["ccc"] == pytest.approx(0.1125 / 0.23, rel=1e-5)
     aro = table["arousal"]
     assert aro["rmse"] == pytest.approx(math.sqrt((0.04 + 0.01 + 0.01 + 0.09) / 4), rel=1e-6)
-    text = evaluation.format_seed_table(table, title="hand")
+    text = format_seed_table(table, title="hand")
     assert text.startswith("Evaluated on 4 faces of categories 0,1,2,3,4,5,6,7 (4 with valence/arousal)")
     rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[3:] if line.strip()}
     assert rows["ACC"] == ["0.75", "0.58"] and rows["KAPPA"] == ["0.64", "0.51"]
@@ -235,8 +253,10 @@ def checkpoint_dir(tmp_path, settings):
 
 @pytest.mark.django_db
 def test_train_suggester_records_evaluates_and_activates(faces, data_root, checkpoint_dir):
-    from annotator.training.learning import suggester_evaluate
-    from annotator.models import Suggester
+    from annotator.models import Face, Suggester
+    from annotator.suggestions.services import suggestions_compute
+    from annotator.training.data import training_samples
+    from annotator.training.selectors import suggester_evaluate
 
     # Every fourth crop goes to validation (one of each photo's views, and more).
     splits = ["val" if i % 4 == 0 else "train" for i in range(len(faces))]
@@ -258,10 +278,17 @@ def test_train_suggester_records_evaluates_and_activates(faces, data_root, check
     assert "Dimensional model (" in text and "\nCCC " in text and "seed" in text and "now the active suggester" in text
     model = CheckpointModel(suggester.path)  # what the worker loads
     assert model.predict(crops_of(faces[:2])).probabilities.shape == (2, 11)
-    # The evaluate command's path (any loaded model on a split's final labels) gives the same table.
-    again = suggester_evaluate(model=model, splits=["val"], categories=range(11))
+    # The reloaded model (what the worker runs) on the val split's final labels gives the same table.
+    again = evaluation.samples_evaluate(training_samples(splits=["val"]), model.predict, categories=range(11))
     assert again["categorical"] == pytest.approx(suggester.evaluation["categorical"])
     assert again["valence"] == pytest.approx(suggester.evaluation["valence"])
+    # Its stored suggestions, judged as the dashboard, the API and `evaluate` do, give the same table.
+    suggestions_compute(face_ids=Face.objects.filter(split="val").values_list("id", flat=True), suggester=suggester,
+                        model=model)
+    stored = suggester_evaluate(suggester, "val", categories=range(11))
+    assert stored["faces"] == 6 and stored["missing"] == 0
+    for part in ("categorical", "valence", "arousal"):
+        assert stored[part] == pytest.approx(suggester.evaluation[part], rel=1e-4), part
 
     with pytest.raises(CommandError, match="holds a run already"):
         call_command("train_suggester", epochs=1, name="net", model_version="v1", stdout=io.StringIO())
@@ -290,7 +317,7 @@ def test_admin_make_active_switches_the_active_suggester(admin_client, checkpoin
 @pytest.mark.django_db
 def test_activation_orders_open_faces_by_uncertainty_and_rarity(faces, data_root, checkpoint_dir, settings,
                                                                 django_capture_on_commit_callbacks, eager_tasks):
-    from annotator.training.learning import suggester_activate
+    from annotator.suggestions.services import suggester_activate
     from annotator.models import Face, Suggester, Suggestion
     from annotator.signals import suggestions_announce
 
@@ -324,7 +351,7 @@ def test_activation_queues_the_suggestion_job_for_the_worker(settings, django_ca
     import base64
     import json
 
-    from annotator.training.learning import suggester_activate
+    from annotator.suggestions.services import suggester_activate
     from annotator.models import Suggester
 
     if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
@@ -381,8 +408,6 @@ def write_affectnet_split(split_dir, samples, first_id):
 
 
 def test_benchmark_prints_speed_and_the_seed_table_for_an_affectnet_folder(faces, tmp_path):
-    from annotator.training.trainer import samples_from_affectnet
-
     write_affectnet_split(tmp_path / "train_set", faces[::2], 100)
     write_affectnet_split(tmp_path / "val_set", faces[1::2], 200)
     read = samples_from_affectnet(tmp_path / "val_set")

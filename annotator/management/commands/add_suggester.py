@@ -9,7 +9,7 @@ from django.db import IntegrityError
 from annotator.suggestions.inference.registry import UnknownSuggesterKind
 from annotator.suggestions.inference.registry import load_model
 from annotator.models import Suggester
-from annotator.training.learning import suggester_activate
+from annotator.suggestions.services import suggester_activate
 from annotator.suggestions.services import suggester_config
 
 

@@ -5,6 +5,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.domain.evaluation_tables import format_seed_table
+from annotator.models import Split, Suggester
+from annotator.suggestions.services import suggester_activate, suggester_record
+from annotator.training.data import training_samples
+from annotator.training.samples import TrainingError
+
 DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
@@ -41,12 +47,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # torch loads only when the command runs, not for `manage.py help`.
-        from annotator.training.evaluation import format_seed_table
         from annotator.suggestions.inference.checkpoint import checkpoint_config
         from annotator.suggestions.inference.network import NetConfig
-        from annotator.training.learning import suggester_activate, suggester_record, training_samples
-        from annotator.models import Split, Suggester
-        from annotator.training.trainer import LAST, TrainConfig, TrainingError, data_summary, train
+        from annotator.training.trainer import LAST, TrainConfig, data_summary, train
 
         num_classes = options["categories"] or settings.SUGGESTER_CATEGORIES
         name = options["name"]

@@ -2,8 +2,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.domain.categories import parse_categories
+from annotator.domain.evaluation_tables import format_evaluation
 from annotator.models import Split
-from reviews.evaluation import SuggesterNotFound, evaluate_suggester, format_evaluation, suggester_by_spec
+from annotator.training.selectors import suggester_evaluate
+from reviews.evaluation import SuggesterNotFound, suggester_by_spec
 
 
 class Command(BaseCommand):
@@ -24,7 +26,7 @@ class Command(BaseCommand):
             chosen = parse_categories(categories)
         except (SuggesterNotFound, ValueError) as exc:
             raise CommandError(str(exc)) from None
-        result = evaluate_suggester(suggester, None if split == "all" else split, chosen)
+        result = suggester_evaluate(suggester, None if split == "all" else split, chosen)
         self.stdout.write(format_evaluation(result))
         if save:
             suggester.evaluation = {**suggester.evaluation, result["split"]: result}

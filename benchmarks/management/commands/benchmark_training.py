@@ -1,11 +1,17 @@
 """Benchmark: training images/s on the CPU and, when present, on CUDA (float32 and bf16), then a short
-run on the labelled sample faces judged on the seed's table."""
+run on the labelled sample faces judged on the seed's table.
+
+    BENCHMARKS=1 python manage.py benchmark_training [--no-cpu --workers 8]
+"""
 import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-SAMPLE_FACES = Path(__file__).resolve().parents[2] / "sample_faces"
+from annotator.domain.evaluation_tables import format_seed_table
+from annotator.training.data import samples_from_affectnet, samples_from_folder
+
+SAMPLE_FACES = Path(__file__).resolve().parents[3] / "annotator" / "sample_faces"
 DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
@@ -29,20 +35,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         import torch
 
-        import numpy as np
-
-        from annotator.domain.crops import crop_pixels
-        from annotator.training.evaluation import evaluate_predictions, format_seed_table
         from annotator.suggestions.inference.checkpoint import CheckpointModel
         from annotator.suggestions.inference.network import NetConfig
-        from annotator.training.trainer import (
-            TrainConfig,
-            measure_training_speed,
-            sample_image,
-            samples_from_affectnet,
-            samples_from_folder,
-            train,
-        )
+        from annotator.training.evaluation import samples_evaluate
+        from annotator.training.trainer import TrainConfig, measure_training_speed, train
 
         folder = Path(options["faces"])
         if (folder / "train_set").is_dir() and (folder / "val_set").is_dir():
@@ -91,9 +87,7 @@ class Command(BaseCommand):
             # The suggester's path (what the worker runs): reload the checkpoint on the same device and
             # score the same crops again; on CUDA this runs the bf16 inference path.
             reloaded = CheckpointModel(result.checkpoint)
-            crops = np.stack([crop_pixels(sample_image(s)) for s in val])
-            again = evaluate_predictions([(s.category, s.valence, s.arousal) for s in val], reloaded.predict(crops),
-                                         categories=range(11)) if val else None
+            again = samples_evaluate(val, reloaded.predict, categories=range(11))
         self.stdout.write("")
         self.stdout.write(f"short run on {folder}: ResNet-10 width 16 at 112px, {len(train_set)} training crops, "
                           f"{len(val)} validation crops, {options['short_epochs']} epochs on {result.device}, final training loss "

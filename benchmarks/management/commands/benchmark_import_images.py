@@ -1,4 +1,4 @@
-"""manage.py benchmark_import_images: import_images' speed against a bare loop, in the same run.
+"""BENCHMARKS=1 python manage.py benchmark_import_images: import_images' speed against a bare loop, in the same run.
 
 Rows: a bare loop (decode + detect + crop + landmarks, results dropped, no database) in one process
 and in a pool of --workers processes, then the real import (same pool, plus hashing for the

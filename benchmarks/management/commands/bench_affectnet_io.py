@@ -1,4 +1,4 @@
-"""python manage.py bench_affectnet_io --faces 10000 100000: import/export speed and memory.
+"""BENCHMARKS=1 python manage.py bench_affectnet_io --faces 10000 100000: import/export speed and memory.
 
 For each size N, in a fresh temporary folder with its own SQLite database (or, with --postgres, a
 fresh PostgreSQL database on that server, dropped at the end), each phase runs in its own process
@@ -212,6 +212,7 @@ class Command(BaseCommand):
                 "MEDIA_ROOT": str(work / "media"),
                 "DATA_ROOTS": str(work),
                 "VAR_DIR": str(work / "var"),
+                "BENCHMARKS": "1",  # each phase runs this command again, in its own process
             }
             manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
             subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)

@@ -6,8 +6,10 @@ decoded in memory, batch by batch. Both run in this process, on the same device,
 Run it on a scratch database, e.g.:
 
     DATABASE_URL=sqlite:////tmp/bench.sqlite3 MEDIA_ROOT=/tmp/bench-media python manage.py migrate
-    DATABASE_URL=sqlite:////tmp/bench.sqlite3 MEDIA_ROOT=/tmp/bench-media \\
+    BENCHMARKS=1 DATABASE_URL=sqlite:////tmp/bench.sqlite3 MEDIA_ROOT=/tmp/bench-media \\
         python manage.py benchmark_suggest --faces 1024 --create-faces
+
+(scripts/bench_suggest.sh does both on a throwaway database.)
 """
 import statistics
 import time

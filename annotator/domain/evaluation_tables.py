@@ -1,0 +1,88 @@
+"""The seed's evaluation tables as text, and the numbers they are read against (Django-free).
+
+The seed (AffectNet) reports, on its validation set, ACC, F1, Cohen's kappa, Krippendorff's alpha,
+AUC-PR and AUC for the categories, and RMSE, CORR, SAGR and CCC for valence and arousal. The
+results come from annotator.training.evaluation; training, the `evaluate` command, the dashboard
+and the review pages print or draw them with these rows and baseline, so all show the same table.
+"""
+from collections.abc import Sequence
+
+# The seed's validation baseline (weighted-loss column for the categories, the best); see
+# docs/affectnet-format.md.
+SEED_BASELINE = {
+    "categorical": {"acc": 0.58, "f1": 0.58, "kappa": 0.51, "alpha": 0.51, "auc_pr": 0.56, "auc": 0.82},
+    "valence": {"rmse": 0.37, "corr": 0.66, "sagr": 0.74, "ccc": 0.60},
+    "arousal": {"rmse": 0.41, "corr": 0.54, "sagr": 0.65, "ccc": 0.34},
+}
+# The seed's two tables: (row label, key in the result).
+CATEGORICAL_ROWS = (
+    ("ACC", "acc"),
+    ("F1", "f1"),
+    ("KAPPA", "kappa"),
+    ("ALPHA", "alpha"),
+    ("AUCPR", "auc_pr"),
+    ("AUC", "auc"),
+)
+DIMENSIONAL_ROWS = (("RMSE", "rmse"), ("CORR", "corr"), ("SAGR", "sagr"), ("CCC", "ccc"))
+
+
+def number(value, places: int = 2) -> str:
+    """Return a measure as table text: '-' where it could not be computed, no '-0.00'."""
+    if value is None:
+        return "-"
+    text = f"{value:.{places}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def text_table(header: Sequence, rows: Sequence[Sequence]) -> str:
+    """Return rows as aligned text: the first column to the left, the others to the right."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(str(cell).ljust(widths[i]) if i == 0 else str(cell).rjust(widths[i]) for i, cell in enumerate(row))
+        for row in [header, *rows]
+    )
+
+
+def seed_tables(table: dict, *, title: str = "this model") -> str:
+    """Return the seed's two tables for one model's results, the seed's baseline beside each number."""
+    base = SEED_BASELINE
+    categorical = [[label, number(table["categorical"][key]), number(base["categorical"][key])]
+                   for label, key in CATEGORICAL_ROWS]
+    dimensional = [
+        [label, number(table["valence"][key]), number(base["valence"][key]),
+         number(table["arousal"][key]), number(base["arousal"][key])]
+        for label, key in DIMENSIONAL_ROWS
+    ]
+    return "\n".join([
+        "Categorical model:",
+        text_table(["", title, "seed baseline"], categorical),
+        "",
+        f"Dimensional model ({table['valence']['n']} faces with a valence/arousal point):",
+        text_table(["", "Valence", "seed", "Arousal", "seed"], dimensional),
+    ])
+
+
+def format_seed_table(table: dict, *, title: str = "this model") -> str:
+    """Return an evaluate_predictions() result as the seed's tables, under a line saying what was scored."""
+    head = (
+        f"Evaluated on {table['categorical']['n']} faces of categories "
+        f"{','.join(map(str, table['categories']))} ({table['valence']['n']} with valence/arousal)"
+    )
+    return f"{head}\n\n{seed_tables(table, title=title)}"
+
+
+def _ranges(values) -> str:
+    values = list(values)
+    if values and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}-{values[-1]}"
+    return ",".join(map(str, values))
+
+
+def format_evaluation(result: dict) -> str:
+    """Return a suggester_evaluate() result as the seed's two tables, under a line naming model and split."""
+    c = result["categorical"]
+    head = (
+        f"Model {result['model']} on split {result['split']}: {c['n']} faces with a final label and a suggestion"
+        f" ({result['missing']} without one), categories {_ranges(result.get('categories', []))}"
+    )
+    return f"{head}\n\n{seed_tables(result)}"

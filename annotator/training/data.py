@@ -1,0 +1,79 @@
+"""Where training samples come from: the final labels in the database, a folder of crops with a
+labels.csv, or one split of AffectNet's images/annotations layout."""
+import csv
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+
+from annotator.datasets.formats.affectnet_npy import LABEL_KINDS, annotation_name, read_label
+from annotator.faces.selectors import faces_with_final_label
+from annotator.training.samples import Sample, TrainingError
+
+logger = logging.getLogger(__name__)
+
+
+def training_samples(*, splits: Iterable[str], limit: int | None = None, warn=logger.warning) -> list:
+    """Return a Sample per face with a final label in the splits (id order, at most limit).
+
+    Crops are read from a local path when the storage has one (no million crops in memory), else as
+    bytes. A face whose crop is missing is reported by id and left out; the rest proceed.
+    """
+    samples = []
+    faces = faces_with_final_label(splits=splits).only("id", "image", "final_category", "final_valence",
+                                                       "final_arousal")
+    if limit:
+        faces = faces[:limit]
+    for face in faces.iterator(chunk_size=2000):
+        try:
+            try:
+                image = default_storage.path(face.image.name)
+                if not default_storage.exists(face.image.name):
+                    raise FileNotFoundError(image)
+            except NotImplementedError:  # remote storage (S3...): no local path
+                with default_storage.open(face.image.name, "rb") as handle:
+                    image = handle.read()
+        except OSError as exc:
+            warn(f"face {face.id}: crop {face.image.name} cannot be read ({exc}); left out")
+            continue
+        samples.append(Sample(image, face.final_category, face.final_valence, face.final_arousal, face.id))
+    return samples
+
+
+def samples_from_folder(folder) -> list:
+    """Read a folder of crops with a labels.csv (file,category,valence,arousal; V/A empty for 9 and 10)."""
+    folder = Path(folder)
+    path = folder / "labels.csv"
+    samples = []
+    with open(path, newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                category = int(row["category"])
+                valence = float(row["valence"]) if row.get("valence") not in (None, "") else None
+                arousal = float(row["arousal"]) if row.get("arousal") not in (None, "") else None
+            except (KeyError, ValueError) as exc:
+                raise TrainingError(f"{path}, line {line}: bad label ({exc})") from None
+            samples.append(Sample(folder / row["file"], category, valence, arousal))
+    return samples
+
+
+def samples_from_affectnet(split_dir) -> list:
+    """Read one split of AffectNet's images/annotations layout (e.g. <root>/train_set) as samples.
+
+    Labels come from <id>_exp.npy, _val.npy and _aro.npy (0-d unicode arrays, read without pickle);
+    -2 marks "no valence/arousal". An image whose annotation files are missing or unreadable is
+    named in the error.
+    """
+    split_dir = Path(split_dir)
+    samples = []
+    for image in sorted((split_dir / "images").glob("*.jpg")):
+        stem = image.stem
+        try:
+            category, valence, arousal = read_label(
+                *(split_dir / "annotations" / annotation_name(stem, kind) for kind in LABEL_KINDS)
+            )
+        except (OSError, ValueError) as exc:  # AnnotationFileError names the file and the reason
+            raise TrainingError(f"{image}: annotation files unreadable ({exc})") from None
+        samples.append(Sample(image, category, valence, arousal, int(stem) if stem.isdigit() else None))
+    return samples
