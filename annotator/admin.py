@@ -4,8 +4,8 @@ from django.db.models.expressions import RawSQL
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from annotator.suggestions.services import suggester_activate
 from annotator.models import Annotation, Claim, Face, Photo, Suggester, Suggestion
+from annotator.suggestions.services import suggester_activate
 
 
 @admin.register(Face)

@@ -7,9 +7,9 @@ class AnnotatorConfig(AppConfig):
 
     def ready(self):
         from annotator.config import checks  # noqa: F401  (registers them)
-        from annotator.suggestions.services import on_suggestions_saved
         from annotator.signals import suggestions_saved
         from annotator.suggestions import receivers
+        from annotator.suggestions.services import on_suggestions_saved
 
         # With QUEUE_ACTIVE_LEARNING on, each batch of the active model's suggestions reorders its faces.
         suggestions_saved.connect(on_suggestions_saved, dispatch_uid="learning_reorder_faces")

@@ -15,11 +15,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.web.api_fields import FloatField, IntegerField, id_field
 from annotator.models import MAX_ID, Annotation, Face, Split, Suggestion
 from annotator.training.selectors import suggester_evaluate
+from annotator.web.api_fields import FloatField, IntegerField, id_field
 from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
-
 from reviews import selectors, services
 from reviews.dashboard import dashboard_cached, refresh_asked
 from reviews.evaluation import agreement, suggester_by_spec

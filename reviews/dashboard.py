@@ -16,7 +16,6 @@ from annotator.domain.evaluation_tables import SEED_BASELINE
 from annotator.models import Annotation, Face, Split
 from annotator.suggestions.selectors import suggester_active
 from annotator.training.selectors import suggester_evaluate
-
 from reviews.evaluation import PAPER_AGREEMENT, agreement
 from reviews.models import Flag
 from reviews.selectors import gold_accuracy

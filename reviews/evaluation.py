@@ -9,9 +9,9 @@ import numpy as np
 from annotator.domain.categories import NUM_CATEGORIES
 from annotator.domain.evaluation_tables import DIMENSIONAL_ROWS, number, text_table
 from annotator.domain.metrics import inter_annotator_agreement
+
 # The evaluate command and the API take these from here; suggestions.selectors owns them.
 from annotator.suggestions.selectors import SuggesterNotFound, suggester_by_spec  # noqa: F401
-
 from reviews.selectors import agreement_rows
 
 # The AffectNet paper's agreement between two annotators (sec. 3.3 and table 3 of Mollahosseini

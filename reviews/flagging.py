@@ -17,11 +17,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
-from annotator.models import Annotation, Face, Suggestion
-from annotator.faces.services import face_set_needs_review
-from annotator.suggestions.selectors import suggestion_counting
 from annotator.domain.va_regions import point_in_region
-
+from annotator.faces.services import face_set_needs_review
+from annotator.models import Annotation, Face, Suggestion
+from annotator.suggestions.selectors import suggestion_counting
 from reviews.models import Flag, FlagCheck, GoldItem
 
 logger = logging.getLogger(__name__)

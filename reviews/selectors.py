@@ -12,7 +12,6 @@ from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 from annotator.domain.categories import CATEGORY_NAMES
 from annotator.models import Annotation, Face, Suggestion
 from annotator.suggestions.selectors import suggestion_counting, suggestions_counting
-
 from reviews.models import Decision, Flag, GoldItem
 
 

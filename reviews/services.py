@@ -4,11 +4,10 @@ from typing import Optional
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.faces import services as core_services
 from annotator.domain.categories import validate_label, validate_point_in_circle
 from annotator.domain.errors import DomainError
+from annotator.faces import services as core_services
 from annotator.models import Annotation, Face, Suggestion
-
 from reviews.models import Decision, Flag, GoldItem
 
 

@@ -16,7 +16,6 @@ from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.evaluation_tables import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
 from annotator.models import Face, Suggester
 from annotator.web.roles import ANNOTATOR, can_review, is_admin
-
 from reviews import selectors
 from reviews.api import QueueFilterSerializer
 from reviews.dashboard import dashboard_cached, refresh_asked

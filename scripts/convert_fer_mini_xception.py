@@ -12,8 +12,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from annotator.suggestions.inference.mini_xception import WEIGHTS  # noqa: E402
-from annotator.suggestions.inference.mini_xception import build_network  # noqa: E402
+from annotator.suggestions.inference.mini_xception import (
+    WEIGHTS,  # noqa: E402
+    build_network,  # noqa: E402
+)
 
 
 def main(path):

@@ -4,9 +4,9 @@ import io
 
 from PIL import Image
 
+from annotator.faces.services import face_refresh_final_label, face_set_needs_review
 from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggester, Suggestion
-from annotator.faces.services import face_refresh_final_label, face_set_needs_review
 from reviews.models import Flag
 
 _colour = [0]

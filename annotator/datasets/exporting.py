@@ -27,14 +27,13 @@ from django.db.models import Count
 from django.utils import timezone
 from tqdm import tqdm
 
-from annotator.domain.categories import CATEGORY_NAMES, NUM_CATEGORIES
-from annotator.domain.crops import BOX_MARGIN, CROP_SIZE, ImageUnreadable, crop_normalise, landmarks_scale
-from annotator.datasets.formats import affectnet_csv
-from annotator.datasets.formats import affectnet_npy
-from annotator.models import Face, Split, Suggester
 from annotator.common.paths import PathNotAllowed, allowed_path
 from annotator.common.process_pool import default_workers, process_map
+from annotator.datasets.formats import affectnet_csv, affectnet_npy
+from annotator.domain.categories import CATEGORY_NAMES, NUM_CATEGORIES
+from annotator.domain.crops import BOX_MARGIN, CROP_SIZE, ImageUnreadable, crop_normalise, landmarks_scale
 from annotator.faces.selectors import faces_with_final_label
+from annotator.models import Face, Split, Suggester
 
 SPLIT_FOLDERS = {Split.TRAIN: "train_set", Split.VAL: "val_set"}
 CSV_NAMES = {Split.TRAIN: "training.csv", Split.VAL: "validation.csv"}

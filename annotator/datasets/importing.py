@@ -18,15 +18,14 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from tqdm import tqdm
 
-from annotator.faces.services import faces_final_labels_store
-from annotator.faces.store import NewFace, crop_save, faces_store
-from annotator.datasets.formats import affectnet_csv
-from annotator.datasets.formats import affectnet_npy
-from annotator.domain.crops import ImageUnreadable, NotAnImage, crop_normalise, face_crop, landmarks_scale
-from annotator.domain.labels import Label
-from annotator.models import MAX_ID, Annotation, Face, FinalSource, Split
 from annotator.common.paths import PathNotAllowed, allowed_path, child_within
 from annotator.common.process_pool import default_workers, process_map
+from annotator.datasets.formats import affectnet_csv, affectnet_npy
+from annotator.domain.crops import ImageUnreadable, NotAnImage, crop_normalise, face_crop, landmarks_scale
+from annotator.domain.labels import Label
+from annotator.faces.services import faces_final_labels_store
+from annotator.faces.store import NewFace, crop_save, faces_store
+from annotator.models import MAX_ID, Annotation, Face, FinalSource, Split
 
 DEFAULT_IMPORT_USER = "affectnet-import"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -18,13 +18,13 @@ from typing import Callable, Iterator, Optional
 from django.conf import settings
 from django.db import transaction
 
-from annotator.photos import detection
-from annotator.domain.categories import CATEGORY_NAMES
-from annotator.faces.store import NewFace, faces_store
-from annotator.domain.batching import chunked
-from annotator.models import Photo, Split, Suggester, Suggestion
 from annotator.common.paths import PathNotAllowed, allowed_path, child_within
 from annotator.common.process_pool import process_map
+from annotator.domain.batching import chunked
+from annotator.domain.categories import CATEGORY_NAMES
+from annotator.faces.store import NewFace, faces_store
+from annotator.models import Photo, Split, Suggester, Suggestion
+from annotator.photos import detection
 from annotator.suggestions.services import suggestions_store
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}

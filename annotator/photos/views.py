@@ -6,10 +6,10 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from annotator.web import roles
 from annotator.models import Split
 from annotator.photos.upload import photos_upload
 from annotator.photos.upload_limits import LimitedUploadHandler, request_too_large, short_size
+from annotator.web import roles
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -58,7 +58,7 @@ def photo_upload(request):
         limiter = LimitedUploadHandler(request, max_file_bytes=settings.PHOTO_UPLOAD_MAX_BYTES,
                                        max_request_bytes=settings.PHOTO_UPLOAD_MAX_REQUEST_BYTES)
         request.upload_handlers.insert(0, limiter)
-        request.POST  # parse the body now, through the limiter (CSRF is checked on what was parsed, below)
+        request.POST  # noqa: B018  parse the body now, through the limiter (CSRF is checked on what was parsed, below)
         if limiter.too_large:  # whether or not the CSRF token came before the point where reading stopped
             return _too_large(request, limiter.too_large)
     return _photo_upload(request, limiter)

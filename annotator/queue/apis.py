@@ -12,9 +12,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.models import Annotation
 from annotator.queue import services as queueing
 from annotator.web.api_fields import FloatField, IntegerField, UUIDField, id_field, seconds_spent_field
-from annotator.models import Annotation
 from annotator.web.roles import IsAnnotator
 
 

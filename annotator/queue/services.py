@@ -23,10 +23,10 @@ from django.utils import timezone
 from annotator import signals
 from annotator.domain.categories import CATEGORY_NAMES, has_va, validate_label, validate_point_in_circle
 from annotator.domain.errors import CONFLICT, INVALID, NOT_FOUND, DomainError
-from annotator.models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
-from annotator.faces.services import face_refresh_final_label
-from annotator.suggestions.selectors import suggestions_counting
 from annotator.domain.va_regions import point_in_region
+from annotator.faces.services import face_refresh_final_label
+from annotator.models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
+from annotator.suggestions.selectors import suggestions_counting
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Routes of the annotation area: the /annotate/ page and the queue API."""
 from django.urls import path
 
-from annotator.queue import views as annotate_views
 from annotator.queue import apis as queue_apis
+from annotator.queue import views as annotate_views
 
 urlpatterns = [
     path("annotate/", annotate_views.annotate, name="annotate"),

@@ -3,9 +3,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from annotator.web import roles
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import regions_for_page
+from annotator.web import roles
 
 # One key per category, printed on its button: digits for 0-9, X for No-Face.
 CATEGORY_KEYS = tuple(str(i) for i in range(10)) + ("x",)

@@ -20,10 +20,10 @@ from annotator.common.tasks import task_send_on_commit
 from annotator.domain.batching import chunked
 from annotator.domain.categories import rarity_priority
 from annotator.domain.crops import crop_pixels, image_decode
-from annotator.suggestions.inference import registry
-from annotator.suggestions.selectors import suggester_active
-from annotator.suggestions.priority import mixed_priority
 from annotator.models import Annotation, Face, Suggester, Suggestion
+from annotator.suggestions.inference import registry
+from annotator.suggestions.priority import mixed_priority
+from annotator.suggestions.selectors import suggester_active
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,12 @@ from django.conf import settings
 
 from annotator.domain.batching import chunked
 from annotator.models import Suggester, Suggestion
-from annotator.suggestions.services import faces_lacking_suggestion, faces_reprioritise, suggester_active_get_or_create, suggestions_compute
+from annotator.suggestions.services import (
+    faces_lacking_suggestion,
+    faces_reprioritise,
+    suggester_active_get_or_create,
+    suggestions_compute,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from annotator.domain.batching import chunked
 from annotator.domain.categories import has_va
+from annotator.domain.crops import crop_pixels
 from annotator.domain.metrics import categorical_metrics, dimensional_metrics
 from annotator.suggestions.inference.base import Predictions
-from annotator.domain.batching import chunked
-from annotator.domain.crops import crop_pixels
 from annotator.training.samples import Sample, sample_image
 
 EIGHT = tuple(range(8))

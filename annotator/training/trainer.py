@@ -31,9 +31,7 @@ from annotator.suggestions.inference.checkpoint import (
     to_eleven,
 )
 from annotator.suggestions.inference.device import pick_device
-from annotator.suggestions.inference.network import ExpressionNet
-from annotator.suggestions.inference.network import NetConfig
-from annotator.suggestions.inference.network import load_backbone_weights
+from annotator.suggestions.inference.network import ExpressionNet, NetConfig, load_backbone_weights
 from annotator.training.evaluation import samples_evaluate
 from annotator.training.samples import Sample, TrainingError, sample_image
 
@@ -216,7 +214,7 @@ def train(
     name: str,
     version: str,
     net_config: NetConfig,
-    train_config: TrainConfig = TrainConfig(),
+    train_config: TrainConfig | None = None,
     val_samples: Sequence[Sample] = (),
     resume: bool = False,
     backbone=None,
@@ -231,6 +229,7 @@ def train(
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
+    train_config = train_config or TrainConfig()  # a fresh default per call (a shared one could be mutated)
     device = pick_device(train_config.device)
     samples = usable_samples(samples, net_config.num_classes)
     if not samples:

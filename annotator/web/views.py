@@ -5,9 +5,9 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views import defaults
 
+from annotator.models import Face
 from annotator.web import roles
 from annotator.web.middleware import wants_json
-from annotator.models import Face
 
 
 @login_required

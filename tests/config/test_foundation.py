@@ -6,10 +6,10 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from annotator.faces import services
-from annotator.domain.labels import Label, agreed_label, final_label
-from annotator.models import Annotation, Face, FinalSource
 from annotator.common.paths import PathNotAllowed, allowed_path
+from annotator.domain.labels import Label, agreed_label, final_label
+from annotator.faces import services
+from annotator.models import Annotation, Face, FinalSource
 
 
 def make_face(**fields):

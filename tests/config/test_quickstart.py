@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,6 @@ from annotator.datasets import exporting
 from annotator.faces import services
 from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggester, Suggestion
-
 from tests.affectnet_helpers import files_of, jpeg, landmarks, write_face
 
 REPO = Path(__file__).resolve().parents[2]

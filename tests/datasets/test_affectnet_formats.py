@@ -6,9 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from annotator.datasets.formats import affectnet_csv
-from annotator.datasets.formats import affectnet_npy
-from annotator.datasets.formats import available_formats
+from annotator.datasets.formats import affectnet_csv, affectnet_npy, available_formats
 from annotator.datasets.formats.affectnet_npy import AnnotationFileError
 
 

@@ -12,7 +12,6 @@ from PIL import Image
 
 from annotator.faces import services
 from annotator.models import Annotation, Face, FinalSource, Split
-
 from tests.affectnet_helpers import jpeg, landmarks, write_face
 
 

@@ -16,7 +16,6 @@ from django.core.management.base import CommandError
 from annotator.faces import services
 from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation
-
 from tests.affectnet_helpers import files_of, jpeg, landmarks
 
 FACES = 150  # three chunks of 64 for the writer processes

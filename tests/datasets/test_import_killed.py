@@ -18,7 +18,6 @@ from django.core.files.storage import default_storage
 from annotator.faces.store import crop_storage_name
 from annotator.models import Annotation, Claim, Face, FinalSource, Suggestion
 from reviews.models import Flag
-
 from tests.affectnet_helpers import jpeg, landmarks, write_face
 from tests.process_helpers import kill_session, manage_command, manage_env, session_processes, wait_until
 

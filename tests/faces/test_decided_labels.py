@@ -13,9 +13,8 @@ from annotator.models import Annotation, Face, FinalSource
 from reviews.flagging import face_flags_evaluate
 from reviews.models import Flag
 from reviews.services import decision_make
-from tests.review_factories import answer, make_face, suggest, suggester
-
 from tests.affectnet_helpers import write_face
+from tests.review_factories import answer, make_face, suggest, suggester
 
 
 def run(*args):

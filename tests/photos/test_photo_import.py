@@ -10,12 +10,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image, ImageDraw
 
-from annotator.domain import crops
-from annotator.photos import detection
-from annotator.models import Face, Photo, Suggestion
 from annotator import signals
 from annotator.common.process_pool import CHUNKS_IN_FLIGHT
+from annotator.domain import crops
 from annotator.domain.categories import rarity_priority
+from annotator.models import Face, Photo, Suggestion
+from annotator.photos import detection
 from annotator.photos.services import ImportSummary, _store_batch, analysed_photos, no_face_suggester
 from tests.affectnet_helpers import jpeg
 

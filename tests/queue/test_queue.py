@@ -9,9 +9,9 @@ from django.test import Client
 from django.utils import timezone
 
 from annotator import signals
-from annotator.queue import services as queueing
 from annotator.faces import services
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
+from annotator.queue import services as queueing
 from reviews.services import gold_mark
 
 NEXT, RELEASE, SUBMIT, MINE = "/api/queue/next/", "/api/queue/release/", "/api/annotations/", "/api/annotations/mine/"

@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 
-from annotator.queue import services as queueing
 from annotator.models import Annotation, Face
+from annotator.queue import services as queueing
 from tests.queue.test_queue import make_face
 
 CLIENTS = 50

@@ -9,8 +9,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from annotator.queue import services as queueing
 from annotator.models import Annotation, Face, Suggester, Suggestion
+from annotator.queue import services as queueing
 from reviews.models import Decision, GoldItem
 from reviews.services import gold_mark
 from tests.queue.test_queue import MINE, RELEASE, client_for, make_face, make_suggestion, next_faces, policy, submit  # noqa: F401

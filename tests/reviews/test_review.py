@@ -6,9 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from annotator.faces.selectors import face_final_label
 from annotator.domain.categories import NUM_CATEGORIES, has_va
 from annotator.domain.labels import Label
+from annotator.faces.selectors import face_final_label
 from annotator.models import FinalSource
 from annotator.training.selectors import suggester_evaluate
 from reviews.models import Decision, Flag, GoldItem

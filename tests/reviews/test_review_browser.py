@@ -6,8 +6,8 @@ from django.contrib.auth.models import Group
 
 from annotator.datasets.exporting import affectnet_export
 from annotator.domain.labels import Label
-from annotator.web.roles import ROLES
 from annotator.faces.selectors import face_final_label
+from annotator.web.roles import ROLES
 from reviews.flagging import desired_flags
 from reviews.models import Decision, Flag
 from tests.conftest import browser_login

@@ -11,10 +11,9 @@ from django.core.management import call_command
 from annotator.config.celery import app
 from annotator.models import Face
 from reviews.models import FlagCheck
+from tests.affectnet_helpers import write_face
 from tests.conftest import wait_for
 from tests.suggestions.test_worker import Worker, use_broker
-
-from tests.affectnet_helpers import write_face
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

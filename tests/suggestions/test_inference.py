@@ -6,11 +6,11 @@ import pytest
 from PIL import Image
 
 from annotator.domain.categories import CONTEMPT, HAPPINESS, NO_FACE, NONE, UNCERTAIN
+from annotator.domain.va_regions import point_in_region
 from annotator.suggestions.inference import registry
 from annotator.suggestions.inference.builtin import predictions_from_fer_scores
 from annotator.suggestions.inference.onnx_model import OnnxConfigError
 from annotator.suggestions.inference.va import va_from_probabilities
-from annotator.domain.va_regions import point_in_region
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

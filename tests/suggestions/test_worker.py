@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import transaction
 
 from annotator import signals
-from annotator.domain.categories import HAPPINESS, SADNESS, rarity_priority
 from annotator.config.celery import app
+from annotator.domain.categories import HAPPINESS, SADNESS, rarity_priority
 from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Face, Suggestion
 from annotator.suggestions.services import suggester_active_get_or_create

@@ -11,9 +11,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotator.domain.evaluation_tables import format_seed_table
-from annotator.training import evaluation
-from annotator.training.data import samples_from_affectnet, samples_from_folder
-from annotator.suggestions.priority import MAX_RARITY, mixed_priority, uncertainty_priority
 from annotator.suggestions.inference.base import Predictions
 from annotator.suggestions.inference.checkpoint import (
     CheckpointError,
@@ -24,9 +21,10 @@ from annotator.suggestions.inference.checkpoint import (
     model_from_checkpoint,
     predict_batches,
 )
-from annotator.suggestions.inference.network import ExpressionNet
-from annotator.suggestions.inference.network import NetConfig
-from annotator.suggestions.inference.network import load_backbone_weights
+from annotator.suggestions.inference.network import ExpressionNet, NetConfig, load_backbone_weights
+from annotator.suggestions.priority import MAX_RARITY, mixed_priority, uncertainty_priority
+from annotator.training import evaluation
+from annotator.training.data import samples_from_affectnet, samples_from_folder
 from annotator.training.trainer import LAST, CropDataset, TrainConfig, class_weights, expression_loss, train
 
 SAMPLE_FACES = Path(__file__).resolve().parents[2] / "annotator" / "sample_faces"
@@ -317,9 +315,9 @@ def test_admin_make_active_switches_the_active_suggester(admin_client, checkpoin
 @pytest.mark.django_db
 def test_activation_orders_open_faces_by_uncertainty_and_rarity(faces, data_root, checkpoint_dir, settings,
                                                                 django_capture_on_commit_callbacks, eager_tasks):
-    from annotator.suggestions.services import suggester_activate
     from annotator.models import Face, Suggester, Suggestion
     from annotator.signals import suggestions_announce
+    from annotator.suggestions.services import suggester_activate
 
     settings.QUEUE_ACTIVE_LEARNING = True
     settings.SWEEP_BATCH_SIZE = 2  # the re-prioritisation task takes 2 faces a batch: the third needs the next one
@@ -351,8 +349,8 @@ def test_activation_queues_the_suggestion_job_for_the_worker(settings, django_ca
     import base64
     import json
 
-    from annotator.suggestions.services import suggester_activate
     from annotator.models import Suggester
+    from annotator.suggestions.services import suggester_activate
 
     if not str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
         pytest.skip("REDIS_URL is set: the worker tests cover the Redis broker")

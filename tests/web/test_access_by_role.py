@@ -16,9 +16,8 @@ from rest_framework.authtoken.models import Token
 from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Claim, Face, Photo, Suggester, Suggestion
 from reviews.models import Decision, Flag, GoldItem
-from tests.conftest import make_user
-
 from tests.affectnet_helpers import jpeg
+from tests.conftest import make_user
 
 ROLES = ("anonymous", "no role", "annotator", "reviewer", "admin")
 ANY_ROLE = {"annotator", "reviewer", "admin"}

@@ -3,10 +3,8 @@ import pytest
 from django.test import Client
 
 from annotator.config.settings import cache_settings
-
-from tests.suggestions.test_worker import own_redis  # noqa: F401  (a redis-server of the test's own, stopped and started)
-
 from tests.review_factories import answer, make_face
+from tests.suggestions.test_worker import own_redis  # noqa: F401  (a redis-server of the test's own, stopped and started)
 
 PAGES = ["/review/dashboard/", "/api/review/dashboard/", "/api/review/dashboard/?refresh=1", "/review/",
          "/api/review/queue/", "/annotate/", "/api/annotations/mine/"]

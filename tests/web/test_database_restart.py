@@ -23,9 +23,8 @@ from rest_framework.authtoken.models import Token
 
 from annotator.faces.store import NewFace, faces_store
 from annotator.models import Annotation, Claim, Face
-from tests.conftest import make_user
-
 from tests.affectnet_helpers import jpeg, landmarks
+from tests.conftest import make_user
 from tests.process_helpers import is_postgres, manage_command, manage_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

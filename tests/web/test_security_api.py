@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tests.conftest import make_user
-from tests.security_helpers import apply_client_address_settings, settings_for_env
 from tests.queue.test_queue import make_face
+from tests.security_helpers import apply_client_address_settings, settings_for_env
 
 NEXT, SUBMIT, MINE = "/api/queue/next/", "/api/annotations/", "/api/annotations/mine/"
 

@@ -10,10 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence, TextIO, Union
 
-from annotator.domain.categories import NUM_CATEGORIES, VA_SENTINEL, has_va, validate_label
 from annotator.datasets.formats import register
-from annotator.datasets.formats.affectnet_npy import LANDMARK_VALUES
-from annotator.datasets.formats.affectnet_npy import format_value
+from annotator.datasets.formats.affectnet_npy import LANDMARK_VALUES, format_value
+from annotator.domain.categories import NUM_CATEGORIES, VA_SENTINEL, has_va, validate_label
 
 FORMAT = register(
     "affectnet-csv",

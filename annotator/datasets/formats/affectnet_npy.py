@@ -17,8 +17,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from annotator.domain.categories import NUM_CATEGORIES, VA_SENTINEL, has_va, validate_label
 from annotator.datasets.formats import register
+from annotator.domain.categories import NUM_CATEGORIES, VA_SENTINEL, has_va, validate_label
 
 FORMAT = register(
     "affectnet-npy",

@@ -2,9 +2,9 @@
 
 from django.core.management.base import CommandError
 
+from annotator.common.paths import PathNotAllowed
 from annotator.datasets.importing import DEFAULT_IMPORT_USER, ImportLayoutError
 from annotator.models import Split
-from annotator.common.paths import PathNotAllowed
 
 LAYOUT_ERRORS = (ImportLayoutError, PathNotAllowed)
 

@@ -2,15 +2,12 @@
 import json
 
 import numpy as np
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
-from annotator.suggestions.inference.registry import UnknownSuggesterKind
-from annotator.suggestions.inference.registry import load_model
 from annotator.models import Suggester
-from annotator.suggestions.services import suggester_activate
-from annotator.suggestions.services import suggester_config
+from annotator.suggestions.inference.registry import UnknownSuggesterKind, load_model
+from annotator.suggestions.services import suggester_activate, suggester_config
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.domain.categories import parse_categories
 from annotator.datasets.exporting import ExportError, affectnet_export
+from annotator.domain.categories import parse_categories
 
 
 class Command(BaseCommand):

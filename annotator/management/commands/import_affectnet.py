@@ -3,7 +3,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.datasets.importing import affectnet_folder_import
-
 from annotator.management.commands._io_common import LAYOUT_ERRORS, add_import_options, finish, import_options
 
 

@@ -5,9 +5,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotator.photos.detection import DETECTORS, DetectorUnavailable
-from annotator.models import Split
 from annotator.common.paths import PathNotAllowed
+from annotator.models import Split
+from annotator.photos.detection import DETECTORS, DetectorUnavailable
 from annotator.photos.services import photos_import
 
 

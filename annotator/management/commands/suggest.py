@@ -5,7 +5,10 @@ from tqdm import tqdm
 
 from annotator.domain.batching import chunked
 from annotator.suggestions.services import (
-    faces_lacking_suggestion, suggester_active_get_or_create, suggester_progress, suggestions_compute,
+    faces_lacking_suggestion,
+    suggester_active_get_or_create,
+    suggester_progress,
+    suggestions_compute,
 )
 from annotator.suggestions.tasks import suggestions_enqueue
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from annotator.suggestions.inference.base import Predictions
-from annotator.suggestions.inference.device import autocast_for
-from annotator.suggestions.inference.device import pick_device
+from annotator.suggestions.inference.device import autocast_for, pick_device
 from annotator.suggestions.inference.va import va_from_probabilities
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "fer2013_networkv2.pt"

@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from annotator.domain.categories import NUM_CATEGORIES
 from annotator.domain.batching import chunked
+from annotator.domain.categories import NUM_CATEGORIES
 from annotator.suggestions.inference.base import Predictions
 from annotator.suggestions.inference.device import pick_device
-from annotator.suggestions.inference.network import ExpressionNet
-from annotator.suggestions.inference.network import NetConfig
+from annotator.suggestions.inference.network import ExpressionNet, NetConfig
 
 FORMAT = "annotator-expression-net"
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from annotator.suggestions.inference.builtin import FER_TO_AFFECTNET
 from annotator.suggestions.inference.base import Predictions
-from annotator.suggestions.inference.device import autocast_for
-from annotator.suggestions.inference.device import pick_device
+from annotator.suggestions.inference.builtin import FER_TO_AFFECTNET
+from annotator.suggestions.inference.device import autocast_for, pick_device
 from annotator.suggestions.inference.va import va_from_probabilities
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "fer_mini_xception.pt"

@@ -9,12 +9,12 @@ their rounds the same processes run a bare SQL claim (one statement, SKIP LOCKED
 itself costs. The browser part serves the page from a live server thread and times Enter -> next
 image painted with performance marks inside the page.
 """
+import multiprocessing
+import random
 import secrets
 import shutil
 import statistics
 import tempfile
-import multiprocessing
-import random
 import time
 import uuid
 
@@ -25,8 +25,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from annotator.queue import services as queueing
 from annotator.models import Annotation, Suggester, Suggestion
+from annotator.queue import services as queueing
 from tests.drawn_faces import store_drawn_faces
 
 BARE_CLAIM = """

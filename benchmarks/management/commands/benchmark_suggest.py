@@ -21,8 +21,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotator.domain.batching import chunked
 from annotator.faces.store import NewFace, faces_store
-from annotator.suggestions.inference.registry import load_model
 from annotator.models import Face, Suggester, Suggestion
+from annotator.suggestions.inference.registry import load_model
 from annotator.suggestions.services import crop_load, suggestions_compute
 
 PHOTOS = Path(settings.BASE_DIR) / "tests" / "data"
