@@ -6,6 +6,8 @@ class AnnotatorConfig(AppConfig):
     verbose_name = "Faces and annotations"
 
     def ready(self):
+        # The Celery app, configured from these settings, before any task is sent.
+        import annotator.config.celery  # noqa: F401
         from annotator.config import checks  # noqa: F401  (registers them)
         from annotator.signals import suggestions_saved
         from annotator.suggestions import receivers

@@ -93,7 +93,7 @@ class Face(models.Model):
         ]
         indexes = [
             models.Index(fields=["-queue_priority", "id"], name="face_queue_order"),
-            # The queue reads only faces that still need answers, in either order (annotator.queueing).
+            # The queue reads only faces that still need answers, in either order (annotator.queue.services).
             models.Index(
                 fields=["-queue_priority", "id"],
                 condition=Q(answer_count__lt=F("required_annotations")),

@@ -23,3 +23,17 @@ def test_import_contracts_are_kept():
 def test_ruff_finds_nothing():
     result = subprocess.run([_tool("ruff"), "check", "."], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_django_free_parts_import_without_django_or_celery():
+    """What the import contracts say holds at run time too: a notebook or a GPU box's script can
+    import the domain, the formats, inference, detection and the trainer without a Django project."""
+    modules = ["annotator.domain.categories", "annotator.domain.crops", "annotator.domain.metrics",
+               "annotator.datasets.formats.affectnet_npy", "annotator.suggestions.inference.registry",
+               "annotator.photos.detection", "annotator.training.trainer"]
+    code = (f"import sys\nfor m in {modules!r}: __import__(m)\n"
+            "print(sorted({n.split('.')[0] for n in sys.modules} & {'django', 'rest_framework', 'celery', 'kombu'}))")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -148,7 +148,7 @@ def _target(out) -> Path:
 def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list]]:
     """Return (224x224 RGB JPEG bytes, landmarks in its pixels) for a stored crop; None if it cannot be read.
 
-    A crop whose bytes still hash to the face's content hash is the one face_store stored, and
+    A crop whose bytes still hash to the face's content hash is the one faces.store stored, and
     every way in stores a 224x224 RGB JPEG (domain.crops makes them): it is copied byte for
     byte. Anything else (a file changed, damaged or put there by other means) is decoded whole and
     converted if need be; one that does not decode is left out.

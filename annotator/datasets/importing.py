@@ -2,7 +2,7 @@
 
 Each face is read and checked whole (image, landmarks, labels) before anything of it is stored,
 so a bad file skips its face and nothing else. Good faces are stored in batches through
-face_store.faces_store; with labels, each batch's faces, their answers and final labels are
+faces.store.faces_store; with labels, each batch's faces, their answers and final labels are
 written in one transaction.
 """
 

@@ -1,7 +1,7 @@
 """Import raw photos as faces: walk a folder lazily, detect in a process pool, store in batches.
 
 The pool's workers (common.process_pool, without Django) run photos.detection; only this parent
-process touches the database, through face_store.faces_store (the one way faces are stored). Memory stays bounded on
+process touches the database, through faces.store.faces_store (the one way faces are stored). Memory stays bounded on
 folders of any size: files are listed lazily, at most a few photos per worker are in flight, and
 results are written and dropped in batches.
 """

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from annotator.photos import views as photo_views
+from annotator.photos import views
 
 urlpatterns = [
-    path("photos/upload/", photo_views.photo_upload, name="photo-upload"),
+    path("photos/upload/", views.photo_upload, name="photo-upload"),
 ]

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.models import Annotation
-from annotator.queue import services as queueing
+from annotator.queue import services as queue_services
 from annotator.web.api_fields import FloatField, IntegerField, UUIDField, id_field, seconds_spent_field
 from annotator.web.roles import IsAnnotator
 
@@ -35,7 +35,7 @@ class QueuedFaceOut(serializers.Serializer):
     expires_at = serializers.DateTimeField(help_text="End of this annotator's lease on the face")
 
 
-def _face_out(item: queueing.ClaimedFace) -> dict:
+def _face_out(item: queue_services.ClaimedFace) -> dict:
     s = item.suggestion
     return {
         "id": item.face_id,
@@ -74,7 +74,7 @@ class QueueNextApi(APIView):
     def post(self, request):
         data = self.QueueNextIn(data=request.data)
         data.is_valid(raise_exception=True)
-        items = queueing.queue_claim(annotator=request.user, **data.validated_data)
+        items = queue_services.queue_claim(annotator=request.user, **data.validated_data)
         return Response({"faces": QueuedFaceOut([_face_out(i) for i in items], many=True).data})
 
 
@@ -91,7 +91,7 @@ class QueueReleaseApi(APIView):
     def post(self, request):
         data = self.QueueReleaseIn(data=request.data)
         data.is_valid(raise_exception=True)
-        queueing.queue_release(annotator=request.user, face_id=data.validated_data["face"])
+        queue_services.queue_release(annotator=request.user, face_id=data.validated_data["face"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -128,7 +128,7 @@ class AnnotationSubmitApi(APIView):
         data = self.AnnotationSubmitIn(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        annotation, created = queueing.annotation_submit(
+        annotation, created = queue_services.annotation_submit(
             face=d["face"], annotator=request.user, category=d["category"], valence=d["valence"],
             arousal=d["arousal"], client_key=d["client_key"], seconds_spent=d["seconds_spent"],
             suggestion_id=d["suggestion"], outside_region_confirmed=d["outside_region_confirmed"],
@@ -147,7 +147,7 @@ class AnnotationChangeApi(APIView):
         data = LabelIn(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        annotation = queueing.annotation_change(
+        annotation = queue_services.annotation_change(
             annotation_id=annotation_id, annotator=request.user, category=d["category"],
             valence=d["valence"], arousal=d["arousal"], outside_region_confirmed=d["outside_region_confirmed"],
             seconds_spent=d["seconds_spent"],

@@ -11,7 +11,7 @@ from django.utils import timezone
 from annotator import signals
 from annotator.faces import services
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
-from annotator.queue import services as queueing
+from annotator.queue import services as queue_services
 from reviews.services import gold_mark
 
 NEXT, RELEASE, SUBMIT, MINE = "/api/queue/next/", "/api/queue/release/", "/api/annotations/", "/api/annotations/mine/"
@@ -98,7 +98,7 @@ def test_abandoned_claim_returns_to_the_queue_after_the_lease(policy, annotator_
     other = client_for(second_annotator)
     assert next_faces(other) == []
     later = timezone.now() + timedelta(seconds=policy.CLAIM_LEASE_SECONDS + 1)
-    monkeypatch.setattr(queueing, "_now", lambda: later)
+    monkeypatch.setattr(queue_services, "_now", lambda: later)
     assert [f["id"] for f in next_faces(other)] == [face.id]
     # The first annotator's lease lapsed and the face is taken: a late answer is refused, not stored twice.
     response = submit(client_for(annotator_user), face.id)
@@ -116,13 +116,13 @@ def test_claims_of_an_annotator_who_never_returns_are_swept_one_lease_after_they
     next_faces(client_for(annotator_user), count=2)  # then goes away for good
     lease = timedelta(seconds=policy.CLAIM_LEASE_SECONDS)
     start = timezone.now()
-    monkeypatch.setattr(queueing, "_now", lambda: start + lease / 2)
+    monkeypatch.setattr(queue_services, "_now", lambda: start + lease / 2)
     next_faces(client_for(second_annotator), count=1)  # claimed half a lease later
     assert Claim.objects.count() == 3
 
-    monkeypatch.setattr(queueing, "_now", lambda: start + lease * 1.9)
+    monkeypatch.setattr(queue_services, "_now", lambda: start + lease * 1.9)
     assert claims_delete_forgotten() == 0  # lapsed, but remembered for one more lease (a skip stays skipped)
-    monkeypatch.setattr(queueing, "_now", lambda: start + lease * 2 + timedelta(seconds=1))
+    monkeypatch.setattr(queue_services, "_now", lambda: start + lease * 2 + timedelta(seconds=1))
     assert claims_delete_forgotten() == 2
     assert list(Claim.objects.values_list("annotator_id", flat=True)) == [second_annotator.id]
     assert Face.objects.count() == len(faces)  # only the leases go
@@ -398,7 +398,7 @@ def test_claim_query_reads_the_open_faces_index(policy, annotator_user):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE annotator_face")
         cursor.execute("SET enable_seqscan = off")  # small tables favour a scan; ask what the index path is
-    sql, params = queueing.lock_candidates_sql(annotator_id=annotator_user.pk, now=timezone.now(), limit=3, exclude=[1])
+    sql, params = queue_services.lock_candidates_sql(annotator_id=annotator_user.pk, now=timezone.now(), limit=3, exclude=[1])
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
@@ -411,6 +411,6 @@ def test_faces_held_by_others_do_not_hide_the_rest_of_the_queue(policy, annotato
     faces = [make_face(i, priority=100 - i) for i in range(40)]
     for n in range(8):
         holder = django_user_model.objects.create_user(f"holder{n}")
-        queueing.queue_claim(annotator=holder, count=4)
+        queue_services.queue_claim(annotator=holder, count=4)
     got = [f["id"] for f in next_faces(client_for(annotator_user), count=4)]
     assert got == [f.id for f in faces[32:36]]

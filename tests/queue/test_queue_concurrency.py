@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 
 from annotator.models import Annotation, Face
-from annotator.queue import services as queueing
+from annotator.queue import services as queue_services
 from tests.queue.test_queue import make_face
 
 CLIENTS = 50
@@ -37,14 +37,14 @@ def test_fifty_concurrent_annotators_never_overfill_a_face(settings):
         try:
             start.wait()
             while True:
-                items = queueing.queue_claim(annotator=user, count=2)
+                items = queue_services.queue_claim(annotator=user, count=2)
                 if not items:
                     return
                 with lock:
                     for item in items:
                         handed[item.face_id].add(user.pk)
                 for item in items:
-                    queueing.annotation_submit(
+                    queue_services.annotation_submit(
                         face=item.face_id, annotator=user, category=10, valence=None, arousal=None,
                         client_key=uuid.uuid4(),
                     )

@@ -10,7 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from annotator.models import Annotation, Face, Suggester, Suggestion
-from annotator.queue import services as queueing
+from annotator.queue import services as queue_services
 from reviews.models import Decision, GoldItem
 from reviews.services import gold_mark
 from tests.queue.test_queue import MINE, RELEASE, client_for, make_face, make_suggestion, next_faces, policy, submit  # noqa: F401
@@ -48,7 +48,7 @@ def test_a_skipped_or_lapsed_claim_is_not_enough_but_a_retry_of_a_stored_answer_
     assert submit(client, answered.id, key=key).status_code == 201
     claim(client, lapsed)
     later = timezone.now() + timedelta(seconds=policy.CLAIM_LEASE_SECONDS + 1)
-    monkeypatch.setattr(queueing, "_now", lambda: later)
+    monkeypatch.setattr(queue_services, "_now", lambda: later)
     assert submit(client, lapsed.id).status_code == 409  # the face has room, but the lease ran out
     retry = submit(client, answered.id, key=key)  # its claim ended with the answer: still idempotent
     assert retry.status_code == 200

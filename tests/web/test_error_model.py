@@ -8,7 +8,7 @@ from annotator.domain.categories import LabelError, validate_label
 from annotator.domain.errors import CONFLICT, INVALID, NOT_FOUND, DomainError
 from annotator.faces.services import face_set_reviewed_label
 from annotator.models import Annotation
-from annotator.queue import services as queueing
+from annotator.queue import services as queue_services
 from annotator.web.errors import exception_handle
 from reviews.evaluation import SuggesterNotFound
 from reviews.services import DecisionError
@@ -69,9 +69,9 @@ def test_a_kind_without_a_status_is_refused_when_the_class_is_made():
 
 
 def test_the_services_errors_are_domain_errors_that_know_no_http():
-    for error in (LabelError, DecisionError, SuggesterNotFound, queueing.QueueError, queueing.NoSuchFace,
-                  queueing.NoSuchAnswer, queueing.AlreadyAnswered, queueing.NotClaimed, queueing.KeyReused,
-                  queueing.ReviewDecided, queueing.TooOldToChange, queueing.OutsideRegion):
+    for error in (LabelError, DecisionError, SuggesterNotFound, queue_services.QueueError, queue_services.NoSuchFace,
+                  queue_services.NoSuchAnswer, queue_services.AlreadyAnswered, queue_services.NotClaimed, queue_services.KeyReused,
+                  queue_services.ReviewDecided, queue_services.TooOldToChange, queue_services.OutsideRegion):
         assert issubclass(error, DomainError) and not hasattr(error, "status"), error
     # Callers that catch the builtin kinds still do (imports, commands).
     assert issubclass(LabelError, ValueError) and issubclass(SuggesterNotFound, LookupError)

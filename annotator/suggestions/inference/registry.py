@@ -1,6 +1,6 @@
 """Which implementation a suggester kind maps to, and the one model each worker process keeps.
 
-Django-free: the caller (annotator.suggesting) passes the Suggester row's fields.
+Django-free: the caller (annotator.suggestions.services) passes the Suggester row's fields.
 """
 import threading
 

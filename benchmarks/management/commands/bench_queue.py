@@ -26,7 +26,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from annotator.models import Annotation, Suggester, Suggestion
-from annotator.queue import services as queueing
+from annotator.queue import services as queue_services
 from tests.drawn_faces import store_drawn_faces
 
 BARE_CLAIM = """
@@ -140,7 +140,7 @@ class Command(BaseCommand):
             cursor.execute("ANALYZE annotator_claim")
             cursor.execute("ANALYZE annotator_annotation")
         self.stdout.write(f"  inserted {size:,} faces in {time.perf_counter() - started:.1f} s")
-        sql, params = queueing.lock_candidates_sql(
+        sql, params = queue_services.lock_candidates_sql(
             annotator_id=User.objects.get(username="bench-annotator-0").pk, now=timezone.now(), limit=1, exclude=[]
         )
         with transaction.atomic(), connection.cursor() as cursor:
@@ -199,11 +199,11 @@ class Command(BaseCommand):
     @staticmethod
     def _service_round(user, out):
         t0 = time.perf_counter()
-        items = queueing.queue_claim(annotator=user, count=1)
+        items = queue_services.queue_claim(annotator=user, count=1)
         t1 = time.perf_counter()
         if not items:
             return
-        queueing.annotation_submit(
+        queue_services.annotation_submit(
             face=items[0].face_id, annotator=user, category=0, valence=0.0, arousal=0.0, client_key=uuid.uuid4()
         )
         t2 = time.perf_counter()
