@@ -72,8 +72,9 @@ class Face(models.Model):
     answer_count = models.PositiveSmallIntegerField(default=0, help_text="Kept in step with the annotations")
     queue_priority = models.FloatField(default=0.0, help_text="Higher is served first")
     needs_review = models.BooleanField(default=False, db_index=True, help_text="Has an open flag")
+    # db_default as well: rows inserted by SQL (bulk loaders, bench_queue) are not gold either.
     is_gold = models.BooleanField(
-        default=False, help_text="A gold item: its label is known, and it is mixed into queues to measure annotators"
+        default=False, db_default=False, help_text="A gold item: its label is known, and it is mixed into queues to measure annotators"
     )
     final_category = models.SmallIntegerField(choices=CATEGORY_CHOICES, null=True, blank=True, db_index=True)
     final_valence = models.FloatField(null=True, blank=True)

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='face',
             name='is_gold',
-            field=models.BooleanField(default=False, help_text='A gold item: its label is known, and it is mixed into queues to measure annotators'),
+            field=models.BooleanField(default=False, db_default=False, help_text='A gold item: its label is known, and it is mixed into queues to measure annotators'),
         ),
         migrations.AddIndex(
             model_name='face',
