@@ -172,9 +172,13 @@ def _insert_claims_if_open(face_ids: list, *, annotator, now, expires_at, blind:
         f"SELECT f.id, %s, {blind_sql}, %s, %s FROM {face_table} f "
         f"WHERE f.id IN ({', '.join(['%s'] * len(face_ids))}) AND f.answer_count + "
         f"(SELECT COUNT(*) FROM {claim_table} c WHERE c.face_id = f.id AND c.expires_at > %s) < f.required_annotations "
+        # Claim ids follow the queue order of face_ids: a reload lists own claims by (claimed_at, id), and
+        # these share claimed_at, so without this the rows' physical order (which updates change) decides.
+        f"ORDER BY CASE f.id {' '.join(['WHEN %s THEN %s'] * len(face_ids))} END "
         "RETURNING id, face_id"
     )
-    params = [annotator.pk, *blind_ids, adapt(now), adapt(expires_at), *face_ids, adapt(now)]
+    order = [v for position, pk in enumerate(face_ids) for v in (pk, position)]
+    params = [annotator.pk, *blind_ids, adapt(now), adapt(expires_at), *face_ids, adapt(now), *order]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
