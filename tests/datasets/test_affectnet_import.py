@@ -322,3 +322,19 @@ def test_csv_bad_rows_are_skipped_with_line_and_reason(data_root, tmp_path):
     ):
         assert expected in out, out
     assert Face.objects.count() == 1 and Face.objects.get().split == Split.VAL
+
+
+@pytest.mark.django_db
+def test_csv_box_smaller_than_a_pixel_is_skipped_with_its_line_and_the_rest_imported(data_root):
+    """A box with area but under a pixel wide expanded to a region of no whole pixels and crashed the
+    import (ZeroDivisionError); it is bad input like any other row."""
+    images = data_root / "imgs"
+    images.mkdir()
+    _original_with_marks(images / "a.jpg")
+    lnd = [100, 100] * 68
+    csv_path = data_root / "training.csv"
+    csv_path.write_text(HEADER + _csv_line("a.jpg", (100, 100, 0.2, 0.3), lnd) + _csv_line("a.jpg", (100, 100, 100, 100), lnd))
+    out, error = run("import_affectnet_csv", str(csv_path), "--images", str(images))
+    assert error and "1 face(s) skipped" in error
+    assert "line 2: face box is smaller than one pixel" in out, out
+    assert Face.objects.count() == 1 and Face.objects.get().box_width == 100

@@ -70,6 +70,8 @@ def parse_row(record: dict, where: str, *, labels: bool = True) -> CsvRow:
     box = tuple(_number(record.get(c), where, c) for c in ("face_x", "face_y", "face_width", "face_height"))
     if box[2] <= 0 or box[3] <= 0:
         raise CsvRowError(where, f"face box has no area: {box}")
+    if box[2] < 1 or box[3] < 1:  # its expanded region would round to no pixels: nothing to crop
+        raise CsvRowError(where, f"face box is smaller than one pixel: {box}")
     text = (record.get("facial_landmarks") or "").strip()
     parts = [p for p in text.split(";") if p.strip()] if text else []
     if len(parts) != LANDMARK_VALUES:
