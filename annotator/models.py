@@ -240,3 +240,59 @@ class Photo(models.Model):
 
     def __str__(self):
         return f"{self.source} ({self.face_count} faces)"
+
+
+class ReviewerRequest(models.Model):
+    """A reviewer's request that annotators act on a face (written by annotator.feedback.services).
+
+    RETURN: the face goes back to the annotator of `annotation`, with `note`; the queue serves it to
+    them before new faces, and their next answer replaces the returned one. ONE_MORE: the face needed
+    one more answer (required_annotations was raised by one); anyone who has not answered it may
+    give it. Open until that answer comes, or until a reviewer decides the face (withdrawn).
+    """
+
+    class Kind(models.TextChoices):
+        RETURN = "return", "returned with a note"
+        ONE_MORE = "one_more", "one more annotator asked for"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "waiting for an answer"
+        ANSWERED = "answered", "answered"
+        WITHDRAWN = "withdrawn", "withdrawn: a reviewer decided the face"
+
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="reviewer_requests")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="reviewer_requests",
+        help_text="RETURN: the annotator who must answer again",
+    )
+    annotation = models.ForeignKey(
+        Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="RETURN: the returned answer; ONE_MORE: the answer that fulfilled it",
+    )
+    note = models.TextField(blank=True, help_text="RETURN: what the reviewer tells the annotator")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["face", "annotator"], condition=Q(status="open", kind="return"),
+                name="one_open_return_per_face_and_annotator",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="return", annotator__isnull=False) & ~Q(note=""))
+                | Q(kind="one_more", annotator__isnull=True),
+                name="reviewer_request_kind_fields",
+            ),
+        ]
+        indexes = [
+            # Every claim looks up the claimer's open returns.
+            models.Index(fields=["annotator"], condition=Q(status="open"), name="reviewer_request_open"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on face {self.face_id} ({self.status})"

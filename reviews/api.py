@@ -15,7 +15,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.models import MAX_ID, Annotation, Face, Split, Suggestion
+from annotator.feedback import services as feedback_services
+from annotator.models import MAX_ID, Annotation, Face, ReviewerRequest, Split, Suggestion
 from annotator.training.selectors import suggester_evaluate
 from annotator.web.api_fields import FloatField, IntegerField, id_field
 from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
@@ -171,6 +172,62 @@ class DecisionApi(APIView):
         )
         decision.next_face_id = selectors.review_next_face_id(filters=filters, exclude=[face_id])
         return Response(self.DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class RequestOut(serializers.Serializer):
+    face_id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=ReviewerRequest.Kind.choices)
+    annotator = serializers.CharField(source="annotator.username", allow_null=True, default=None)
+    note = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+    requested_by = serializers.CharField(source="requested_by.username")
+    created_at = serializers.DateTimeField()
+    required_annotations = serializers.IntegerField(source="face.required_annotations")
+    next_face_id = serializers.IntegerField(allow_null=True)
+
+
+def _request_response(request, face_id: int, made: ReviewerRequest, filters) -> Response:
+    made.face.refresh_from_db(fields=["required_annotations"])
+    made.next_face_id = selectors.review_next_face_id(filters=filters, exclude=[face_id])
+    return Response(RequestOut(made).data, status=status.HTTP_201_CREATED)
+
+
+class ReturnApi(APIView):
+    """Return the face to the annotator of one answer, with a note: the queue serves it to them first,
+    with the note above it, and their new answer replaces that one."""
+
+    permission_classes = [IsAuthenticated, IsReviewer]
+    error_field_names: ClassVar[dict] = {"annotation": "annotation_id"}
+
+    class ReturnIn(serializers.Serializer):
+        annotation_id = id_field(help_text="The answer returned: its annotator gets the face back")
+        note = serializers.CharField(max_length=feedback_services.NOTE_MAX_CHARS)
+
+    @extend_schema(parameters=FILTER_PARAMETERS, request=ReturnIn, responses={201: RequestOut},
+                   summary="Return the face to an annotator with a note")
+    def post(self, request, face_id: int):
+        get_object_or_404(Face.objects.only("id"), pk=face_id)
+        filters = queue_filters(request)
+        s = self.ReturnIn(data=request.data)
+        s.is_valid(raise_exception=True)
+        made = feedback_services.face_return(face_id=face_id, annotation_id=s.validated_data["annotation_id"],
+                                             note=s.validated_data["note"], by=request.user)
+        return _request_response(request, face_id, made, filters)
+
+
+class OneMoreApi(APIView):
+    """Ask one more annotator: the face needs one more answer and returns to the queue for someone
+    who has not answered it."""
+
+    permission_classes = [IsAuthenticated, IsReviewer]
+
+    @extend_schema(parameters=FILTER_PARAMETERS, request=None, responses={201: RequestOut},
+                   summary="Ask one more annotator to answer the face")
+    def post(self, request, face_id: int):
+        get_object_or_404(Face.objects.only("id"), pk=face_id)
+        filters = queue_filters(request)
+        made = feedback_services.face_ask_one_more(face_id=face_id, by=request.user)
+        return _request_response(request, face_id, made, filters)
 
 
 class HistoryApi(APIView):

@@ -18,7 +18,7 @@ from annotator.suggestions.selectors import suggester_active
 from annotator.training.selectors import suggester_evaluate
 from reviews.evaluation import PAPER_AGREEMENT, agreement
 from reviews.models import Flag
-from reviews.selectors import gold_accuracy
+from reviews.selectors import gold_accuracy, overturn_counts
 
 VA_BINS = 20
 CACHE_KEY = "reviews:dashboard:v1"
@@ -100,7 +100,8 @@ def _blind_stats(active) -> dict:
 
 def annotator_stats(per_annotator_agreement: dict) -> list:
     """Return per annotator: answers, faces/hour of answering time, median seconds, agreement with
-    others, gold accuracy, and anchoring (kept the shown suggestion vs matched the model when blind)."""
+    others, gold accuracy, overturn rate (reviewers' decisions of another category), and anchoring
+    (kept the shown suggestion vs matched the model when blind)."""
     rows = list(
         Annotation.objects.order_by().values("annotator_id", "annotator__username").annotate(
             answers=Count("id"),
@@ -111,6 +112,7 @@ def annotator_stats(per_annotator_agreement: dict) -> list:
     )
     medians = _medians_seconds()
     gold = gold_accuracy()
+    overturns = overturn_counts()
     blind_stats = _blind_stats(suggester_active())
     out = []
     for r in rows:
@@ -132,6 +134,9 @@ def annotator_stats(per_annotator_agreement: dict) -> list:
             "kept_rate": r["kept"] / r["shown"] if r["shown"] else None,
             "blind": blind,
             "blind_match_rate": blind_match / blind if blind else None,
+            "overturned": overturns.get(aid, {}).get("overturned", 0),
+            "reviewed": overturns.get(aid, {}).get("reviewed", 0),
+            "overturn_rate": overturns.get(aid, {}).get("rate"),
         })
     return out
 

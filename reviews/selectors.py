@@ -10,7 +10,7 @@ import numpy as np
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 
 from annotator.domain.categories import CATEGORY_NAMES
-from annotator.models import Annotation, Face, Suggestion
+from annotator.models import Annotation, Face, ReviewerRequest, Suggestion
 from annotator.suggestions.selectors import suggestion_counting, suggestions_counting
 from reviews.models import Decision, Flag, GoldItem
 
@@ -31,7 +31,11 @@ class QueueFilters:
 
 
 def _open_flags(filters: QueueFilters) -> QuerySet:
-    flags = Flag.objects.filter(status=Flag.Status.OPEN)
+    # A face returned to an annotator, or waiting for one more answer, waits for them, not for a
+    # reviewer: it leaves the queue until that answer comes (its flags stay open; the item page
+    # still shows and decides it).
+    waiting = ReviewerRequest.objects.filter(face_id=OuterRef("face_id"), status=ReviewerRequest.Status.OPEN)
+    flags = Flag.objects.filter(status=Flag.Status.OPEN).filter(~Exists(waiting))
     if filters.reason:
         flags = flags.filter(reason=filters.reason)
     if filters.category is not None:
@@ -61,6 +65,15 @@ def review_queue(*, filters: QueueFilters = QueueFilters()) -> QuerySet:
         .annotate(severity=Max("severity"), flag_count=Count("id"), since=Min("created_at"))
         .order_by("-severity", "since", "face_id")
     )
+
+
+def faces_waiting(*, limit: int = 50) -> list:
+    """Return the open requests (faces returned to an annotator or waiting for one more answer), oldest
+    first: they are out of the queue meanwhile, and listed so that none is forgotten."""
+    rows = (ReviewerRequest.objects.filter(status=ReviewerRequest.Status.OPEN)
+            .select_related("annotator", "requested_by").order_by("created_at", "id")[:limit])
+    return [{"face_id": r.face_id, "kind": r.kind, "annotator": r.annotator.username if r.annotator else None,
+             "by": r.requested_by.username if r.requested_by else "", "created_at": r.created_at} for r in rows]
 
 
 def review_reason_counts(*, filters: QueueFilters = QueueFilters()) -> dict:
@@ -145,8 +158,17 @@ def face_review_item(*, face_id: int, with_audit: bool) -> dict:
     ]
     decision = Decision.objects.filter(face=face).select_related("reviewer").first()
     gold = GoldItem.objects.filter(face=face).first()
+    requests = [
+        {"kind": r.kind, "kind_label": r.get_kind_display(), "annotator": r.annotator.username if r.annotator else None,
+         "note": r.note, "status": r.status, "by": r.requested_by.username if r.requested_by else "",
+         "created_at": r.created_at.isoformat()}
+        for r in face.reviewer_requests.select_related("annotator", "requested_by").order_by("created_at", "id")
+    ]
     return {
         "id": face.id,
+        "required_annotations": face.required_annotations,
+        "answer_count": face.answer_count,
+        "requests": requests,
         "image_url": f"/api/faces/{face.id}/image/",
         "split": face.split,
         "landmarks": face.landmarks,
@@ -175,6 +197,19 @@ def face_history(*, face_id: int, with_audit: bool) -> list:
         if f.closed_at:
             events.append({"at": f.closed_at, "what": f"flag {f.status}", "detail": f.get_reason_display(),
                            "by": f.closed_by.username if f.closed_by else ""})
+    for r in ReviewerRequest.objects.filter(face_id=face_id).select_related("annotator", "requested_by", "annotation__annotator"):
+        by = r.requested_by.username if r.requested_by else ""
+        if r.kind == ReviewerRequest.Kind.RETURN:
+            events.append({"at": r.created_at, "what": f"returned to {r.annotator.username}", "detail": r.note, "by": by})
+        else:
+            events.append({"at": r.created_at, "what": "asked one more annotator", "detail": "", "by": by})
+        if r.status == ReviewerRequest.Status.ANSWERED:
+            who = r.annotation.annotator.username if r.annotation else ""
+            what = "answered again" if r.kind == ReviewerRequest.Kind.RETURN else "one more answer"
+            detail = _describe(r.annotation.category, r.annotation.valence, r.annotation.arousal) if r.annotation else ""
+            events.append({"at": r.closed_at, "what": what, "detail": detail, "by": who})
+        elif r.status == ReviewerRequest.Status.WITHDRAWN:
+            events.append({"at": r.closed_at, "what": f"{r.get_kind_display()}: withdrawn", "detail": "decided", "by": ""})
     kinds = {"+": "created", "~": "changed", "-": "deleted"}
     for h in Decision.history.filter(face_id=face_id).select_related("history_user", "reviewer"):
         events.append({"at": h.history_date, "what": f"decision {kinds[h.history_type]}",
@@ -230,3 +265,73 @@ def gold_accuracy() -> dict:
         for r in rows
     }
 
+
+
+def overturn_counts(*, annotator_id: Optional[int] = None) -> dict:
+    """Return {annotator_id: {"answers", "reviewed", "overturned", "rate"}}: of their answers, those on
+    faces a reviewer decided, and those where the decision names another category than their answer
+    (a point moved within the same category is no overturn). rate = overturned / answers (all their
+    answers, so that being reviewed often is not itself a mark against anyone); None with no answers.
+    One aggregate query."""
+    rows = Annotation.objects.order_by()
+    if annotator_id is not None:
+        rows = rows.filter(annotator_id=annotator_id)
+    decided = Q(face__decision__isnull=False)
+    rows = rows.values("annotator_id").annotate(
+        answers=Count("id"),
+        reviewed=Count("id", filter=decided),
+        overturned=Count("id", filter=decided & ~Q(category=F("face__decision__category"))),
+    )
+    return {
+        r["annotator_id"]: {**{k: r[k] for k in ("answers", "reviewed", "overturned")},
+                            "rate": r["overturned"] / r["answers"] if r["answers"] else None}
+        for r in rows
+    }
+
+
+def seconds_median(*, annotator_id: int) -> Optional[float]:
+    """Return the median seconds an annotator spent on a face (None without answers)."""
+    ordered = Annotation.objects.filter(annotator_id=annotator_id).order_by("seconds_spent")
+    n = ordered.count()
+    if not n:
+        return None
+    middle = list(ordered.values_list("seconds_spent", flat=True)[(n - 1) // 2:n // 2 + 1])
+    return sum(middle) / len(middle)
+
+
+FEEDBACK_ROWS = 100
+
+
+def annotator_feedback(*, annotator) -> dict:
+    """Return what one annotator's feedback page shows: their numbers, the notes reviewers returned
+    faces with, and the decisions that overturned their answers (newest first). Only their own."""
+    aid = annotator.pk
+    overturn = overturn_counts(annotator_id=aid).get(aid, {"answers": 0, "reviewed": 0, "overturned": 0, "rate": None})
+    gold = gold_accuracy().get(aid, {"answers": 0, "correct": 0, "accuracy": None})
+    notes = [
+        {"face_id": r.face_id, "note": r.note, "by": r.requested_by.username if r.requested_by else "",
+         "at": r.created_at, "status": r.status, "status_label": r.get_status_display(),
+         "answer": None if r.annotation is None else _describe(r.annotation.category, r.annotation.valence,
+                                                                r.annotation.arousal)}
+        for r in ReviewerRequest.objects.filter(kind=ReviewerRequest.Kind.RETURN, annotator_id=aid)
+        .select_related("requested_by", "annotation").order_by("-created_at", "-id")[:FEEDBACK_ROWS]
+    ]
+    overturned = [
+        {"face_id": a.face_id, "answer": _describe(a.category, a.valence, a.arousal),
+         "decision": _describe(a.face.decision.category, a.face.decision.valence, a.face.decision.arousal),
+         "by": a.face.decision.reviewer.username, "at": a.face.decision.decided_at}
+        for a in Annotation.objects.filter(annotator_id=aid, face__decision__isnull=False)
+        .exclude(category=F("face__decision__category"))
+        .select_related("face__decision__reviewer").order_by("-face__decision__decided_at")[:FEEDBACK_ROWS]
+    ]
+    return {
+        "answers": overturn["answers"],
+        "median_seconds": seconds_median(annotator_id=aid),
+        "gold_answers": gold["answers"],
+        "gold_accuracy": gold["accuracy"],
+        "reviewed": overturn["reviewed"],
+        "overturned": overturn["overturned"],
+        "overturn_rate": overturn["rate"],
+        "notes": notes,
+        "overturned_answers": overturned,
+    }

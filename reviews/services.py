@@ -7,6 +7,7 @@ from django.utils import timezone
 from annotator.domain.categories import validate_label, validate_point_in_circle
 from annotator.domain.errors import DomainError
 from annotator.faces import services as core_services
+from annotator.feedback import services as feedback_services
 from annotator.models import Annotation, Face, Suggestion
 from reviews.models import Decision, Flag, GoldItem
 
@@ -32,6 +33,7 @@ def decision_make(
 ) -> Decision:
     """Store a reviewer's final label for a face, resolve its open flags and make the label final.
 
+    Requests still open on the face (returned to an annotator, one more answer) are withdrawn.
     Deciding again replaces the earlier decision (simple_history keeps the old one).
     """
     category, valence, arousal = validate_label(category, valence, arousal)
@@ -68,6 +70,7 @@ def decision_make(
     Flag.objects.filter(face=face, status=Flag.Status.OPEN).update(
         status=Flag.Status.RESOLVED, closed_by=reviewer, closed_at=timezone.now()
     )
+    feedback_services.requests_withdraw(face_id=face.id)
     core_services.face_set_reviewed_label(face_id=face.id, category=category, valence=valence, arousal=arousal)
     core_services.face_set_needs_review(face_id=face.id, needs_review=False)
     return decision

@@ -1,4 +1,5 @@
-"""The review pages: the queue (/review/), one face (/review/face/<id>/) and the dashboard.
+"""The review pages: the queue (/review/), one face (/review/face/<id>/), the dashboard, and an
+annotator's own feedback (/review/me/).
 
 Server-rendered; the item page and the dashboard hand their data to small ES modules in static/js/.
 Every page checks login and the reviewer (or admin) role on the server.
@@ -15,7 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.evaluation_tables import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
 from annotator.models import Face, Suggester
-from annotator.web.roles import ANNOTATOR, can_review, is_admin
+from annotator.web.roles import ANNOTATOR, can_review, is_admin, user_roles
 from reviews import selectors
 from reviews.api import QueueFilterSerializer
 from reviews.dashboard import dashboard_cached, refresh_asked
@@ -58,6 +59,7 @@ def queue_page(request):
         "filters": filters,
         "filter_query": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
         "errors": errors,
+        "waiting": selectors.faces_waiting(),
     }
     return render(request, "review/queue.html", context)
 
@@ -115,3 +117,22 @@ def dashboard_page(request):
                "evaluation_cat": evaluation_cat, "evaluation_dims": evaluation_dims,
                "computed_at": datetime.fromisoformat(data["computed_at"])}
     return render(request, "review/dashboard.html", context)
+
+
+@login_required
+def feedback_page(request):
+    """An annotator's feedback: the notes reviewers returned faces with, the decisions that overturned
+    their answers, and their numbers. Everyone sees their own; reviewers and admins may open an
+    annotator's (?annotator=<user id>), an annotator no one else's."""
+    if not user_roles(request.user):
+        raise PermissionDenied("Your account has no role yet; ask an admin to give you one.")
+    who = request.user
+    asked = request.GET.get("annotator", "")
+    if asked and asked != str(request.user.pk):
+        if not can_review(request.user):
+            raise PermissionDenied("You may see only your own feedback.")
+        who = get_object_or_404(get_user_model(), pk=int(asked)) if asked.isdigit() and len(asked) < 19 else None
+        if who is None:
+            raise PermissionDenied("annotator: not a user id.")
+    context = {"who": who, "own": who.pk == request.user.pk, "data": selectors.annotator_feedback(annotator=who)}
+    return render(request, "review/feedback.html", context)

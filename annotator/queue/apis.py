@@ -33,6 +33,10 @@ class QueuedFaceOut(serializers.Serializer):
     landmarks = serializers.ListField(child=serializers.FloatField(), allow_null=True)
     suggestion = SuggestionOut(allow_null=True, help_text="The model's suggestion; null when none or shown blind")
     expires_at = serializers.DateTimeField(help_text="End of this annotator's lease on the face")
+    note = inline_serializer("ReturnNote", {
+        "text": serializers.CharField(), "by": serializers.CharField(), "at": serializers.DateTimeField(),
+        "your_answer": serializers.DictField(allow_null=True),
+    }, allow_null=True, help_text="A reviewer returned this face to you with this note; your answer replaces your earlier one")
 
 
 def _face_out(item: queue_services.ClaimedFace) -> dict:
@@ -52,6 +56,7 @@ def _face_out(item: queue_services.ClaimedFace) -> dict:
             "model": str(s.suggester),
         },
         "expires_at": item.claim.expires_at,
+        "note": item.note,
     }
 
 

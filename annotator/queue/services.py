@@ -1,7 +1,8 @@
 """The annotation queue: claim faces (leases), submit and change answers.
 
 Invariant: a face is never handed to more annotators than it needs, i.e. for every face that is not
-a gold item, answers + live claims <= required_annotations. Claims lock the face rows first
+a gold item, answers + live claims <= required_annotations (but a claim on a face a reviewer returned
+to its annotator: that answer is counted already, and replaced). Claims lock the face rows first
 (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so 50 annotators asking at once take different
 faces without waiting on each other; SQLite: the database write lock serialises claimers), then
 count answers and live claims again in a fresh statement: under READ COMMITTED a new statement sees
@@ -25,6 +26,8 @@ from annotator.domain.categories import CATEGORY_NAMES, has_va, validate_label, 
 from annotator.domain.errors import CONFLICT, INVALID, NOT_FOUND, DomainError
 from annotator.domain.va_regions import point_in_region
 from annotator.faces.services import face_refresh_final_label
+from annotator.feedback import selectors as feedback_selectors
+from annotator.feedback import services as feedback_services
 from annotator.models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
 from annotator.suggestions.selectors import suggestions_counting
 
@@ -84,6 +87,8 @@ class ClaimedFace:
     landmarks: Optional[list]
     claim: Claim
     suggestion: Optional[Suggestion]
+    # A reviewer's note when the face was returned to this annotator (annotator.feedback), else None.
+    note: Optional[dict] = None
 
 
 def _now():
@@ -230,7 +235,13 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
         room = min(count - len(result), settings.QUEUE_MAX_CLAIMS - len(live))
         taken = {c.face_id for c in own} | holding
         new_claims = {}
-        gold_slots = sum(1 for _ in range(max(room, 0)) if random.random() < settings.GOLD_SHARE)
+        # Faces a reviewer returned to this annotator come first, reserved for them (past the answer cap:
+        # their answer is counted already), shown as the returned answer was (blind or not).
+        for face_id, blind in feedback_selectors.returns_open_for(annotator=annotator, exclude=taken)[:max(room, 0)]:
+            # get_or_create: the same annotator asking twice at once (two tabs) gets one claim, not an error.
+            new_claims[face_id], _ = Claim.objects.get_or_create(
+                face_id=face_id, annotator=annotator, defaults={"expires_at": expires_at, "shown_blind": blind})
+        gold_slots = sum(1 for _ in range(max(room - len(new_claims), 0)) if random.random() < settings.GOLD_SHARE)
         for _ in range(gold_slots):
             gold_id = _pick_gold(annotator=annotator, exclude=taken | set(new_claims))
             if gold_id is not None:
@@ -254,18 +265,19 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             inserted = _insert_claims_if_open(ids, annotator=annotator, now=now, expires_at=expires_at, blind=blind)
             new_claims.update((pk, inserted[pk]) for pk in ids if pk in inserted)
         result.extend(new_claims.values())
-    return _claimed_faces(result, landmarks)
+    return _claimed_faces(result, landmarks, annotator=annotator)
 
 
-def _claimed_faces(claims: list, landmarks: dict) -> list:
+def _claimed_faces(claims: list, landmarks: dict, *, annotator) -> list:
     missing = [c.face_id for c in claims if c.face_id not in landmarks]
     if missing:
         landmarks = {**landmarks, **dict(Face.objects.filter(pk__in=missing).values_list("pk", "landmarks"))}
     suggestions = suggestions_counting([c.face_id for c in claims if not c.shown_blind])
+    notes = feedback_selectors.return_notes(annotator=annotator, face_ids=[c.face_id for c in claims])
     return [
         ClaimedFace(
             face_id=c.face_id, landmarks=landmarks[c.face_id], claim=c,
-            suggestion=None if c.shown_blind else suggestions.get(c.face_id),
+            suggestion=None if c.shown_blind else suggestions.get(c.face_id), note=notes.get(c.face_id),
         )
         for c in claims
         if c.face_id in landmarks
@@ -365,7 +377,8 @@ def annotation_submit(
     A retry with the same client_key and the same answer returns the stored answer and stores
     nothing (even after the claim ended with that answer); the same key with another answer is
     refused. Every refusal reads the same for a gold face as for any other, so that gold faces
-    cannot be told apart.
+    cannot be told apart. On a face a reviewer returned to this annotator (annotator.feedback), the
+    answer replaces their earlier one and closes the return.
 
     Raises LabelError (bad label), OutsideRegion, NoSuchFace, AlreadyAnswered, NotClaimed, KeyReused,
     QueueError.
@@ -381,8 +394,13 @@ def annotation_submit(
             face = Face.objects.select_for_update().only("answer_count", "required_annotations").filter(pk=face_id).first()
             if face is None:
                 raise NoSuchFace(f"There is no face {face_id}.", field="face")
+            returned = reopened = None
             for previous in Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)):
                 if previous.client_key != client_key:
+                    returned = feedback_selectors.return_open(face_id=face.pk, annotator=annotator)
+                    if returned is not None:
+                        reopened = previous  # a reviewer returned the face: this answer replaces that one
+                        continue
                     raise AlreadyAnswered(
                         "You have answered this face already; change that answer instead.", field="face"
                     )
@@ -413,8 +431,12 @@ def annotation_submit(
                 outside_region_confirmed=outside,
                 client_key=client_key,
             )
-            annotation.save()
-            Face.objects.filter(pk=face.pk).update(answer_count=F("answer_count") + 1)
+            if reopened is not None:
+                annotation = _answer_again(reopened, annotation, returned)
+            else:
+                annotation.save()
+                Face.objects.filter(pk=face.pk).update(answer_count=F("answer_count") + 1)
+                feedback_services.one_more_answered(face_id=face.pk, annotation=annotation)
             claim.delete()
             face_refresh_final_label(face_id=face.pk)
             _announce(annotation)
@@ -426,6 +448,24 @@ def annotation_submit(
         return _retried(previous, annotator=annotator, face_id=face_id, category=category, valence=valence,
                         arousal=arousal), False
     return annotation, True
+
+
+# What a re-answer to a returned face keeps of the returned answer; every other field is the new answer's.
+_KEPT_ON_REANSWER = {"id", "face", "annotator", "imported", "created_at", "updated_at", "seconds_spent"}
+
+
+def _answer_again(returned_answer: Annotation, new: Annotation, returned) -> Annotation:
+    """Store the answer to a returned face in place of the returned one (the history keeps that one):
+    one answer per annotator and face, counted once; the time spent adds up. Closes the return."""
+    for field in Annotation._meta.concrete_fields:
+        if field.name not in _KEPT_ON_REANSWER:
+            setattr(returned_answer, field.attname, getattr(new, field.attname))
+    returned_answer.seconds_spent = _seconds(returned_answer.seconds_spent + new.seconds_spent)
+    # Given now: it is the annotator's newest answer, which undo (the latest UNDO_LIMIT) reaches.
+    returned_answer.created_at = _now()
+    returned_answer.save()
+    feedback_services.return_answered(request=returned, annotation=returned_answer)
+    return returned_answer
 
 
 def _retried(previous: Annotation, *, annotator, face_id, category, valence, arousal) -> Annotation:

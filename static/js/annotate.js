@@ -4,6 +4,7 @@
 // image that is already in memory; the answer travels to the server afterwards (retried with the
 // same client key, which the server uses to store it only once).
 import { VaCircle } from "./va-circle.js";
+import { showNote } from "./annotate-note.js";
 
 const cfg = JSON.parse(document.getElementById("annotate-config").textContent);
 const csrfToken = document.querySelector("meta[name=csrf-token]").content;
@@ -166,6 +167,7 @@ function show(item) {
   if (item.va) circle.set(item.va[0], item.va[1]);
   else circle.clear();
   drawLandmarks();
+  showNote(item.data.note);
   refresh();
   markPainted();
 }
@@ -179,6 +181,7 @@ function showNext() {
     if (old) old.remove();
     canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
     circle.setEnabled(false);
+    showNote(null);
     refresh();
     say(state.exhausted ? "No faces need you right now. Thank you!" : "Loading faces\u2026");
     if (state.exhausted) setTimeout(fetchMore, 15000);

@@ -1,5 +1,6 @@
 // The review item page: renders one face's answers, suggestion, flags and history from JSON, lets
-// the reviewer pick or set the final label by keyboard or mouse, posts the decision, and shows the
+// the reviewer pick or set the final label by keyboard or mouse, posts the decision (or returns the
+// face to the picked answer's annotator with a note, or asks one more annotator), and shows the
 // next flagged face at once (its data and image are fetched while the reviewer works on this one).
 import { VaCircle } from "./va-circle.js";
 import { barChart, svgEl } from "./charts.js";
@@ -165,6 +166,16 @@ function render() {
   }
   if (!item.history.length) li(history, '<span class="muted">nothing yet</span>');
 
+  const requests = $("requests");
+  requests.replaceChildren();
+  for (const r of item.requests || []) {
+    const who = r.kind === "return" ? `Returned to ${escape(r.annotator)}` : "One more annotator asked";
+    const state = r.status === "open" ? '<span class="open">waiting for the answer</span>' : escape(r.status);
+    li(requests, `${who} by ${escape(r.by)}: ${state}${r.note ? ` — “${escape(r.note)}”` : ""}`, { "data-status": r.status });
+  }
+  $("note").value = "";
+  $("one-more").textContent = `Ask one more annotator (${item.answer_count} of ${item.required_annotations} answers in)`;
+
   const start = item.decision || null;
   pending = start ? { category: start.category, valence: start.valence, arousal: start.arousal, source: "manual", annotation_id: null, suggestion_id: null } : null;
   showFinalPoint();
@@ -173,7 +184,16 @@ function render() {
   prefetchNext();
 }
 
+// "Return with the note" needs a picked answer and a note; it names whom the face goes back to.
+function showTalk() {
+  const answer = pending?.source === "annotation" ? item.answers.find((a) => a.id === pending.annotation_id) : null;
+  const button = $("return-note");
+  button.textContent = answer ? `Return to ${answer.annotator} with the note` : "Return with the note (pick an answer)";
+  button.disabled = !answer || !$("note").value.trim() || busy;
+}
+
 function showPending() {
+  showTalk();
   const text = $("pending");
   document.querySelectorAll("#category-keys button").forEach((b) => b.classList.toggle("current", pending !== null && Number(b.dataset.category) === pending.category));
   document.querySelectorAll("#answers .pick, #suggestion .pick").forEach((b) => b.classList.remove("current"));
@@ -249,6 +269,35 @@ async function decide() {
   }
 }
 
+// Return the face to the picked answer's annotator, or ask one more annotator; then the next face.
+async function ask(path, body) {
+  if (busy) return;
+  busy = true;
+  $("status").textContent = "Saving…";
+  try {
+    const response = await fetch(`/api/review/faces/${item.id}/${path}/${query()}`, {
+      method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
+      body: JSON.stringify(body), credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      $("status").textContent = `Not saved: ${Object.entries(data).map(([k, v]) => `${k}: ${v}`).join("; ") || response.status}`;
+      return;
+    }
+    await showNext(data.next_face_id);
+  } catch (err) {
+    $("status").textContent = `Not saved: ${err}`;
+  } finally {
+    busy = false;
+    showTalk();
+  }
+}
+
+function returnWithNote() {
+  if (pending?.source !== "annotation" || !$("note").value.trim()) return;
+  ask("return", { annotation_id: pending.annotation_id, note: $("note").value });
+}
+
 async function showNext(nextId) {
   if (!nextId) {
     window.location.href = `/review/${query({ done: item.id })}`;
@@ -292,6 +341,7 @@ function buildCategoryKeys() {
 document.addEventListener("keydown", (e) => {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.target instanceof HTMLInputElement && e.target.type !== "checkbox") return;
+  if (e.target instanceof HTMLTextAreaElement) return; // typing a note
   const key = e.key.toLowerCase();
   if (/^[0-9]$/.test(key)) setCategory(Number(key));
   else if (key === "x") setCategory(10);
@@ -306,6 +356,9 @@ document.addEventListener("keydown", (e) => {
 $("landmarks-toggle").addEventListener("change", (e) => { $("landmarks").hidden = !e.target.checked; });
 $("decide").addEventListener("click", decide);
 $("mark-gold")?.addEventListener("click", markGold);
+$("note").addEventListener("input", showTalk);
+$("return-note").addEventListener("click", returnWithNote);
+$("one-more").addEventListener("click", () => ask("one-more", {}));
 window.addEventListener("popstate", () => window.location.reload());
 buildCategoryKeys();
 render();

@@ -47,6 +47,9 @@ ACCESS = {
     "review-api-queue": REVIEW,
     "review-api-item": REVIEW,
     "review-api-decision": REVIEW,
+    "review-api-return": REVIEW,
+    "review-api-one-more": REVIEW,
+    "review-feedback": ANY_ROLE,  # everyone's own feedback page
     "review-api-agreement": REVIEW,
     "review-api-evaluation": REVIEW,
     "review-api-dashboard": REVIEW,
@@ -60,7 +63,8 @@ ADMIN_SITE_PUBLIC = {"admin/login/", "admin/logout/"}  # the admin's sign-in and
 ADMIN_SITE_NOBODY = {"admin/annotator/photo/add/", "admin/axes/accessattempt/add/", "admin/axes/accesslog/add/",
                      "admin/axes/accessfailurelog/add/", "admin/autocomplete/"}
 TABLES = ["annotator_face", "annotator_annotation", "annotator_claim", "annotator_suggestion", "annotator_suggester",
-          "annotator_photo", "reviews_flag", "reviews_decision", "reviews_golditem", "auth_user", "auth_group",
+          "annotator_photo", "reviews_flag", "reviews_decision", "reviews_golditem",
+          "annotator_reviewerrequest", "auth_user", "auth_group",
           "authtoken_token", "axes_accessattempt"]
 
 

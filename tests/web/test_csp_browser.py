@@ -106,7 +106,7 @@ def test_every_page_runs_under_the_policy_without_a_violation(chromium, live_ser
     anonymous.close()
 
     pages = [
-        (annotator, [("/annotate/", "#stage img.face")]),
+        (annotator, [("/annotate/", "#stage img.face"), ("/review/me/", "#numbers")]),
         (reviewer, [
             ("/review/", "table.queue"),
             (f"/review/face/{flagged.id}/", "#answers .swatch"),
