@@ -289,5 +289,6 @@ def test_overturn_rate_counts_decisions_of_another_category_over_all_answers(dat
     assert rows[annotator_user.username]["overturned"] == 1
     page = client_for(reviewer_user).get("/review/dashboard/?refresh=1").content.decode()
     assert "25%" in page and "(1 of 4; 2 reviewed)" in page
+    assert f'href="/review/me/?annotator={annotator_user.id}"' in page  # each name opens their feedback page
     mine = client_for(annotator_user).get("/review/me/").content.decode()
     assert "(1 of 4 answers; 2 reviewed)" in mine and "25%" in mine
