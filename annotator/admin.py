@@ -1,10 +1,12 @@
+from django import forms
 from django.contrib import admin
 from django.db.models import Count
 from django.db.models.expressions import RawSQL
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from annotator.models import Annotation, Claim, Face, Photo, Suggester, Suggestion
+from annotator.guidelines.services import GuidelineError, guideline_examples_check, guideline_save
+from annotator.models import Annotation, Claim, Face, Guideline, Photo, Suggester, Suggestion
 from annotator.suggestions.services import suggester_activate
 
 
@@ -30,7 +32,7 @@ class FaceAdmin(admin.ModelAdmin):
 @admin.register(Annotation)
 class AnnotationAdmin(SimpleHistoryAdmin):
     list_display = ("id", "face_id", "annotator", "category", "valence", "arousal", "seconds_spent",
-                    "shown_blind", "kept_suggestion", "updated_at")
+                    "shown_blind", "kept_suggestion", "guideline_version", "updated_at")
     list_filter = ("category", "shown_blind", "kept_suggestion", "annotator")
     search_fields = ("=face__id", "annotator__username")
     raw_id_fields = ("face", "suggestion")
@@ -98,3 +100,73 @@ class PhotoAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # a record of what import_images saw; made by the import only
+
+
+class GuidelineForm(forms.ModelForm):
+    example_faces = forms.CharField(
+        required=False, label="Example faces",
+        help_text="Up to 3 face ids, separated by commas (see Faces); gold faces are refused.",
+    )
+
+    class Meta:
+        model = Guideline
+        fields = ["category", "definition", "not_this"]
+        labels = {"not_this": "What it is not"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["example_faces"] = ", ".join(map(str, self.instance.example_face_ids))
+
+    def clean_example_faces(self):
+        parts = [p for p in self.cleaned_data["example_faces"].replace(" ", ",").split(",") if p]
+        try:
+            return guideline_examples_check(parts)
+        except GuidelineError as e:
+            raise forms.ValidationError(e.message) from None
+
+
+@admin.register(Guideline)
+class GuidelineAdmin(admin.ModelAdmin):
+    """Every save stores a new version (through guideline_save); no version is changed or deleted,
+    because answers record the version they were given under."""
+
+    form = GuidelineForm
+    list_display = ("category", "version", "is_current", "short_definition", "created_by", "created_at")
+    list_filter = ("category",)
+    readonly_fields = ("version", "examples", "created_by", "created_at")
+    fields = ("category", "definition", "not_this", "example_faces", "examples", "version", "created_by", "created_at")
+
+    @admin.display(description="definition")
+    def short_definition(self, guideline):
+        text = guideline.definition
+        return text if len(text) <= 80 else text[:79] + "\u2026"
+
+    @admin.display(description="in force", boolean=True)
+    def is_current(self, guideline):
+        return not Guideline.objects.filter(category=guideline.category, version__gt=guideline.version).exists()
+
+    @admin.display(description="example crops")
+    def examples(self, guideline):
+        return format_html_join(
+            " ", '<img src="/api/faces/{}/image/" width="96" height="96" alt="face {}">',
+            ((i, i) for i in guideline.example_face_ids),
+        ) or "-"
+
+    def save_model(self, request, obj, form, change):
+        # Not obj.save(): an edit of any version is stored as the next version; the old row stays.
+        saved = guideline_save(
+            category=form.cleaned_data["category"], definition=form.cleaned_data["definition"],
+            not_this=form.cleaned_data["not_this"], example_face_ids=form.cleaned_data["example_faces"],
+            by=request.user,
+        )
+        obj.pk, obj.version, obj.created_by, obj.created_at = saved.pk, saved.version, saved.created_by, saved.created_at
+        obj.example_face_ids = saved.example_face_ids
+        self.message_user(request, f"Saved as guideline set version {saved.version} "
+                                   f"(answers from now on record it; was {saved.version - 1}).")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # answers refer to versions; an edit adds one
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")

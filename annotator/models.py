@@ -188,6 +188,10 @@ class Annotation(models.Model):
         default=False, help_text="A label that came with an imported dataset, not an answer given here"
     )
     client_key = models.UUIDField(null=True, blank=True, unique=True, help_text="Idempotency key of the submit")
+    guideline_version = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="The guideline set's version when the answer was given (set by the server; empty before guidelines)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -296,3 +300,47 @@ class ReviewerRequest(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} on face {self.face_id} ({self.status})"
+
+
+class Guideline(models.Model):
+    """One version of one category's guideline. An edit adds a row; old rows stay.
+
+    `version` numbers the guideline *set*: the defaults are version 1, and every later edit, of any
+    category, takes the next number, so the set an answer was given under is "for each category, its
+    latest row with version <= V" (annotator.guidelines.selectors.guidelines_at).
+    """
+
+    category = models.SmallIntegerField(choices=CATEGORY_CHOICES)
+    version = models.PositiveIntegerField(db_index=True)
+    definition = models.TextField(help_text="What the category is: what the face shows (plain text)")
+    not_this = models.TextField(blank=True, help_text="What it is not: the usual confusions (plain text)")
+    example_face_ids = models.JSONField(default=list, blank=True, help_text="Up to 3 face ids that show it")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["category", "-version"]
+        constraints = [
+            models.CheckConstraint(condition=Q(category__gte=0, category__lte=10), name="guideline_category_known"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="guideline_version_from_one"),
+            models.UniqueConstraint(fields=["category", "version"], name="guideline_once_per_category_version"),
+        ]
+
+    def __str__(self):
+        return f"{CATEGORY_NAMES[self.category]} guideline (version {self.version})"
+
+
+class GuidelineReading(models.Model):
+    """An annotator dismissed the guidelines overlay of one guideline set version."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guideline_readings")
+    version = models.PositiveIntegerField()
+    read_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "version"], name="guideline_read_once_per_version")]
+
+    def __str__(self):
+        return f"{self.user} read guidelines version {self.version}"

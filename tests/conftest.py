@@ -130,3 +130,26 @@ def eager_tasks():
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = old
+
+
+def install_default_guidelines():
+    """Install the default guidelines as their data migration ships them, unless guidelines exist (the
+    test database has them from the migration until a transactional test flushes the tables)."""
+    import importlib
+    import pkgutil
+
+    from django.apps import apps
+
+    import annotator.migrations
+
+    [name] = [m.name for m in pkgutil.iter_modules(annotator.migrations.__path__) if m.name.endswith("_guidelines_defaults")]
+    importlib.import_module(f"annotator.migrations.{name}").install_defaults(apps, None)
+
+
+@pytest.fixture
+def default_guidelines(db):
+    """The 11 default guidelines (version 1)."""
+    from annotator.models import Guideline
+
+    install_default_guidelines()
+    return Guideline.objects.order_by("category")

@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("", include("annotator.photos.urls")),
     path("", include("annotator.queue.urls")),
+    path("", include("annotator.guidelines.urls")),
     path("review/", include("reviews.urls")),
     path("api/review/", include("reviews.api_urls")),
 ]

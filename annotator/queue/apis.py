@@ -105,7 +105,8 @@ class AnnotationOut(serializers.ModelSerializer):
         model = Annotation
         fields = [
             "id", "face", "category", "valence", "arousal", "seconds_spent", "suggestion", "shown_blind",
-            "kept_suggestion", "outside_region_confirmed", "client_key", "created_at", "updated_at",
+            "kept_suggestion", "outside_region_confirmed", "guideline_version", "client_key", "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 

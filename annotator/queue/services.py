@@ -28,6 +28,7 @@ from annotator.domain.va_regions import point_in_region
 from annotator.faces.services import face_refresh_final_label
 from annotator.feedback import selectors as feedback_selectors
 from annotator.feedback import services as feedback_services
+from annotator.guidelines.selectors import guideline_version_current
 from annotator.models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
 from annotator.suggestions.selectors import suggestions_counting
 
@@ -374,6 +375,8 @@ def annotation_submit(
 ) -> tuple:
     """Store one answer for a face the annotator holds a live claim on; return (annotation, created).
 
+    The answer records the guideline set version in force now (whatever the client believes it read).
+
     A retry with the same client_key and the same answer returns the stored answer and stores
     nothing (even after the claim ended with that answer); the same key with another answer is
     refused. Every refusal reads the same for a gold face as for any other, so that gold faces
@@ -430,6 +433,8 @@ def annotation_submit(
                 kept_suggestion=_kept(suggestion, category, valence, arousal),
                 outside_region_confirmed=outside,
                 client_key=client_key,
+                # From the server's current set, never from the client.
+                guideline_version=guideline_version_current(),
             )
             if reopened is not None:
                 annotation = _answer_again(reopened, annotation, returned)
@@ -509,6 +514,7 @@ def annotation_change(
         annotation.category, annotation.valence, annotation.arousal = category, valence, arousal
         annotation.outside_region_confirmed = outside
         annotation.kept_suggestion = _kept(annotation.suggestion, category, valence, arousal)
+        annotation.guideline_version = guideline_version_current()  # the changed answer is given now
         if seconds_spent is not None:
             annotation.seconds_spent = _seconds(annotation.seconds_spent + _seconds(seconds_spent))
         annotation.save()

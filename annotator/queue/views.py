@@ -5,6 +5,7 @@ from django.shortcuts import render
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import regions_for_page
+from annotator.guidelines import selectors as guideline_selectors
 from annotator.web import roles
 
 # One key per category, printed on its button: digits for 0-9, X for No-Face.
@@ -18,8 +19,18 @@ def annotate(request):
     """Render the annotate page for annotators (and admins); 403 for everyone else."""
     if not roles.can_annotate(request.user):
         raise PermissionDenied("Only annotators may annotate.")
+    guideline_set = guideline_selectors.guidelines_at()
+    guidelines = {g["category"]: g for g in guideline_selectors.guidelines_for_page(guideline_set)}
     categories = [
-        {"id": i, "name": name, "key": CATEGORY_KEYS[i], "has_va": has_va(i)} for i, name in enumerate(CATEGORY_NAMES)
+        {"id": i, "name": name, "key": CATEGORY_KEYS[i], "has_va": has_va(i), "guideline": guidelines.get(i)}
+        for i, name in enumerate(CATEGORY_NAMES)
     ]
-    config = {"categories": categories, "regions": regions_for_page(), "prefetch": PREFETCH}
+    config = {
+        "categories": categories,
+        "regions": regions_for_page(),
+        "prefetch": PREFETCH,
+        "guideline_version": guideline_set.version,
+        # Before an annotator's first session: the guidelines overlay, until they dismiss it once.
+        "show_guidelines": guideline_set.version is not None and not guideline_selectors.guidelines_read_by(request.user),
+    }
     return render(request, "annotate.html", {"categories": categories, "config": config})

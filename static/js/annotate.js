@@ -3,6 +3,12 @@
 // The next faces are claimed and their images decoded before they are needed, so Enter swaps in an
 // image that is already in memory; the answer travels to the server afterwards (retried with the
 // same client key, which the server uses to store it only once).
+//
+// The point has three states besides "none": the model's (drawn hollow and orange), "not placed
+// yet" (after a category other than the model's, it waits at that category's usual region, drawn
+// grey with "?"; Enter will not submit it until it is dragged, clicked, nudged or accepted with A),
+// and the annotator's own. A point outside the category's region is kept with K, never with Enter,
+// so pressing Enter twice cannot store it.
 import { VaCircle } from "./va-circle.js";
 import { showNote } from "./annotate-note.js";
 
@@ -18,17 +24,28 @@ const message = $("#message");
 const badge = $("#suggestion-badge");
 const confirmBox = $("#confirm-outside");
 const helpBox = $("#help");
+const introBox = $("#guidelines-intro");
+const tip = $("#guideline-tip");
 const buttons = new Map();
 for (const button of document.querySelectorAll("button.category")) {
   const id = Number(button.dataset.category);
   buttons.set(id, button);
-  button.addEventListener("click", () => chooseCategory(id));
+  button.addEventListener("click", (e) => {
+    if (longPressed) {
+      longPressed = false; // the long press showed the guideline; it chooses nothing
+      e.preventDefault();
+      return;
+    }
+    chooseCategory(id);
+  });
+  wireGuidelineTip(button, id);
 }
 const circle = new VaCircle($("#va"));
 circle.addEventListener("change", (e) => {
   if (!current || e.detail.source === "api") return;
   current.va = [e.detail.valence, e.detail.arousal];
   current.pointFromModel = false;
+  current.unplaced = false;
   current.outsideConfirmed = false;
   refresh();
 });
@@ -161,6 +178,7 @@ function show(item) {
     item.category = s ? s.category : null;
     item.va = s && s.valence !== null ? [s.valence, s.arousal] : null;
     item.categoryFromModel = item.pointFromModel = !!s;
+    item.unplaced = false;
     item.outsideConfirmed = false;
   }
   circle.setEnabled(item.category === null || categories[item.category].has_va);
@@ -191,6 +209,60 @@ function showNext() {
   show(item);
 }
 
+// The category buttons' guideline tooltip: on hover (mouse, pen) or a long press (touch).
+let longPressed = false;
+let pressTimer = null;
+
+function showGuidelineTip(button, id) {
+  const g = categories[id].guideline;
+  if (!g) return;
+  tip.querySelector(".tip-name").textContent = `${categories[id].name} (${categories[id].key.toUpperCase()})`;
+  tip.querySelector(".tip-definition").textContent = g.definition;
+  tip.querySelector(".tip-not-this").textContent = g.not_this;
+  const examples = tip.querySelector(".tip-examples");
+  examples.replaceChildren(
+    ...g.examples.map((url) => Object.assign(new Image(64, 64), { src: url, alt: `example of ${categories[id].name}` }))
+  );
+  tip.dataset.category = id;
+  tip.hidden = false;
+  // Below the button, kept on screen (CSSOM styles are allowed by the CSP; style attributes are not).
+  const box = button.getBoundingClientRect();
+  const left = Math.min(box.left, window.innerWidth - tip.offsetWidth - 8);
+  const below = box.bottom + 6 + tip.offsetHeight <= window.innerHeight;
+  tip.style.left = `${Math.max(8, left)}px`;
+  tip.style.top = `${below ? box.bottom + 6 : Math.max(8, box.top - 6 - tip.offsetHeight)}px`;
+}
+
+function hideGuidelineTip() {
+  tip.hidden = true;
+  delete tip.dataset.category;
+}
+
+function wireGuidelineTip(button, id) {
+  button.addEventListener("pointerenter", (e) => {
+    if (e.pointerType !== "touch") showGuidelineTip(button, id);
+  });
+  button.addEventListener("pointerleave", (e) => {
+    clearTimeout(pressTimer);
+    if (e.pointerType !== "touch") hideGuidelineTip();
+  });
+  button.addEventListener("pointerdown", (e) => {
+    if (e.pointerType !== "touch") return;
+    longPressed = false;
+    clearTimeout(pressTimer);
+    pressTimer = setTimeout(() => {
+      longPressed = true;
+      showGuidelineTip(button, id);
+    }, 500);
+  });
+  for (const type of ["pointerup", "pointercancel"]) button.addEventListener(type, () => clearTimeout(pressTimer));
+  button.addEventListener("contextmenu", (e) => e.preventDefault()); // a long press is ours, not the menu's
+}
+// A touch elsewhere hides a tooltip a long press opened.
+document.addEventListener("pointerdown", (e) => {
+  if (e.pointerType === "touch" && !(e.target.closest && e.target.closest("button.category"))) hideGuidelineTip();
+});
+
 function chooseCategory(id) {
   if (!current) return;
   if (current.category !== id) current.outsideConfirmed = false;
@@ -199,7 +271,30 @@ function chooseCategory(id) {
   const hasVa = categories[id].has_va;
   circle.setEnabled(hasVa);
   if (!hasVa) current.va = null;
-  else if (current.va) circle.set(current.va[0], current.va[1]);
+  else if (current.pointFromModel || current.unplaced) {
+    // The point is nobody's choice yet: it follows the category. The suggestion's own category gets
+    // the model's point back; any other waits, unplaced, at the centre of its usual region (never on
+    // the point the model gave another category).
+    const s = current.data.suggestion;
+    if (s && s.category === id && s.valence !== null) {
+      current.va = [s.valence, s.arousal];
+      current.pointFromModel = true;
+      current.unplaced = false;
+    } else {
+      const r = cfg.regions[String(id)];
+      current.va = r ? [r.valence, r.arousal] : [0, 0];
+      current.pointFromModel = false;
+      current.unplaced = true;
+    }
+    circle.set(current.va[0], current.va[1]);
+  } else if (current.va) circle.set(current.va[0], current.va[1]);
+  refresh();
+}
+
+// A: the annotator accepts a point that is not placed yet where it stands.
+function acceptPoint() {
+  if (!current || !current.unplaced || !current.va) return;
+  current.unplaced = false;
   refresh();
 }
 
@@ -216,23 +311,31 @@ function refresh() {
     button.classList.toggle("model", chosen && current.categoryFromModel);
     button.setAttribute("aria-pressed", String(!!chosen));
   }
-  const modelMarked = current && (current.categoryFromModel || current.pointFromModel);
   circle.setTentative(!!(current && current.pointFromModel));
+  circle.setUnplaced(!!(current && current.unplaced), { hint: "\u00b7 not placed yet" });
   circle.setRegion(current && current.category !== null ? cfg.regions[String(current.category)] : null);
   const s = current && current.data.suggestion;
+  const name = current && current.category !== null ? categories[current.category].name : "";
   if (current && current.editing) {
     badge.textContent = "Changing your earlier answer (Enter saves)";
     badge.className = "badge editing";
-  } else if (s && modelMarked) {
+  } else if (s && current.category === s.category && current.pointFromModel) {
     badge.textContent = `Model's suggestion: ${categories[s.category].name} (${Math.round(s.confidence * 100)}%) \u2014 Enter accepts`;
     badge.className = "badge model";
+  } else if (s && current.category === s.category) {
+    badge.textContent = `Model's category ${name} (${Math.round(s.confidence * 100)}%), your point`;
+    badge.className = "badge model";
+  } else if (current && current.unplaced) {
+    badge.textContent = `Your choice: ${name} \u00b7 point not placed (A accepts)`;
+    badge.className = "badge unplaced";
   } else if (s) {
-    badge.textContent = "Your answer (suggestion changed)";
+    badge.textContent = `Your choice: ${name} (the model said ${categories[s.category].name})`;
     badge.className = "badge";
   } else {
     badge.textContent = "";
     badge.className = "badge hidden";
   }
+  badge.title = badge.textContent;
   const hours = state.startedAt ? (Date.now() - state.startedAt) / 3600000 : 0;
   $("#count-done").textContent = state.done;
   $("#count-rate").textContent = hours > 0 ? Math.round(state.done / Math.max(hours, 1 / 60)) : 0;
@@ -272,9 +375,13 @@ function submit() {
   const hasVa = categories[c].has_va;
   const va = hasVa ? current.va : null;
   if (hasVa && !va) return say("Place the valence/arousal point (click the circle or use the arrow keys).", "warn");
+  if (hasVa && current.unplaced) {
+    return say(`The point is not placed yet: drag or click it, nudge it with the arrow keys, or press A to accept it at ${categories[c].name}'s usual place.`, "warn");
+  }
   if (hasVa && !current.outsideConfirmed && !inRegion(c, va)) {
-    confirmBox.hidden = false;
     $("#confirm-category").textContent = categories[c].name;
+    $("#confirm-not-enter").hidden = true;
+    confirmBox.hidden = false;
     return;
   }
   performance.mark("enter");
@@ -326,7 +433,7 @@ async function undo() {
   item.promise = Promise.resolve(saved);
   item.category = saved.category;
   item.va = saved.valence === null ? null : [saved.valence, saved.arousal];
-  item.categoryFromModel = item.pointFromModel = false;
+  item.categoryFromModel = item.pointFromModel = item.unplaced = false;
   item.outsideConfirmed = saved.outside_region_confirmed;
   show(item);
 }
@@ -347,14 +454,15 @@ async function skip() {
 document.addEventListener("keydown", (e) => {
   if (e.target.closest && e.target.closest("input, textarea, select")) return;
   if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (introBox && !introBox.hidden) {
+    if (e.key !== "Tab" && !(e.target === $("#guidelines-done") && (e.key === "Enter" || e.key === " "))) e.preventDefault();
+    return; // nothing else until the guidelines are dismissed
+  }
   if (!confirmBox.hidden) {
-    if (e.key === "Enter") {
-      confirmBox.hidden = true;
-      if (current) current.outsideConfirmed = true;
-      submit();
-    } else if (e.key === "Escape") {
-      confirmBox.hidden = true;
-    }
+    // K keeps the point; Enter only says so: the Enter that opened this box, pressed again, must not store it.
+    if (e.key.toLowerCase() === "k" && !e.repeat) keepOutside();
+    else if (e.key === "Enter") $("#confirm-not-enter").hidden = false;
+    else if (e.key === "Escape") confirmBox.hidden = true;
     e.preventDefault();
     return;
   }
@@ -380,6 +488,8 @@ document.addEventListener("keydown", (e) => {
   const key = e.key.toLowerCase();
   if (byKey.has(key)) {
     chooseCategory(byKey.get(key).id);
+  } else if (key === "a") {
+    acceptPoint();
   } else if (key === "l") {
     showLandmarks = !showLandmarks;
     drawLandmarks();
@@ -394,6 +504,27 @@ document.addEventListener("keydown", (e) => {
   e.preventDefault();
 });
 
+function keepOutside() {
+  confirmBox.hidden = true;
+  if (!current) return;
+  current.outsideConfirmed = true;
+  submit();
+}
+
+$("#confirm-keep").addEventListener("click", keepOutside);
+$("#confirm-change").addEventListener("click", () => (confirmBox.hidden = true));
 $("#help-button").addEventListener("click", () => (helpBox.hidden = !helpBox.hidden));
+
+// The guidelines before the first session: shown until dismissed once; the server remembers.
+if (introBox && cfg.show_guidelines) {
+  introBox.hidden = false;
+  $("#guidelines-done").addEventListener("click", () => {
+    introBox.hidden = true;
+    if (current) current.shownAt = performance.now(); // reading the guidelines is not time on the face
+    send("POST", "/api/guidelines/read/", { version: cfg.guideline_version }).then(({ status, data }) => {
+      if (status !== 204) say(`Could not record that you read the guidelines: ${errorText(data)}`, "bad");
+    });
+  });
+}
 setInterval(refresh, 30000);
 fetchMore();

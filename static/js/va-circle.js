@@ -42,6 +42,7 @@ export class VaCircle extends EventTarget {
     this.disabledText = "";
     this.point = null; // [valence, arousal] or null
     this.tentative = false;
+    this.unplaced = false;
     container.classList.add("va-circle");
 
     this.svg = svg("svg", {
@@ -68,6 +69,8 @@ export class VaCircle extends EventTarget {
     this.marksEl = svg("g", { class: "va-marks" }, this.svg);
     this.pointEl = svg("g", { class: "va-handle", visibility: "hidden" }, this.svg);
     svg("circle", { cx: 0, cy: 0, r: 0.055, class: "va-point" }, this.pointEl);
+    const mark = svg("text", { x: 0, y: 0.032, "text-anchor": "middle", class: "va-unplaced-mark" }, this.pointEl);
+    mark.textContent = "?";
     if (crosshair) {
       container.classList.add("crosshair");
       svg("line", { x1: -0.1, y1: 0, x2: 0.1, y2: 0, class: "va-cross" }, this.pointEl);
@@ -166,6 +169,14 @@ export class VaCircle extends EventTarget {
     this.#render();
   }
 
+  // An unplaced point is only a starting place (say a category's usual region) that nobody chose
+  // yet: drawn as a grey ring with "?", and the readout says so, until it is placed or accepted.
+  setUnplaced(unplaced, { hint = "not placed yet" } = {}) {
+    this.unplaced = unplaced;
+    this.unplacedHint = hint;
+    this.#render();
+  }
+
   nudge(dv, da) {
     if (!this.enabled) return;
     const [v, a] = this.point || [0, 0];
@@ -211,11 +222,19 @@ export class VaCircle extends EventTarget {
 
   #render() {
     this.container.classList.toggle("disabled", !this.enabled);
-    this.container.classList.toggle("tentative", this.tentative && !!this.point);
+    const unplaced = this.unplaced && !!this.point;
+    this.container.classList.toggle("tentative", this.tentative && !!this.point && !unplaced);
+    this.container.classList.toggle("unplaced", unplaced);
     if (this.point) {
       this.pointEl.setAttribute("transform", `translate(${this.point[0]} ${-this.point[1]})`);
       this.pointEl.setAttribute("visibility", "visible");
       this.readout.innerHTML = `valence <b class="va-v">${fmt(this.point[0])}</b> &nbsp; arousal <b class="va-a">${fmt(this.point[1])}</b>`;
+      if (unplaced) {
+        const hint = document.createElement("span");
+        hint.className = "muted va-unplaced-hint";
+        hint.textContent = ` ${this.unplacedHint}`;
+        this.readout.append(hint);
+      }
     } else {
       this.pointEl.setAttribute("visibility", "hidden");
       this.readout.innerHTML = this.enabled

@@ -2,8 +2,10 @@
 
 import pytest
 
+from annotator.guidelines.selectors import guideline_version_current
+from annotator.guidelines.services import guidelines_mark_read
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
-from tests.conftest import browser_login, wait_for
+from tests.conftest import browser_login, install_default_guidelines, wait_for
 from tests.drawn_faces import store_drawn_faces
 
 EXTENT = 1.15  # the circle's view box reaches from -EXTENT to +EXTENT (static/js/va-circle.js)
@@ -40,6 +42,28 @@ def queue_policy(settings):
     settings.BLIND_SHARE = 0.0
     settings.GOLD_SHARE = 0.0
     settings.QUEUE_ORDER = "rare_first"
+
+
+@pytest.fixture(autouse=True)
+def guidelines_read(request):
+    """The default guidelines, read already by the annotator of these tests (their first-session overlay
+    has tests of its own, in test_annotate_guidelines_page.py)."""
+    if "annotator_user" not in request.fixturenames:
+        return
+    install_default_guidelines()
+    guidelines_mark_read(user=request.getfixturevalue("annotator_user"), version=guideline_version_current())
+
+
+def circle_box(page):
+    return page.locator("#va svg").bounding_box()
+
+
+def suggest(face, category, valence, arousal, confidence=0.97):
+    suggester, _ = Suggester.objects.get_or_create(name="test-model", version="1", defaults={"is_active": True})
+    return Suggestion.objects.create(
+        face=face, suggester=suggester, probabilities=[0.0] * 11, category=category, confidence=confidence,
+        valence=valence, arousal=arousal,
+    )
 
 
 @pytest.mark.browser
@@ -140,7 +164,7 @@ def test_arrow_keys_nudge_and_outside_region_asks_to_confirm(
     page.keyboard.press("Enter")
     assert page.is_visible("#confirm-outside")
     assert shown_face(page) == str(face.pk)
-    page.keyboard.press("Enter")
+    page.keyboard.press("k")  # K keeps a point outside the region (Enter did until issue 14)
     settled(page)
     answer = wait_for(lambda: Annotation.objects.filter(face=face).first())
     assert answer.outside_region_confirmed is True
@@ -173,3 +197,117 @@ def test_second_annotator_never_gets_a_face_that_needs_one(
         assert not Claim.objects.filter(annotator=second_annotator).exists()
     finally:
         other_context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_another_category_moves_the_point_to_its_region_unplaced_and_nothing_shifts(
+    page, live_server, annotator_user, data_root, queue_policy
+):
+    [face, second] = store_drawn_faces(2)
+    Face.objects.filter(pk=face.pk).update(queue_priority=2)
+    suggest(face, category=6, valence=-0.5, arousal=0.6)  # the model says Anger
+    browser_login(page, live_server, annotator_user, next_path="/annotate/")
+    wait_shown(page, face)
+    settled(page)
+    assert "Model's suggestion: Anger (97%) \u2014 Enter accepts" in page.inner_text("#suggestion-badge")
+    assert "tentative" in page.get_attribute("#va", "class")
+    before = circle_box(page)
+
+    # Happiness: the point leaves Anger's point for Happiness's region centre, drawn as not placed.
+    page.keyboard.press("1")
+    assert circle_box(page) == before
+    assert page.locator("#va .va-v").inner_text() == "+0.60" and page.locator("#va .va-a").inner_text() == "+0.25"
+    assert "unplaced" in page.get_attribute("#va", "class")
+    assert "tentative" not in page.get_attribute("#va", "class")
+    assert "not placed yet" in page.inner_text("#va .va-readout")
+    badge = page.inner_text("#suggestion-badge")
+    assert "Enter accepts" not in badge and "Happiness" in badge and "not placed" in badge
+    page.screenshot(path="/tmp/annotate-unplaced.png")
+
+    # Enter does not store the region centre: it asks for a placement, and the face stays.
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    assert "not placed yet" in page.inner_text("#message")
+    assert circle_box(page) == before  # the message line appears below the circle
+    assert shown_face(page) == str(face.pk)
+    settled(page)
+    assert not Annotation.objects.filter(face=face).exists()
+
+    # Back to the suggestion's category: the model's point again.
+    page.keyboard.press("6")
+    assert page.locator("#va .va-v").inner_text() == "\u22120.50" and "tentative" in page.get_attribute("#va", "class")
+    page.keyboard.press("1")
+    assert page.locator("#va .va-v").inner_text() == "+0.60"
+
+    # A drag start places it (and moves nothing); A would have accepted it where it was.
+    x, y = circle_xy(page, 0.5, 0.3)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    assert circle_box(page) == before
+    page.mouse.move(*circle_xy(page, 0.45, 0.3))
+    page.mouse.up()
+    assert "unplaced" not in page.get_attribute("#va", "class")
+    assert "Enter accepts" not in page.inner_text("#suggestion-badge")
+    assert circle_box(page) == before
+    page.keyboard.press("Enter")
+    wait_shown(page, second)
+    settled(page)
+    answer = wait_for(lambda: Annotation.objects.filter(face=face).first())
+    assert answer.category == 1 and answer.valence == pytest.approx(0.45, abs=0.02)
+    assert answer.kept_suggestion is False and answer.outside_region_confirmed is False
+    assert answer.guideline_version == guideline_version_current() == 1
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_key_accepts_the_unplaced_point_where_it_stands(page, live_server, annotator_user, data_root, queue_policy):
+    [face] = store_drawn_faces(1)
+    suggest(face, category=1, valence=0.7, arousal=0.3)  # the model says Happiness
+    browser_login(page, live_server, annotator_user, next_path="/annotate/")
+    wait_shown(page, face)
+    page.keyboard.press("2")  # Sadness: its region centre is (-0.6, -0.3)
+    assert "unplaced" in page.get_attribute("#va", "class")
+    page.keyboard.press("a")
+    assert "unplaced" not in page.get_attribute("#va", "class")
+    assert "not placed" not in page.inner_text("#suggestion-badge")
+    page.keyboard.press("Enter")
+    settled(page)
+    answer = wait_for(lambda: Annotation.objects.filter(face=face).first())
+    assert (answer.category, answer.valence, answer.arousal) == (2, -0.6, -0.3)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_double_enter_never_keeps_a_point_outside_the_region(page, live_server, annotator_user, data_root, queue_policy):
+    [face, second] = store_drawn_faces(2)
+    Face.objects.filter(pk=face.pk).update(queue_priority=2)
+    suggest(face, category=1, valence=0.7, arousal=0.3)  # the model says Happiness
+    browser_login(page, live_server, annotator_user, next_path="/annotate/")
+    wait_shown(page, face)
+    before = circle_box(page)
+    # The annotator drags the model's point to the unpleasant side and keeps Happiness.
+    page.mouse.move(*circle_xy(page, 0.7, 0.3))
+    page.mouse.down()
+    assert circle_box(page) == before
+    page.mouse.move(*circle_xy(page, -0.4, -0.5))
+    page.mouse.up()
+    assert circle_box(page) == before
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    assert page.is_visible("#confirm-outside") and page.is_visible("#confirm-not-enter")
+    page.screenshot(path="/tmp/annotate-outside.png")
+    assert shown_face(page) == str(face.pk)
+    settled(page)
+    assert not Annotation.objects.filter(face=face).exists()
+    # Esc goes back to the point; K keeps it, recorded as confirmed.
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#confirm-outside")
+    page.keyboard.press("Enter")
+    assert page.is_visible("#confirm-outside") and not page.is_visible("#confirm-not-enter")
+    page.keyboard.press("k")
+    wait_shown(page, second)
+    settled(page)
+    answer = wait_for(lambda: Annotation.objects.filter(face=face).first())
+    assert answer.category == 1 and answer.outside_region_confirmed is True
+    assert answer.valence == pytest.approx(-0.4, abs=0.02) and answer.arousal == pytest.approx(-0.5, abs=0.02)

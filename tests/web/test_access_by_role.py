@@ -14,6 +14,7 @@ from django.urls import URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
 
 from annotator.faces.store import NewFace, faces_store
+from annotator.guidelines.services import guideline_save
 from annotator.models import Annotation, Claim, Face, Photo, Suggester, Suggestion
 from reviews.models import Decision, Flag, GoldItem
 from tests.affectnet_helpers import jpeg
@@ -41,6 +42,8 @@ ACCESS = {
     "annotation-submit": ANNOTATE,
     "annotation-mine": ANNOTATE,
     "annotation-change": ANNOTATE,
+    "guidelines": ANY_ROLE,
+    "guidelines-read": ANNOTATE,
     "review-queue": REVIEW,
     "review-item": REVIEW,
     "review-dashboard": REVIEW,
@@ -62,10 +65,11 @@ ADMIN_SITE_PUBLIC = {"admin/login/", "admin/logout/"}  # the admin's sign-in and
 # no admin form uses autocomplete.
 ADMIN_SITE_NOBODY = {"admin/annotator/photo/add/", "admin/axes/accessattempt/add/", "admin/axes/accesslog/add/",
                      "admin/axes/accessfailurelog/add/", "admin/autocomplete/"}
+# Guideline versions are never deleted: answers record the version they were given under.
+ADMIN_SITE_NOBODY_PATTERN = re.compile(r"admin/annotator/guideline/\d+/delete/\Z")
 TABLES = ["annotator_face", "annotator_annotation", "annotator_claim", "annotator_suggestion", "annotator_suggester",
-          "annotator_photo", "reviews_flag", "reviews_decision", "reviews_golditem",
-          "annotator_reviewerrequest", "auth_user", "auth_group",
-          "authtoken_token", "axes_accessattempt"]
+          "annotator_photo", "annotator_guideline", "annotator_guidelinereading", "reviews_flag", "reviews_decision",
+          "reviews_golditem", "annotator_reviewerrequest", "auth_user", "auth_group", "authtoken_token", "axes_accessattempt"]
 
 
 def patterns(resolvers=None, prefix=""):
@@ -99,6 +103,7 @@ def world(data_root):
     decision = Decision.objects.create(face=face, reviewer=people["reviewer"], category=1, valence=0.5, arousal=0.2)
     GoldItem.objects.create(face=other, category=1, valence=0.5, arousal=0.2)
     Token.objects.create(user=people["annotator"])
+    guideline_save(category=0, definition="The face at rest.")
     # The sign-in records of django-axes (admin pages too): one failed and one good sign-in.
     AccessAttempt.objects.create(username="plain", ip_address="192.0.2.1", failures_since_start=1)
     AccessLog.objects.create(username="ann", ip_address="192.0.2.2")
@@ -132,7 +137,7 @@ def concrete(route, name, world):
 
 def allowed_roles(path, name):
     if path.startswith("/admin/"):
-        if path[1:] in ADMIN_SITE_NOBODY:
+        if path[1:] in ADMIN_SITE_NOBODY or ADMIN_SITE_NOBODY_PATTERN.match(path[1:]):
             return set()
         return EVERYONE if path[1:] in ADMIN_SITE_PUBLIC else ADMIN
     assert name in ACCESS, f"{path} ({name}) has no entry in ACCESS: say who may use it"

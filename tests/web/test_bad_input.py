@@ -38,7 +38,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from annotator.models import MAX_ID, Annotation, Face, Suggester, Suggestion
-from tests.conftest import make_user
+from tests.conftest import install_default_guidelines, make_user
 from tests.queue.test_queue import NEXT, RELEASE, SUBMIT, make_face
 
 # --------------------------------------------------------------------------------------------------
@@ -404,6 +404,7 @@ def world(db, settings) -> World:
                                          "client_key": str(uuid.uuid4())}), 201).json()["id"]
     _ok(_post(clients["admin"], "/api/review/gold/", {"face_id": gold.id, "category": 1, "valence": 0.6,
                                                        "arousal": 0.3}), 201)
+    install_default_guidelines()  # guideline version 1
     _claim_exactly(ann, held)  # last: the live claim the bad inputs must leave alone
     Face.objects.filter(pk=free.pk).update(queue_priority=10)  # the next face the queue would hand out
     return World(users=users, clients=clients, held=held, answered=answered, decided=decided,
@@ -737,6 +738,12 @@ ENDPOINTS = [
         fields={"face_id": ID + NOT_NULL + [Bad("2^63-1 (no such face)", MAX_ID)], "category": CATEGORY,
                 "valence": UNIT, "arousal": UNIT},
         special=label_kinds(LABEL_SPECIAL, category=4),
+    ),
+    Endpoint(
+        name="POST /api/guidelines/read/", method="POST", path=lambda w: "/api/guidelines/read/", role="annotator",
+        baseline=lambda w: {"version": 1}, status=204, required=("version",),
+        fields={"version": INTEGER + NOT_NULL + [Bad("0", 0), Bad("2^31 (beyond the column)", 2**31),
+                                                 Bad("a version not made yet", 2)]},
     ),
 ]
 

@@ -25,6 +25,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
+from annotator.guidelines.selectors import guideline_version_current
+from annotator.guidelines.services import guidelines_mark_read
 from annotator.models import Annotation, Suggester, Suggestion
 from annotator.queue import services as queue_services
 from tests.drawn_faces import store_drawn_faces
@@ -260,6 +262,8 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             user.groups.add(Group.objects.get_or_create(name="annotator")[0])
+            if (version := guideline_version_current()) is not None:
+                guidelines_mark_read(user=user, version=version)  # no guidelines overlay before the first face
             server = LiveServerThread("localhost", StaticFilesHandler, port=0)
             server.daemon = True
             server.start()

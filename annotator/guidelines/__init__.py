@@ -1,0 +1,1 @@
+"""Annotation guidelines: one per category, versioned; what annotators read before and while they label."""

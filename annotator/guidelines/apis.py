@@ -1,0 +1,48 @@
+"""REST endpoints of the guidelines: read the current set; record that the overlay was read."""
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.guidelines import selectors as guideline_selectors
+from annotator.guidelines import services as guideline_services
+from annotator.web.api_fields import IntegerField
+from annotator.web.roles import HasAnyRole, IsAnnotator
+
+
+class GuidelineOut(serializers.Serializer):
+    category = serializers.IntegerField()
+    name = serializers.CharField()
+    definition = serializers.CharField()
+    not_this = serializers.CharField()
+    examples = serializers.ListField(child=serializers.CharField(), help_text="Image URLs of example faces")
+
+
+class GuidelinesApi(APIView):
+    """The guidelines in force now, one per category, with the set's version."""
+
+    permission_classes = [IsAuthenticated, HasAnyRole]
+
+    @extend_schema(responses={200: inline_serializer(
+        "GuidelinesOut", {"version": serializers.IntegerField(allow_null=True), "guidelines": GuidelineOut(many=True)}
+    )})
+    def get(self, request):
+        current = guideline_selectors.guidelines_at()
+        return Response({"version": current.version, "guidelines": guideline_selectors.guidelines_for_page(current)})
+
+
+class GuidelinesReadApi(APIView):
+    """Record that the signed-in annotator read (dismissed) the guidelines of a version."""
+
+    permission_classes = [IsAuthenticated, IsAnnotator]
+
+    class GuidelinesReadIn(serializers.Serializer):
+        version = IntegerField(min_value=1, max_value=2**31 - 1)
+
+    @extend_schema(request=GuidelinesReadIn, responses={204: None})
+    def post(self, request):
+        data = self.GuidelinesReadIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        guideline_services.guidelines_mark_read(user=request.user, version=data.validated_data["version"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
