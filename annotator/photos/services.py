@@ -8,6 +8,7 @@ results are written and dropped in batches.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from annotator.suggestions.services import suggestions_store
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 NO_FACE = 10  # AffectNet's No-Face category
 SUGGESTER_NAME = "face-detector"
+logger = logging.getLogger(__name__)
 LISTED_MAX = 1000  # names kept in a summary's lists; counts go on (reports stream every one as it happens)
 
 
@@ -47,6 +49,8 @@ class ImportSummary:
     bad: list[str] = field(default_factory=list)  # one message per bad file, naming it (the first LISTED_MAX)
     seconds: dict[str, float] = field(default_factory=dict)  # per stage, summed over workers
     elapsed: float = 0.0
+    detector: str = ""  # the face detector used
+    warning: str = ""  # why it is not the configured one (its model files are missing), else ""
     report: Optional[Callable[[str, str], None]] = field(default=None, repr=False)
 
     def add_bad(self, message: str) -> None:
@@ -199,18 +203,25 @@ def photos_import(*, folder, workers: Optional[int] = None, detector: Optional[s
     The folder must lie under DATA_ROOTS (PathNotAllowed otherwise) unless the server made it
     itself (trusted_folder, the upload page's temporary folder). progress(n) is called as photos
     finish. source_of(path) gives what is recorded as a face's source (the path by default).
-    report(kind, text) is called for each bad file ("bad") and each photo with no face ("no face").
+    report(kind, text) is called for each bad file ("bad"), each photo with no face ("no face"), and once
+    when the configured detector is unavailable and Haar is used ("warning").
     """
     root = Path(folder).resolve() if trusted_folder else allowed_path(folder)
     if not root.is_dir():
         raise PathNotAllowed(f"{folder}: not a folder")
     if split not in Split.values:
         raise ValueError(f"split {split!r}: choose from {', '.join(Split.values)}")
-    detector = detector or settings.FACE_DETECTOR
+    warning = ""
+    if detector is None:  # the configured one; asked for by name, a missing detector fails below instead
+        detector, warning = detection.detector_or_fallback(settings.FACE_DETECTOR)
     workers = workers or settings.PHOTO_IMPORT_WORKERS or os.cpu_count() or 1
     if workers > 1:
         detection.Models(detector, landmarks=False)  # an unavailable detector fails here, not in every worker
-    summary = ImportSummary(report=report)
+    summary = ImportSummary(report=report, detector=detector, warning=warning)
+    if warning:
+        logger.warning(warning)
+        if report:
+            report("warning", warning)
     started = time.perf_counter()
     paths = _new_paths(photo_files(root, summary.add_bad), summary, chunk_size=batch_size)
     batch: list[detection.PhotoResult] = []

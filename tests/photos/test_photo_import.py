@@ -23,9 +23,10 @@ PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 EYES, NOSE, MOUTH = slice(36, 48), slice(27, 36), slice(48, 68)
 
 
-@pytest.fixture(scope="module")
-def models():
-    return detection.load_models(detection.HAAR)
+@pytest.fixture(scope="module", params=detection.DETECTORS)
+def models(request):
+    """Each detector: the default (DNN) and Haar, AffectNet's original, still selectable."""
+    return detection.load_models(request.param)
 
 
 def points(face):
@@ -71,24 +72,15 @@ def test_two_faces_give_two_and_a_landscape_none(models):
     assert detection.analyse_photo(str(PHOTOS / "coffee.jpg"), models=models).faces == []
 
 
-def test_dnn_detector_finds_the_same_faces():
-    models = detection.Models(detection.DNN)
-    two = detection.analyse_photo(str(PHOTOS / "two_faces.jpg"), models=models)
-    assert len(two.faces) == 2
-    for face in two.faces:
-        assert_face_geometry(face)
-    assert detection.analyse_photo(str(PHOTOS / "coffee.jpg"), models=models).faces == []
-
-
 def test_landmarks_drawn_on_a_crop(models, artifacts_dir):
-    """Saved for a person to look at: test-artifacts/landmarks_grace_hopper.png."""
+    """Saved for a person to look at: test-artifacts/landmarks_grace_hopper_<detector>.png."""
     face = detection.analyse_photo(str(PHOTOS / "grace_hopper.jpg"), models=models).faces[0]
     crop = Image.open(io.BytesIO(face.crop_jpeg)).convert("RGB").resize((448, 448))
     draw = ImageDraw.Draw(crop)
     for i, (x, y) in enumerate(points(face) * 2):
         colour = (255, 0, 0) if 36 <= i < 48 else (0, 200, 0) if i >= 48 else (255, 255, 0)
         draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
-    crop.save(artifacts_dir / "landmarks_grace_hopper.png")
+    crop.save(artifacts_dir / f"landmarks_grace_hopper_{models.detector}.png")
 
 
 def test_box_expanded_15_percent_each_side_and_padded_where_it_leaves_the_photo():

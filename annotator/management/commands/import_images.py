@@ -28,16 +28,18 @@ class Command(BaseCommand):
         parser.add_argument("--detector", choices=DETECTORS, default=None,
                             help=f"Face detector (default: the FACE_DETECTOR setting, now {settings.FACE_DETECTOR})")
         parser.add_argument("--batch-size", type=int, default=64, help="Photos per database transaction")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    def handle(self, *args, folder, no_face_as_candidates, split, workers, detector, batch_size, **options):
-        bar = tqdm(unit="photo", desc="photos", disable=options["verbosity"] == 0)
+    def handle(self, *args, folder, no_face_as_candidates, split, workers, detector, batch_size, no_progress,
+               **options):
+        bar = tqdm(unit="photo", desc="photos", disable=no_progress or options["verbosity"] == 0)
         suffix = " (stored as a No-Face candidate)" if no_face_as_candidates else ""
 
         def report(kind, text):
             # Printed as it happens (above the bar), so a long run's problems show at once.
             with tqdm.external_write_mode():
-                if kind == "bad":
-                    self.stderr.write(f"bad: {text}")
+                if kind in ("bad", "warning"):
+                    self.stderr.write(f"{kind}: {text}")
                 else:
                     self.stdout.write(f"no face: {text}{suffix}")
 
@@ -56,7 +58,8 @@ class Command(BaseCommand):
             bar.close()
         rate = summary.photos / summary.elapsed if summary.elapsed else 0.0
         self.stdout.write(
-            f"{summary.files} photo files: {summary.photos} read, {summary.seen_before} seen before (skipped), "
+            f"{summary.files} photo files ({summary.detector} detector): {summary.photos} read, "
+            f"{summary.seen_before} seen before (skipped), "
             f"{summary.bad_count} bad; {summary.faces_found} faces found, {summary.faces_stored} new faces stored, "
             f"{summary.no_face_count} photos with no face"
             + (f" ({summary.no_face_candidates} stored as No-Face candidates)" if no_face_as_candidates else "")
