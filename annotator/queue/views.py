@@ -5,6 +5,8 @@ from django.shortcuts import render
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import regions_for_page
+from annotator.qualification.selectors import standing_summary
+from annotator.qualification.services import standing_ensure
 from annotator.web import roles
 
 # One key per category, printed on its button: digits for 0-9, X for No-Face.
@@ -21,5 +23,7 @@ def annotate(request):
     categories = [
         {"id": i, "name": name, "key": CATEGORY_KEYS[i], "has_va": has_va(i)} for i, name in enumerate(CATEGORY_NAMES)
     ]
-    config = {"categories": categories, "regions": regions_for_page(), "prefetch": PREFETCH}
+    # The banner of static/js/annotate-feedback.js: calibrating, qualified or paused, and the round's score.
+    standing = standing_summary(standing_ensure(annotator=request.user))
+    config = {"categories": categories, "regions": regions_for_page(), "prefetch": PREFETCH, "standing": standing}
     return render(request, "annotate.html", {"categories": categories, "config": config})
