@@ -4,6 +4,7 @@
 // image that is already in memory; the answer travels to the server afterwards (retried with the
 // same client key, which the server uses to store it only once).
 import { VaCircle } from "./va-circle.js";
+import { showFeedback } from "./annotate-feedback.js";
 
 const cfg = JSON.parse(document.getElementById("annotate-config").textContent);
 const csrfToken = document.querySelector("meta[name=csrf-token]").content;
@@ -308,6 +309,8 @@ function submit() {
 }
 
 function report(item, { status, data }, previous) {
+  // Calibration (and, if the lab wants it, gold) feedback; closing it asks for faces again.
+  if ((status === 200 || status === 201) && data.feedback) showFeedback(data.feedback, { onClose: fetchMore });
   if (status === 200 || status === 201) return data;
   say(`Face ${item.data.id}: not saved \u2014 ${errorText(data)}`, "bad");
   return previous;
@@ -317,6 +320,7 @@ async function undo() {
   const item = state.history.pop();
   if (!item) return say("Nothing to undo.", "warn");
   const saved = await item.promise;
+  if (saved && saved.feedback && saved.feedback.calibration) return say("A calibration answer cannot be changed: you have seen the reference.", "warn");
   if (!saved || !saved.id) return say(`Face ${item.data.id} was not saved; nothing to change.`, "warn");
   if (current && !current.editing) state.buffer.unshift(current);
   item.editing = true;
