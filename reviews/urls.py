@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.queue_page, name="review-queue"),
     path("face/<id:face_id>/", views.item_page, name="review-item"),
     path("dashboard/", views.dashboard_page, name="review-dashboard"),
+    path("annotators/<id:user_id>/standing/", views.standing_change, name="review-standing-change"),
 ]
