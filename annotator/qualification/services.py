@@ -77,30 +77,38 @@ def standing_refuse_if_paused(standing) -> None:
         )
 
 
+def standing_resolve(*, annotator) -> AnnotatorStanding:
+    """Return the annotator's standing after the changes that need nobody: a calibration round with
+    calibration turned off since, or with no gold face while CALIBRATION_WITHOUT_GOLD is "skip",
+    ends in qualified (the latter marked as not calibrated)."""
+    standing = standing_ensure(annotator=annotator)
+    if standing.state != State.CALIBRATING:
+        return standing
+    if settings.CALIBRATION_FACES <= 0:
+        return _change(standing, State.QUALIFIED, "calibration was turned off (CALIBRATION_FACES=0)",
+                       measured_since=timezone.now())
+    mode = settings.CALIBRATION_WITHOUT_GOLD
+    if mode not in WITHOUT_GOLD_MODES:
+        raise ValueError(f"CALIBRATION_WITHOUT_GOLD: {mode!r} is not one of {', '.join(WITHOUT_GOLD_MODES)}")
+    if mode == "skip" and gold_faces_count() == 0:
+        return _change(standing, State.QUALIFIED, "calibration skipped: no gold face was marked",
+                       calibration_skipped=True, measured_since=timezone.now())
+    return standing
+
+
 def standing_gate(*, annotator) -> AnnotatorStanding:
     """Return the standing the queue serves the annotator by; raise when it serves them nothing.
 
     Raises AnnotatorPaused, or CalibrationUnavailable while no gold face is marked and
     CALIBRATION_WITHOUT_GOLD is "wait" (with "skip" the annotator is qualified, marked as not calibrated).
     """
-    standing = standing_ensure(annotator=annotator)
+    standing = standing_resolve(annotator=annotator)
     standing_refuse_if_paused(standing)
-    if standing.state != State.CALIBRATING:
-        return standing
-    if settings.CALIBRATION_FACES <= 0:
-        return _change(standing, State.QUALIFIED, "calibration was turned off (CALIBRATION_FACES=0)",
-                       measured_since=timezone.now())
-    if gold_faces_count() > 0:
-        return standing
-    mode = settings.CALIBRATION_WITHOUT_GOLD
-    if mode not in WITHOUT_GOLD_MODES:
-        raise ValueError(f"CALIBRATION_WITHOUT_GOLD: {mode!r} is not one of {', '.join(WITHOUT_GOLD_MODES)}")
-    if mode == "skip":
-        return _change(standing, State.QUALIFIED, "calibration skipped: no gold face was marked",
-                       calibration_skipped=True, measured_since=timezone.now())
-    raise CalibrationUnavailable(
-        "Your calibration round cannot start: no gold face is marked yet. The lead must mark gold faces first."
-    )
+    if standing.state == State.CALIBRATING and gold_faces_count() == 0:
+        raise CalibrationUnavailable(
+            "Your calibration round cannot start: no gold face is marked yet. The lead must mark gold faces first."
+        )
+    return standing
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import regions_for_page
 from annotator.qualification.selectors import standing_summary
-from annotator.qualification.services import standing_ensure
+from annotator.qualification.services import standing_resolve
 from annotator.web import roles
 
 # One key per category, printed on its button: digits for 0-9, X for No-Face.
@@ -24,6 +24,6 @@ def annotate(request):
         {"id": i, "name": name, "key": CATEGORY_KEYS[i], "has_va": has_va(i)} for i, name in enumerate(CATEGORY_NAMES)
     ]
     # The banner of static/js/annotate-feedback.js: calibrating, qualified or paused, and the round's score.
-    standing = standing_summary(standing_ensure(annotator=request.user))
+    standing = standing_summary(standing_resolve(annotator=request.user))
     config = {"categories": categories, "regions": regions_for_page(), "prefetch": PREFETCH, "standing": standing}
     return render(request, "annotate.html", {"categories": categories, "config": config})

@@ -205,3 +205,21 @@ def test_the_migrations_give_the_core_its_gold_references_and_keep_earlier_annot
     reference = GoldReference.objects.get()
     assert (reference.face_id, reference.category, reference.valence, reference.arousal) == (gold.pk, 1, 0.6, 0.3)
     assert [(s.user.username, s.state) for s in AnnotatorStanding.objects.all()] == [("worker", QUALIFIED)]
+
+
+def page_standing(client):
+    import json
+    import re
+
+    html = client.get("/annotate/").content.decode()
+    config = re.search(r'<script id="annotate-config" type="application/json">(.*?)</script>', html, re.S).group(1)
+    return json.loads(config)["standing"]
+
+
+@pytest.mark.django_db
+def test_the_annotate_page_says_where_the_annotator_stands(calibration, annotator_user):
+    client = client_for(annotator_user)
+    standing = page_standing(client)
+    assert standing["state"] == CALIBRATING and standing["calibration"]["needed"] == 2
+    calibration.CALIBRATION_WITHOUT_GOLD = "skip"  # no gold face: the page already says they are in
+    assert page_standing(client)["state"] == QUALIFIED
