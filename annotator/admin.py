@@ -6,7 +6,7 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from annotator.guidelines.services import GuidelineError, guideline_examples_check, guideline_save
-from annotator.models import Annotation, Claim, Face, Guideline, Photo, Suggester, Suggestion
+from annotator.models import Annotation, AnnotatorStanding, Claim, Face, Guideline, Photo, Suggester, Suggestion
 from annotator.suggestions.services import suggester_activate
 
 
@@ -37,6 +37,22 @@ class AnnotationAdmin(SimpleHistoryAdmin):
     search_fields = ("=face__id", "annotator__username")
     raw_id_fields = ("face", "suggestion")
     show_full_result_count = False
+
+
+@admin.register(AnnotatorStanding)
+class AnnotatorStandingAdmin(SimpleHistoryAdmin):
+    """Read here, with its history; the lead changes a standing on the dashboard, through the service
+    that also ends the annotator's claims and restarts their windows. Deleting one makes the annotator
+    start over as a new one (a calibration round first)."""
+
+    list_display = ("user", "state", "reason", "calibration_skipped", "changed_at", "changed_by")
+    list_filter = ("state", "calibration_skipped")
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "state", "reason", "calibration_skipped", "round_started_at", "measured_since",
+                       "changed_at", "changed_by")
+
+    def has_add_permission(self, request):
+        return False  # made on an annotator's first claim
 
 
 @admin.register(Suggester)

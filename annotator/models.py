@@ -216,6 +216,8 @@ class Claim(models.Model):
     face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="claims")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="claims")
     shown_blind = models.BooleanField(default=False)
+    # db_default too: the queue inserts claims with SQL. A calibration claim's answer is a CalibrationAnswer.
+    calibration = models.BooleanField(default=False, db_default=False, help_text="A calibration round's gold face")
     claimed_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
 
@@ -226,6 +228,86 @@ class Claim(models.Model):
 
     def __str__(self):
         return f"{self.annotator} holds face {self.face_id} until {self.expires_at:%H:%M:%S}"
+
+
+class GoldReference(models.Model):
+    """The known label of a gold face, as the core keeps it: calibration feedback and the rolling gold
+    accuracy read it here. Written only by faces.services.face_gold_set (the review app's gold service
+    calls it in the transaction that marks its GoldItem)."""
+
+    face = models.OneToOneField(Face, on_delete=models.CASCADE, primary_key=True, related_name="gold_reference")
+    category = models.SmallIntegerField(choices=CATEGORY_CHOICES)
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=label_constraint_q(), name="gold_reference_label_possible")]
+
+    def __str__(self):
+        return f"Gold reference of face {self.face_id}: {CATEGORY_NAMES[self.category]}"
+
+
+class AnnotatorStanding(models.Model):
+    """Where an annotator stands: calibrating (gold faces with feedback only), qualified (the real
+    queue), or paused (no faces until the lead reinstates them). Written by annotator.qualification."""
+
+    class State(models.TextChoices):
+        CALIBRATING = "calibrating", "calibrating"
+        QUALIFIED = "qualified", "qualified"
+        PAUSED = "paused", "paused"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="standing")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CALIBRATING, db_index=True)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why the annotator is in this state")
+    calibration_skipped = models.BooleanField(
+        default=False, help_text="Let into the real queue without calibration (no gold face was marked)"
+    )
+    round_started_at = models.DateTimeField(help_text="The calibration score counts answers from here")
+    measured_since = models.DateTimeField(
+        null=True, blank=True, help_text="The rolling gold accuracy counts real answers from here (qualified or reinstated)"
+    )
+    changed_at = models.DateTimeField(help_text="When the state last changed")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The lead who reinstated or recalibrated; empty when the tool changed it",
+    )
+    history = HistoricalRecords()
+
+    def __str__(self):
+        return f"{self.user} {self.state}"
+
+
+class CalibrationAnswer(models.Model):
+    """One answer in a calibration round: training with feedback, not data. It is no Annotation, so it
+    never reaches final labels, agreement, flags or exports, and a gold face may be answered again."""
+
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calibration_answers")
+    face = models.ForeignKey(Face, on_delete=models.CASCADE, related_name="+")
+    category = models.SmallIntegerField(choices=CATEGORY_CHOICES)
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+    # The reference as it was when answered: feedback and score stay what the annotator was shown.
+    reference_category = models.SmallIntegerField(choices=CATEGORY_CHOICES)
+    reference_valence = models.FloatField(null=True, blank=True)
+    reference_arousal = models.FloatField(null=True, blank=True)
+    correct = models.BooleanField(help_text="Same category as the reference")
+    va_distance = models.FloatField(null=True, blank=True, help_text="Distance to the reference point, when both have one")
+    seconds_spent = models.FloatField(default=0.0)
+    client_key = models.UUIDField(unique=True, help_text="Idempotency key of the submit")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["annotator", "created_at"], name="calibration_answer_by_time")]
+        constraints = [
+            models.CheckConstraint(condition=label_constraint_q(), name="calibration_answer_label_possible"),
+            models.CheckConstraint(
+                condition=Q(seconds_spent__gte=0, seconds_spent__lte=MAX_SECONDS_SPENT), name="calibration_time_in_range"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.annotator} calibrating on face {self.face_id}: {CATEGORY_NAMES[self.category]}"
 
 
 class Photo(models.Model):

@@ -14,6 +14,7 @@ from django.utils import timezone
 from annotator.domain.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
 from annotator.domain.evaluation_tables import SEED_BASELINE
 from annotator.models import Annotation, Face, Split
+from annotator.qualification.selectors import standings_overview
 from annotator.suggestions.selectors import suggester_active
 from annotator.training.selectors import suggester_evaluate
 from reviews.evaluation import PAPER_AGREEMENT, agreement
@@ -187,6 +188,15 @@ def dashboard_data() -> dict:
         "seed_baseline": SEED_BASELINE,
         "paper_agreement": PAPER_AGREEMENT,
     }
+
+
+def dashboard_standings() -> dict:
+    """Return the annotators' standings (calibrating / qualified / paused) and the gold warnings.
+
+    Never cached, unlike the figures: a few rows per annotator, and the lead who reinstates someone
+    looks again at once.
+    """
+    return standings_overview()
 
 
 def refresh_asked(query) -> bool:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("face/<id:face_id>/", views.item_page, name="review-item"),
     path("dashboard/", views.dashboard_page, name="review-dashboard"),
     path("me/", views.feedback_page, name="review-feedback"),
+    path("annotators/<id:user_id>/standing/", views.standing_change, name="review-standing-change"),
 ]

@@ -7,19 +7,22 @@ Every page checks login and the reviewer (or admin) role on the server.
 from datetime import datetime
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpResponseBadRequest, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.evaluation_tables import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
 from annotator.models import Face, Suggester
+from annotator.qualification import services as qualification_services
 from annotator.web.roles import ANNOTATOR, can_review, is_admin, user_roles
 from reviews import selectors
 from reviews.api import QueueFilterSerializer
-from reviews.dashboard import dashboard_cached, refresh_asked
+from reviews.dashboard import dashboard_cached, dashboard_standings, refresh_asked
 from reviews.models import Flag
 
 
@@ -115,7 +118,8 @@ def dashboard_page(request):
     charts = {k: data[k] for k in ("categories", "confusion_annotators", "confusion_model", "va_histogram", "model")}
     context = {"data": data, "charts": charts, "agreement_cat": agreement_cat, "agreement_dims": agreement_dims,
                "evaluation_cat": evaluation_cat, "evaluation_dims": evaluation_dims,
-               "computed_at": datetime.fromisoformat(data["computed_at"])}
+               "computed_at": datetime.fromisoformat(data["computed_at"]),
+               "standings": dashboard_standings(), "can_reinstate": is_admin(request.user)}
     return render(request, "review/dashboard.html", context)
 
 
@@ -136,3 +140,28 @@ def feedback_page(request):
             raise PermissionDenied("annotator: not a user id.")
     context = {"who": who, "own": who.pk == request.user.pk, "data": selectors.annotator_feedback(annotator=who)}
     return render(request, "review/feedback.html", context)
+
+
+STANDING_ACTIONS = ("reinstate", "recalibrate")
+
+
+@login_required
+def standing_change(request, user_id: int):
+    """The lead's action on an annotator's standing (admins only; POST): reinstate a paused annotator
+    into the real queue, or restart anyone's calibration round. Back to the dashboard."""
+    if not is_admin(request.user):
+        raise PermissionDenied("Only admins (the lead) may reinstate annotators or restart their calibration.")
+    if request.method != "POST":  # after the role check: who may not, is refused whatever the method
+        return HttpResponseNotAllowed(["POST"])
+    annotator = get_object_or_404(get_user_model(), pk=user_id)
+    action = request.POST.get("action", "")
+    if action not in STANDING_ACTIONS:
+        return HttpResponseBadRequest(f"action: {action!r} is not one of {', '.join(STANDING_ACTIONS)}")
+    try:
+        standing = qualification_services.standing_reinstate(
+            annotator=annotator, by=request.user, recalibrate=action == "recalibrate")
+    except qualification_services.StandingError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{annotator.username}: {standing.state} ({standing.reason}).")
+    return redirect("review-dashboard")

@@ -14,6 +14,10 @@ SECURE_HSTS_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (whitenoise warns when it is missing)
+# Tests that claim faces get them at once: no calibration round, no pausing. The tests of calibration and
+# pausing (tests/queue/test_calibration.py) turn them on with pytest-django's settings fixture.
+CALIBRATION_FACES = 0
+GOLD_PAUSE_BELOW = 0.0
 if "benchmarks" not in INSTALLED_APPS:  # noqa: F405  (the tests run the benchmark commands at tiny sizes)
     INSTALLED_APPS = [*INSTALLED_APPS, "benchmarks"]  # noqa: F405
 

@@ -370,6 +370,16 @@ QUEUE_ORDER = os.environ.get("QUEUE_ORDER", "rare_first")
 GOLD_SHARE = env_float("GOLD_SHARE", 0.05)  # share of handed-out faces that are gold items
 QUEUE_MAX_CLAIMS = env_int("QUEUE_MAX_CLAIMS", 8)  # live claims one annotator may hold (prefetch depth)
 UNDO_LIMIT = env_int("UNDO_LIMIT", 20)  # how many of their latest answers an annotator may still change
+# Calibration and qualification (annotator.qualification; README "Calibration, gold and pausing").
+CALIBRATION_FACES = env_int("CALIBRATION_FACES", 10)  # answers the score is taken over; 0: no calibration round
+CALIBRATION_MIN_ACCURACY = env_float("CALIBRATION_MIN_ACCURACY", 0.7)  # share of right categories to pass
+CALIBRATION_MAX_VA_DISTANCE = env_float("CALIBRATION_MAX_VA_DISTANCE", 0.4)  # mean distance to the reference points
+# With no gold face marked: "wait" (the queue says the lead must mark gold first) or "skip" (let them in).
+CALIBRATION_WITHOUT_GOLD = os.environ.get("CALIBRATION_WITHOUT_GOLD", "wait")
+GOLD_FEEDBACK = env_bool("GOLD_FEEDBACK", False)  # show the reference after a gold answer in the real queue too
+GOLD_ROLLING_ANSWERS = env_int("GOLD_ROLLING_ANSWERS", 20)  # rolling gold accuracy: the latest N gold answers
+GOLD_PAUSE_MIN_ANSWERS = env_int("GOLD_PAUSE_MIN_ANSWERS", 10)  # judged only once this many are in
+GOLD_PAUSE_BELOW = env_float("GOLD_PAUSE_BELOW", 0.5)  # rolling accuracy below this pauses; 0: never
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 500)
 
 # Raw photos (import_images and the upload page).

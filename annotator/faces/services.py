@@ -3,6 +3,7 @@
 The final_* fields of a face are written here only (one face at a time, or in bulk for imports).
 """
 from collections.abc import Mapping
+from typing import Optional
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -10,7 +11,7 @@ from django.utils import timezone
 from annotator.domain.batching import chunked
 from annotator.domain.categories import validate_label
 from annotator.domain.labels import Label, final_label
-from annotator.models import DECIDED_SOURCES, Face, FinalSource
+from annotator.models import DECIDED_SOURCES, Face, FinalSource, GoldReference
 
 FINAL_LABELS_CHUNK = 1000  # labels per UPDATE of faces_final_labels_store
 
@@ -93,10 +94,21 @@ def faces_final_labels_store(labels_by_face: Mapping[int, Label], source: str) -
 
 
 @transaction.atomic
-def face_gold_set(*, face_id: int, gold: bool) -> None:
-    """Record whether a face is a gold item (the queue mixes gold faces in, past their answer cap).
+def face_gold_set(*, face_id: int, gold: bool, label: Optional[Label] = None) -> None:
+    """Record whether a face is a gold item, and its known label (the core's GoldReference).
 
-    The review app keeps the gold label; this flag is the core's own record, so the queue reads no
-    other app's tables. Call it in the transaction that marks or unmarks the gold item.
+    The queue mixes gold faces in (past their answer cap), calibration shows their reference as
+    feedback, and the rolling gold accuracy scores answers against it, all from the core's own
+    records: the queue reads no other app's tables. Marking gold needs the label; call this in the
+    transaction that marks or unmarks the gold item.
     """
+    if gold:
+        if label is None:
+            raise ValueError("label: a gold face needs its known label")
+        category, valence, arousal = validate_label(label.category, label.valence, label.arousal)
+        GoldReference.objects.update_or_create(
+            face_id=face_id, defaults={"category": category, "valence": valence, "arousal": arousal}
+        )
+    else:
+        GoldReference.objects.filter(face_id=face_id).delete()
     Face.objects.filter(pk=face_id).update(is_gold=gold)

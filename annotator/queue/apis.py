@@ -12,7 +12,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.models import Annotation
+from annotator.models import Annotation, CalibrationAnswer
+from annotator.qualification.selectors import answer_feedback
 from annotator.queue import services as queue_services
 from annotator.web.api_fields import FloatField, IntegerField, UUIDField, id_field, seconds_spent_field
 from annotator.web.roles import IsAnnotator
@@ -119,8 +120,23 @@ class LabelIn(serializers.Serializer):
     seconds_spent = seconds_spent_field(required=False, default=0.0)
 
 
+def _submitted_out(answer) -> dict:
+    """Return a submit's body: the stored answer and its feedback (null unless a calibration answer, or
+    a gold answer with GOLD_FEEDBACK on). A calibration answer has no id: it is no Annotation, and
+    cannot be changed (the annotator has seen the reference)."""
+    if isinstance(answer, CalibrationAnswer):
+        body = {"id": None, "face": answer.face_id, "category": answer.category, "valence": answer.valence,
+                "arousal": answer.arousal, "seconds_spent": answer.seconds_spent, "suggestion": None,
+                "shown_blind": True, "kept_suggestion": None, "outside_region_confirmed": False,
+                "client_key": str(answer.client_key), "created_at": answer.created_at, "updated_at": answer.created_at}
+    else:
+        body = AnnotationOut(answer).data
+    return {**body, "feedback": answer_feedback(answer)}
+
+
 class AnnotationSubmitApi(APIView):
-    """Submit an answer; a retry with the same client_key stores nothing new (200 instead of 201)."""
+    """Submit an answer; a retry with the same client_key stores nothing new (200 instead of 201). The
+    body carries `feedback` (the reference and the V/A distance) after a calibration answer."""
 
     permission_classes = [IsAuthenticated, IsAnnotator]
 
@@ -134,13 +150,13 @@ class AnnotationSubmitApi(APIView):
         data = self.AnnotationSubmitIn(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        annotation, created = queue_services.annotation_submit(
+        answer, created = queue_services.annotation_submit(
             face=d["face"], annotator=request.user, category=d["category"], valence=d["valence"],
             arousal=d["arousal"], client_key=d["client_key"], seconds_spent=d["seconds_spent"],
             suggestion_id=d["suggestion"], outside_region_confirmed=d["outside_region_confirmed"],
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(AnnotationOut(annotation).data, status=code)
+        return Response(_submitted_out(answer), status=code)
 
 
 class AnnotationChangeApi(APIView):

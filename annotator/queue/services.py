@@ -18,7 +18,7 @@ from typing import Iterable, Optional
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from annotator import signals
@@ -29,7 +29,18 @@ from annotator.faces.services import face_refresh_final_label
 from annotator.feedback import selectors as feedback_selectors
 from annotator.feedback import services as feedback_services
 from annotator.guidelines.selectors import guideline_version_current
-from annotator.models import MAX_SECONDS_SPENT, Annotation, Claim, Face, FinalSource, Suggestion
+from annotator.models import (
+    MAX_SECONDS_SPENT,
+    Annotation,
+    AnnotatorStanding,
+    CalibrationAnswer,
+    Claim,
+    Face,
+    FinalSource,
+    Suggestion,
+)
+from annotator.qualification import services as qualification
+from annotator.qualification.selectors import standing_of
 from annotator.suggestions.selectors import suggestions_counting
 
 logger = logging.getLogger(__name__)
@@ -135,12 +146,14 @@ def lock_candidates_sql(*, annotator_id: int, now, limit: int, exclude: Iterable
         raise ValueError(f"QUEUE_ORDER: {settings.QUEUE_ORDER!r} is not 'rare_first' or 'arrival'")
     sql = [
         f"SELECT f.id, f.landmarks FROM {face} f WHERE f.answer_count < f.required_annotations",
+        # Gold faces come through the gold share only, where they are always shown blind.
+        "AND f.is_gold = %s",
         f"AND NOT EXISTS (SELECT 1 FROM {annotation} a WHERE a.face_id = f.id AND a.annotator_id = %s)",
         f"AND NOT EXISTS (SELECT 1 FROM {claim} m WHERE m.face_id = f.id AND m.annotator_id = %s)",
         f"AND f.answer_count + (SELECT COUNT(*) FROM {claim} c WHERE c.face_id = f.id AND c.expires_at > %s)"
         " < f.required_annotations",
     ]
-    params = [annotator_id, annotator_id, now]
+    params = [False, annotator_id, annotator_id, now]
     if exclude:
         sql.append(f"AND f.id NOT IN ({', '.join(['%s'] * len(exclude))})")
         params.extend(exclude)
@@ -199,24 +212,52 @@ def _pick_gold(*, annotator, exclude: Iterable[int]):
     """Return the id of a gold face this annotator has neither answered nor holds, or None.
 
     Gold faces measure annotators, so every annotator may see each one; they are exempt from the
-    required_annotations cap.
+    required_annotations cap. Faces the annotator answered in calibration are left out: they saw
+    the reference.
     """
     return (
         _not_mine(Face.objects.filter(is_gold=True), annotator=annotator, exclude=exclude)
+        .filter(~Exists(CalibrationAnswer.objects.filter(face=OuterRef("pk"), annotator=annotator)))
         .order_by("?")
         .values_list("pk", flat=True)
         .first()
     )
 
 
+def _claim_calibration(*, annotator, standing, room: int, exclude: set, expires_at) -> dict:
+    """Claim up to `room` gold faces for the annotator's calibration round, always blind: faces not yet
+    answered in this round first (in random order), then repeats, the longest unseen first."""
+    if room <= 0:
+        return {}
+    gold = list(Face.objects.filter(is_gold=True, gold_reference__isnull=False).exclude(pk__in=list(exclude))
+                .values_list("pk", flat=True))
+    last_seen = dict(
+        CalibrationAnswer.objects.filter(annotator=annotator, created_at__gte=standing.round_started_at).order_by()
+        .values("face_id").annotate(last=Max("created_at")).values_list("face_id", "last")
+    )
+    random.shuffle(gold)
+    fresh = [pk for pk in gold if pk not in last_seen]
+    repeats = sorted((pk for pk in gold if pk in last_seen), key=lambda pk: last_seen[pk])
+    return {
+        pk: Claim.objects.create(face_id=pk, annotator=annotator, expires_at=expires_at, shown_blind=True,
+                                 calibration=True)
+        for pk in (fresh + repeats)[:room]
+    }
+
+
 def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> list:
     """Hand the annotator up to `count` faces: their own live claims not in `holding` first, then new ones.
 
     Each new claim is a lease of CLAIM_LEASE_SECONDS; a share GOLD_SHARE of new faces are gold items
-    and a share BLIND_SHARE are shown without their suggestion. One annotator holds at most
-    QUEUE_MAX_CLAIMS live claims. Round trips are few on purpose: this runs for every face shown.
+    and a share BLIND_SHARE are shown without their suggestion. Gold faces are always shown blind, and
+    hand out as any other face, so nothing in the payload tells them apart. One annotator holds at
+    most QUEUE_MAX_CLAIMS live claims. Round trips are few on purpose: this runs for every face shown.
+
+    An annotator in their calibration round gets gold faces only (annotator.qualification); a paused
+    one gets AnnotatorPaused, and one waiting for gold faces to be marked CalibrationUnavailable.
     """
     holding = {int(pk) for pk in holding}
+    standing = qualification.standing_gate(annotator=annotator)
     now = _now()
     lease = _lease()
     expires_at = now + lease
@@ -235,6 +276,11 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
         result = [c for c in live if c.face_id not in holding][:count]
         room = min(count - len(result), settings.QUEUE_MAX_CLAIMS - len(live))
         taken = {c.face_id for c in own} | holding
+        if standing.state == AnnotatorStanding.State.CALIBRATING:
+            # Not `holding`: the client lists faces it answered lately, and a round repeats answered faces.
+            result.extend(_claim_calibration(annotator=annotator, standing=standing, room=room,
+                                             exclude={c.face_id for c in own}, expires_at=expires_at).values())
+            return _claimed_faces(result, landmarks)
         new_claims = {}
         # Faces a reviewer returned to this annotator come first, reserved for them (past the answer cap:
         # their answer is counted already), shown as the returned answer was (blind or not).
@@ -247,10 +293,11 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             gold_id = _pick_gold(annotator=annotator, exclude=taken | set(new_claims))
             if gold_id is not None:
                 # Gold faces measure annotators: exempt from the required_annotations cap.
+                # Always blind: gold measures the annotator, not their agreement with the model.
                 new_claims[gold_id] = Claim.objects.create(
-                    face_id=gold_id, annotator=annotator, expires_at=expires_at,
-                    shown_blind=random.random() < settings.BLIND_SHARE,
+                    face_id=gold_id, annotator=annotator, expires_at=expires_at, shown_blind=True
                 )
+        gold_claims = list(new_claims.values())
         seen = set(taken)
         for _ in range(3):  # a candidate may turn out full once its lock is held; look a little further
             want = room - len(new_claims)
@@ -265,7 +312,10 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             blind = {pk for pk in ids if random.random() < settings.BLIND_SHARE}
             inserted = _insert_claims_if_open(ids, annotator=annotator, now=now, expires_at=expires_at, blind=blind)
             new_claims.update((pk, inserted[pk]) for pk in ids if pk in inserted)
-        result.extend(new_claims.values())
+        fresh = [c for c in new_claims.values() if c not in gold_claims]
+        for claim in gold_claims:  # anywhere among the new faces, not always first
+            fresh.insert(random.randint(0, len(fresh)), claim)
+        result.extend(fresh)
     return _claimed_faces(result, landmarks, annotator=annotator)
 
 
@@ -373,18 +423,18 @@ def annotation_submit(
     suggestion_id: Optional[int] = None,
     outside_region_confirmed: bool = False,
 ) -> tuple:
-    """Store one answer for a face the annotator holds a live claim on; return (annotation, created).
+    """Store one answer for a face the annotator holds a live claim on; return (answer, created).
 
-    The answer records the guideline set version in force now (whatever the client believes it read).
-
-    A retry with the same client_key and the same answer returns the stored answer and stores
-    nothing (even after the claim ended with that answer); the same key with another answer is
-    refused. Every refusal reads the same for a gold face as for any other, so that gold faces
-    cannot be told apart. On a face a reviewer returned to this annotator (annotator.feedback), the
-    answer replaces their earlier one and closes the return.
+    The answer is an Annotation, or, on a calibration claim, a CalibrationAnswer (training with
+    feedback, never data; a round may repeat a face). It records the guideline set version in force
+    now (whatever the client believes it read). A retry with the same client_key and the same answer
+    returns the stored answer and stores nothing (even after the claim ended with that answer); the
+    same key with another answer is refused. Every refusal reads the same for a gold face as for any
+    other, so that gold faces cannot be told apart. On a face a reviewer returned to this annotator
+    (annotator.feedback), the answer replaces their earlier one and closes the return.
 
     Raises LabelError (bad label), OutsideRegion, NoSuchFace, AlreadyAnswered, NotClaimed, KeyReused,
-    QueueError.
+    AnnotatorPaused, QueueError.
     """
     face_id = getattr(face, "pk", face)
     client_key = uuid.UUID(str(client_key))
@@ -394,22 +444,35 @@ def annotation_submit(
     now = _now()
     try:
         with transaction.atomic():
-            face = Face.objects.select_for_update().only("answer_count", "required_annotations").filter(pk=face_id).first()
+            face = (Face.objects.select_for_update().only("answer_count", "required_annotations", "is_gold")
+                    .filter(pk=face_id).first())
             if face is None:
                 raise NoSuchFace(f"There is no face {face_id}.", field="face")
+            previous = list(Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)))
+            for answer in previous:
+                if answer.client_key == client_key:
+                    return _retried(answer, annotator=annotator, face_id=face.pk, category=category,
+                                    valence=valence, arousal=arousal), False
+            calibrated = CalibrationAnswer.objects.filter(client_key=client_key).first()
+            if calibrated is not None:
+                return _retried(calibrated, annotator=annotator, face_id=face.pk, category=category,
+                                valence=valence, arousal=arousal), False
             returned = reopened = None
-            for previous in Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)):
-                if previous.client_key != client_key:
-                    returned = feedback_selectors.return_open(face_id=face.pk, annotator=annotator)
-                    if returned is not None:
-                        reopened = previous  # a reviewer returned the face: this answer replaces that one
-                        continue
-                    raise AlreadyAnswered(
-                        "You have answered this face already; change that answer instead.", field="face"
-                    )
-                return _retried(previous, annotator=annotator, face_id=face.pk, category=category, valence=valence,
-                                arousal=arousal), False
+            if previous:  # their earlier answer to this face (not this key's): only a return reopens it
+                returned = feedback_selectors.return_open(face_id=face.pk, annotator=annotator)
+                if returned is not None:
+                    reopened = previous[0]  # a reviewer returned the face: this answer replaces that one
             claim = Claim.objects.filter(face=face, annotator=annotator, expires_at__gt=now).first()
+            if claim is not None and claim.calibration:
+                answer = qualification.calibration_answer_store(
+                    annotator=annotator, face_id=face.pk, category=category, valence=valence, arousal=arousal,
+                    client_key=client_key, seconds_spent=_seconds(seconds_spent),
+                )
+                claim.delete()
+                return answer, True
+            if previous and reopened is None:
+                raise AlreadyAnswered("You have answered this face already; change that answer instead.", field="face")
+            qualification.standing_refuse_if_paused(standing_of(annotator))
             if claim is None:
                 raise NotClaimed(
                     f"You hold no claim on face {face.pk} (never handed to you, skipped, or your lease of "
@@ -417,10 +480,14 @@ def annotation_submit(
                     field="face",
                 )
             suggestion = None
-            if suggestion_id is not None and not claim.shown_blind:
+            if suggestion_id is not None:
+                # Checked on blind faces too (then not kept): a refusal that only some faces give
+                # would tell blind ones, and so gold ones, apart.
                 suggestion = Suggestion.objects.filter(pk=suggestion_id, face=face).first()
                 if suggestion is None:
                     raise QueueError(f"{suggestion_id} is not a suggestion for face {face.pk}", field="suggestion")
+                if claim.shown_blind:
+                    suggestion = None
             annotation = Annotation(
                 face=face,
                 annotator=annotator,
@@ -444,10 +511,13 @@ def annotation_submit(
                 feedback_services.one_more_answered(face_id=face.pk, annotation=annotation)
             claim.delete()
             face_refresh_final_label(face_id=face.pk)
+            if face.is_gold:
+                qualification.standing_after_gold_answer(annotator=annotator)
             _announce(annotation)
     except IntegrityError:
         # Two requests with one key raced past the check; the key decides.
-        previous = Annotation.objects.filter(client_key=client_key).first()
+        previous = (Annotation.objects.filter(client_key=client_key).first()
+                    or CalibrationAnswer.objects.filter(client_key=client_key).first())
         if previous is None:
             raise
         return _retried(previous, annotator=annotator, face_id=face_id, category=category, valence=valence,
@@ -473,11 +543,16 @@ def _answer_again(returned_answer: Annotation, new: Annotation, returned) -> Ann
     return returned_answer
 
 
-def _retried(previous: Annotation, *, annotator, face_id, category, valence, arousal) -> Annotation:
-    """Return the answer stored under a client_key again, if this request is a retry of it; raise if not."""
+def _retried(previous, *, annotator, face_id, category, valence, arousal):
+    """Return the answer (Annotation or CalibrationAnswer) stored under a client_key again, if this
+    request is a retry of it; raise if not."""
     if previous.annotator_id != annotator.pk or previous.face_id != face_id:
         raise KeyReused("this key was used for another answer", field="client_key")
-    if not _same_answer(previous, face_id=face_id, category=category, valence=valence, arousal=arousal):
+    if isinstance(previous, CalibrationAnswer):  # never changed, so as stored is as first stored
+        same = (previous.category, previous.valence, previous.arousal) == (category, valence, arousal)
+    else:
+        same = _same_answer(previous, face_id=face_id, category=category, valence=valence, arousal=arousal)
+    if not same:
         raise KeyReused(
             "this key was used for a different answer to this face; a retry must send the same "
             "answer (change an answer with PATCH /api/annotations/<id>/)",
@@ -519,6 +594,8 @@ def annotation_change(
             annotation.seconds_spent = _seconds(annotation.seconds_spent + _seconds(seconds_spent))
         annotation.save()
         face_refresh_final_label(face_id=face.pk)
+        if face.is_gold:
+            qualification.standing_after_gold_answer(annotator=annotator)
         _announce(annotation)
     return annotation
 

@@ -6,6 +6,8 @@ from django.shortcuts import render
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import regions_for_page
 from annotator.guidelines import selectors as guideline_selectors
+from annotator.qualification.selectors import standing_summary
+from annotator.qualification.services import standing_resolve
 from annotator.web import roles
 
 # One key per category, printed on its button: digits for 0-9, X for No-Face.
@@ -25,6 +27,8 @@ def annotate(request):
         {"id": i, "name": name, "key": CATEGORY_KEYS[i], "has_va": has_va(i), "guideline": guidelines.get(i)}
         for i, name in enumerate(CATEGORY_NAMES)
     ]
+    # The banner of static/js/annotate-feedback.js: calibrating, qualified or paused, and the round's score.
+    standing = standing_summary(standing_resolve(annotator=request.user))
     config = {
         "categories": categories,
         "regions": regions_for_page(),
@@ -32,5 +36,6 @@ def annotate(request):
         "guideline_version": guideline_set.version,
         # Before an annotator's first session: the guidelines overlay, until they dismiss it once.
         "show_guidelines": guideline_set.version is not None and not guideline_selectors.guidelines_read_by(request.user),
+        "standing": standing,
     }
     return render(request, "annotate.html", {"categories": categories, "config": config})

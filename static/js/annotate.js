@@ -11,6 +11,7 @@
 // so pressing Enter twice cannot store it.
 import { VaCircle } from "./va-circle.js";
 import { showNote } from "./annotate-note.js";
+import { showFeedback } from "./annotate-feedback.js";
 
 const cfg = JSON.parse(document.getElementById("annotate-config").textContent);
 const csrfToken = document.querySelector("meta[name=csrf-token]").content;
@@ -418,6 +419,8 @@ function submit() {
 }
 
 function report(item, { status, data }, previous) {
+  // Calibration (and, if the lab wants it, gold) feedback; closing it asks for faces again.
+  if ((status === 200 || status === 201) && data.feedback) showFeedback(data.feedback, { onClose: fetchMore });
   if (status === 200 || status === 201) return data;
   say(`Face ${item.data.id}: not saved \u2014 ${errorText(data)}`, "bad");
   return previous;
@@ -427,6 +430,7 @@ async function undo() {
   const item = state.history.pop();
   if (!item) return say("Nothing to undo.", "warn");
   const saved = await item.promise;
+  if (saved && saved.feedback && saved.feedback.calibration) return say("A calibration answer cannot be changed: you have seen the reference.", "warn");
   if (!saved || !saved.id) return say(`Face ${item.data.id} was not saved; nothing to change.`, "warn");
   if (current && !current.editing) state.buffer.unshift(current);
   item.editing = true;

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from annotator.domain.labels import Label
 from annotator.faces.services import face_gold_set
 from annotator.models import Claim, Face
 from reviews.models import GoldItem
@@ -41,7 +42,7 @@ def test_the_queue_mixes_in_the_faces_marked_gold_in_the_core(queue_settings, an
     assert submit(first, full.id).status_code == 201
     second = client_for(second_annotator)
     assert next_faces(second) == []  # full, and not gold
-    face_gold_set(face_id=full.id, gold=True)
+    face_gold_set(face_id=full.id, gold=True, label=Label(1, 0.6, 0.3))
     assert [f["id"] for f in next_faces(second)] == [full.id]
     Claim.objects.filter(annotator=second_annotator).delete()
     face_gold_set(face_id=full.id, gold=False)

@@ -63,15 +63,16 @@ def _body(response):
 def test_every_refusal_reads_the_same_for_a_gold_face_and_an_ordinary_one(policy, annotator_user, second_annotator):
     """Whatever an annotator sends, nothing in the answer tells a gold face from another (face ids aside)."""
     gold, plain = make_face(1), make_face(2)
-    gold_mark(face=gold, category=1, valence=0.6, arousal=0.3, by=None)
     for face in (gold, plain):
         make_suggestion(face)
     # Both complete: the other annotator answered each once (the probe of the report: a wrong
-    # suggestion id sent to a complete face without a claim).
+    # suggestion id sent to a complete face without a claim). Marked gold after: the queue hands a
+    # gold face out through the gold share only.
     other = client_for(second_annotator)
     for face in (gold, plain):
         claim(other, face)
         assert submit(other, face.id).status_code == 201
+    gold_mark(face=gold, category=1, valence=0.6, arousal=0.3, by=None)
     me = client_for(annotator_user)
 
     def probes(face):

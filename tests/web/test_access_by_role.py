@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from annotator.faces.store import NewFace, faces_store
 from annotator.guidelines.services import guideline_save
-from annotator.models import Annotation, Claim, Face, Photo, Suggester, Suggestion
+from annotator.models import Annotation, AnnotatorStanding, Claim, Face, Photo, Suggester, Suggestion
 from reviews.models import Decision, Flag, GoldItem
 from tests.affectnet_helpers import jpeg
 from tests.conftest import make_user
@@ -47,6 +47,7 @@ ACCESS = {
     "review-queue": REVIEW,
     "review-item": REVIEW,
     "review-dashboard": REVIEW,
+    "review-standing-change": ADMIN,
     "review-api-queue": REVIEW,
     "review-api-item": REVIEW,
     "review-api-decision": REVIEW,
@@ -63,13 +64,15 @@ ACCESS = {
 ADMIN_SITE_PUBLIC = {"admin/login/", "admin/logout/"}  # the admin's sign-in and sign-out pages
 # Refused to everyone: photos are recorded by import_images only, sign-in records by django-axes only;
 # no admin form uses autocomplete.
-ADMIN_SITE_NOBODY = {"admin/annotator/photo/add/", "admin/axes/accessattempt/add/", "admin/axes/accesslog/add/",
+ADMIN_SITE_NOBODY = {"admin/annotator/photo/add/", "admin/annotator/annotatorstanding/add/",
+                     "admin/axes/accessattempt/add/", "admin/axes/accesslog/add/",
                      "admin/axes/accessfailurelog/add/", "admin/autocomplete/"}
 # Guideline versions are never deleted: answers record the version they were given under.
 ADMIN_SITE_NOBODY_PATTERN = re.compile(r"admin/annotator/guideline/\d+/delete/\Z")
 TABLES = ["annotator_face", "annotator_annotation", "annotator_claim", "annotator_suggestion", "annotator_suggester",
-          "annotator_photo", "annotator_guideline", "annotator_guidelinereading", "reviews_flag", "reviews_decision",
-          "reviews_golditem", "annotator_reviewerrequest", "auth_user", "auth_group", "authtoken_token", "axes_accessattempt"]
+          "annotator_photo", "annotator_guideline", "annotator_guidelinereading", "annotator_annotatorstanding",
+          "reviews_flag", "reviews_decision", "reviews_golditem", "annotator_reviewerrequest", "auth_user", "auth_group",
+          "authtoken_token", "axes_accessattempt"]
 
 
 def patterns(resolvers=None, prefix=""):
@@ -104,6 +107,8 @@ def world(data_root):
     GoldItem.objects.create(face=other, category=1, valence=0.5, arousal=0.2)
     Token.objects.create(user=people["annotator"])
     guideline_save(category=0, definition="The face at rest.")
+    AnnotatorStanding.objects.create(user=people["annotator"], state=AnnotatorStanding.State.PAUSED,
+                                     round_started_at="2026-01-01T00:00:00Z", changed_at="2026-01-01T00:00:00Z")
     # The sign-in records of django-axes (admin pages too): one failed and one good sign-in.
     AccessAttempt.objects.create(username="plain", ip_address="192.0.2.1", failures_since_start=1)
     AccessLog.objects.create(username="ann", ip_address="192.0.2.2")
@@ -127,6 +132,7 @@ def concrete(route, name, world):
     path = path.replace("<path:content_type_id>/<path:object_id>",
                         f"{ContentType.objects.get_for_model(Face).pk}/{face.pk}")
     path = path.replace("auth/user/<id>/", f"auth/user/{world['people']['annotator'].pk}/")
+    path = path.replace("<id:user_id>", str(world["people"]["annotator"].pk))
     if name == "app_list":
         path = "admin/annotator/"
     if path == "admin/(?P<url>.*)$":

@@ -59,7 +59,10 @@ class Command(BaseCommand):
 
     def serve(self, addrport):
         # A local demo over plain HTTP: the HTTPS-only cookies of production would block sign-in.
-        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1"), "SECURE_HTTPS": "0"}
+        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1"), "SECURE_HTTPS": "0",
+               # The demo faces have no known labels, so no gold faces: annotators start without calibration
+               # (the dashboard says so) instead of waiting for the lead. Mark gold faces to try calibration.
+               "CALIBRATION_WITHOUT_GOLD": os.environ.get("CALIBRATION_WITHOUT_GOLD", "skip")}
         if not settings.REDIS_URL:
             for folder in ("queue", "control", "processed"):
                 (settings.BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
@@ -75,6 +78,9 @@ class Command(BaseCommand):
             subprocess.Popen(server_cmd, env=env, cwd=settings.BASE_DIR, start_new_session=True),
         ]
         self.stdout.write(self.style.SUCCESS(f"\nWorker started (broker: {broker})."))
+        self.stdout.write("No gold faces in the demo: annotators start without a calibration round. To try it, mark "
+                          "gold faces (admin: /admin/reviews/golditem/) and restart an annotator's calibration on "
+                          "the dashboard.")
         self.stdout.write(self.style.SUCCESS(f"Open http://{addrport}/ and sign in. Ctrl-C stops both.\n"))
         stop = {"now": False}
 
