@@ -280,7 +280,7 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             # Not `holding`: the client lists faces it answered lately, and a round repeats answered faces.
             result.extend(_claim_calibration(annotator=annotator, standing=standing, room=room,
                                              exclude={c.face_id for c in own}, expires_at=expires_at).values())
-            return _claimed_faces(result, landmarks)
+            return _claimed_faces(result, landmarks, annotator=annotator)
         new_claims = {}
         # Faces a reviewer returned to this annotator come first, reserved for them (past the answer cap:
         # their answer is counted already), shown as the returned answer was (blind or not).
@@ -288,6 +288,7 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             # get_or_create: the same annotator asking twice at once (two tabs) gets one claim, not an error.
             new_claims[face_id], _ = Claim.objects.get_or_create(
                 face_id=face_id, annotator=annotator, defaults={"expires_at": expires_at, "shown_blind": blind})
+        returned_claims = list(new_claims.values())
         gold_slots = sum(1 for _ in range(max(room - len(new_claims), 0)) if random.random() < settings.GOLD_SHARE)
         for _ in range(gold_slots):
             gold_id = _pick_gold(annotator=annotator, exclude=taken | set(new_claims))
@@ -297,7 +298,7 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
                 new_claims[gold_id] = Claim.objects.create(
                     face_id=gold_id, annotator=annotator, expires_at=expires_at, shown_blind=True
                 )
-        gold_claims = list(new_claims.values())
+        gold_claims = [c for c in new_claims.values() if c not in returned_claims]
         seen = set(taken)
         for _ in range(3):  # a candidate may turn out full once its lock is held; look a little further
             want = room - len(new_claims)
@@ -312,10 +313,10 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             blind = {pk for pk in ids if random.random() < settings.BLIND_SHARE}
             inserted = _insert_claims_if_open(ids, annotator=annotator, now=now, expires_at=expires_at, blind=blind)
             new_claims.update((pk, inserted[pk]) for pk in ids if pk in inserted)
-        fresh = [c for c in new_claims.values() if c not in gold_claims]
+        fresh = [c for c in new_claims.values() if c not in gold_claims and c not in returned_claims]
         for claim in gold_claims:  # anywhere among the new faces, not always first
             fresh.insert(random.randint(0, len(fresh)), claim)
-        result.extend(fresh)
+        result.extend(returned_claims + fresh)  # returned faces first, as their annotator was told
     return _claimed_faces(result, landmarks, annotator=annotator)
 
 

@@ -292,3 +292,20 @@ def test_overturn_rate_counts_decisions_of_another_category_over_all_answers(dat
     assert f'href="/review/me/?annotator={annotator_user.id}"' in page  # each name opens their feedback page
     mine = client_for(annotator_user).get("/review/me/").content.decode()
     assert "(1 of 4 answers; 2 reviewed)" in mine and "25%" in mine
+
+
+@pytest.mark.django_db
+def test_a_returned_face_comes_before_gold_and_new_faces_in_the_same_claim(disputed, annotator_user, reviewer_user,
+                                                                          settings):
+    """Gold faces go anywhere among the new faces; a returned face is first, as its annotator was told."""
+    from reviews.services import gold_mark
+
+    face, a1, a2, fresh = disputed
+    settings.GOLD_SHARE = 1.0
+    gold = make_face(required=1)
+    gold_mark(face=gold, category=3, valence=0.2, arousal=0.7, by=reviewer_user)
+    assert return_face(client_for(reviewer_user), face, a1).status_code == 201
+    for _ in range(5):  # gold's place is random: every draw must leave the returned face first
+        Claim.objects.filter(annotator=annotator_user).delete()
+        served = [f["id"] for f in next_faces(client_for(annotator_user), count=3)]
+        assert served[0] == face.id and set(served) == {face.id, gold.id, fresh.id}, served
