@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from annotator.domain.categories import validate_label, validate_point_in_circle
 from annotator.domain.errors import DomainError
+from annotator.domain.labels import Label
 from annotator.faces import services as core_services
 from annotator.models import Annotation, Face, Suggestion
 from reviews.models import Decision, Flag, GoldItem
@@ -76,13 +77,14 @@ def decision_make(
 @transaction.atomic
 def gold_mark(*, face: Face, category: int, valence, arousal, by) -> GoldItem:
     """Mark a face as a gold item with its known label (marking again changes the label); the core's
-    Face.is_gold follows in the same transaction (the queue reads that, not this app's table)."""
+    Face.is_gold follows in the same transaction (the queue reads that, not this app's table), and
+    the label becomes the face's final label (source gold)."""
     category, valence, arousal = validate_label(category, valence, arousal)
     validate_point_in_circle(valence, arousal)
     gold, _ = GoldItem.objects.update_or_create(
         face=face, defaults={"category": category, "valence": valence, "arousal": arousal, "created_by": by}
     )
-    core_services.face_gold_set(face_id=face.id, gold=True)
+    core_services.face_gold_set(face_id=face.id, gold=True, label=Label(category, valence, arousal))
     return gold
 
 
