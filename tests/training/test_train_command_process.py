@@ -110,3 +110,22 @@ def test_the_network_sees_one_memory_layout_on_the_cpu():
         x = model.preprocess(torch.zeros(2, side, side, 3, dtype=torch.uint8))
         assert x.shape == (2, 3, 64, 64) and x.is_contiguous()
         assert model.backbone.conv1(x).is_contiguous()
+
+
+@pytest.mark.django_db
+def test_the_table_after_training_leaves_out_labels_that_may_echo_a_suggestion(data_root, tmp_path, settings):
+    settings.CHECKPOINT_DIR = tmp_path / "checkpoints"
+    store(UNBALANCED)
+    val = [(SAMPLES / f"astronaut_{i}.jpg", 1, 0.62, 0.28) for i in (4, 5)]
+    val += [(SAMPLES / f"grace_hopper_{i}.jpg", 0, 0.05, -0.15) for i in (4, 5)]
+    store(val, split="val")
+    # Two of them rest on one answer given with a suggestion in view (no blind answer): left out.
+    Face.objects.filter(split="val", final_category=0).update(final_source="single")
+    out = io.StringIO()
+    call_command("train_suggester", "--epochs", "1", "--batch-size", "8", "--categories", "8", "--depth", "10",
+                 "--width", "8", "--input-size", "64", "--name", "v", "--no-progress", stdout=out)
+    text = out.getvalue()
+    assert "2 validation faces (2 more left out: their label rests on answers given with a suggestion in view)" in text
+    assert "Categorical model (n=2)" in text and "95% interval" in text
+    assert "* not meaningful: fewer than 30 faces" in text
+    assert Suggester.objects.get(name="v").evaluation["categorical"]["n"] == 2
