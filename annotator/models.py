@@ -40,15 +40,20 @@ class Split(models.TextChoices):
 
 
 class FinalSource(models.TextChoices):
+    """Where a face's final label came from (what happened to it, not only who wrote it last)."""
+
     NONE = "", "not final"
+    SINGLE = "single", "one annotator"
     AGREEMENT = "agreement", "annotators agree"
-    IMPORT = "import", "imported label"
     REVIEW = "review", "reviewer's decision"
+    IMPORT = "import", "imported label"
+    GOLD = "gold", "gold reference"
 
 
 # Final labels that someone already decided: an open flag about them is listed for review but never
-# withholds them (only a label made by this tool's annotators and not yet reviewed waits for review).
-DECIDED_SOURCES = (FinalSource.IMPORT, FinalSource.REVIEW)
+# withholds them, and new answers do not change them (only a label made by this tool's annotators
+# and not yet reviewed waits for review). A gold face's final label is its reference label.
+DECIDED_SOURCES = (FinalSource.IMPORT, FinalSource.REVIEW, FinalSource.GOLD)
 
 
 class Face(models.Model):

@@ -301,7 +301,9 @@ class EvaluationApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("split", str, enum=[*Split.values, "all"]),
                                OpenApiParameter("model", str, description="NAME:VERSION (default: the active one)")],
-                   responses=OpenApiTypes.OBJECT, summary="The seed's table for a model against final labels")
+                   responses=OpenApiTypes.OBJECT,
+                   summary="The seed's table for a model (any recorded one) against the final labels independent of "
+                           "its suggestions, with n, 95% bootstrap intervals and the faces still without its prediction")
     def get(self, request):
         s = self.EvaluationIn(data={k: v for k, v in request.query_params.items() if v != ""})
         s.is_valid(raise_exception=True)

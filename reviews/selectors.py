@@ -233,12 +233,18 @@ def _describe(category, valence, arousal) -> str:
 
 
 def agreement_rows(*, splits=None) -> dict:
-    """Return the answers on faces with two or more answers as flat arrays (one query, no per-face work)."""
-    shared = Annotation.objects.values("face_id").annotate(n=Count("id")).filter(n__gte=2).values("face_id")
+    """Return the answers on faces with two or more answers as flat arrays (one query, no per-face work).
+
+    In the order the answers were first given (created_at, then id): the measures pair a face's answers
+    in row order, the earlier as x. Without an ORDER BY, PostgreSQL returns a changed answer where its
+    new row version lies, and the pairs (so CORR and CCC) would turn with each undo.
+    """
+    shared = Annotation.objects.order_by().values("face_id").annotate(n=Count("id")).filter(n__gte=2).values("face_id")
     rows = Annotation.objects.filter(face_id__in=shared)
     if splits:
         rows = rows.filter(face__split__in=list(splits))
-    data = list(rows.order_by().values_list("face_id", "annotator_id", "category", "valence", "arousal"))
+    data = list(rows.order_by("created_at", "id").values_list("face_id", "annotator_id", "category", "valence",
+                                                              "arousal"))
     if not data:
         return {k: np.zeros(0) for k in ("face", "annotator", "category", "valence", "arousal")}
     arr = np.array(data, dtype=object)

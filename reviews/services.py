@@ -81,7 +81,7 @@ def decision_make(
 def gold_mark(*, face: Face, category: int, valence, arousal, by) -> GoldItem:
     """Mark a face as a gold item with its known label (marking again changes the label); the core's
     Face.is_gold and GoldReference follow in the same transaction (the queue and calibration read
-    those, not this app's table)."""
+    those, not this app's table), and the label becomes the face's final label (source gold)."""
     category, valence, arousal = validate_label(category, valence, arousal)
     validate_point_in_circle(valence, arousal)
     gold, _ = GoldItem.objects.update_or_create(

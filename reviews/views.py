@@ -16,7 +16,7 @@ from django.http import HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
-from annotator.domain.evaluation_tables import CATEGORICAL_ROWS, DIMENSIONAL_ROWS
+from annotator.domain.evaluation_tables import CATEGORICAL_ROWS, DIMENSIONAL_ROWS, interval_text
 from annotator.models import Face, Suggester
 from annotator.qualification import services as qualification_services
 from annotator.web.roles import ANNOTATOR, can_review, is_admin, user_roles
@@ -101,11 +101,18 @@ def _agreement_rows(data):
 
 
 def _evaluation_rows(data):
+    """Rows of the model's tables: per measure its value, 95% interval text and the seed's number."""
     ev, base = data["evaluation"], data["seed_baseline"]
     if ev is None:
         return [], []
-    cat = [(label, ev["categorical"][key], base["categorical"][key]) for label, key in CATEGORICAL_ROWS]
-    dims = [(label, ev["valence"][key], base["valence"][key], ev["arousal"][key], base["arousal"][key])
+
+    def interval(part, key):
+        return interval_text(ev["intervals"][part][key])
+
+    cat = [(label, ev["categorical"][key], interval("categorical", key), base["categorical"][key])
+           for label, key in CATEGORICAL_ROWS]
+    dims = [(label, ev["valence"][key], interval("valence", key), base["valence"][key],
+             ev["arousal"][key], interval("arousal", key), base["arousal"][key])
             for label, key in DIMENSIONAL_ROWS]
     return cat, dims
 

@@ -410,3 +410,8 @@ QUEUE_RARITY_WEIGHT = env_float("QUEUE_RARITY_WEIGHT", 1.0)
 QUEUE_UNCERTAINTY_WEIGHT = env_float("QUEUE_UNCERTAINTY_WEIGHT", 1.0)
 SUGGEST_ON_ACTIVATE = env_bool("SUGGEST_ON_ACTIVATE", True)  # activating a model queues its suggestions
 SUGGEST_TASK_NAME = os.environ.get("SUGGEST_TASK_NAME", "annotator.tasks.suggest_missing")
+# Model evaluation (evaluate, the dashboard, after training): below this many faces a measure is marked
+# as not meaningful; 95% intervals from this many bootstrap resamples, seeded so a rerun prints the same.
+EVALUATION_MIN_N = env_int("EVALUATION_MIN_N", 30)
+EVALUATION_RESAMPLES = env_int("EVALUATION_RESAMPLES", 1000)
+EVALUATION_SEED = env_int("EVALUATION_SEED", 0)

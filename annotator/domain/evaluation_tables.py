@@ -43,23 +43,48 @@ def text_table(header: Sequence, rows: Sequence[Sequence]) -> str:
     )
 
 
+def interval_text(interval, places: int = 2) -> str:
+    """Return a 95% interval as table text ('[0.55,0.69]', a minus sign never read as a dash), '-' where
+    there is none."""
+    if interval is None:
+        return "-"
+    return f"[{number(interval[0], places)},{number(interval[1], places)}]"
+
+
+def _cell(table: dict, part: str, key: str) -> str:
+    """Return a measure as text, starred when its part has too few faces to mean anything."""
+    text = number(table[part][key])
+    meaningful = table.get("meaningful", {}).get(part, True)
+    return text if meaningful or text == "-" else f"{text}*"
+
+
+def _interval(table: dict, part: str, key: str) -> str:
+    return interval_text((table.get("intervals") or {}).get(part, {}).get(key))
+
+
 def seed_tables(table: dict, *, title: str = "this model") -> str:
-    """Return the seed's two tables for one model's results, the seed's baseline beside each number."""
+    """Return the seed's two tables for one model's results: each measure with its 95% bootstrap
+    interval, the seed's baseline beside it, its n in the heading, and a star where n is too small."""
     base = SEED_BASELINE
-    categorical = [[label, number(table["categorical"][key]), number(base["categorical"][key])]
-                   for label, key in CATEGORICAL_ROWS]
+    categorical = [[label, _cell(table, "categorical", key), _interval(table, "categorical", key),
+                    number(base["categorical"][key])] for label, key in CATEGORICAL_ROWS]
     dimensional = [
-        [label, number(table["valence"][key]), number(base["valence"][key]),
-         number(table["arousal"][key]), number(base["arousal"][key])]
+        [label, _cell(table, "valence", key), _interval(table, "valence", key), number(base["valence"][key]),
+         _cell(table, "arousal", key), _interval(table, "arousal", key), number(base["arousal"][key])]
         for label, key in DIMENSIONAL_ROWS
     ]
-    return "\n".join([
-        "Categorical model:",
-        text_table(["", title, "seed baseline"], categorical),
+    lines = [
+        f"Categorical model (n={table['categorical']['n']}):",
+        text_table(["", title, "95% interval", "seed baseline"], categorical),
         "",
-        f"Dimensional model ({table['valence']['n']} faces with a valence/arousal point):",
-        text_table(["", "Valence", "seed", "Arousal", "seed"], dimensional),
-    ])
+        f"Dimensional model (n={table['valence']['n']} faces with a valence/arousal point):",
+        text_table(["", "Valence", "95% interval", "seed", "Arousal", "95% interval", "seed"], dimensional),
+    ]
+    if "resamples" in table:
+        lines += ["", f"Intervals: 95% percentile bootstrap over {table['resamples']} resamples of the faces."]
+    if not all(table.get("meaningful", {}).values()):
+        lines.append(f"* not meaningful: fewer than {table.get('min_n', 0)} faces (EVALUATION_MIN_N)")
+    return "\n".join(lines)
 
 
 def format_seed_table(table: dict, *, title: str = "this model") -> str:
@@ -78,11 +103,22 @@ def _ranges(values) -> str:
     return ",".join(map(str, values))
 
 
+# How suggester_evaluate's "sources" read in the heading.
+SOURCE_WORDS = {"single": "one blind annotator", "agreement": "agreeing annotators, one blind",
+                "review": "reviewer", "import": "imported", "gold": "gold"}
+
+
 def format_evaluation(result: dict) -> str:
-    """Return a suggester_evaluate() result as the seed's two tables, under a line naming model and split."""
+    """Return a suggester_evaluate() result as the seed's two tables, under lines naming model and split,
+    what the faces are, and how many were left out or are still without a prediction."""
     c = result["categorical"]
-    head = (
-        f"Model {result['model']} on split {result['split']}: {c['n']} faces with a final label and a suggestion"
-        f" ({result['missing']} without one), categories {_ranges(result.get('categories', []))}"
-    )
-    return f"{head}\n\n{seed_tables(result)}"
+    sources = ", ".join(f"{SOURCE_WORDS.get(k, k)} {n}" for k, n in result.get("sources", {}).items() if n)
+    head = [
+        f"Model {result['model']} on split {result['split']}, categories {_ranges(result.get('categories', []))}: "
+        f"{c['n']} faces scored.",
+        f"Evaluation faces (final label independent of the model's suggestion): {result['faces']}"
+        + (f" ({sources})" if sources else ""),
+        f"Left out, their label rests on answers given with a suggestion in view: {result.get('left_out', 0)}",
+        f"Pending, no prediction of this model yet: {result.get('pending', 0)}",
+    ]
+    return "\n".join(head) + f"\n\n{seed_tables(result)}"

@@ -3,7 +3,6 @@
 The final_* fields of a face are written here only (one face at a time, or in bulk for imports).
 """
 from collections.abc import Mapping
-from typing import Optional
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -31,7 +30,8 @@ def _store_final(face: Face, label, source: str) -> None:
 @transaction.atomic
 def face_refresh_final_label(*, face_id: int) -> Face:
     """Recompute a face's final label from its answers, unless it was decided already (a reviewer's
-    decision, or a label that came with an import): those stay final until a reviewer changes them."""
+    decision, a label that came with an import, a gold reference): those stay final until a reviewer
+    changes them. The source says whether one annotator's answer or several agreeing ones made it."""
     face = Face.objects.select_for_update().get(pk=face_id)
     if face.final_source in DECIDED_SOURCES:
         return face
@@ -39,7 +39,7 @@ def face_refresh_final_label(*, face_id: int) -> Face:
     label = final_label(
         decision=None, answers=answers, required=face.required_annotations, has_open_flag=face.needs_review
     )
-    _store_final(face, label, FinalSource.AGREEMENT)
+    _store_final(face, label, FinalSource.SINGLE if len(answers) == 1 else FinalSource.AGREEMENT)
     return face
 
 
@@ -94,13 +94,15 @@ def faces_final_labels_store(labels_by_face: Mapping[int, Label], source: str) -
 
 
 @transaction.atomic
-def face_gold_set(*, face_id: int, gold: bool, label: Optional[Label] = None) -> None:
+def face_gold_set(*, face_id: int, gold: bool, label: Label | None = None) -> None:
     """Record whether a face is a gold item, and its known label (the core's GoldReference).
 
     The queue mixes gold faces in (past their answer cap), calibration shows their reference as
     feedback, and the rolling gold accuracy scores answers against it, all from the core's own
     records: the queue reads no other app's tables. Marking gold needs the label; call this in the
-    transaction that marks or unmarks the gold item.
+    transaction that marks or unmarks the gold item. Marked, the reference becomes the face's final
+    label (source gold: decided, so answers do not replace it); unmarked, a final label that was the
+    reference goes back to the answers'.
     """
     if gold:
         if label is None:
@@ -112,3 +114,9 @@ def face_gold_set(*, face_id: int, gold: bool, label: Optional[Label] = None) ->
     else:
         GoldReference.objects.filter(face_id=face_id).delete()
     Face.objects.filter(pk=face_id).update(is_gold=gold)
+    face = Face.objects.select_for_update().get(pk=face_id)
+    if gold and label is not None:
+        _store_final(face, Label(*validate_label(label.category, label.valence, label.arousal)), FinalSource.GOLD)
+    elif not gold and face.final_source == FinalSource.GOLD:
+        _store_final(face, None, FinalSource.NONE)
+        face_refresh_final_label(face_id=face_id)

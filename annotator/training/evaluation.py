@@ -7,13 +7,16 @@ instead. The tables' text and the seed's baseline are in annotator.domain.evalua
 
 The seed's categorical baseline is over the eight expressions 0-7, so that is the default here;
 pass categories=range(11) to score all eleven. Valence/arousal are scored on the faces of those
-labels that carry a point (never 9 or 10).
+labels that carry a point (never 9 or 10). Every measure comes with its n and a 95% bootstrap
+interval (annotator.domain.bootstrap, seeded), and a part whose n is under min_n is marked as not
+meaningful.
 """
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from annotator.domain.batching import chunked
+from annotator.domain.bootstrap import categorical_intervals, dimensional_intervals
 from annotator.domain.categories import has_va
 from annotator.domain.crops import crop_pixels
 from annotator.domain.metrics import categorical_metrics, dimensional_metrics
@@ -34,7 +37,8 @@ def restricted_probabilities(probabilities, categories: Sequence[int]) -> np.nda
     return np.divide(restricted, totals, out=np.full_like(restricted, 1 / len(categories)), where=totals > 0)
 
 
-def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[int] = EIGHT) -> dict:
+def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[int] = EIGHT,
+                         resamples: int = 1000, seed: int = 0, min_n: int = 0) -> dict:
     """Return the seed's table for predictions against final labels.
 
     labels: one (category, valence, arousal) per face (valence/arousal None for 9 and 10).
@@ -43,6 +47,8 @@ def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[
     and that face is left out of the valence/arousal measures.
     categories: the categories scored; faces labelled outside them are left out, and the model's
     probabilities are restricted to them and renormalised (as a model trained on them would answer).
+    resamples, seed: the bootstrap behind "intervals" ({part: {measure: [low, high] or None}}).
+    min_n: "meaningful" ({part: bool}) says whether the part's n reaches it.
     """
     categories = [int(c) for c in categories]
     probabilities = np.asarray(predictions.probabilities, dtype=np.float64)
@@ -55,7 +61,12 @@ def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[
         "categories": categories,
         "faces": len(labels),
         "categorical": categorical_metrics(true_category[keep], restricted, labels=categories),
+        "resamples": resamples,
+        "min_n": min_n,
     }
+    column = {category: index for index, category in enumerate(categories)}
+    intervals = {"categorical": categorical_intervals([column[c] for c in true_category[keep]], restricted,
+                                                      resamples=resamples, seed=seed)}
     predicted = {dimension: np.asarray(getattr(predictions, dimension), dtype=np.float64)
                  for dimension in ("valence", "arousal")}
     with_va = np.array([keep[i] and has_va(int(label[0])) and label[1] is not None for i, label in enumerate(labels)],
@@ -64,11 +75,15 @@ def evaluate_predictions(labels: Sequence, predictions, *, categories: Sequence[
     for index, dimension in ((1, "valence"), (2, "arousal")):
         y_true = np.array([float(label[index]) for label, k in zip(labels, with_va) if k], dtype=np.float64)
         table[dimension] = dimensional_metrics(y_true, predicted[dimension][with_va])
+        intervals[dimension] = dimensional_intervals(y_true, predicted[dimension][with_va], resamples=resamples,
+                                                     seed=seed)
+    table["intervals"] = intervals
+    table["meaningful"] = {part: table[part]["n"] >= max(1, min_n) for part in ("categorical", "valence", "arousal")}
     return table
 
 
 def samples_evaluate(samples: Sequence[Sample], predict: Callable[[np.ndarray], Predictions], *,
-                     categories: Sequence[int] = EIGHT, chunk: int = 256) -> dict | None:
+                     categories: Sequence[int] = EIGHT, chunk: int = 256, min_n: int = 0) -> dict | None:
     """Run a model on labelled crops; return the seed's table for them, or None when none is in categories.
 
     predict: uint8 crops (N, 224, 224, 3) -> Predictions, e.g. a loaded suggester's predict or the
@@ -90,4 +105,4 @@ def samples_evaluate(samples: Sequence[Sample], predict: Callable[[np.ndarray], 
         np.concatenate([p.arousal for p in parts]),
     )
     return evaluate_predictions([(s.category, s.valence, s.arousal) for s in samples], predictions,
-                                categories=categories)
+                                categories=categories, min_n=min_n)

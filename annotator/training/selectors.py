@@ -1,29 +1,95 @@
-"""Reads of the learning loop: how a recorded suggester does against the final labels."""
+"""Reads of the learning loop: how a recorded suggester does against the final labels it did not shape.
+
+A final label may echo a model: an annotator who keeps the pre-selected suggestion, a reviewer who
+accepts it. Scored against such labels a model grades its own answers (ACC 1.00 on kept
+suggestions). So the evaluation uses only the faces whose final label is independent of the
+suggestion shown (evaluation_faces); the others are counted as left out.
+"""
+from collections import Counter
 
 import numpy as np
+from django.conf import settings
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q
 
 from annotator.domain.categories import NUM_CATEGORIES
-from annotator.models import Face, Suggester, Suggestion
+from annotator.models import Annotation, Face, FinalSource, Suggester, Suggestion
 from annotator.suggestions.inference.base import Predictions
 from annotator.training.evaluation import evaluate_predictions
 
 
-def suggester_evaluate(suggester: Suggester, split: str | None = "val", categories=None) -> dict:
-    """Compare a suggester's stored suggestions with the final labels of a split (None: every split).
+def independent_label_q(suggester: Suggester | None) -> Q:
+    """Return a Q over faces: the final label does not depend on a suggestion this model could echo.
 
-    The seed's table (evaluation.evaluate_predictions) over every face with a final label and a
-    suggestion; valence/arousal over those whose final category and suggestion both carry a point.
-    Faces with a final label but no suggestion from this model are counted in `missing`. With
-    `categories` (e.g. 0-7, the seed's eight-label setting), only faces whose final label is one of
-    them count, and the model chooses among them only (its probabilities for those categories,
-    renormalised). Works for any Suggester row, so the training side can judge the model it just
-    recorded, and the dashboard, the API and the `evaluate` command show the same numbers.
+    Independent: an imported label, a gold reference, a reviewer's decision that is not this model's
+    suggestion taken as it stands (same category and point), and an answer or agreement of
+    annotators of whom at least one answered blind (shown no suggestion on purpose). A label that
+    rests only on answers given with a suggestion in view is left out, whichever model suggested:
+    a model trained on labels anchored on another would inherit that anchoring. suggester None: a
+    model not recorded yet (being trained), which no one can have seen.
     """
-    labels = list(range(NUM_CATEGORIES)) if categories is None else sorted(int(c) for c in categories)
+    blind_answer = Annotation.objects.filter(face=OuterRef("pk"), shown_blind=True)
+    reviewed = Q(final_source=FinalSource.REVIEW)
+    if suggester is not None:
+        # A suggestion of 9 or 10 does not exist (a model's guess carries a point), so no NULL compare.
+        copies_model = Suggestion.objects.filter(
+            face=OuterRef("pk"), suggester=suggester, category=OuterRef("final_category"),
+            valence=OuterRef("final_valence"), arousal=OuterRef("final_arousal"),
+        )
+        reviewed &= ~Exists(copies_model)
+    return (
+        Q(final_source__in=[FinalSource.IMPORT, FinalSource.GOLD])
+        | reviewed
+        | (Q(final_source__in=[FinalSource.SINGLE, FinalSource.AGREEMENT]) & Exists(blind_answer))
+    )
+
+
+def _labels(categories) -> list[int]:
+    return list(range(NUM_CATEGORIES)) if categories is None else sorted(int(c) for c in categories)
+
+
+def _final_faces(split, labels):
     faces = Face.objects.filter(final_category__in=labels)
-    if split:
-        faces = faces.filter(split=split)
-    rows = Suggestion.objects.filter(suggester=suggester, face__in=faces).values_list(
+    return faces.filter(split=split) if split else faces
+
+
+def evaluation_faces(suggester: Suggester | None, split: str | None = "val", categories=None):
+    """Return the faces a suggester is evaluated on (a queryset): final label in the categories and
+    the split (None: every split), and independent of its suggestion (independent_label_q)."""
+    return _final_faces(split, _labels(categories)).filter(independent_label_q(suggester))
+
+
+def evaluation_faces_pending(suggester: Suggester, split: str | None = "val", categories=None):
+    """Return the ids of the evaluation faces the suggester has no prediction for yet (a queryset, by id)."""
+    has = Suggestion.objects.filter(face=OuterRef("pk"), suggester=suggester)
+    return evaluation_faces(suggester, split, categories).filter(~Exists(has)).order_by("id").values_list(
+        "id", flat=True)
+
+
+def suggester_evaluate(suggester: Suggester, split: str | None = "val", categories=None) -> dict:
+    """Compare a suggester's stored predictions with the independent final labels of a split (None: all).
+
+    The seed's table (evaluation.evaluate_predictions), with n and a 95% bootstrap interval per measure
+    and a mark where n is under EVALUATION_MIN_N, over the evaluation faces (evaluation_faces) that
+    have this model's prediction; valence/arousal over those whose final category and prediction both
+    carry a point. `faces` counts the evaluation faces, by final source in `sources`; `left_out` the
+    faces with a final label whose label may echo a suggestion; `pending` the evaluation faces with
+    no prediction of this model yet (annotator.training.services.evaluation_predictions_complete
+    computes or queues them). With `categories` (e.g. 0-7, the seed's eight-label setting), only
+    faces whose final label is one of them count, and the model chooses among them only. Works for
+    any Suggester row, active or not; the dashboard, the API and the `evaluate` command show it.
+    """
+    labels = _labels(categories)
+    final = _final_faces(split, labels)
+    independent = ExpressionWrapper(independent_label_q(suggester), output_field=BooleanField())
+    sources, left_out = Counter(), 0
+    for row in final.order_by().annotate(independent=independent).values("final_source", "independent").annotate(
+            n=Count("id")):
+        if row["independent"]:
+            sources[row["final_source"]] += row["n"]
+        else:
+            left_out += row["n"]
+    faces = evaluation_faces(suggester, split, labels)
+    rows = Suggestion.objects.filter(suggester=suggester, face__in=faces).order_by("face_id").values_list(
         "face__final_category", "face__final_valence", "face__final_arousal", "probabilities", "valence", "arousal"
     )
     truth, probabilities, valence, arousal = [], [], [], []
@@ -34,15 +100,25 @@ def suggester_evaluate(suggester: Suggester, split: str | None = "val", categori
         arousal.append(np.nan if s_arousal is None else s_arousal)
     predictions = Predictions(np.asarray(probabilities, dtype=np.float64).reshape(-1, NUM_CATEGORIES),
                               np.asarray(valence, dtype=np.float64), np.asarray(arousal, dtype=np.float64))
-    table = evaluate_predictions(truth, predictions, categories=labels)
-    total = faces.count()
+    table = evaluate_predictions(truth, predictions, categories=labels, resamples=settings.EVALUATION_RESAMPLES,
+                                 seed=settings.EVALUATION_SEED, min_n=settings.EVALUATION_MIN_N)
+    total = sum(sources.values())
     return {
         "model": f"{suggester.name}:{suggester.version}",
+        "active": suggester.is_active,
         "split": split or "all",
         "categories": labels,
         "faces": total,
-        "missing": total - len(truth),
+        "sources": {source.value: sources.get(source, 0) for source in
+                    (FinalSource.SINGLE, FinalSource.AGREEMENT, FinalSource.REVIEW, FinalSource.IMPORT,
+                     FinalSource.GOLD)},
+        "left_out": left_out,
+        "pending": total - len(truth),
         "categorical": table["categorical"],
         "valence": table["valence"],
         "arousal": table["arousal"],
+        "intervals": table["intervals"],
+        "meaningful": table["meaningful"],
+        "min_n": table["min_n"],
+        "resamples": table["resamples"],
     }

@@ -220,8 +220,10 @@ def train(
     backbone=None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    evaluation_min_n: int = 0,
 ) -> TrainResult:
-    """Train on the samples, checkpointing to out_dir after every epoch; evaluate on val_samples.
+    """Train on the samples, checkpointing to out_dir after every epoch; evaluate on val_samples
+    (a part of the table with fewer than evaluation_min_n faces is marked as not meaningful).
 
     Return the result with the path of the final weights (out_dir/model.pt). A KeyboardInterrupt
     ends the run after the last finished epoch's checkpoint; result.interrupted says so.
@@ -344,7 +346,7 @@ def train(
     if not interrupted:
         if val_samples:
             evaluation = samples_evaluate(val_samples, partial(network_predict, model, device=device),
-                                          categories=range(net_config.num_classes))
+                                          categories=range(net_config.num_classes), min_n=evaluation_min_n)
         _write_final(out_dir, model=model, config=config, history=history, summary=summary, evaluation=evaluation,
                      train_config=train_config, device=device)
     return TrainResult(checkpoint=out_dir / FINAL, history=history, data=summary, evaluation=evaluation,

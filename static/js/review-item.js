@@ -66,9 +66,11 @@ const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<":
 const EVIDENCE_SHOWN = new Set(["answer", "answers", "suggestion", "gold", "va_distance", "confirmed_by_annotator", "category_differs", "cause"]);
 // Where the face's final label (what the export writes) came from.
 const FINAL_SOURCES = {
+  single: "one annotator's answer",
   agreement: "the annotators agree",
   import: "imported: exported as it is until a reviewer decides",
   review: "a reviewer's decision",
+  gold: "the gold reference label",
 };
 // What questions an imported label (flag reason "imported_label"): the label stays final meanwhile.
 const IMPORTED_CAUSES = {

@@ -204,8 +204,10 @@ def test_evaluation_matches_a_hand_worked_case():
     text = format_seed_table(table, title="hand")
     assert text.startswith("Evaluated on 4 faces of categories 0,1,2,3,4,5,6,7 (4 with valence/arousal)")
     rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[3:] if line.strip()}
-    assert rows["ACC"] == ["0.75", "0.58"] and rows["KAPPA"] == ["0.64", "0.51"]
-    assert rows["CCC"] == [f"{val['ccc']:.2f}", "0.60", f"{aro['ccc']:.2f}", "0.34"]
+    # Each measure, its 95% bootstrap interval, the seed's number.
+    assert rows["ACC"][::2] == ["0.75", "0.58"] and rows["KAPPA"][::2] == ["0.64", "0.51"]
+    assert rows["ACC"][1] == "[{:.2f},{:.2f}]".format(*table["intervals"]["categorical"]["acc"])
+    assert rows["CCC"][::3] == [f"{val['ccc']:.2f}", f"{aro['ccc']:.2f}"] and rows["CCC"][2::3] == ["0.60", "0.34"]
 
 
 def test_uncertainty_is_normalised_entropy():
@@ -237,7 +239,7 @@ def store_sample_faces(samples, splits):
     for sample, split in zip(samples, splits):
         face = faces_store([NewFace(Path(sample.image).read_bytes(), split=split)])[0]
         Face.objects.filter(pk=face.pk).update(final_category=sample.category, final_valence=sample.valence,
-                                               final_arousal=sample.arousal, final_source="agreement")
+                                               final_arousal=sample.arousal, final_source="import")
         created.append(face)
     return created
 
@@ -284,7 +286,7 @@ def test_train_suggester_records_evaluates_and_activates(faces, data_root, check
     suggestions_compute(face_ids=Face.objects.filter(split="val").values_list("id", flat=True), suggester=suggester,
                         model=model)
     stored = suggester_evaluate(suggester, "val", categories=range(11))
-    assert stored["faces"] == 6 and stored["missing"] == 0
+    assert stored["faces"] == 6 and stored["pending"] == 0
     for part in ("categorical", "valence", "arousal"):
         assert stored[part] == pytest.approx(suggester.evaluation[part], rel=1e-4), part
 

@@ -1,15 +1,19 @@
 """Train the project's network on the final labels of the train split, record it, evaluate it on val."""
+import faulthandler
+import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.domain.categories import CATEGORY_NAMES
 from annotator.domain.evaluation_tables import format_seed_table
 from annotator.models import Split, Suggester
 from annotator.suggestions.services import suggester_activate, suggester_record
 from annotator.training.data import training_samples
 from annotator.training.samples import TrainingError
+from annotator.training.selectors import evaluation_faces
 
 DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
@@ -46,6 +50,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args, **options):
+        # A crash in native code (torch, oneDNN) then prints the Python stack it happened under.
+        faulthandler.enable()
         # torch loads only when the command runs, not for `manage.py help`.
         from annotator.suggestions.inference.checkpoint import checkpoint_config
         from annotator.suggestions.inference.network import NetConfig
@@ -72,25 +78,30 @@ class Command(BaseCommand):
         val_samples = training_samples(splits=[Split.VAL], warn=warn)
         if not train_samples:
             raise CommandError("no faces with a final label in the train split: label some first")
+        self._check_categories(train_samples, num_classes)
+        # Judged only on labels that do not echo a suggestion (as `evaluate` and the dashboard judge it).
+        recorded = Suggester.objects.filter(name=name, version=version).first()
+        independent = set(evaluation_faces(recorded, Split.VAL, range(num_classes)).values_list("id", flat=True))
+        usable_val = [s for s in val_samples if s.category < num_classes]
+        val_samples = [s for s in usable_val if s.face_id in independent]
         self.stdout.write(f"{name} {version}: {len(train_samples)} training faces, {len(val_samples)} validation "
-                          f"faces, {num_classes} categories, checkpoints in {run_dir}")
+                          f"faces ({len(usable_val) - len(val_samples)} more left out: their label rests on answers "
+                          f"given with a suggestion in view), {num_classes} categories, checkpoints in {run_dir}")
         train_config = TrainConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
                                    seed=options["seed"], device=options["device"], workers=options["workers"])
         try:
             result = train(train_samples, out_dir=run_dir, name=name, version=version, net_config=net_config,
                            train_config=train_config, val_samples=val_samples, resume=options["resume"],
                            backbone=options["backbone"], progress=not options["no_progress"],
-                           log=self.stdout.write)
+                           log=self.stdout.write, evaluation_min_n=settings.EVALUATION_MIN_N)
         except TrainingError as exc:
             raise CommandError(str(exc)) from None
         if result.interrupted:
-            raise CommandError(f"stopped; resume with: python manage.py train_suggester --name {name} "
-                               f"--model-version {version} --resume")
+            raise CommandError(f"stopped; resume with: {self._resume_command(options, num_classes, name, version)}")
 
-        val_used = [s for s in val_samples if s.category < num_classes]
         training = {
             "train": result.data,
-            "val": data_summary(val_used),
+            "val": data_summary(val_samples),
             "categories": num_classes,
             "epochs": len(result.history),
             "history": result.history,
@@ -112,6 +123,33 @@ class Command(BaseCommand):
         if options["activate"]:
             suggester_activate(suggester_id=suggester.pk, queue_suggestions=False if options["no_queue"] else None)
             self.stdout.write(self.style.SUCCESS(f"{suggester} is now the active suggester"))
+
+    def _check_categories(self, samples, num_classes):
+        """Refuse training data that names fewer than two of the network's categories: the loss has
+        nothing to tell apart, and the weighted cross entropy of one class is constant."""
+        every = {s.category for s in samples}
+        present = sorted(c for c in every if c < num_classes)
+        if len(present) < 2:
+            named = ", ".join(CATEGORY_NAMES[c] for c in present) or "none"
+            raise CommandError(
+                f"the train split's final labels name {len(present)} of the {num_classes} categories the network "
+                f"has ({named}); a classifier needs at least two: label faces of another category first"
+                + (" (or train with --categories 11)" if num_classes < 11 and len(every) >= 2 else ""))
+
+    def _resume_command(self, options, num_classes, name, version) -> str:
+        """Return the command that continues this run: every option that shapes it, so the resumed run
+        trains the same network on the same faces with the same schedule (the checkpoint does not
+        store the options)."""
+        words = ["python", "manage.py", "train_suggester", "--resume", "--name", name, "--model-version", version,
+                 "--categories", str(num_classes)]
+        for option in ("epochs", "batch_size", "lr", "seed", "depth", "width", "input_size", "limit", "device",
+                       "workers"):
+            if options[option] is not None:
+                words += [f"--{option.replace('_', '-')}", str(options[option])]
+        for flag in ("activate", "no_queue", "no_progress"):
+            if options[flag]:
+                words.append(f"--{flag.replace('_', '-')}")
+        return shlex.join(words)
 
     def _run_dir(self, name, version, resume, last_name) -> Path:
         base = Path(settings.CHECKPOINT_DIR) / name

@@ -123,8 +123,11 @@ class ExpressionNet(nn.Module):
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 
     def preprocess(self, crops: torch.Tensor) -> torch.Tensor:
-        """Turn uint8 crops (N, H, W, 3) into the normalised float input (N, 3, S, S)."""
-        x = crops.permute(0, 3, 1, 2).float().div_(255.0)
+        """Turn uint8 crops (N, H, W, 3) into the normalised float input (N, 3, S, S), in the plain (NCHW)
+        layout; CUDA callers turn it channels_last together with the weights."""
+        # A permuted tensor keeps its strides through .float(): without .contiguous() every CPU conv saw
+        # a channels_last input beside NCHW weights, and ran oneDNN's mixed-layout kernels.
+        x = crops.permute(0, 3, 1, 2).float().contiguous().div_(255.0)
         size = self.config.input_size
         if x.shape[-2:] != (size, size):
             x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
