@@ -40,6 +40,10 @@ def manage_env(tmp_path: Path, **extra) -> dict:
         "VAR_DIR": str(tmp_path / "subprocess-var"),  # its broker/cache folders, not the repository's var/
         "REDIS_URL": "",  # the file broker under VAR_DIR: nothing reaches a Redis that others use
         "LOG_LEVEL": "WARNING",
+        # The suite's labelling policy (tests/settings.py: no calibration round, no pausing), so a server or
+        # worker started here serves the faces a test makes as the in-process code would.
+        "CALIBRATION_FACES": str(settings.CALIBRATION_FACES),
+        "GOLD_PAUSE_BELOW": str(settings.GOLD_PAUSE_BELOW),
         **{k: str(v) for k, v in extra.items()},
     }
 
