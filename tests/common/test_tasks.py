@@ -3,6 +3,8 @@ defined, and a broker that is down is logged after the commit, never raised."""
 import base64
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
@@ -80,3 +82,17 @@ def test_a_broker_that_is_down_is_logged_after_the_commit_never_raised(django_ca
     warnings = [r.getMessage() for r in caplog.records if "could not queue" in r.getMessage()]
     assert len(warnings) == 3 and "reviews.tasks.face_flags_refresh (broker down?)" in warnings[0]
     assert "reviews.tasks.faces_flags_refresh (broker down?)" in warnings[1]
+
+
+def test_a_fresh_worker_process_finds_every_task_module():
+    """What a worker imports by itself (autodiscovery, no test module having imported the tasks): every
+    tasks.py under annotator/ and reviews/ is found, so every pinned name is served."""
+    code = ("import django, json; django.setup()\n"
+            "from annotator.config.celery import app\n"
+            "app.loader.import_default_modules()\n"
+            "print(json.dumps(sorted(n for n in app.tasks if not n.startswith('celery.'))))")
+    env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == sorted(PINNED)
