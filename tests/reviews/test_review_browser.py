@@ -112,6 +112,14 @@ def test_dashboard_draws_its_charts(page, live_server, data_root, admin_user_rol
     assert page.locator("#chart-categories svg rect.bar").count() == 33
     assert page.locator("#chart-confusion-model svg rect.cell").count() == 121
     assert page.locator("#chart-va svg rect").count() >= 1
+    # Seen, not only drawn: what lies at each bin's centre is the bin, not the disc outline painted over it.
+    on_top = page.evaluate("""() => [...document.querySelectorAll('#chart-va svg rect')].map(r => {
+        r.scrollIntoView({block: "center"});
+        const b = r.getBoundingClientRect();
+        return document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2) === r; })""")
+    assert on_top and all(on_top), on_top
+    disc = page.locator("#chart-va circle.va-disc-outline").evaluate("c => getComputedStyle(c).fill")
+    assert disc == "none", disc
     assert "0.607" in page.locator("#agreement-table").inner_text()
     page.screenshot(path=str(artifacts_dir / "review-dashboard.png"), full_page=True)
 
