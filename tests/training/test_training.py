@@ -296,15 +296,17 @@ def test_train_suggester_records_evaluates_and_activates(faces, data_root, check
 
 
 @pytest.mark.parametrize("row, field", [("a.jpg,15,,", "category"), ("a.jpg,1,5.0,0.2", "valence"),
-                                        ("a.jpg,10,0.3,", "valence"), ("a.jpg,2,-0.4,", "arousal")])
+                                        ("a.jpg,10,0.3,", "valence"), ("a.jpg,2,-0.4,", "arousal"),
+                                        ("a.jpg,11,,", "category")])
 def test_a_folder_label_out_of_range_stops_naming_the_line_and_field(tmp_path, row, field):
     """A labels.csv follows the labels' rules: category 15 is not dropped silently, valence 5 not trained on."""
     (tmp_path / "labels.csv").write_text(f"file,category,valence,arousal\nb.jpg,10,,\n{row}\n")
     with pytest.raises(TrainingError, match=f"line 3: bad label \\({field}: "):
         samples_from_folder(tmp_path)
-    (tmp_path / "labels.csv").write_text("file,category,valence,arousal\nb.jpg,10,-2,-2\nc.jpg,1,0.5,0.2\n")
-    assert [(s.category, s.valence, s.arousal) for s in samples_from_folder(tmp_path)] == [(10, None, None),
-                                                                                         (1, 0.5, 0.2)]
+    # Category-only rows (no point at all) stay allowed: the trainer leaves V/A out for them.
+    (tmp_path / "labels.csv").write_text("file,category,valence,arousal\nb.jpg,10,-2,-2\nc.jpg,1,0.5,0.2\nd.jpg,3,,\n")
+    assert [(s.category, s.valence, s.arousal) for s in samples_from_folder(tmp_path)] == [
+        (10, None, None), (1, 0.5, 0.2), (3, None, None)]
 
 
 @pytest.mark.django_db
