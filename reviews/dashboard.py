@@ -7,8 +7,8 @@ only for faces with two or more answers.
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Q, Sum, Value
-from django.db.models.functions import Floor, Least
+from django.db.models import Aggregate, Count, F, FloatField, Q, Sum, Value, Window
+from django.db.models.functions import Floor, Least, RowNumber
 from django.utils import timezone
 
 from annotator.domain.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
@@ -74,14 +74,20 @@ def _medians_seconds() -> dict:
     if connection.vendor == "postgresql":
         return dict(Annotation.objects.order_by().values("annotator_id").annotate(m=Median("seconds_spent"))
                     .values_list("annotator_id", "m"))
-    medians = {}
-    for annotator_id, n in Annotation.objects.order_by().values("annotator_id").annotate(n=Count("id")).values_list(
-            "annotator_id", "n"):
-        ordered = Annotation.objects.filter(annotator_id=annotator_id).order_by("seconds_spent").values_list(
-            "seconds_spent", flat=True)
-        middle = list(ordered[(n - 1) // 2:n // 2 + 1])
-        medians[annotator_id] = sum(middle) / len(middle)
-    return medians
+    # No MEDIAN in SQLite: one query keeps each annotator's middle one or two answers (window
+    # functions), not one query per annotator.
+    by_annotator = {"partition_by": F("annotator_id")}
+    middle = (
+        Annotation.objects.order_by()
+        .annotate(rank=Window(RowNumber(), order_by=[F("seconds_spent").asc(), F("id").asc()], **by_annotator),
+                  n=Window(Count("id"), **by_annotator))
+        .filter(Q(rank=(F("n") + 1) / 2) | Q(rank=F("n") / 2 + 1))
+        .values_list("annotator_id", "seconds_spent")
+    )
+    values = {}
+    for annotator_id, seconds in middle:
+        values.setdefault(annotator_id, []).append(seconds)
+    return {annotator_id: sum(v) / len(v) for annotator_id, v in values.items()}
 
 
 def _blind_stats(active) -> dict:

@@ -258,11 +258,14 @@ def agreement_rows(*, splits=None) -> dict:
     }
 
 
-def gold_accuracy() -> dict:
-    """Return {annotator_id: {"answers", "correct", "accuracy"}} over their answers on gold faces."""
+def gold_accuracy(*, annotator_id: Optional[int] = None) -> dict:
+    """Return {annotator_id: {"answers", "correct", "accuracy"}} over their answers on gold faces
+    (with annotator_id, only theirs: the feedback page needs not scan everyone's)."""
+    rows = Annotation.objects.filter(face__gold__isnull=False)
+    if annotator_id is not None:
+        rows = rows.filter(annotator_id=annotator_id)
     rows = (
-        Annotation.objects.filter(face__gold__isnull=False)
-        .order_by()
+        rows.order_by()
         .values("annotator_id")
         .annotate(answers=Count("id"), correct=Count("id", filter=Q(category=F("face__gold__category"))))
     )
@@ -313,7 +316,7 @@ def annotator_feedback(*, annotator) -> dict:
     faces with, and the decisions that overturned their answers (newest first). Only their own."""
     aid = annotator.pk
     overturn = overturn_counts(annotator_id=aid).get(aid, {"answers": 0, "reviewed": 0, "overturned": 0, "rate": None})
-    gold = gold_accuracy().get(aid, {"answers": 0, "correct": 0, "accuracy": None})
+    gold = gold_accuracy(annotator_id=aid).get(aid, {"answers": 0, "correct": 0, "accuracy": None})
     notes = [
         {"face_id": r.face_id, "note": r.note, "by": r.requested_by.username if r.requested_by else "",
          "at": r.created_at, "status": r.status, "status_label": r.get_status_display(),

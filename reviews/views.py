@@ -142,9 +142,10 @@ def feedback_page(request):
     if asked and asked != str(request.user.pk):
         if not can_review(request.user):
             raise PermissionDenied("You may see only your own feedback.")
-        who = get_object_or_404(get_user_model(), pk=int(asked)) if asked.isdigit() and len(asked) < 19 else None
-        if who is None:
-            raise PermissionDenied("annotator: not a user id.")
+        if not (asked.isdigit() and len(asked) < 19):  # a malformed id is the request's fault, not a refusal
+            return HttpResponseBadRequest(f"annotator: {asked!r} is not a user id.",
+                                          content_type="text/plain; charset=utf-8")
+        who = get_object_or_404(get_user_model(), pk=int(asked))
     context = {"who": who, "own": who.pk == request.user.pk, "data": selectors.annotator_feedback(annotator=who)}
     return render(request, "review/feedback.html", context)
 
@@ -163,7 +164,9 @@ def standing_change(request, user_id: int):
     annotator = get_object_or_404(get_user_model(), pk=user_id)
     action = request.POST.get("action", "")
     if action not in STANDING_ACTIONS:
-        return HttpResponseBadRequest(f"action: {action!r} is not one of {', '.join(STANDING_ACTIONS)}")
+        # Plain text: the refused value is echoed, and must not be read as HTML.
+        return HttpResponseBadRequest(f"action: {action!r} is not one of {', '.join(STANDING_ACTIONS)}",
+                                      content_type="text/plain; charset=utf-8")
     try:
         standing = qualification_services.standing_reinstate(
             annotator=annotator, by=request.user, recalibrate=action == "recalibrate")

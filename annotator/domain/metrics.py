@@ -101,6 +101,23 @@ def _units(unit_ids):
     return order, inverse, counts
 
 
+def _pairable(unit_ids, values):
+    """Return (unit index, value) of the pairable values (not NaN, in a unit with two or more such
+    values) and the pairable values per unit; None where alpha is undefined: no pairable value, or
+    all of them equal. The shared first step of the nominal and interval alpha."""
+    values = np.asarray(values, dtype=np.float64)
+    keep = ~np.isnan(values)
+    unit_ids, values = np.asarray(unit_ids)[keep], values[keep]
+    if values.size == 0:
+        return None
+    order, unit, m = _units(unit_ids)
+    pairable = m[unit] >= 2
+    unit, vals = unit[pairable], values[order][pairable]
+    if vals.size == 0 or np.all(vals == vals[0]):
+        return None
+    return unit, vals, np.bincount(unit, minlength=m.size).astype(np.float64)
+
+
 def nominal_alpha_units(unit_ids, values) -> float | None:
     """Krippendorff's alpha (nominal) from (unit, value) rows, in O(rows) memory.
 
@@ -111,24 +128,17 @@ def nominal_alpha_units(unit_ids, values) -> float | None:
     The `krippendorff` package computes the same from a units x values matrix (tests compare the two);
     this form never builds that matrix, so it stays small for a million faces.
     """
-    values = np.asarray(values)
-    keep = ~np.isnan(values.astype(np.float64))
-    unit_ids, values = np.asarray(unit_ids)[keep], values[keep]
-    if values.size == 0:
+    found = _pairable(unit_ids, values)
+    if found is None:
         return None
-    order, unit, m = _units(unit_ids)
-    pairable = m[unit] >= 2
-    unit, vals = unit[pairable], values[order][pairable]
-    if vals.size == 0 or np.unique(vals).size < 2:
-        return None
+    unit, vals, m_u = found
     _, val_idx = np.unique(vals, return_inverse=True)
     n = vals.size
-    m_u = np.bincount(unit, minlength=m.size).astype(np.float64)
     # counts per (unit, value) from a joint key; the sum of their squares per unit
     joint = unit.astype(np.int64) * (val_idx.max() + 1) + val_idx
     joint_keys, joint_counts = np.unique(joint, return_counts=True)
     sq_per_unit = np.bincount(joint_keys // (val_idx.max() + 1), weights=joint_counts.astype(np.float64) ** 2,
-                              minlength=m.size)
+                              minlength=m_u.size)
     used = m_u >= 2
     observed = np.sum((m_u[used] ** 2 - sq_per_unit[used]) / (m_u[used] - 1))
     n_c = np.bincount(val_idx).astype(np.float64)
@@ -144,20 +154,13 @@ def interval_alpha_units(unit_ids, values) -> float | None:
     alpha = 1 - (n - 1) * sum_u S_u / (m_u - 1) / S, with S_u that sum within unit u and S the same
     over all n pairable values. Checked against the `krippendorff` package in the tests.
     """
-    values = np.asarray(values, dtype=np.float64)
-    keep = ~np.isnan(values)
-    unit_ids, values = np.asarray(unit_ids)[keep], values[keep]
-    if values.size == 0:
+    found = _pairable(unit_ids, values)
+    if found is None:
         return None
-    order, unit, m = _units(unit_ids)
-    pairable = m[unit] >= 2
-    unit, vals = unit[pairable], values[order][pairable]
-    if vals.size == 0 or np.all(vals == vals[0]):
-        return None
+    unit, vals, m_u = found
     n = vals.size
-    m_u = np.bincount(unit, minlength=m.size).astype(np.float64)
-    s1 = np.bincount(unit, weights=vals, minlength=m.size)
-    s2 = np.bincount(unit, weights=vals**2, minlength=m.size)
+    s1 = np.bincount(unit, weights=vals, minlength=m_u.size)
+    s2 = np.bincount(unit, weights=vals**2, minlength=m_u.size)
     used = m_u >= 2
     within = 2.0 * (m_u[used] * s2[used] - s1[used] ** 2) / (m_u[used] - 1)
     total = 2.0 * (n * np.sum(vals**2) - np.sum(vals) ** 2)

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 
 from annotator.datasets.formats.affectnet_npy import LABEL_KINDS, annotation_name, read_label
+from annotator.domain.categories import NUM_CATEGORIES, validate_label
 from annotator.faces.selectors import faces_with_final_label
 from annotator.training.samples import Sample, TrainingError
 
@@ -49,9 +50,17 @@ def samples_from_folder(folder) -> list:
     with open(path, newline="") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
             try:
-                category = int(row["category"])
-                valence = float(row["valence"]) if row.get("valence") not in (None, "") else None
-                arousal = float(row["arousal"]) if row.get("arousal") not in (None, "") else None
+                # The labels' own rules (categories 0-10, V/A in [-1, 1], empty for 9 and 10): an
+                # out-of-range category would be dropped silently, a valence of 5 trained on. A row
+                # with no point at all is a category-only label: the trainer leaves V/A out for it.
+                point = [row.get(name) or None for name in ("valence", "arousal")]
+                if point == [None, None]:
+                    category = int(row["category"])
+                    if not 0 <= category < NUM_CATEGORIES:
+                        raise ValueError(f"category: {category} is not a category (0-10)")
+                    valence = arousal = None
+                else:
+                    category, valence, arousal = validate_label(row["category"], *point)
             except (KeyError, ValueError) as exc:
                 raise TrainingError(f"{path}, line {line}: bad label ({exc})") from None
             samples.append(Sample(folder / row["file"], category, valence, arousal))

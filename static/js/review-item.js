@@ -247,31 +247,13 @@ function prefetchNext() {
   prefetched = { id: next, promise };
 }
 
-async function decide() {
-  if (!pending || busy) return;
-  busy = true;
-  $("status").textContent = "Saving…";
-  const body = { category: pending.category, valence: pending.valence, arousal: pending.arousal, source: pending.source,
-    annotation_id: pending.annotation_id, suggestion_id: pending.suggestion_id };
-  try {
-    const response = await fetch(`/api/review/faces/${item.id}/decision/${query()}`, {
-      method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
-      body: JSON.stringify(body), credentials: "same-origin",
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      $("status").textContent = `Not saved: ${Object.entries(data).map(([k, v]) => `${k}: ${v}`).join("; ") || response.status}`;
-      return;
-    }
-    await showNext(data.next_face_id);
-  } catch (err) {
-    $("status").textContent = `Not saved: ${err}`;
-  } finally {
-    busy = false;
-  }
+function decide() {
+  if (!pending) return;
+  return ask("decision", { category: pending.category, valence: pending.valence, arousal: pending.arousal, source: pending.source,
+    annotation_id: pending.annotation_id, suggestion_id: pending.suggestion_id });
 }
 
-// Return the face to the picked answer's annotator, or ask one more annotator; then the next face.
+// POST an action on the face (decision, return, one-more); on success show the next face, else say why.
 async function ask(path, body) {
   if (busy) return;
   busy = true;

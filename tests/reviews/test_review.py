@@ -193,6 +193,8 @@ def test_gold_items_and_gold_accuracy(data_root, admin_user_role, annotator_user
 
     acc = gold_accuracy()
     assert acc[annotator_user.id]["accuracy"] == 1.0 and acc[second_annotator.id]["accuracy"] == 0.0
+    assert gold_accuracy(annotator_id=second_annotator.id) == {
+        second_annotator.id: {"answers": 1, "correct": 0, "accuracy": 0.0}}  # only theirs (the feedback page)
     rows = {a["annotator"]: a for a in client_for(reviewer_user).get("/api/review/dashboard/").json()["annotators"]}
     assert rows["ann1"]["gold_accuracy"] == 1.0 and rows["ann2"]["gold_accuracy"] == 0.0
     assert c.delete(f"/api/review/gold/{face.id}/").status_code == 204

@@ -61,6 +61,8 @@ def test_a_low_rolling_gold_accuracy_pauses_with_a_message_and_the_lead_reinstat
     assert reviewer.post(standing_url(annotator_user), {"action": "reinstate"}).status_code == 403
     assert client.post(standing_url(annotator_user), {"action": "reinstate"}).status_code == 403
     assert admin_client.post(standing_url(annotator_user), {"action": "promote"}).status_code == 400
+    echoed = admin_client.post(standing_url(annotator_user), {"action": "<b>x</b>"})
+    assert echoed.status_code == 400 and echoed["Content-Type"].startswith("text/plain")  # never read as HTML
     assert standing_of(annotator_user).state == PAUSED
 
     done = admin_client.post(standing_url(annotator_user), {"action": "reinstate"}, follow=True)

@@ -266,6 +266,9 @@ def test_feedback_page_shows_only_ones_own(disputed, annotator_user, second_anno
     # A reviewer may open an annotator's page.
     as_reviewer = client_for(reviewer_user).get(f"/review/me/?annotator={second_annotator.id}")
     assert as_reviewer.status_code == 200 and "note for ann2" in as_reviewer.content.decode()
+    bad = client_for(reviewer_user).get("/review/me/?annotator=ann2")
+    assert bad.status_code == 400 and b"annotator" in bad.content  # names the field
+    assert client_for(reviewer_user).get("/review/me/?annotator=999999").status_code == 404
     assert Client().get("/review/me/").status_code == 302  # to the sign-in page
     assert client_for(make_user("norole")).get("/review/me/").status_code == 403
 

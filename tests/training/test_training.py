@@ -25,6 +25,7 @@ from annotator.suggestions.inference.network import ExpressionNet, NetConfig, lo
 from annotator.suggestions.priority import MAX_RARITY, mixed_priority, uncertainty_priority
 from annotator.training import evaluation
 from annotator.training.data import samples_from_affectnet, samples_from_folder
+from annotator.training.samples import TrainingError
 from annotator.training.trainer import LAST, CropDataset, TrainConfig, class_weights, expression_loss, train
 
 SAMPLE_FACES = Path(__file__).resolve().parents[2] / "annotator" / "sample_faces"
@@ -292,6 +293,20 @@ def test_train_suggester_records_evaluates_and_activates(faces, data_root, check
 
     with pytest.raises(CommandError, match="holds a run already"):
         call_command("train_suggester", epochs=1, name="net", model_version="v1", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("row, field", [("a.jpg,15,,", "category"), ("a.jpg,1,5.0,0.2", "valence"),
+                                        ("a.jpg,10,0.3,", "valence"), ("a.jpg,2,-0.4,", "arousal"),
+                                        ("a.jpg,11,,", "category")])
+def test_a_folder_label_out_of_range_stops_naming_the_line_and_field(tmp_path, row, field):
+    """A labels.csv follows the labels' rules: category 15 is not dropped silently, valence 5 not trained on."""
+    (tmp_path / "labels.csv").write_text(f"file,category,valence,arousal\nb.jpg,10,,\n{row}\n")
+    with pytest.raises(TrainingError, match=f"line 3: bad label \\({field}: "):
+        samples_from_folder(tmp_path)
+    # Category-only rows (no point at all) stay allowed: the trainer leaves V/A out for them.
+    (tmp_path / "labels.csv").write_text("file,category,valence,arousal\nb.jpg,10,-2,-2\nc.jpg,1,0.5,0.2\nd.jpg,3,,\n")
+    assert [(s.category, s.valence, s.arousal) for s in samples_from_folder(tmp_path)] == [
+        (10, None, None), (1, 0.5, 0.2), (3, None, None)]
 
 
 @pytest.mark.django_db

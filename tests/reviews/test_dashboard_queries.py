@@ -1,0 +1,42 @@
+"""The dashboard and the feedback page cost the same number of queries whatever the number of
+annotators (no query per annotator), and the median seconds per annotator stay right."""
+import statistics
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from reviews.dashboard import _medians_seconds, dashboard_data
+from reviews.selectors import annotator_feedback
+from tests.conftest import make_user
+from tests.review_factories import answer, make_face
+
+
+def queries(fn) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.django_db
+def test_queries_do_not_grow_with_the_number_of_annotators(data_root):
+    face = make_face()
+    users = [make_user(f"a{i}", "annotator") for i in range(2)]
+    for u in users:
+        answer(face, u, 1, 0.5, 0.5)
+    few = queries(dashboard_data), queries(lambda: annotator_feedback(annotator=users[0]))
+    for i in range(2, 7):
+        answer(make_face(), make_user(f"a{i}", "annotator"), 2, -0.5, -0.3)
+    assert (queries(dashboard_data), queries(lambda: annotator_feedback(annotator=users[0]))) == few
+
+
+@pytest.mark.django_db
+def test_median_seconds_per_annotator_odd_even_and_ties(data_root):
+    seconds = {"odd": [5.0, 1.0, 3.0], "even": [4.0, 1.0, 9.0, 2.0], "one": [7.5], "ties": [2.0, 2.0, 2.0, 8.0]}
+    ids = {}
+    for name, values in seconds.items():
+        user = make_user(name, "annotator")
+        ids[user.id] = statistics.median(values)
+        for s in values:
+            answer(make_face(), user, 1, 0.5, 0.5, seconds_spent=s)
+    assert _medians_seconds() == pytest.approx(ids)
