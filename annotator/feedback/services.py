@@ -6,7 +6,7 @@ it stores answers; a decision withdraws what is still open. The queue serves a r
 annotator before new faces (annotator.queue.services.queue_claim), shows the note with it, and takes
 the annotator's next answer to it as a replacement of the returned one.
 """
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -63,16 +63,23 @@ def face_return(*, face_id: int, annotation_id: int, note: str, by) -> ReviewerR
         raise RequestInvalid(f"{annotation_id} is not an answer for face {face.pk}.", field="annotation")
     if annotation.imported:
         raise RequestError("An imported label has no annotator here to return it to.", field="annotation")
-    open_return = ReviewerRequest.objects.filter(
-        face=face, annotator=annotation.annotator, kind=ReviewerRequest.Kind.RETURN, status=ReviewerRequest.Status.OPEN
-    )
-    if open_return.exists():
+    try:
+        # The constraint one_open_return_per_face_and_annotator decides, not a check before the insert:
+        # two reviewers returning the face at once both pass such a check. The savepoint keeps the
+        # transaction usable after the refused insert.
+        with transaction.atomic():
+            return ReviewerRequest.objects.create(
+                face=face, kind=ReviewerRequest.Kind.RETURN, annotator=annotation.annotator, annotation=annotation,
+                note=note, requested_by=by,
+            )
+    except IntegrityError:
+        open_return = ReviewerRequest.objects.filter(face=face, annotator=annotation.annotator,
+                                                     kind=ReviewerRequest.Kind.RETURN,
+                                                     status=ReviewerRequest.Status.OPEN)
+        if not open_return.exists():
+            raise
         raise RequestError(f"Face {face.pk} is already returned to {annotation.annotator.username}, who has not "
-                           "answered it again yet.", field="annotation")
-    return ReviewerRequest.objects.create(
-        face=face, kind=ReviewerRequest.Kind.RETURN, annotator=annotation.annotator, annotation=annotation, note=note,
-        requested_by=by,
-    )
+                           "answered it again yet.", field="annotation") from None
 
 
 @transaction.atomic
