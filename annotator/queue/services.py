@@ -208,19 +208,20 @@ def _insert_claims_if_open(face_ids: list, *, annotator, now, expires_at, blind:
     }
 
 
-def _pick_gold(*, annotator, exclude: Iterable[int]):
-    """Return the id of a gold face this annotator has neither answered nor holds, or None.
+def _pick_gold(*, annotator, exclude: Iterable[int], limit: int) -> list:
+    """Return the ids of up to `limit` gold faces, in random order, this annotator has neither answered nor holds.
 
     Gold faces measure annotators, so every annotator may see each one; they are exempt from the
     required_annotations cap. Faces the annotator answered in calibration are left out: they saw
     the reference.
     """
-    return (
+    if limit <= 0:
+        return []
+    return list(
         _not_mine(Face.objects.filter(is_gold=True), annotator=annotator, exclude=exclude)
         .filter(~Exists(CalibrationAnswer.objects.filter(face=OuterRef("pk"), annotator=annotator)))
         .order_by("?")
-        .values_list("pk", flat=True)
-        .first()
+        .values_list("pk", flat=True)[:limit]
     )
 
 
@@ -290,15 +291,14 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
                 face_id=face_id, annotator=annotator, defaults={"expires_at": expires_at, "shown_blind": blind})
         returned_claims = list(new_claims.values())
         gold_slots = sum(1 for _ in range(max(room - len(new_claims), 0)) if random.random() < settings.GOLD_SHARE)
-        for _ in range(gold_slots):
-            gold_id = _pick_gold(annotator=annotator, exclude=taken | set(new_claims))
-            if gold_id is not None:
-                # Gold faces measure annotators: exempt from the required_annotations cap.
-                # Always blind: gold measures the annotator, not their agreement with the model.
-                new_claims[gold_id] = Claim.objects.create(
-                    face_id=gold_id, annotator=annotator, expires_at=expires_at, shown_blind=True
-                )
-        gold_claims = [c for c in new_claims.values() if c not in returned_claims]
+        # One pick and one insert for all gold slots, not a round trip pair per slot.
+        gold_ids = _pick_gold(annotator=annotator, exclude=taken | set(new_claims), limit=gold_slots)
+        # Gold faces measure annotators: exempt from the required_annotations cap.
+        # Always blind: gold measures the annotator, not their agreement with the model.
+        gold_claims = Claim.objects.bulk_create(
+            Claim(face_id=pk, annotator=annotator, expires_at=expires_at, shown_blind=True) for pk in gold_ids
+        )
+        new_claims.update((c.face_id, c) for c in gold_claims)
         seen = set(taken)
         for _ in range(3):  # a candidate may turn out full once its lock is held; look a little further
             want = room - len(new_claims)

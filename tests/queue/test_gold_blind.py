@@ -146,3 +146,20 @@ def test_with_gold_feedback_on_a_gold_answer_is_followed_by_its_reference(real_q
     feedback = submit(client, gold.id, 1, 0.6, 0.3).json()["feedback"]
     assert feedback["calibration"] is False and feedback["correct"] is True and feedback["va_distance"] == 0.0
     assert submit(client, plain.id).json()["feedback"] is None
+
+
+@pytest.mark.django_db
+def test_gold_slots_take_one_pick_and_one_insert_whatever_their_number(real_queue, annotator_user,
+                                                                       django_assert_max_num_queries):
+    """queue_claim runs for every face shown: 8 gold slots cost what 1 does, not a pick and an insert each."""
+    gold = [make_face(100 + n, landmarks=[1.0] * 136) for n in range(10)]
+    for face in gold:
+        gold_mark(face=face, category=1, valence=0.6, arousal=0.3, by=None)
+    queue_services.queue_claim(annotator=annotator_user, count=0)  # the standing exists from here on
+    real_queue.GOLD_SHARE = 1.0
+    with django_assert_max_num_queries(12):
+        claimed = queue_services.queue_claim(annotator=annotator_user, count=8)
+    assert len(claimed) == 8 and len({c.face_id for c in claimed}) == 8
+    assert {c.face_id for c in claimed} <= {f.id for f in gold}
+    assert all(c.claim.shown_blind and c.claim.pk for c in claimed)
+    assert Claim.objects.filter(annotator=annotator_user, shown_blind=True).count() == 8
