@@ -101,7 +101,7 @@ def _close(requests, status) -> int:
 
 
 def return_answered(*, request: ReviewerRequest, annotation: Annotation) -> None:
-    """Close a return: its annotator answered the face again (call it where that answer is stored)."""
+    """Close a return (or a ONE_MORE request) with the answer that settles it (call it where that answer is stored)."""
     request.annotation = annotation
     request.status = ReviewerRequest.Status.ANSWERED
     request.closed_at = timezone.now()
@@ -114,10 +114,7 @@ def one_more_answered(*, face_id: int, annotation: Annotation) -> bool:
                                               status=ReviewerRequest.Status.OPEN).order_by("created_at", "id").first())
     if request is None:
         return False
-    request.annotation = annotation
-    request.status = ReviewerRequest.Status.ANSWERED
-    request.closed_at = timezone.now()
-    request.save(update_fields=["annotation", "status", "closed_at"])
+    return_answered(request=request, annotation=annotation)
     return True
 
 
