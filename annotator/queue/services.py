@@ -225,6 +225,23 @@ def _pick_gold(*, annotator, exclude: Iterable[int], limit: int) -> list:
     )
 
 
+def _claims_create_or_get(face_ids: list, *, annotator, expires_at, calibration: bool = False) -> list:
+    """Claim these (gold) faces for the annotator, blind, in the order given; return the claims.
+
+    Gold picks lock no row, so the same annotator claiming in two tabs at once may pick the same face:
+    the later insert is skipped (not an IntegrityError 500) and both tabs get the one claim, as with
+    returned faces."""
+    if not face_ids:
+        return []
+    Claim.objects.bulk_create(
+        [Claim(face_id=pk, annotator=annotator, expires_at=expires_at, shown_blind=True, calibration=calibration)
+         for pk in face_ids],
+        ignore_conflicts=True,
+    )
+    claims = {c.face_id: c for c in Claim.objects.filter(annotator=annotator, face_id__in=face_ids)}
+    return [claims[pk] for pk in face_ids if pk in claims]
+
+
 def _claim_calibration(*, annotator, standing, room: int, exclude: set, expires_at) -> dict:
     """Claim up to `room` gold faces for the annotator's calibration round, always blind: faces not yet
     answered in this round first (in random order), then repeats, the longest unseen first."""
@@ -239,11 +256,9 @@ def _claim_calibration(*, annotator, standing, room: int, exclude: set, expires_
     random.shuffle(gold)
     fresh = [pk for pk in gold if pk not in last_seen]
     repeats = sorted((pk for pk in gold if pk in last_seen), key=lambda pk: last_seen[pk])
-    return {
-        pk: Claim.objects.create(face_id=pk, annotator=annotator, expires_at=expires_at, shown_blind=True,
-                                 calibration=True)
-        for pk in (fresh + repeats)[:room]
-    }
+    claims = _claims_create_or_get((fresh + repeats)[:room], annotator=annotator, expires_at=expires_at,
+                                   calibration=True)
+    return {c.face_id: c for c in claims}
 
 
 def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> list:
@@ -295,9 +310,7 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
         gold_ids = _pick_gold(annotator=annotator, exclude=taken | set(new_claims), limit=gold_slots)
         # Gold faces measure annotators: exempt from the required_annotations cap.
         # Always blind: gold measures the annotator, not their agreement with the model.
-        gold_claims = Claim.objects.bulk_create(
-            Claim(face_id=pk, annotator=annotator, expires_at=expires_at, shown_blind=True) for pk in gold_ids
-        )
+        gold_claims = _claims_create_or_get(gold_ids, annotator=annotator, expires_at=expires_at)
         new_claims.update((c.face_id, c) for c in gold_claims)
         seen = set(taken)
         for _ in range(3):  # a candidate may turn out full once its lock is held; look a little further

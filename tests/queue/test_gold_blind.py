@@ -2,10 +2,12 @@
 shapes, no suggestion, the same submit response and the same refusals (ids aside)."""
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from annotator.models import Claim
+from annotator.models import Claim, Face
 from annotator.queue import services as queue_services
 from reviews.services import gold_mark
 from tests.queue.test_queue import RELEASE, client_for, make_face, make_suggestion, next_faces, submit
@@ -163,3 +165,28 @@ def test_gold_slots_take_one_pick_and_one_insert_whatever_their_number(real_queu
     assert {c.face_id for c in claimed} <= {f.id for f in gold}
     assert all(c.claim.shown_blind and c.claim.pk for c in claimed)
     assert Claim.objects.filter(annotator=annotator_user, shown_blind=True).count() == 8
+
+
+@pytest.mark.django_db
+def test_two_tabs_picking_the_same_gold_face_share_one_claim_not_a_500(real_queue, annotator_user, monkeypatch):
+    """Gold picks lock no row: the annotator's other tab may claim the picked face between the pick and
+    the insert (PostgreSQL). Played here in order: the insert must not fail on one_claim_per_face_and_annotator."""
+    gold, _ = gold_and_plain()
+    client = client_for(annotator_user)
+    next_faces(client, count=1, holding=[f.pk for f in Face.objects.all()])  # the standing exists from here on
+    real_pick = queue_services._pick_gold
+
+    def pick_while_the_other_tab_claims(**kwargs):
+        picked = real_pick(**kwargs)
+        for pk in picked:
+            Claim.objects.create(face_id=pk, annotator=annotator_user, shown_blind=True,
+                                 expires_at=timezone.now() + timedelta(minutes=5))
+        return picked
+
+    monkeypatch.setattr(queue_services, "_pick_gold", pick_while_the_other_tab_claims)
+    real_queue.GOLD_SHARE = 1.0
+    Claim.objects.filter(annotator=annotator_user).delete()
+    faces = next_faces(client, count=1)
+    assert [f["id"] for f in faces] == [gold.id]
+    assert faces[0]["suggestion"] is None
+    assert Claim.objects.filter(annotator=annotator_user, face=gold).count() == 1
