@@ -6,7 +6,7 @@ it stores answers; a decision withdraws what is still open. The queue serves a r
 annotator before new faces (annotator.queue.services.queue_claim), shows the note with it, and takes
 the annotator's next answer to it as a replacement of the returned one.
 """
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -63,16 +63,23 @@ def face_return(*, face_id: int, annotation_id: int, note: str, by) -> ReviewerR
         raise RequestInvalid(f"{annotation_id} is not an answer for face {face.pk}.", field="annotation")
     if annotation.imported:
         raise RequestError("An imported label has no annotator here to return it to.", field="annotation")
-    open_return = ReviewerRequest.objects.filter(
-        face=face, annotator=annotation.annotator, kind=ReviewerRequest.Kind.RETURN, status=ReviewerRequest.Status.OPEN
-    )
-    if open_return.exists():
+    try:
+        # The constraint one_open_return_per_face_and_annotator decides, not a check before the insert:
+        # two reviewers returning the face at once both pass such a check. The savepoint keeps the
+        # transaction usable after the refused insert.
+        with transaction.atomic():
+            return ReviewerRequest.objects.create(
+                face=face, kind=ReviewerRequest.Kind.RETURN, annotator=annotation.annotator, annotation=annotation,
+                note=note, requested_by=by,
+            )
+    except IntegrityError:
+        open_return = ReviewerRequest.objects.filter(face=face, annotator=annotation.annotator,
+                                                     kind=ReviewerRequest.Kind.RETURN,
+                                                     status=ReviewerRequest.Status.OPEN)
+        if not open_return.exists():
+            raise
         raise RequestError(f"Face {face.pk} is already returned to {annotation.annotator.username}, who has not "
-                           "answered it again yet.", field="annotation")
-    return ReviewerRequest.objects.create(
-        face=face, kind=ReviewerRequest.Kind.RETURN, annotator=annotation.annotator, annotation=annotation, note=note,
-        requested_by=by,
-    )
+                           "answered it again yet.", field="annotation") from None
 
 
 @transaction.atomic
@@ -94,7 +101,7 @@ def _close(requests, status) -> int:
 
 
 def return_answered(*, request: ReviewerRequest, annotation: Annotation) -> None:
-    """Close a return: its annotator answered the face again (call it where that answer is stored)."""
+    """Close a return (or a ONE_MORE request) with the answer that settles it (call it where that answer is stored)."""
     request.annotation = annotation
     request.status = ReviewerRequest.Status.ANSWERED
     request.closed_at = timezone.now()
@@ -107,10 +114,7 @@ def one_more_answered(*, face_id: int, annotation: Annotation) -> bool:
                                               status=ReviewerRequest.Status.OPEN).order_by("created_at", "id").first())
     if request is None:
         return False
-    request.annotation = annotation
-    request.status = ReviewerRequest.Status.ANSWERED
-    request.closed_at = timezone.now()
-    request.save(update_fields=["annotation", "status", "closed_at"])
+    return_answered(request=request, annotation=annotation)
     return True
 
 

@@ -2,10 +2,10 @@
 from typing import Iterable, Optional
 
 from django.db import transaction
-from django.db.models import Max
 
 from annotator.domain.categories import NUM_CATEGORIES
 from annotator.domain.errors import DomainError
+from annotator.guidelines.selectors import guideline_version_current
 from annotator.models import Face, Guideline, GuidelineReading
 
 # "2-3 example faces" per category; more would crowd the tooltip.
@@ -65,7 +65,7 @@ def guideline_save(
         # Editors one after another: lock the newest row, then read the largest version in a fresh
         # statement, which sees what an editor who held the lock before us committed.
         Guideline.objects.select_for_update().order_by("-version").values_list("pk", flat=True).first()
-        latest = Guideline.objects.aggregate(v=Max("version"))["v"] or 0
+        latest = guideline_version_current() or 0
         return Guideline.objects.create(
             category=category, version=latest + 1, definition=definition, not_this=(not_this or "").strip(),
             example_face_ids=ids, created_by=by,
@@ -76,7 +76,7 @@ def guidelines_mark_read(*, user, version: Optional[int]) -> GuidelineReading:
     """Record that the user dismissed the guidelines overlay of `version` (idempotent)."""
     if version is None or not Guideline.objects.filter(version__lte=version).exists():
         raise GuidelineError(f"{version!r} is no guideline version", field="version")
-    current = Guideline.objects.aggregate(v=Max("version"))["v"]
+    current = guideline_version_current()
     if version > current:
         raise GuidelineError(f"{version} is newer than the current version {current}", field="version")
     reading, _ = GuidelineReading.objects.get_or_create(user=user, version=version)

@@ -208,20 +208,38 @@ def _insert_claims_if_open(face_ids: list, *, annotator, now, expires_at, blind:
     }
 
 
-def _pick_gold(*, annotator, exclude: Iterable[int]):
-    """Return the id of a gold face this annotator has neither answered nor holds, or None.
+def _pick_gold(*, annotator, exclude: Iterable[int], limit: int) -> list:
+    """Return the ids of up to `limit` gold faces, in random order, this annotator has neither answered nor holds.
 
     Gold faces measure annotators, so every annotator may see each one; they are exempt from the
     required_annotations cap. Faces the annotator answered in calibration are left out: they saw
     the reference.
     """
-    return (
+    if limit <= 0:
+        return []
+    return list(
         _not_mine(Face.objects.filter(is_gold=True), annotator=annotator, exclude=exclude)
         .filter(~Exists(CalibrationAnswer.objects.filter(face=OuterRef("pk"), annotator=annotator)))
         .order_by("?")
-        .values_list("pk", flat=True)
-        .first()
+        .values_list("pk", flat=True)[:limit]
     )
+
+
+def _claims_create_or_get(blind_by_face: dict, *, annotator, expires_at, calibration: bool = False) -> list:
+    """Claim these faces ({face_id: shown_blind}) for the annotator, in the order given; return the claims.
+
+    These picks (gold, calibration, returned faces) lock no row, so the same annotator claiming in two
+    tabs at once may pick the same face: the later insert is skipped (not an IntegrityError 500) and
+    both tabs get the one claim. One INSERT and one SELECT however many faces."""
+    if not blind_by_face:
+        return []
+    Claim.objects.bulk_create(
+        [Claim(face_id=pk, annotator=annotator, expires_at=expires_at, shown_blind=blind, calibration=calibration)
+         for pk, blind in blind_by_face.items()],
+        ignore_conflicts=True,
+    )
+    claims = {c.face_id: c for c in Claim.objects.filter(annotator=annotator, face_id__in=list(blind_by_face))}
+    return [claims[pk] for pk in blind_by_face if pk in claims]
 
 
 def _claim_calibration(*, annotator, standing, room: int, exclude: set, expires_at) -> dict:
@@ -238,11 +256,9 @@ def _claim_calibration(*, annotator, standing, room: int, exclude: set, expires_
     random.shuffle(gold)
     fresh = [pk for pk in gold if pk not in last_seen]
     repeats = sorted((pk for pk in gold if pk in last_seen), key=lambda pk: last_seen[pk])
-    return {
-        pk: Claim.objects.create(face_id=pk, annotator=annotator, expires_at=expires_at, shown_blind=True,
-                                 calibration=True)
-        for pk in (fresh + repeats)[:room]
-    }
+    claims = _claims_create_or_get(dict.fromkeys((fresh + repeats)[:room], True), annotator=annotator,
+                                   expires_at=expires_at, calibration=True)
+    return {c.face_id: c for c in claims}
 
 
 def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> list:
@@ -281,24 +297,18 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             result.extend(_claim_calibration(annotator=annotator, standing=standing, room=room,
                                              exclude={c.face_id for c in own}, expires_at=expires_at).values())
             return _claimed_faces(result, landmarks, annotator=annotator)
-        new_claims = {}
         # Faces a reviewer returned to this annotator come first, reserved for them (past the answer cap:
         # their answer is counted already), shown as the returned answer was (blind or not).
-        for face_id, blind in feedback_selectors.returns_open_for(annotator=annotator, exclude=taken)[:max(room, 0)]:
-            # get_or_create: the same annotator asking twice at once (two tabs) gets one claim, not an error.
-            new_claims[face_id], _ = Claim.objects.get_or_create(
-                face_id=face_id, annotator=annotator, defaults={"expires_at": expires_at, "shown_blind": blind})
-        returned_claims = list(new_claims.values())
+        returns = dict(feedback_selectors.returns_open_for(annotator=annotator, exclude=taken)[:max(room, 0)])
+        returned_claims = _claims_create_or_get(returns, annotator=annotator, expires_at=expires_at)
+        new_claims = {c.face_id: c for c in returned_claims}
         gold_slots = sum(1 for _ in range(max(room - len(new_claims), 0)) if random.random() < settings.GOLD_SHARE)
-        for _ in range(gold_slots):
-            gold_id = _pick_gold(annotator=annotator, exclude=taken | set(new_claims))
-            if gold_id is not None:
-                # Gold faces measure annotators: exempt from the required_annotations cap.
-                # Always blind: gold measures the annotator, not their agreement with the model.
-                new_claims[gold_id] = Claim.objects.create(
-                    face_id=gold_id, annotator=annotator, expires_at=expires_at, shown_blind=True
-                )
-        gold_claims = [c for c in new_claims.values() if c not in returned_claims]
+        # One pick and one insert for all gold slots, not a round trip pair per slot.
+        gold_ids = _pick_gold(annotator=annotator, exclude=taken | set(new_claims), limit=gold_slots)
+        # Gold faces measure annotators: exempt from the required_annotations cap.
+        # Always blind: gold measures the annotator, not their agreement with the model.
+        gold_claims = _claims_create_or_get(dict.fromkeys(gold_ids, True), annotator=annotator, expires_at=expires_at)
+        new_claims.update((c.face_id, c) for c in gold_claims)
         seen = set(taken)
         for _ in range(3):  # a candidate may turn out full once its lock is held; look a little further
             want = room - len(new_claims)

@@ -2,10 +2,12 @@
 shapes, no suggestion, the same submit response and the same refusals (ids aside)."""
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from annotator.models import Claim
+from annotator.models import Claim, Face
 from annotator.queue import services as queue_services
 from reviews.services import gold_mark
 from tests.queue.test_queue import RELEASE, client_for, make_face, make_suggestion, next_faces, submit
@@ -146,3 +148,45 @@ def test_with_gold_feedback_on_a_gold_answer_is_followed_by_its_reference(real_q
     feedback = submit(client, gold.id, 1, 0.6, 0.3).json()["feedback"]
     assert feedback["calibration"] is False and feedback["correct"] is True and feedback["va_distance"] == 0.0
     assert submit(client, plain.id).json()["feedback"] is None
+
+
+@pytest.mark.django_db
+def test_gold_slots_take_one_pick_and_one_insert_whatever_their_number(real_queue, annotator_user,
+                                                                       django_assert_max_num_queries):
+    """queue_claim runs for every face shown: 8 gold slots cost what 1 does, not a pick and an insert each."""
+    gold = [make_face(100 + n, landmarks=[1.0] * 136) for n in range(10)]
+    for face in gold:
+        gold_mark(face=face, category=1, valence=0.6, arousal=0.3, by=None)
+    queue_services.queue_claim(annotator=annotator_user, count=0)  # the standing exists from here on
+    real_queue.GOLD_SHARE = 1.0
+    with django_assert_max_num_queries(12):
+        claimed = queue_services.queue_claim(annotator=annotator_user, count=8)
+    assert len(claimed) == 8 and len({c.face_id for c in claimed}) == 8
+    assert {c.face_id for c in claimed} <= {f.id for f in gold}
+    assert all(c.claim.shown_blind and c.claim.pk for c in claimed)
+    assert Claim.objects.filter(annotator=annotator_user, shown_blind=True).count() == 8
+
+
+@pytest.mark.django_db
+def test_two_tabs_picking_the_same_gold_face_share_one_claim_not_a_500(real_queue, annotator_user, monkeypatch):
+    """Gold picks lock no row: the annotator's other tab may claim the picked face between the pick and
+    the insert (PostgreSQL). Played here in order: the insert must not fail on one_claim_per_face_and_annotator."""
+    gold, _ = gold_and_plain()
+    client = client_for(annotator_user)
+    next_faces(client, count=1, holding=[f.pk for f in Face.objects.all()])  # the standing exists from here on
+    real_pick = queue_services._pick_gold
+
+    def pick_while_the_other_tab_claims(**kwargs):
+        picked = real_pick(**kwargs)
+        for pk in picked:
+            Claim.objects.create(face_id=pk, annotator=annotator_user, shown_blind=True,
+                                 expires_at=timezone.now() + timedelta(minutes=5))
+        return picked
+
+    monkeypatch.setattr(queue_services, "_pick_gold", pick_while_the_other_tab_claims)
+    real_queue.GOLD_SHARE = 1.0
+    Claim.objects.filter(annotator=annotator_user).delete()
+    faces = next_faces(client, count=1)
+    assert [f["id"] for f in faces] == [gold.id]
+    assert faces[0]["suggestion"] is None
+    assert Claim.objects.filter(annotator=annotator_user, face=gold).count() == 1

@@ -12,7 +12,7 @@ from reviews.models import Flag
 from reviews.selectors import face_history, overturn_counts
 from reviews.services import decision_make
 from tests.conftest import make_user
-from tests.review_factories import answer, flag, make_face
+from tests.review_factories import answer, flag, make_face, suggest, suggester
 
 NEXT, SUBMIT = "/api/queue/next/", "/api/annotations/"
 
@@ -312,3 +312,18 @@ def test_a_returned_face_comes_before_gold_and_new_faces_in_the_same_claim(dispu
         Claim.objects.filter(annotator=annotator_user).delete()
         served = [f["id"] for f in next_faces(client_for(annotator_user), count=3)]
         assert served[0] == face.id and set(served) == {face.id, gold.id, fresh.id}, served
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("blind", [True, False])
+def test_a_returned_face_is_shown_as_the_returned_answer_was_blind_or_with_the_suggestion(
+        data_root, annotator_user, second_annotator, reviewer_user, blind):
+    face = make_face(required=2)
+    suggest(face, suggester(), 1, 0.6, 0.3)
+    mine = answer(face, annotator_user, 1, 0.6, 0.3, shown_blind=blind)
+    answer(face, second_annotator, 2, -0.6, -0.3)
+    assert return_face(client_for(reviewer_user), face, mine).status_code == 201
+    [served] = next_faces(client_for(annotator_user))
+    assert served["id"] == face.id
+    assert (served["suggestion"] is None) is blind
+    assert Claim.objects.get(face=face, annotator=annotator_user).shown_blind is blind
