@@ -137,7 +137,9 @@ def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None
         return
     with transaction.atomic():
         created = {face.content_hash: face for face in faces_store([c.new_face for c in fresh])}
-        labelled = [(created[c.new_face.content_hash], c.label) for c in fresh if c.label is not None]
+        # A face another import stored meanwhile is not created here (faces_store skips it): no answer for it.
+        labelled = [(created[c.new_face.content_hash], c.label) for c in fresh
+                    if c.label is not None and c.new_face.content_hash in created]
         if labelled:
             Annotation.objects.bulk_create(
                 [
