@@ -18,15 +18,17 @@ faces_stored = Signal()
 
 def suggestions_announce(*, suggester_id: int, face_ids: list, answered_face_ids: list) -> None:
     """Send suggestions_saved; the suggestions are stored whatever a receiver does (the broker may be down)."""
-    for receiver, response in suggestions_saved.send_robust(
-        sender=None, suggester_id=suggester_id, face_ids=face_ids, answered_face_ids=answered_face_ids
-    ):
-        if isinstance(response, Exception):
-            logger.error("suggestions_saved receiver %r failed for %d faces: %r", receiver, len(face_ids), response)
+    _send(suggestions_saved, "suggestions_saved", face_ids=face_ids, suggester_id=suggester_id,
+          answered_face_ids=answered_face_ids)
 
 
 def faces_announce(*, face_ids: list) -> None:
     """Send faces_stored; the faces are stored whatever a receiver does (the broker may be down)."""
-    for receiver, response in faces_stored.send_robust(sender=None, face_ids=face_ids):
+    _send(faces_stored, "faces_stored", face_ids=face_ids)
+
+
+def _send(signal: Signal, name: str, *, face_ids: list, **kwargs) -> None:
+    """Send a batch's signal to every receiver; one that fails is logged, the others still run."""
+    for receiver, response in signal.send_robust(sender=None, face_ids=face_ids, **kwargs):
         if isinstance(response, Exception):
-            logger.error("faces_stored receiver %r failed for %d faces: %r", receiver, len(face_ids), response)
+            logger.error("%s receiver %r failed for %d faces: %r", name, receiver, len(face_ids), response)

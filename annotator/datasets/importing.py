@@ -137,7 +137,9 @@ def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None
         return
     with transaction.atomic():
         created = {face.content_hash: face for face in faces_store([c.new_face for c in fresh])}
-        labelled = [(created[c.new_face.content_hash], c.label) for c in fresh if c.label is not None]
+        # A face another import stored meanwhile is not created here (faces_store skips it): no answer for it.
+        labelled = [(created[c.new_face.content_hash], c.label) for c in fresh
+                    if c.label is not None and c.new_face.content_hash in created]
         if labelled:
             Annotation.objects.bulk_create(
                 [
@@ -178,13 +180,14 @@ def _read(item) -> Union[_Candidate, _Skip]:
 def _run(
     candidates: Iterable,
     *,
-    workers: int,
+    workers: Optional[int],
     total: Optional[int],
     user,
     batch_size: Optional[int],
     progress: bool,
-    report: ImportReport,
 ) -> ImportReport:
+    report = ImportReport()
+    workers = workers or default_workers(total)
     batch_size = batch_size or settings.IMPORT_BATCH_SIZE
     batch: list[_Candidate] = []
     with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="import") as bar:
@@ -296,7 +299,6 @@ def affectnet_folder_import(
         child_within(root, folder)
     total = sum(_count_entries(folder / "images") for _, folder in layout)
     user = import_user(username) if labels else None
-    report = ImportReport()
 
     def candidates():
         for split_name, folder in layout:
@@ -308,8 +310,7 @@ def affectnet_folder_import(
         user=user,
         batch_size=batch_size,
         progress=progress,
-        report=report,
-        workers=workers or default_workers(total),
+        workers=workers,
     )
 
 
@@ -378,7 +379,6 @@ def affectnet_csv_import(
     with open(csv_file, "rb") as handle:
         total = max(sum(1 for _ in handle) - 1, 0)
     user = import_user(username) if labels else None
-    report = ImportReport()
     candidates = _csv_candidates(csv_file, images_dir, split, labels=labels)
     return _run(
         candidates,
@@ -386,6 +386,5 @@ def affectnet_csv_import(
         user=user,
         batch_size=batch_size,
         progress=progress,
-        report=report,
-        workers=workers or default_workers(total),
+        workers=workers,
     )

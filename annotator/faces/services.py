@@ -107,16 +107,16 @@ def face_gold_set(*, face_id: int, gold: bool, label: Label | None = None) -> No
     if gold:
         if label is None:
             raise ValueError("label: a gold face needs its known label")
-        category, valence, arousal = validate_label(label.category, label.valence, label.arousal)
+        label = Label(*validate_label(label.category, label.valence, label.arousal))
         GoldReference.objects.update_or_create(
-            face_id=face_id, defaults={"category": category, "valence": valence, "arousal": arousal}
+            face_id=face_id, defaults={"category": label.category, "valence": label.valence, "arousal": label.arousal}
         )
     else:
         GoldReference.objects.filter(face_id=face_id).delete()
     Face.objects.filter(pk=face_id).update(is_gold=gold)
     face = Face.objects.select_for_update().get(pk=face_id)
-    if gold and label is not None:
-        _store_final(face, Label(*validate_label(label.category, label.valence, label.arousal)), FinalSource.GOLD)
+    if gold:
+        _store_final(face, label, FinalSource.GOLD)
     elif not gold and face.final_source == FinalSource.GOLD:
         _store_final(face, None, FinalSource.NONE)
         face_refresh_final_label(face_id=face_id)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management.color import no_style
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from annotator import signals
 from annotator.models import Face, Split
@@ -91,11 +91,25 @@ def faces_store(new_faces: Sequence[NewFace]) -> list[Face]:
     """
     if not new_faces:
         return []
+    try:
+        return _rows_store(new_faces)
+    except IntegrityError:
+        # Another import (two uploads of one photo) stored some of these faces after they were looked
+        # up; the insert waited for its commit, so a second look finds them and stores only the rest.
+        return _rows_store(new_faces)
+
+
+def _known(new_faces: Sequence[NewFace]) -> tuple[set, set]:
+    """Return the content hashes and ids of these faces that are stored already."""
     hashes = {nf.content_hash for nf in new_faces}
     known_hashes = set(Face.objects.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
     ids = {nf.id for nf in new_faces if nf.id is not None}
     known_ids = set(Face.objects.filter(id__in=ids).values_list("id", flat=True)) if ids else set()
+    return known_hashes, known_ids
 
+
+def _rows_store(new_faces: Sequence[NewFace]) -> list[Face]:
+    known_hashes, known_ids = _known(new_faces)
     rows, seen = [], set()
     for nf in new_faces:
         if nf.content_hash in known_hashes or nf.content_hash in seen or nf.id in known_ids:

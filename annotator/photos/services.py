@@ -55,17 +55,17 @@ class ImportSummary:
 
     def add_bad(self, message: str) -> None:
         self.bad_count += 1
-        if len(self.bad) < LISTED_MAX:
-            self.bad.append(message)
-        if self.report:
-            self.report("bad", message)
+        self._list("bad", self.bad, message)
 
     def add_no_face(self, name: str) -> None:
         self.no_face_count += 1
-        if len(self.no_face) < LISTED_MAX:
-            self.no_face.append(name)
+        self._list("no face", self.no_face, name)
+
+    def _list(self, kind: str, listed: list[str], text: str) -> None:
+        if len(listed) < LISTED_MAX:
+            listed.append(text)
         if self.report:
-            self.report("no face", name)
+            self.report(kind, text)
 
     def add_seconds(self, stage: str, value: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + value

@@ -142,17 +142,12 @@ def suggestions_store(*, suggester: Suggester, rows: Sequence[Suggestion]) -> li
         for category, face_ids in by_category.items():  # one UPDATE per category, not per face
             Face.objects.filter(id__in=face_ids).update(queue_priority=rarity_priority(category))
         answered = set(Annotation.objects.filter(face_id__in=ids).values_list("face_id", flat=True))
-        stored = {
-            face_id: suggestion_id
-            for face_id, suggestion_id in Suggestion.objects.filter(
-                suggester=suggester, face_id__in=[row.face_id for row in new_rows]
-            ).values_list("face_id", "id")
-        }
-
+        stored = set(Suggestion.objects.filter(suggester=suggester, face_id__in=[row.face_id for row in new_rows])
+                     .values_list("face_id", flat=True))
         if stored:
             face_ids = sorted(stored)
             transaction.on_commit(lambda: signals.suggestions_announce(
-                suggester_id=suggester.pk, face_ids=face_ids, answered_face_ids=sorted(answered & stored.keys())))
+                suggester_id=suggester.pk, face_ids=face_ids, answered_face_ids=sorted(answered & stored)))
     return sorted(stored)
 
 

@@ -43,3 +43,22 @@ def test_overlap_share_is_about_its_setting(settings):
     needs = [required_annotations_for(hashlib.sha256(str(i).encode()).hexdigest()) for i in range(5000)]
     assert set(needs) == {1, 2}
     assert 0.08 < needs.count(2) / len(needs) < 0.12
+
+
+@pytest.mark.django_db
+def test_faces_another_import_stored_meanwhile_are_skipped_not_an_error(data_root, monkeypatch):
+    """Two uploads of one photo at once: the second's look-up ran before the first committed."""
+    from annotator.faces import store
+
+    faces_store([NewFace(jpeg((1, 2, 3)))])  # the other import's face, committed
+    real_known, stale = store._known, [True]
+
+    def known_once_stale(new_faces):
+        if stale.pop() if stale else False:
+            return set(), set()  # as looked up before the other import's commit
+        return real_known(new_faces)
+
+    monkeypatch.setattr(store, "_known", known_once_stale)
+    created = faces_store([NewFace(jpeg((1, 2, 3))), NewFace(jpeg((4, 5, 6)))])
+    assert [f.content_hash for f in created] == [NewFace(jpeg((4, 5, 6))).content_hash]
+    assert Face.objects.count() == 2

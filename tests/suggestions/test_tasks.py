@@ -66,3 +66,23 @@ def test_the_intake_does_not_import_the_suggestions():
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert not {name for name in imported if name and name.startswith("annotator.suggestions")}
+
+
+@pytest.mark.django_db
+def test_a_failing_receiver_is_logged_and_the_faces_stay_stored(data_root, monkeypatch, caplog,
+                                                                django_capture_on_commit_callbacks):
+    def broker_down(*, face_ids):
+        raise ConnectionError("broker down")
+
+    announced = []
+    monkeypatch.setattr(receivers, "suggestions_enqueue", broker_down)
+    signals.faces_stored.connect(lambda sender, face_ids, **kw: announced.append(face_ids), weak=False,
+                                 dispatch_uid="test.faces_stored")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            faces = faces_store([NewFace(jpeg())])
+    finally:
+        signals.faces_stored.disconnect(dispatch_uid="test.faces_stored")
+    assert announced == [[faces[0].id]]  # the other receiver still ran
+    assert faces[0].__class__.objects.filter(pk=faces[0].pk).exists()
+    assert "faces_stored receiver" in caplog.text and "broker down" in caplog.text

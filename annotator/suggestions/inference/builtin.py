@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from annotator.suggestions.inference.base import Predictions
-from annotator.suggestions.inference.device import autocast_for, pick_device
+from annotator.suggestions.inference.device import autocast_for, gray_input, pick_device
 from annotator.suggestions.inference.va import va_from_probabilities
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "fer2013_networkv2.pt"
@@ -77,13 +77,8 @@ class BuiltinModel:
     def preprocess(self, crops: np.ndarray):
         """Return the network's input tensor for uint8 (N, 224, 224, 3) RGB crops."""
         import torch
-        import torch.nn.functional as F
 
-        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).float()
-        # ITU-R 601 luma, what OpenCV's BGR2GRAY (used by the original package) computes.
-        gray = x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
-        gray = F.interpolate(gray[:, None] / 255.0, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True)
-        gray = (gray - 0.5) / 0.5
+        gray = gray_input(crops, self.device, INPUT_SIZE)
         if self.device.type == "cuda":
             gray = gray.contiguous(memory_format=torch.channels_last)
         return gray

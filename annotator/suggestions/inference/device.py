@@ -1,4 +1,4 @@
-"""Device choice and the batched, overlapped run shared by the torch models (torch imported lazily)."""
+"""Device choice and the input preparation shared by the torch models (torch imported lazily)."""
 import contextlib
 
 
@@ -21,3 +21,19 @@ def autocast_for(device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def gray_input(crops, device, size: int):
+    """Return the (N, 1, size, size) float input, in [-1, 1], of uint8 (N, H, W, 3) RGB crops on device.
+
+    The FER2013 networks (builtin, mini-Xception) both take it. ITU-R 601 luma: what OpenCV's
+    BGR2GRAY, used by their original packages, computes.
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(crops)).to(device).float()
+    gray = x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
+    gray = F.interpolate(gray[:, None] / 255.0, size=(size, size), mode="bilinear", antialias=True)
+    return (gray - 0.5) / 0.5

@@ -13,7 +13,7 @@ import numpy as np
 
 from annotator.suggestions.inference.base import Predictions
 from annotator.suggestions.inference.builtin import FER_TO_AFFECTNET
-from annotator.suggestions.inference.device import autocast_for, pick_device
+from annotator.suggestions.inference.device import autocast_for, gray_input, pick_device
 from annotator.suggestions.inference.va import va_from_probabilities
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "fer_mini_xception.pt"
@@ -89,13 +89,7 @@ class MiniXceptionModel:
         self.network = network.eval().to(self.device)
 
     def preprocess(self, crops: np.ndarray):
-        import torch
-        import torch.nn.functional as F
-
-        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).float()
-        gray = x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
-        gray = F.interpolate(gray[:, None], size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True)
-        return (gray / 255.0 - 0.5) * 2.0
+        return gray_input(crops, self.device, INPUT_SIZE)
 
     def predict(self, crops: np.ndarray) -> Predictions:
         import torch
