@@ -57,10 +57,14 @@ class AnnotatorStandingAdmin(SimpleHistoryAdmin):
 
 @admin.register(Suggester)
 class SuggesterAdmin(admin.ModelAdmin):
-    list_display = ("name", "version", "kind", "is_active", "progress", "val_accuracy", "created_at")
-    list_filter = ("kind", "is_active")
+    list_display = ("name", "version", "kind", "active_in", "progress", "val_accuracy", "created_at")
+    list_filter = ("kind",)
     search_fields = ("name", "version")
     actions = ["make_active"]
+
+    @admin.display(description="active in")
+    def active_in(self, suggester):
+        return ", ".join(p.slug for p in suggester.active_in_projects.all()) or "-"
 
     @admin.display(description="val ACC")
     def val_accuracy(self, suggester):

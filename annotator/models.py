@@ -1,5 +1,6 @@
 """Faces, human annotations, model suggestions and claims (the core of the tool)."""
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
@@ -56,12 +57,137 @@ class FinalSource(models.TextChoices):
 DECIDED_SOURCES = (FinalSource.IMPORT, FinalSource.REVIEW, FinalSource.GOLD)
 
 
+# A project's labelling policy field -> the setting (env variable) that is its default in a new project.
+POLICY_SETTINGS = {
+    "annotators_per_face": "ANNOTATORS_PER_FACE",
+    "overlap_share": "OVERLAP_SHARE",
+    "blind_share": "BLIND_SHARE",
+    "gold_share": "GOLD_SHARE",
+    "queue_order": "QUEUE_ORDER",
+    "calibration_faces": "CALIBRATION_FACES",
+    "calibration_min_accuracy": "CALIBRATION_MIN_ACCURACY",
+    "calibration_max_va_distance": "CALIBRATION_MAX_VA_DISTANCE",
+    "calibration_without_gold": "CALIBRATION_WITHOUT_GOLD",
+    "gold_feedback": "GOLD_FEEDBACK",
+    "gold_rolling_answers": "GOLD_ROLLING_ANSWERS",
+    "gold_pause_min_answers": "GOLD_PAUSE_MIN_ANSWERS",
+    "gold_pause_below": "GOLD_PAUSE_BELOW",
+    "region_check": "REGION_CHECK",
+    "export_categories": "EXPORT_CATEGORIES",
+}
+
+
+def project_policy_defaults() -> dict:
+    """Return the policy a new project starts with: today's settings."""
+    return {field: getattr(settings, name) for field, name in POLICY_SETTINGS.items()}
+
+
+SHARE = [MinValueValidator(0.0), MaxValueValidator(1.0)]
+
+
+class ProjectManager(models.Manager):
+    def default(self) -> "Project":
+        """Return the "default" project, made with today's settings where it is missing (a fresh database
+        has it from migration 0014; a test database flushed between tests may not)."""
+        project = self.filter(slug="default").first()
+        if project is None:
+            project, _ = self.get_or_create(slug="default",
+                                            defaults={"name": "Default project", **project_policy_defaults()})
+        return project
+
+
+class Project(models.Model):
+    """One dataset being built: its faces, members, guidelines, active suggester and labelling policy.
+
+    The policy fields start from the settings of the same names in capitals (ANNOTATORS_PER_FACE, ...;
+    annotator.projects.services.project_policy_defaults); a change applies to faces not yet finished
+    and is kept in the project's history.
+    """
+
+    class QueueOrder(models.TextChoices):
+        RARE_FIRST = "rare_first", "rare categories first (active learning)"
+        ARRIVAL = "arrival", "in order of arrival"
+
+    class WithoutGold(models.TextChoices):
+        WAIT = "wait", "wait until gold faces are marked"
+        SKIP = "skip", "let annotators in without calibration"
+
+    slug = models.SlugField(max_length=50, unique=True, help_text="Short name for URLs and --project")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects", blank=True
+    )
+    annotators_per_face = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)],
+                                                           help_text="Answers every face needs")
+    overlap_share = models.FloatField(validators=SHARE, help_text="Share of faces that need one more answer (agreement is measured on them)")
+    blind_share = models.FloatField(validators=SHARE, help_text="Share of handed-out faces shown without the model's suggestion")
+    gold_share = models.FloatField(validators=SHARE, help_text="Share of handed-out faces that are gold items")
+    queue_order = models.CharField(max_length=16, choices=QueueOrder.choices)
+    calibration_faces = models.PositiveSmallIntegerField(help_text="Answers a calibration round is scored over; 0: none")
+    calibration_min_accuracy = models.FloatField(validators=SHARE, help_text="Share of right categories to pass calibration")
+    calibration_max_va_distance = models.FloatField(help_text="Largest mean distance to the reference points to pass")
+    calibration_without_gold = models.CharField(max_length=8, choices=WithoutGold.choices)
+    gold_feedback = models.BooleanField(help_text="Show the reference after a gold answer in the real queue too")
+    gold_rolling_answers = models.PositiveSmallIntegerField(help_text="Rolling gold accuracy: the latest N gold answers")
+    gold_pause_min_answers = models.PositiveSmallIntegerField(help_text="Gold answers needed before pausing is judged")
+    gold_pause_below = models.FloatField(validators=SHARE,
+                                         help_text="Rolling gold accuracy below this pauses the annotator; 0: never")
+    region_check = models.BooleanField(help_text="Ask to confirm a point outside the category's usual region")
+    export_categories = models.CharField(
+        max_length=40, help_text="Categories the export writes, e.g. 0-10 (all 11) or 0-7 (the 8-label release)"
+    )
+    active_suggester = models.ForeignKey(
+        "Suggester", null=True, blank=True, on_delete=models.PROTECT, related_name="active_in_projects",
+        help_text="The model whose suggestions this project's annotators see (model files may be shared)",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+    objects = ProjectManager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(annotators_per_face__gte=1), name="project_one_annotator_at_least"),
+            models.CheckConstraint(
+                condition=Q(overlap_share__gte=0, overlap_share__lte=1, blind_share__gte=0, blind_share__lte=1,
+                            gold_share__gte=0, gold_share__lte=1, gold_pause_below__gte=0, gold_pause_below__lte=1,
+                            calibration_min_accuracy__gte=0, calibration_min_accuracy__lte=1),
+                name="project_shares_in_range",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ProjectMembership(models.Model):
+    """A user works in a project: annotators claim its faces, reviewers review them (admins see all)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="project_member_once")]
+
+    def __str__(self):
+        return f"{self.user} in {self.project}"
+
+
+def default_project_id() -> int:
+    """The project a face lands in when the code names none: "default" (made if missing)."""
+    return Project.objects.default().pk
+
+
 class Face(models.Model):
     """One 224x224 face crop and what is known of it; its id is the export's <id>."""
 
     id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="faces", default=default_project_id)
+    # Crops are stored by content, once: the same crop in two projects is two rows, one file.
     image = models.FileField(upload_to="faces/", max_length=255)
-    content_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the stored crop")
+    content_hash = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the stored crop")
     source = models.CharField(max_length=2048, blank=True, help_text="Original file path or URL")
     original_width = models.PositiveIntegerField(null=True, blank=True)
     original_height = models.PositiveIntegerField(null=True, blank=True)
@@ -96,18 +222,21 @@ class Face(models.Model):
                 name="face_final_label_possible",
             ),
             models.CheckConstraint(condition=Q(required_annotations__gte=1), name="face_needs_one_annotator"),
+            models.UniqueConstraint(fields=["project", "content_hash"], name="face_once_per_project"),
         ]
         indexes = [
             models.Index(fields=["-queue_priority", "id"], name="face_queue_order"),
-            # The queue reads only faces that still need answers, in either order (annotator.queue.services).
+            # The queue reads only one project's faces that still need answers, in either order
+            # (annotator.queue.services): the project leads, so ten projects cost what one does.
             models.Index(
-                fields=["-queue_priority", "id"],
+                fields=["project", "-queue_priority", "id"],
                 condition=Q(answer_count__lt=F("required_annotations")),
                 name="face_queue_open_rare",
             ),
-            models.Index(fields=["id"], condition=Q(answer_count__lt=F("required_annotations")), name="face_queue_open_arrival"),
+            models.Index(fields=["project", "id"], condition=Q(answer_count__lt=F("required_annotations")),
+                         name="face_queue_open_arrival"),
             # Gold faces are few; the queue draws from them alone.
-            models.Index(fields=["id"], condition=Q(is_gold=True), name="face_gold"),
+            models.Index(fields=["project", "id"], condition=Q(is_gold=True), name="face_gold"),
         ]
 
     def __str__(self):
@@ -127,7 +256,6 @@ class Suggester(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.BUILTIN)
     path = models.CharField(max_length=1024, blank=True, help_text="Weights file, for checkpoint and ONNX")
     config = models.JSONField(default=dict, blank=True, help_text="Label order, preprocessing, ...")
-    is_active = models.BooleanField(default=False)
     training = models.JSONField(default=dict, blank=True, help_text="What data it saw, how long it trained")
     evaluation = models.JSONField(default=dict, blank=True, help_text="Its evaluation table")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -136,7 +264,6 @@ class Suggester(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["name", "version"], name="suggester_name_version_unique"),
-            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_suggester"),
         ]
 
     def __str__(self):
@@ -262,7 +389,9 @@ class AnnotatorStanding(models.Model):
         QUALIFIED = "qualified", "qualified"
         PAUSED = "paused", "paused"
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="standing")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="standings")
+    # Per project: each has its own gold faces and calibration settings.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="standings")
     state = models.CharField(max_length=16, choices=State.choices, default=State.CALIBRATING, db_index=True)
     reason = models.CharField(max_length=300, blank=True, help_text="Why the annotator is in this state")
     calibration_skipped = models.BooleanField(
@@ -279,8 +408,11 @@ class AnnotatorStanding(models.Model):
     )
     history = HistoricalRecords()
 
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "project"], name="standing_once_per_project")]
+
     def __str__(self):
-        return f"{self.user} {self.state}"
+        return f"{self.user} {self.state} in {self.project_id}"
 
 
 class CalibrationAnswer(models.Model):
@@ -397,6 +529,7 @@ class Guideline(models.Model):
     latest row with version <= V" (annotator.guidelines.selectors.guidelines_at).
     """
 
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guidelines")
     category = models.SmallIntegerField(choices=CATEGORY_CHOICES)
     version = models.PositiveIntegerField(db_index=True)
     definition = models.TextField(help_text="What the category is: what the face shows (plain text)")
@@ -412,7 +545,7 @@ class Guideline(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(category__gte=0, category__lte=10), name="guideline_category_known"),
             models.CheckConstraint(condition=Q(version__gte=1), name="guideline_version_from_one"),
-            models.UniqueConstraint(fields=["category", "version"], name="guideline_once_per_category_version"),
+            models.UniqueConstraint(fields=["project", "category", "version"], name="guideline_once_per_category_version"),
         ]
 
     def __str__(self):
@@ -422,12 +555,13 @@ class Guideline(models.Model):
 class GuidelineReading(models.Model):
     """An annotator dismissed the guidelines overlay of one guideline set version."""
 
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guideline_readings")
     version = models.PositiveIntegerField()
     read_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "version"], name="guideline_read_once_per_version")]
+        constraints = [models.UniqueConstraint(fields=["project", "user", "version"], name="guideline_read_once_per_version")]
 
     def __str__(self):
         return f"{self.user} read guidelines version {self.version}"

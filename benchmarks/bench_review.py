@@ -25,10 +25,17 @@ django.setup()
 from django.contrib.auth.models import User  # noqa: E402
 from django.db import transaction  # noqa: E402
 
-from annotator.models import Annotation, Face, Suggester, Suggestion  # noqa: E402
+from annotator.models import Annotation, Face, Project, Suggester, Suggestion  # noqa: E402
+from annotator.suggestions.selectors import suggester_active  # noqa: E402
 from annotator.training.selectors import suggester_evaluate  # noqa: E402
 from reviews import dashboard, evaluation, selectors  # noqa: E402
 from reviews.models import Flag  # noqa: E402
+
+
+def _active(suggester):
+    """Make the suggester the default project's active one (no suggestions queued); return it."""
+    Project.objects.filter(pk=Project.objects.default().pk).update(active_suggester=suggester)
+    return suggester
 
 
 class Rollback(Exception):
@@ -37,8 +44,8 @@ class Rollback(Exception):
 
 def fill(n, rng):
     users = [User.objects.create_user(f"bench-annotator-{i}") for i in range(20)]
-    Suggester.objects.filter(is_active=True).update(is_active=False)
-    model = Suggester.objects.create(name="bench", version="1", is_active=True)
+    Project.objects.update(active_suggester=None)
+    model = _active(Suggester.objects.create(name="bench", version="1"))
     batch = 5000
     first_id = (Face.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     for start in range(0, n, batch):
@@ -109,7 +116,7 @@ def measure(n, seed):
             results["dashboard: annotators"] = timed(lambda: dashboard.annotator_stats(agree["per_annotator"]))
             results["dashboard: annotator vs model"] = timed(dashboard.annotator_vs_model_confusion)
             results["dashboard: V/A histogram"] = timed(dashboard.va_histogram)
-            model = Suggester.objects.get(is_active=True)
+            model = suggester_active()
             results["evaluate (val split)"] = timed(lambda: suggester_evaluate(model, "val"))
             results["dashboard: whole page data"] = timed(dashboard.dashboard_data)
             raise Rollback

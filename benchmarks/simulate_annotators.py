@@ -46,13 +46,20 @@ from annotator import signals  # noqa: E402
 from annotator.domain.categories import CATEGORY_NAMES  # noqa: E402
 from annotator.domain.evaluation_tables import interval_text, number, text_table  # noqa: E402
 from annotator.domain.va_regions import REGIONS  # noqa: E402
-from annotator.models import Face, Suggester, Suggestion  # noqa: E402
+from annotator.models import Face, Project, ProjectMembership, Suggester, Suggestion  # noqa: E402
 from annotator.queue.services import annotation_submit, queue_claim  # noqa: E402
 from annotator.suggestions.inference.base import Predictions  # noqa: E402
 from annotator.training.evaluation import evaluate_predictions  # noqa: E402
 from annotator.training.selectors import suggester_evaluate  # noqa: E402
 from reviews.dashboard import annotator_stats  # noqa: E402
 from reviews.services import gold_mark  # noqa: E402
+
+
+def _active(suggester):
+    """Make the suggester the default project's active one (no suggestions queued); return it."""
+    Project.objects.filter(pk=Project.objects.default().pk).update(active_suggester=suggester)
+    return suggester
+
 
 EIGHT = list(range(8))
 # AffectNet-like: many Neutral and Happy faces, few of the rest.
@@ -81,7 +88,7 @@ def point(category, rng):
 def make_world(n_faces, rng):
     """Faces with a hidden true label, the biased model's suggestion for each, 5% of them gold."""
     truth = {}
-    model = Suggester.objects.create(name="biased", version="1", is_active=True)
+    model = _active(Suggester.objects.create(name="biased", version="1"))
     lead = User.objects.create_user("lead")
     for i in range(n_faces):
         face = Face.objects.create(image=f"sim/{i}.jpg", content_hash=f"sim{i:061d}", split="val")
@@ -136,8 +143,9 @@ def simulate(name, right, keeps, args):
     model, truth = make_world(args.faces, rng)
     user = User.objects.create_user(name)
     user.groups.add(Group.objects.get_or_create(name="annotator")[0])
+    ProjectMembership.objects.create(project=Project.objects.default(), user=user)
     answers = label_all(user, right, keeps, truth, random.Random(f"{name}-{args.seed}"))
-    stats = {row["annotator"]: row for row in annotator_stats({})}[name]
+    stats = {row["annotator"]: row for row in annotator_stats({}, project=Project.objects.default())}[name]
     honest = suggester_evaluate(model, "val", categories=EIGHT)
     every_acc, every_n = model_accuracy_on_every_final_label(model)
     said = dict(Suggestion.objects.filter(suggester=model).values_list("face_id", "category"))

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from annotator.feedback import services as feedback_services
 from annotator.models import MAX_ID, Annotation, Face, ReviewerRequest, Split, Suggestion
+from annotator.projects.selectors import project_for_user
 from annotator.training.selectors import suggester_evaluate
 from annotator.web.api_fields import FloatField, IntegerField, id_field
 from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
@@ -308,7 +309,8 @@ class EvaluationApi(APIView):
         s = self.EvaluationIn(data={k: v for k, v in request.query_params.items() if v != ""})
         s.is_valid(raise_exception=True)
         split, spec = s.validated_data["split"], s.validated_data["model"]
-        suggester = suggester_by_spec(spec)
+        project = project_for_user(request.user, request.query_params.get("project"))
+        suggester = suggester_by_spec(spec, project)
         return Response(suggester_evaluate(suggester, None if split == "all" else split))
 
 
@@ -322,4 +324,5 @@ class DashboardApi(APIView):
         parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="recompute now instead of the kept figures")],
     )
     def get(self, request):
-        return Response(dashboard_cached(refresh=refresh_asked(request.query_params)))
+        project = project_for_user(request.user, request.query_params.get("project"))
+        return Response(dashboard_cached(project=project, refresh=refresh_asked(request.query_params)))

@@ -105,7 +105,7 @@ def _blind_stats(active) -> dict:
     return {r["annotator_id"]: (r["blind"], r["match"]) for r in rows}
 
 
-def annotator_stats(per_annotator_agreement: dict) -> list:
+def annotator_stats(per_annotator_agreement: dict, *, project) -> list:
     """Return per annotator: answers, faces/hour of answering time, median seconds, agreement with
     others, gold accuracy, overturn rate (reviewers' decisions of another category), and anchoring
     (kept the shown suggestion vs matched the model when blind)."""
@@ -120,7 +120,7 @@ def annotator_stats(per_annotator_agreement: dict) -> list:
     medians = _medians_seconds()
     gold = gold_accuracy()
     overturns = overturn_counts()
-    blind_stats = _blind_stats(suggester_active())
+    blind_stats = _blind_stats(suggester_active(project))
     out = []
     for r in rows:
         aid = r["annotator_id"]
@@ -148,10 +148,10 @@ def annotator_stats(per_annotator_agreement: dict) -> list:
     return out
 
 
-def annotator_vs_model_confusion() -> list:
+def annotator_vs_model_confusion(*, project) -> list:
     """Return an 11x11 matrix: rows the annotators' categories, columns the active model's."""
     matrix = [[0] * NUM_CATEGORIES for _ in range(NUM_CATEGORIES)]
-    active = suggester_active()
+    active = suggester_active(project)
     if active is None:
         return matrix
     # A join (one suggestion per face and model), which the database hashes once, not a subquery per answer.
@@ -176,17 +176,17 @@ def va_histogram(bins: int = VA_BINS) -> dict:
     return {"bins": bins, "counts": counts}
 
 
-def dashboard_data() -> dict:
+def dashboard_data(*, project) -> dict:
     """Return everything /review/dashboard/ draws."""
     agree = agreement()
-    active = suggester_active()
+    active = suggester_active(project)
     evaluation = suggester_evaluate(active, Split.VAL) if active else None
     return {
         "progress": progress_per_split(),
         "categories": category_distribution(),
-        "annotators": annotator_stats(agree["per_annotator"]),
+        "annotators": annotator_stats(agree["per_annotator"], project=project),
         "confusion_annotators": agree["confusion"],
-        "confusion_model": annotator_vs_model_confusion(),
+        "confusion_model": annotator_vs_model_confusion(project=project),
         "model": f"{active.name} {active.version}" if active else None,
         "va_histogram": va_histogram(),
         "agreement": {k: agree[k] for k in ("faces", "answers", "pairs", "categorical", "valence", "arousal")},
@@ -196,13 +196,13 @@ def dashboard_data() -> dict:
     }
 
 
-def dashboard_standings() -> dict:
+def dashboard_standings(*, project) -> dict:
     """Return the annotators' standings (calibrating / qualified / paused) and the gold warnings.
 
     Never cached, unlike the figures: a few rows per annotator, and the lead who reinstates someone
     looks again at once.
     """
-    return standings_overview()
+    return standings_overview(project)
 
 
 def refresh_asked(query) -> bool:
@@ -210,16 +210,16 @@ def refresh_asked(query) -> bool:
     return query.get("refresh", "").lower() in ("1", "true")
 
 
-def dashboard_cached(*, refresh: bool = False) -> dict:
+def dashboard_cached(*, project, refresh: bool = False) -> dict:
     """Return dashboard_data() with the time it was computed ("computed_at"), from the cache.
 
     Computed again when older than DASHBOARD_CACHE_SECONDS, or at once with refresh: the figures
     cost seconds at a million faces, and a page that every reviewer opens must not pay that each time.
     """
     if not refresh:
-        data = cache.get(CACHE_KEY)
+        data = cache.get(f"{CACHE_KEY}:{project.pk}")
         if data is not None:
             return data
-    data = {**dashboard_data(), "computed_at": timezone.now().isoformat(), "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
-    cache.set(CACHE_KEY, data, settings.DASHBOARD_CACHE_SECONDS)
+    data = {**dashboard_data(project=project), "computed_at": timezone.now().isoformat(), "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+    cache.set(f"{CACHE_KEY}:{project.pk}", data, settings.DASHBOARD_CACHE_SECONDS)
     return data

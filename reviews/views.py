@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.evaluation_tables import CATEGORICAL_ROWS, DIMENSIONAL_ROWS, interval_text
 from annotator.models import Face, Suggester
+from annotator.projects.selectors import project_for_user
 from annotator.qualification import services as qualification_services
 from annotator.web.roles import ANNOTATOR, can_review, is_admin, user_roles
 from reviews import selectors
@@ -119,14 +120,16 @@ def _evaluation_rows(data):
 
 @reviewer_required
 def dashboard_page(request):
-    data = dashboard_cached(refresh=refresh_asked(request.GET))
+    project = project_for_user(request.user, request.GET.get("project"))
+    data = dashboard_cached(project=project, refresh=refresh_asked(request.GET))
     agreement_cat, agreement_dims = _agreement_rows(data)
     evaluation_cat, evaluation_dims = _evaluation_rows(data)
     charts = {k: data[k] for k in ("categories", "confusion_annotators", "confusion_model", "va_histogram", "model")}
     context = {"data": data, "charts": charts, "agreement_cat": agreement_cat, "agreement_dims": agreement_dims,
                "evaluation_cat": evaluation_cat, "evaluation_dims": evaluation_dims,
                "computed_at": datetime.fromisoformat(data["computed_at"]),
-               "standings": dashboard_standings(), "can_reinstate": is_admin(request.user)}
+               "standings": dashboard_standings(project=project), "can_reinstate": is_admin(request.user),
+               "project": project}
     return render(request, "review/dashboard.html", context)
 
 
@@ -167,9 +170,10 @@ def standing_change(request, user_id: int):
         # Plain text: the refused value is echoed, and must not be read as HTML.
         return HttpResponseBadRequest(f"action: {action!r} is not one of {', '.join(STANDING_ACTIONS)}",
                                       content_type="text/plain; charset=utf-8")
+    project = project_for_user(request.user, request.POST.get("project"))
     try:
         standing = qualification_services.standing_reinstate(
-            annotator=annotator, by=request.user, recalibrate=action == "recalibrate")
+            annotator=annotator, project=project, by=request.user, recalibrate=action == "recalibrate")
     except qualification_services.StandingError as error:
         messages.error(request, error.message)
     else:

@@ -3,11 +3,17 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 
-def make_user(username, *roles, password="pw-for-tests-123"):
+def make_user(username, *roles, password="pw-for-tests-123", projects=None):
+    """A user with these roles, a member of `projects` (default: the default project, which every test
+    database has, as an instance of one project does)."""
+    from annotator.models import Project, ProjectMembership
+
     user = User.objects.create_user(username=username, password=password)
     for role in roles:
         # get_or_create: a transactional (browser) test flushes the groups that migration 0002 made.
         user.groups.add(Group.objects.get_or_create(name=role)[0])
+    for project in (projects if projects is not None else [Project.objects.default()]):
+        ProjectMembership.objects.get_or_create(project=project, user=user)
     return user
 
 

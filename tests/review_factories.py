@@ -34,8 +34,14 @@ def answer(face, user, category, valence=None, arousal=None, **fields):
     return a
 
 
-def suggester(name="demo", version="1", active=True):
-    return Suggester.objects.get_or_create(name=name, version=version, defaults={"is_active": active})[0]
+def suggester(name="demo", version="1", active=True, project=None):
+    """A suggester; active: the active one of `project` (default: the default project)."""
+    from annotator.models import Project
+
+    model = Suggester.objects.get_or_create(name=name, version=version)[0]
+    if active:
+        Project.objects.filter(pk=(project or Project.objects.default()).pk).update(active_suggester=model)
+    return model
 
 
 def suggest(face, model, category, valence=None, arousal=None, confidence=0.6):

@@ -382,6 +382,10 @@ GOLD_FEEDBACK = env_bool("GOLD_FEEDBACK", False)  # show the reference after a g
 GOLD_ROLLING_ANSWERS = env_int("GOLD_ROLLING_ANSWERS", 20)  # rolling gold accuracy: the latest N gold answers
 GOLD_PAUSE_MIN_ANSWERS = env_int("GOLD_PAUSE_MIN_ANSWERS", 10)  # judged only once this many are in
 GOLD_PAUSE_BELOW = env_float("GOLD_PAUSE_BELOW", 0.5)  # rolling accuracy below this pauses; 0: never
+REGION_CHECK = env_bool("REGION_CHECK", True)  # ask to confirm a point outside the category's usual region
+EXPORT_CATEGORIES = os.environ.get("EXPORT_CATEGORIES", "0-10")  # what the export writes; 0-7: the 8-label release
+# The labelling policy above (ANNOTATORS_PER_FACE ... EXPORT_CATEGORIES, but CLAIM_LEASE_SECONDS, QUEUE_MAX_CLAIMS and
+# UNDO_LIMIT) is each project's own (annotator.projects): these settings are the defaults of a new project.
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 500)
 
 # Raw photos (import_images and the upload page).

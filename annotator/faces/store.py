@@ -7,14 +7,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management.color import no_style
 from django.db import IntegrityError, connection, transaction
 
 from annotator import signals
-from annotator.models import Face, Split
+from annotator.domain.overlap import required_annotations
+from annotator.models import Face, Project, Split
 
 
 @dataclass
@@ -65,13 +65,10 @@ def crop_save(content_hash: str, crop_jpeg: bytes) -> str:
     return name
 
 
-def required_annotations_for(content_hash: str) -> int:
-    """Return how many answers a face needs: the base number, plus one for OVERLAP_SHARE of faces.
-
-    The draw is a function of the content hash, so it is stable across runs and machines.
-    """
-    draw = int(content_hash[:8], 16) / 0xFFFFFFFF
-    return settings.ANNOTATORS_PER_FACE + (1 if draw < settings.OVERLAP_SHARE else 0)
+def required_annotations_for(content_hash: str, project: Project) -> int:
+    """Return how many answers a face needs under the project's policy (projects.policy.required_annotations)."""
+    return required_annotations(content_hash, annotators_per_face=project.annotators_per_face,
+                                overlap_share=project.overlap_share)
 
 
 def face_id_sequence_sync() -> None:
@@ -83,33 +80,43 @@ def face_id_sequence_sync() -> None:
                 cursor.execute(sql)
 
 
-def faces_store(new_faces: Sequence[NewFace]) -> list[Face]:
-    """Store the faces not seen before (by content hash, and by id where one is given).
+def faces_store(new_faces: Sequence[NewFace], *, project: Optional[Project] = None) -> list[Face]:
+    """Store the faces the project has not seen before (by content hash, and by id where one is given).
+
+    project None means the default project. A face of another project may be stored again in this one (a new row; the crop file is shared, by
+    content). An id another project's face holds is given up: the face takes a new id.
 
     Files are written first (content-addressed, so a crash leaves at most an unused file that the
     next run reuses), then the rows in one transaction. Return the Face rows created.
     """
     if not new_faces:
         return []
+    if project is None:  # an instance of one project, and tests; importers name theirs
+        project = Project.objects.default()
+    else:  # the policy as it is now: a long import's batches follow a change the lead makes meanwhile
+        project = Project.objects.only("slug", "annotators_per_face", "overlap_share").get(pk=project.pk)
     try:
-        return _rows_store(new_faces)
+        return _rows_store(new_faces, project)
     except IntegrityError:
         # Another import (two uploads of one photo) stored some of these faces after they were looked
         # up; the insert waited for its commit, so a second look finds them and stores only the rest.
-        return _rows_store(new_faces)
+        return _rows_store(new_faces, project)
 
 
-def _known(new_faces: Sequence[NewFace]) -> tuple[set, set]:
-    """Return the content hashes and ids of these faces that are stored already."""
+def _known(new_faces: Sequence[NewFace], project: Project) -> tuple[set, set, set]:
+    """Return the content hashes and ids of these faces that the project holds already, and the ids
+    that faces of other projects hold."""
     hashes = {nf.content_hash for nf in new_faces}
-    known_hashes = set(Face.objects.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
+    known_hashes = set(Face.objects.filter(project=project, content_hash__in=hashes)
+                       .values_list("content_hash", flat=True))
     ids = {nf.id for nf in new_faces if nf.id is not None}
-    known_ids = set(Face.objects.filter(id__in=ids).values_list("id", flat=True)) if ids else set()
-    return known_hashes, known_ids
+    taken = dict(Face.objects.filter(id__in=ids).values_list("id", "project_id")) if ids else {}
+    known_ids = {pk for pk, project_id in taken.items() if project_id == project.pk}
+    return known_hashes, known_ids, set(taken) - known_ids
 
 
-def _rows_store(new_faces: Sequence[NewFace]) -> list[Face]:
-    known_hashes, known_ids = _known(new_faces)
+def _rows_store(new_faces: Sequence[NewFace], project: Project) -> list[Face]:
+    known_hashes, known_ids, ids_elsewhere = _known(new_faces, project)
     rows, seen = [], set()
     for nf in new_faces:
         if nf.content_hash in known_hashes or nf.content_hash in seen or nf.id in known_ids:
@@ -119,7 +126,8 @@ def _rows_store(new_faces: Sequence[NewFace]) -> list[Face]:
         box = list(nf.box) if nf.box is not None else [None] * 4
         rows.append(
             Face(
-                id=nf.id,
+                id=None if nf.id in ids_elsewhere else nf.id,
+                project=project,
                 image=name,
                 content_hash=nf.content_hash,
                 source=nf.source[:2048],
@@ -131,7 +139,7 @@ def _rows_store(new_faces: Sequence[NewFace]) -> list[Face]:
                 box_height=box[3],
                 landmarks=[float(v) for v in nf.landmarks] if nf.landmarks is not None else None,
                 split=nf.split,
-                required_annotations=nf.required_annotations or required_annotations_for(nf.content_hash),
+                required_annotations=nf.required_annotations or required_annotations_for(nf.content_hash, project),
             )
         )
     if not rows:

@@ -10,10 +10,11 @@ def _open_returns(annotator):
                                           annotator=annotator)
 
 
-def returns_open_for(*, annotator, exclude: Iterable[int] = ()) -> list:
-    """Return [(face_id, shown_blind)] of the faces returned to this annotator and not answered again,
-    oldest first, leaving out `exclude`; shown_blind is how the returned answer was given."""
-    rows = _open_returns(annotator).exclude(face_id__in=list(exclude)).order_by("created_at", "id")
+def returns_open_for(*, annotator, project, exclude: Iterable[int] = ()) -> list:
+    """Return [(face_id, shown_blind)] of the project's faces returned to this annotator and not answered
+    again, oldest first, leaving out `exclude`; shown_blind is how the returned answer was given."""
+    rows = (_open_returns(annotator).filter(face__project=project).exclude(face_id__in=list(exclude))
+            .order_by("created_at", "id"))
     return [(face_id, bool(blind)) for face_id, blind in rows.values_list("face_id", "annotation__shown_blind")]
 
 

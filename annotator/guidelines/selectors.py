@@ -1,4 +1,4 @@
-"""Reads of the guidelines: the current set, the set at a version, whether a user has read them."""
+"""Reads of a project's guidelines: the current set, the set at a version, whether a user has read them."""
 from dataclasses import dataclass
 from typing import Optional
 
@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from annotator.domain.categories import CATEGORY_NAMES
 from annotator.models import Guideline, GuidelineReading
+from annotator.projects.selectors import project_named
 
 
 @dataclass(frozen=True)
@@ -17,14 +18,16 @@ class GuidelineSet:
     by_category: dict  # category -> Guideline
 
 
-def guideline_version_current() -> Optional[int]:
-    """Return the current guideline set's version (None when there are no guidelines)."""
-    return Guideline.objects.aggregate(v=Max("version"))["v"]
+def guideline_version_current(project=None) -> Optional[int]:
+    """Return the project's (None: the only project's) current guideline set version (None when it has no guidelines)."""
+    project = project or project_named()
+    return Guideline.objects.filter(project=project).aggregate(v=Max("version"))["v"]
 
 
-def guidelines_at(*, version: Optional[int] = None) -> GuidelineSet:
-    """Return the guideline set at `version` (the current one when None)."""
-    rows = Guideline.objects.all()
+def guidelines_at(*, project=None, version: Optional[int] = None) -> GuidelineSet:
+    """Return the project's (None: the only project's) guideline set at `version` (the current one when None)."""
+    project = project or project_named()
+    rows = Guideline.objects.filter(project=project)
     if version is not None:
         rows = rows.filter(version__lte=version)
     by_category = {}
@@ -52,6 +55,6 @@ def guidelines_for_page(guideline_set: GuidelineSet) -> list:
     ]
 
 
-def guidelines_read_by(user) -> bool:
-    """Return whether the user has dismissed the guidelines overlay (of any version) before."""
-    return GuidelineReading.objects.filter(user=user).exists()
+def guidelines_read_by(user, project=None) -> bool:
+    """Return whether the user has dismissed the project's guidelines overlay (of any version) before."""
+    return GuidelineReading.objects.filter(user=user, project=project or project_named()).exists()

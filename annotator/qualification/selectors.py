@@ -2,51 +2,57 @@
 the dashboard's overview."""
 from typing import Optional
 
-from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import F
 
 from annotator.domain.categories import CATEGORY_NAMES
 from annotator.domain.qualification import CalibrationScore, calibration_score, va_distance
 from annotator.models import Annotation, AnnotatorStanding, CalibrationAnswer, Face, GoldReference
+from annotator.projects.selectors import project_for_user
 
 State = AnnotatorStanding.State
 
 
-def gold_faces_count() -> int:
-    """Return how many faces are gold with a known reference (what a calibration round can show)."""
-    return Face.objects.filter(is_gold=True, gold_reference__isnull=False).count()
+def gold_faces_count(project) -> int:
+    """Return how many of the project's faces are gold with a known reference (what a calibration round can show)."""
+    return Face.objects.filter(project=project, is_gold=True, gold_reference__isnull=False).count()
 
 
-def standing_of(user) -> Optional[AnnotatorStanding]:
-    """Return the user's standing, None before their first claim."""
-    return AnnotatorStanding.objects.filter(user=user).first()
+def standing_of(user, project=None) -> Optional[AnnotatorStanding]:
+    """Return the user's standing in the project (None: their only one), None before their first claim there."""
+    if project is None:
+        project = project_for_user(user if hasattr(user, "pk") else get_user_model().objects.get(pk=user))
+    return AnnotatorStanding.objects.filter(user=user, project=project).select_related("project").first()
 
 
 def standing_calibration_score(standing: AnnotatorStanding) -> CalibrationScore:
-    """Score the latest CALIBRATION_FACES answers of the standing's current calibration round."""
-    needed = settings.CALIBRATION_FACES
+    """Score the latest calibration_faces answers of the standing's current calibration round (its project's)."""
+    project = standing.project
+    needed = project.calibration_faces
     latest = (
-        CalibrationAnswer.objects.filter(annotator_id=standing.user_id, created_at__gte=standing.round_started_at)
+        CalibrationAnswer.objects.filter(annotator_id=standing.user_id, face__project_id=standing.project_id,
+                                         created_at__gte=standing.round_started_at)
         .order_by("-created_at", "-id").values_list("correct", "va_distance")[: max(needed, 1)]
     )
-    return calibration_score(latest, needed=needed, min_accuracy=settings.CALIBRATION_MIN_ACCURACY,
-                             max_va_distance=settings.CALIBRATION_MAX_VA_DISTANCE)
+    return calibration_score(latest, needed=needed, min_accuracy=project.calibration_min_accuracy,
+                             max_va_distance=project.calibration_max_va_distance)
 
 
 def standing_gold_results(standing: AnnotatorStanding) -> list:
-    """Return the latest GOLD_ROLLING_ANSWERS real answers on gold faces since the standing was last
-    qualified or reinstated, newest first, as True where the category is the reference's."""
-    answers = Annotation.objects.filter(annotator_id=standing.user_id, face__gold_reference__isnull=False)
+    """Return the latest gold_rolling_answers real answers on the project's gold faces since the standing
+    was last qualified or reinstated, newest first, as True where the category is the reference's."""
+    answers = Annotation.objects.filter(annotator_id=standing.user_id, face__project_id=standing.project_id,
+                                        face__gold_reference__isnull=False)
     if standing.measured_since is not None:
         answers = answers.filter(created_at__gte=standing.measured_since)
     rows = (answers.annotate(reference=F("face__gold_reference__category")).order_by("-created_at", "-id")
-            .values_list("category", "reference")[: settings.GOLD_ROLLING_ANSWERS])
+            .values_list("category", "reference")[: standing.project.gold_rolling_answers])
     return [category == reference for category, reference in rows]
 
 
-def _rolling(results: list) -> dict:
+def _rolling(results: list, window: int) -> dict:
     return {"answers": len(results), "correct": sum(results),
-            "accuracy": sum(results) / len(results) if results else None, "window": settings.GOLD_ROLLING_ANSWERS}
+            "accuracy": sum(results) / len(results) if results else None, "window": window}
 
 
 def standing_summary(standing: AnnotatorStanding) -> dict:
@@ -58,7 +64,7 @@ def standing_summary(standing: AnnotatorStanding) -> dict:
         "changed_at": standing.changed_at.isoformat(),
         "calibration_skipped": standing.calibration_skipped,
         "calibration": standing_calibration_score(standing).as_dict() if calibrating else None,
-        "gold": None if calibrating else _rolling(standing_gold_results(standing)),
+        "gold": None if calibrating else _rolling(standing_gold_results(standing), standing.project.gold_rolling_answers),
     }
 
 
@@ -70,14 +76,15 @@ def answer_feedback(answer) -> Optional[dict]:
     """Return the feedback on a stored answer, or None when there is none to give.
 
     A calibration answer always gets it (the reference, the distance, the round's score). An answer
-    in the real queue gets it only on a gold face and with GOLD_FEEDBACK on; otherwise None, the same
-    as for any ordinary face, so the answer's response does not tell a gold face apart.
+    in the real queue gets it only on a gold face and with the project's gold_feedback on; otherwise
+    None, the same as for any ordinary face, so the answer's response does not tell a gold face apart.
     """
+    project = Face.objects.select_related("project").only("project").get(pk=answer.face_id).project
     if isinstance(answer, CalibrationAnswer):
         reference = _label(answer.reference_category, answer.reference_valence, answer.reference_arousal)
         correct, distance = answer.correct, answer.va_distance
     else:
-        if not settings.GOLD_FEEDBACK:
+        if not project.gold_feedback:
             return None
         gold = GoldReference.objects.filter(face_id=answer.face_id).first()
         if gold is None:
@@ -85,7 +92,7 @@ def answer_feedback(answer) -> Optional[dict]:
         reference = _label(gold.category, gold.valence, gold.arousal)
         correct = answer.category == gold.category
         distance = va_distance((answer.valence, answer.arousal), (gold.valence, gold.arousal))
-    standing = standing_of(answer.annotator_id)
+    standing = standing_of(answer.annotator_id, project)
     calibration = isinstance(answer, CalibrationAnswer)
     return {
         "calibration": calibration,
@@ -101,19 +108,19 @@ def answer_feedback(answer) -> Optional[dict]:
     }
 
 
-def standings_overview() -> dict:
-    """Return the dashboard's section on standings: one row per annotator who has claimed faces
-    (paused first), how many gold faces there are, and what the lead should know."""
+def standings_overview(project) -> dict:
+    """Return the dashboard's section on a project's standings: one row per annotator who has claimed
+    its faces (paused first), how many gold faces it has, and what the lead should know."""
     state_order = {State.PAUSED: 0, State.CALIBRATING: 1, State.QUALIFIED: 2}
-    standings = sorted(AnnotatorStanding.objects.select_related("user", "changed_by"),
+    standings = sorted(AnnotatorStanding.objects.filter(project=project).select_related("user", "changed_by", "project"),
                        key=lambda s: (state_order.get(s.state, 3), s.user.username))
     rows = [{"annotator_id": s.user_id, "annotator": s.user.username,
              "changed_by": s.changed_by.username if s.changed_by else "", **standing_summary(s)} for s in standings]
-    gold = gold_faces_count()
-    needed = settings.CALIBRATION_FACES
+    gold = gold_faces_count(project)
+    needed = project.calibration_faces
     warnings = []
     if needed > 0 and gold == 0:
-        if settings.CALIBRATION_WITHOUT_GOLD == "skip":
+        if project.calibration_without_gold == "skip":
             warnings.append("No gold face is marked: new annotators are let into the queue without calibration "
                             "(CALIBRATION_WITHOUT_GOLD=skip). Mark gold faces, then restart their calibration here.")
         else:

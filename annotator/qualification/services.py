@@ -6,7 +6,6 @@ gold faces); they are qualified once their latest CALIBRATION_FACES calibration 
 enough; a qualified annotator whose rolling gold accuracy falls below GOLD_PAUSE_BELOW is paused
 until the lead reinstates them.
 """
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,6 +13,7 @@ from annotator.domain.categories import validate_label
 from annotator.domain.errors import CONFLICT, DomainError
 from annotator.domain.qualification import gold_pause_due, va_distance
 from annotator.models import MAX_SECONDS_SPENT, AnnotatorStanding, CalibrationAnswer, Claim, GoldReference
+from annotator.projects.selectors import project_for_user
 from annotator.qualification.selectors import (
     gold_faces_count,
     standing_calibration_score,
@@ -48,21 +48,21 @@ def _change(standing: AnnotatorStanding, state: str, reason: str, *, by=None, **
     return standing
 
 
-def standing_ensure(*, annotator) -> AnnotatorStanding:
-    """Return the annotator's standing, creating it on first use: calibrating, or qualified where no
-    calibration applies (CALIBRATION_FACES=0, or an admin: the lead marks the gold faces)."""
-    standing = AnnotatorStanding.objects.filter(user=annotator).first()
+def standing_ensure(*, annotator, project) -> AnnotatorStanding:
+    """Return the annotator's standing in the project, creating it on first use: calibrating, or
+    qualified where no calibration applies (calibration_faces 0, or an admin: the lead marks the gold faces)."""
+    standing = AnnotatorStanding.objects.filter(user=annotator, project=project).select_related("project").first()
     if standing is not None:
         return standing
     now = timezone.now()
-    if settings.CALIBRATION_FACES <= 0:
-        state, reason = State.QUALIFIED, "calibration is off (CALIBRATION_FACES=0)"
+    if project.calibration_faces <= 0:
+        state, reason = State.QUALIFIED, "calibration is off in this project (calibration faces 0)"
     elif is_admin(annotator):
         state, reason = State.QUALIFIED, "admin: marks the gold faces, so is not calibrated on them"
     else:
         state, reason = State.CALIBRATING, "new annotator: calibration round on gold faces"
     standing, _ = AnnotatorStanding.objects.get_or_create(
-        user=annotator,
+        user=annotator, project=project,
         defaults={"state": state, "reason": reason, "round_started_at": now, "changed_at": now,
                   "measured_since": now if state == State.QUALIFIED else None},
     )
@@ -77,34 +77,34 @@ def standing_refuse_if_paused(standing) -> None:
         )
 
 
-def standing_resolve(*, annotator) -> AnnotatorStanding:
-    """Return the annotator's standing after the changes that need nobody: a calibration round with
-    calibration turned off since, or with no gold face while CALIBRATION_WITHOUT_GOLD is "skip",
-    ends in qualified (the latter marked as not calibrated)."""
-    standing = standing_ensure(annotator=annotator)
+def standing_resolve(*, annotator, project) -> AnnotatorStanding:
+    """Return the annotator's standing in the project after the changes that need nobody: a calibration
+    round with calibration turned off since, or with no gold face while the project's
+    calibration_without_gold is "skip", ends in qualified (the latter marked as not calibrated)."""
+    standing = standing_ensure(annotator=annotator, project=project)
     if standing.state != State.CALIBRATING:
         return standing
-    if settings.CALIBRATION_FACES <= 0:
-        return _change(standing, State.QUALIFIED, "calibration was turned off (CALIBRATION_FACES=0)",
+    if project.calibration_faces <= 0:
+        return _change(standing, State.QUALIFIED, "calibration was turned off in this project",
                        measured_since=timezone.now())
-    mode = settings.CALIBRATION_WITHOUT_GOLD
+    mode = project.calibration_without_gold
     if mode not in WITHOUT_GOLD_MODES:
-        raise ValueError(f"CALIBRATION_WITHOUT_GOLD: {mode!r} is not one of {', '.join(WITHOUT_GOLD_MODES)}")
-    if mode == "skip" and gold_faces_count() == 0:
+        raise ValueError(f"calibration_without_gold: {mode!r} is not one of {', '.join(WITHOUT_GOLD_MODES)}")
+    if mode == "skip" and gold_faces_count(project) == 0:
         return _change(standing, State.QUALIFIED, "calibration skipped: no gold face was marked",
                        calibration_skipped=True, measured_since=timezone.now())
     return standing
 
 
-def standing_gate(*, annotator) -> AnnotatorStanding:
-    """Return the standing the queue serves the annotator by; raise when it serves them nothing.
+def standing_gate(*, annotator, project) -> AnnotatorStanding:
+    """Return the standing the project's queue serves the annotator by; raise when it serves them nothing.
 
-    Raises AnnotatorPaused, or CalibrationUnavailable while no gold face is marked and
-    CALIBRATION_WITHOUT_GOLD is "wait" (with "skip" the annotator is qualified, marked as not calibrated).
+    Raises AnnotatorPaused, or CalibrationUnavailable while no gold face is marked and the project's
+    calibration_without_gold is "wait" (with "skip" the annotator is qualified, marked as not calibrated).
     """
-    standing = standing_resolve(annotator=annotator)
+    standing = standing_resolve(annotator=annotator, project=project)
     standing_refuse_if_paused(standing)
-    if standing.state == State.CALIBRATING and gold_faces_count() == 0:
+    if standing.state == State.CALIBRATING and gold_faces_count(project) == 0:
         raise CalibrationUnavailable(
             "Your calibration round cannot start: no gold face is marked yet. The lead must mark gold faces first."
         )
@@ -127,7 +127,9 @@ def calibration_answer_store(*, annotator, face_id: int, category, valence, arou
         va_distance=va_distance((valence, arousal), (reference.valence, reference.arousal)),
         seconds_spent=min(max(0.0, float(seconds_spent or 0.0)), MAX_SECONDS_SPENT), client_key=client_key,
     )
-    standing = AnnotatorStanding.objects.select_for_update().filter(user=annotator).first()
+    project_id = GoldReference.objects.filter(face_id=face_id).values_list("face__project_id", flat=True).first()
+    standing = (AnnotatorStanding.objects.select_for_update(of=("self",)).select_related("project")
+                .filter(user=annotator, project_id=project_id).first())
     if standing is not None and standing.state == State.CALIBRATING:
         score = standing_calibration_score(standing)
         if score.passed:
@@ -138,36 +140,39 @@ def calibration_answer_store(*, annotator, face_id: int, category, valence, arou
     return answer
 
 
-def _claims_end(annotator) -> None:
-    # A paused annotator answers nothing more: the faces they held go back to the others now.
-    Claim.objects.filter(annotator=annotator).delete()
+def _claims_end(annotator, project) -> None:
+    # A paused annotator answers nothing more in the project: the faces they held go back to the others now.
+    Claim.objects.filter(annotator=annotator, face__project=project).delete()
 
 
 @transaction.atomic
-def standing_after_gold_answer(*, annotator) -> AnnotatorStanding:
-    """Pause a qualified annotator whose rolling gold accuracy fell below GOLD_PAUSE_BELOW (called
-    after each of their real answers on a gold face, new or changed)."""
-    standing = AnnotatorStanding.objects.select_for_update().filter(user=annotator).first()
+def standing_after_gold_answer(*, annotator, project) -> AnnotatorStanding:
+    """Pause a qualified annotator whose rolling gold accuracy in the project fell below its
+    gold_pause_below (called after each of their real answers on a gold face, new or changed)."""
+    standing = (AnnotatorStanding.objects.select_for_update(of=("self",)).select_related("project")
+                .filter(user=annotator, project=project).first())
     if standing is None or standing.state != State.QUALIFIED:
         return standing
     results = standing_gold_results(standing)
-    if gold_pause_due(results, min_answers=settings.GOLD_PAUSE_MIN_ANSWERS, below=settings.GOLD_PAUSE_BELOW):
+    if gold_pause_due(results, min_answers=project.gold_pause_min_answers, below=project.gold_pause_below):
         _change(standing, State.PAUSED,
                 f"gold accuracy {sum(results)}/{len(results)} ({sum(results) / len(results):.0%}) over your latest "
-                f"gold answers is below {settings.GOLD_PAUSE_BELOW:.0%}")
-        _claims_end(annotator)
+                f"gold answers is below {project.gold_pause_below:.0%}")
+        _claims_end(annotator, project)
     return standing
 
 
 @transaction.atomic
-def standing_reinstate(*, annotator, by, recalibrate: bool = False) -> AnnotatorStanding:
-    """The lead's action: let a paused annotator back into the real queue with a fresh rolling window,
-    or (recalibrate) start a new calibration round for any annotator, paused or not."""
-    standing = standing_ensure(annotator=annotator)
-    standing = AnnotatorStanding.objects.select_for_update().get(pk=standing.pk)
+def standing_reinstate(*, annotator, by, project=None, recalibrate: bool = False) -> AnnotatorStanding:
+    """The lead's action: let a paused annotator back into the project's real queue with a fresh rolling
+    window, or (recalibrate) start a new calibration round for any annotator, paused or not (project
+    None: the annotator's only one)."""
+    project = project or project_for_user(annotator)
+    standing = standing_ensure(annotator=annotator, project=project)
+    standing = AnnotatorStanding.objects.select_for_update(of=("self",)).select_related("project").get(pk=standing.pk)
     who = getattr(by, "username", "") or "the lead"
     if recalibrate:
-        _claims_end(annotator)
+        _claims_end(annotator, project)
         return _change(standing, State.CALIBRATING, f"calibration restarted by {who}", by=by,
                        round_started_at=timezone.now(), measured_since=None, calibration_skipped=False)
     if standing.state != State.PAUSED:

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.models import Annotation, CalibrationAnswer
+from annotator.projects.selectors import project_for_user
 from annotator.qualification.selectors import answer_feedback
 from annotator.queue import services as queue_services
 from annotator.web.api_fields import FloatField, IntegerField, UUIDField, id_field, seconds_spent_field
@@ -72,6 +73,10 @@ class QueueNextApi(APIView):
             child=id_field(), required=False, default=list, max_length=50,
             help_text="Ids of faces the client already holds (they are not returned again)",
         )
+        project = serializers.SlugField(
+            required=False, default="", allow_blank=True,
+            help_text="Slug of one of your projects; may be left out when you work in one only",
+        )
 
     @extend_schema(
         request=QueueNextIn,
@@ -80,7 +85,9 @@ class QueueNextApi(APIView):
     def post(self, request):
         data = self.QueueNextIn(data=request.data)
         data.is_valid(raise_exception=True)
-        items = queue_services.queue_claim(annotator=request.user, **data.validated_data)
+        options = dict(data.validated_data)
+        project = project_for_user(request.user, options.pop("project"))
+        items = queue_services.queue_claim(annotator=request.user, project=project, **options)
         return Response({"faces": QueuedFaceOut([_face_out(i) for i in items], many=True).data})
 
 

@@ -39,6 +39,7 @@ from annotator.models import (
     FinalSource,
     Suggestion,
 )
+from annotator.projects.selectors import ProjectNotFound, face_visible_to, project_for_user, user_in_project
 from annotator.qualification import services as qualification
 from annotator.qualification.selectors import standing_of
 from annotator.suggestions.selectors import suggestions_counting
@@ -129,9 +130,9 @@ def _not_mine(qs, *, annotator, exclude: Iterable[int]):
     )
 
 
-def lock_candidates_sql(*, annotator_id: int, now, limit: int, exclude: Iterable[int]) -> tuple:
-    """Return (sql, params) of the claim scan: faces with room for one more annotator that this
-    annotator has neither answered nor claimed, in queue order, locked FOR UPDATE SKIP LOCKED where
+def lock_candidates_sql(*, annotator_id: int, project, now, limit: int, exclude: Iterable[int]) -> tuple:
+    """Return (sql, params) of the claim scan: the project's faces with room for one more annotator that
+    this annotator has neither answered nor claimed, in the project's queue order, locked FOR UPDATE SKIP LOCKED where
     the database can (on SQLite the write lock taken first serialises claimers).
 
     Hand-written because it runs for every face shown: the ORM's compile time was most of a claim's
@@ -141,11 +142,12 @@ def lock_candidates_sql(*, annotator_id: int, now, limit: int, exclude: Iterable
     face, claim, annotation = Face._meta.db_table, Claim._meta.db_table, Annotation._meta.db_table
     now = connection.ops.adapt_datetimefield_value(now)
     exclude = list(exclude)
-    order = {"rare_first": "f.queue_priority DESC, f.id", "arrival": "f.id"}.get(settings.QUEUE_ORDER)
+    order = {"rare_first": "f.queue_priority DESC, f.id", "arrival": "f.id"}.get(project.queue_order)
     if order is None:
-        raise ValueError(f"QUEUE_ORDER: {settings.QUEUE_ORDER!r} is not 'rare_first' or 'arrival'")
+        raise ValueError(f"queue_order of {project.slug}: {project.queue_order!r} is not 'rare_first' or 'arrival'")
     sql = [
         f"SELECT f.id, f.landmarks FROM {face} f WHERE f.answer_count < f.required_annotations",
+        "AND f.project_id = %s",
         # Gold faces come through the gold share only, where they are always shown blind.
         "AND f.is_gold = %s",
         f"AND NOT EXISTS (SELECT 1 FROM {annotation} a WHERE a.face_id = f.id AND a.annotator_id = %s)",
@@ -153,7 +155,7 @@ def lock_candidates_sql(*, annotator_id: int, now, limit: int, exclude: Iterable
         f"AND f.answer_count + (SELECT COUNT(*) FROM {claim} c WHERE c.face_id = f.id AND c.expires_at > %s)"
         " < f.required_annotations",
     ]
-    params = [False, annotator_id, annotator_id, now]
+    params = [project.pk, False, annotator_id, annotator_id, now]
     if exclude:
         sql.append(f"AND f.id NOT IN ({', '.join(['%s'] * len(exclude))})")
         params.extend(exclude)
@@ -164,9 +166,9 @@ def lock_candidates_sql(*, annotator_id: int, now, limit: int, exclude: Iterable
     return " ".join(sql), params
 
 
-def _lock_candidates(*, annotator, now, limit: int, exclude: Iterable[int]) -> list:
+def _lock_candidates(*, annotator, project, now, limit: int, exclude: Iterable[int]) -> list:
     """Return [(face id, landmarks)] of the faces the claim scan locked."""
-    sql, params = lock_candidates_sql(annotator_id=annotator.pk, now=now, limit=limit, exclude=exclude)
+    sql, params = lock_candidates_sql(annotator_id=annotator.pk, project=project, now=now, limit=limit, exclude=exclude)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -208,8 +210,8 @@ def _insert_claims_if_open(face_ids: list, *, annotator, now, expires_at, blind:
     }
 
 
-def _pick_gold(*, annotator, exclude: Iterable[int], limit: int) -> list:
-    """Return the ids of up to `limit` gold faces, in random order, this annotator has neither answered nor holds.
+def _pick_gold(*, annotator, project, exclude: Iterable[int], limit: int) -> list:
+    """Return the ids of up to `limit` of the project's gold faces, in random order, this annotator has neither answered nor holds.
 
     Gold faces measure annotators, so every annotator may see each one; they are exempt from the
     required_annotations cap. Faces the annotator answered in calibration are left out: they saw
@@ -218,7 +220,7 @@ def _pick_gold(*, annotator, exclude: Iterable[int], limit: int) -> list:
     if limit <= 0:
         return []
     return list(
-        _not_mine(Face.objects.filter(is_gold=True), annotator=annotator, exclude=exclude)
+        _not_mine(Face.objects.filter(project=project, is_gold=True), annotator=annotator, exclude=exclude)
         .filter(~Exists(CalibrationAnswer.objects.filter(face=OuterRef("pk"), annotator=annotator)))
         .order_by("?")
         .values_list("pk", flat=True)[:limit]
@@ -243,14 +245,15 @@ def _claims_create_or_get(blind_by_face: dict, *, annotator, expires_at, calibra
 
 
 def _claim_calibration(*, annotator, standing, room: int, exclude: set, expires_at) -> dict:
-    """Claim up to `room` gold faces for the annotator's calibration round, always blind: faces not yet
+    """Claim up to `room` of the standing's project's gold faces for the annotator's calibration round, always blind: faces not yet
     answered in this round first (in random order), then repeats, the longest unseen first."""
     if room <= 0:
         return {}
-    gold = list(Face.objects.filter(is_gold=True, gold_reference__isnull=False).exclude(pk__in=list(exclude))
-                .values_list("pk", flat=True))
+    gold = list(Face.objects.filter(project_id=standing.project_id, is_gold=True, gold_reference__isnull=False)
+                .exclude(pk__in=list(exclude)).values_list("pk", flat=True))
     last_seen = dict(
-        CalibrationAnswer.objects.filter(annotator=annotator, created_at__gte=standing.round_started_at).order_by()
+        CalibrationAnswer.objects.filter(annotator=annotator, face__project_id=standing.project_id,
+                                         created_at__gte=standing.round_started_at).order_by()
         .values("face_id").annotate(last=Max("created_at")).values_list("face_id", "last")
     )
     random.shuffle(gold)
@@ -261,11 +264,13 @@ def _claim_calibration(*, annotator, standing, room: int, exclude: set, expires_
     return {c.face_id: c for c in claims}
 
 
-def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> list:
-    """Hand the annotator up to `count` faces: their own live claims not in `holding` first, then new ones.
+def queue_claim(*, annotator, project=None, count: int = 1, holding: Iterable[int] = ()) -> list:
+    """Hand the annotator up to `count` of the project's faces: their own live claims there not in
+    `holding` first, then new ones (project None: the annotator's only project). Raises ProjectNotFound
+    unless the annotator works in the project, ProjectNeeded when none is named and they have several.
 
-    Each new claim is a lease of CLAIM_LEASE_SECONDS; a share GOLD_SHARE of new faces are gold items
-    and a share BLIND_SHARE are shown without their suggestion. Gold faces are always shown blind, and
+    Each new claim is a lease of CLAIM_LEASE_SECONDS; the project's gold_share of new faces are gold
+    items and its blind_share are shown without their suggestion. Gold faces are always shown blind, and
     hand out as any other face, so nothing in the payload tells them apart. One annotator holds at
     most QUEUE_MAX_CLAIMS live claims. Round trips are few on purpose: this runs for every face shown.
 
@@ -273,7 +278,11 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
     one gets AnnotatorPaused, and one waiting for gold faces to be marked CalibrationUnavailable.
     """
     holding = {int(pk) for pk in holding}
-    standing = qualification.standing_gate(annotator=annotator)
+    if project is None:
+        project = project_for_user(annotator)
+    elif not user_in_project(annotator, project.pk):
+        raise ProjectNotFound(f"no project {project.slug!r} of yours", field="project")
+    standing = qualification.standing_gate(annotator=annotator, project=project)
     now = _now()
     lease = _lease()
     expires_at = now + lease
@@ -283,7 +292,7 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             # SQLite: make a write the first statement, so the database write lock is taken before
             # anything is read and claimers run one after another.
             _forgotten_claims(now).filter(annotator=annotator).delete()
-        own = list(Claim.objects.filter(annotator=annotator).order_by("claimed_at", "id"))
+        own = list(Claim.objects.filter(annotator=annotator, face__project=project).order_by("claimed_at", "id"))
         # A skipped or abandoned claim keeps the face from this annotator for one more lease, then is forgotten.
         stale = [c.pk for c in own if c.expires_at <= now - lease]
         if stale:
@@ -299,12 +308,13 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             return _claimed_faces(result, landmarks, annotator=annotator)
         # Faces a reviewer returned to this annotator come first, reserved for them (past the answer cap:
         # their answer is counted already), shown as the returned answer was (blind or not).
-        returns = dict(feedback_selectors.returns_open_for(annotator=annotator, exclude=taken)[:max(room, 0)])
+        returns = dict(feedback_selectors.returns_open_for(annotator=annotator, project=project,
+                                                           exclude=taken)[:max(room, 0)])
         returned_claims = _claims_create_or_get(returns, annotator=annotator, expires_at=expires_at)
         new_claims = {c.face_id: c for c in returned_claims}
-        gold_slots = sum(1 for _ in range(max(room - len(new_claims), 0)) if random.random() < settings.GOLD_SHARE)
+        gold_slots = sum(1 for _ in range(max(room - len(new_claims), 0)) if random.random() < project.gold_share)
         # One pick and one insert for all gold slots, not a round trip pair per slot.
-        gold_ids = _pick_gold(annotator=annotator, exclude=taken | set(new_claims), limit=gold_slots)
+        gold_ids = _pick_gold(annotator=annotator, project=project, exclude=taken | set(new_claims), limit=gold_slots)
         # Gold faces measure annotators: exempt from the required_annotations cap.
         # Always blind: gold measures the annotator, not their agreement with the model.
         gold_claims = _claims_create_or_get(dict.fromkeys(gold_ids, True), annotator=annotator, expires_at=expires_at)
@@ -314,13 +324,14 @@ def queue_claim(*, annotator, count: int = 1, holding: Iterable[int] = ()) -> li
             want = room - len(new_claims)
             if want <= 0:
                 break
-            locked = _lock_candidates(annotator=annotator, now=now, limit=want, exclude=seen | set(new_claims))
+            locked = _lock_candidates(annotator=annotator, project=project, now=now, limit=want,
+                                      exclude=seen | set(new_claims))
             if not locked:
                 break
             ids = [pk for pk, _ in locked]
             seen.update(ids)
             landmarks.update(locked)
-            blind = {pk for pk in ids if random.random() < settings.BLIND_SHARE}
+            blind = {pk for pk in ids if random.random() < project.blind_share}
             inserted = _insert_claims_if_open(ids, annotator=annotator, now=now, expires_at=expires_at, blind=blind)
             new_claims.update((pk, inserted[pk]) for pk in ids if pk in inserted)
         fresh = [c for c in new_claims.values() if c not in gold_claims and c not in returned_claims]
@@ -365,7 +376,7 @@ def queue_release(*, annotator, face_id: int) -> bool:
     """
     now = _now()
     ended = Claim.objects.filter(annotator=annotator, face_id=face_id, expires_at__gt=now).update(expires_at=now)
-    if not ended and not Face.objects.filter(pk=face_id).exists():
+    if not ended and not face_visible_to(annotator, face_id):
         raise NoSuchFace(f"There is no face {face_id}.", field="face")
     return bool(ended)
 
@@ -380,17 +391,18 @@ def _kept(suggestion: Optional[Suggestion], category: int, valence, arousal) -> 
     return abs(suggestion.valence - valence) <= KEEP_TOLERANCE and abs(suggestion.arousal - arousal) <= KEEP_TOLERANCE
 
 
-def _check_region(category, valence, arousal, confirmed: bool) -> bool:
-    """Return whether the point is outside the region (and so confirmed); raise if unconfirmed."""
+def _check_region(category, valence, arousal, confirmed: bool, *, project) -> bool:
+    """Return whether the point is outside the region (and so confirmed); raise if unconfirmed and the
+    project checks regions (with the check off, an outside point is stored as not confirmed)."""
     if point_in_region(category, valence, arousal):
         return False
-    if not confirmed:
+    if not confirmed and project.region_check:
         raise OutsideRegion(
             f"The point ({valence:.2f}, {arousal:.2f}) is outside the usual region of {CATEGORY_NAMES[category]}; "
             "confirm it by sending outside_region_confirmed=true.",
             field="outside_region_confirmed",
         )
-    return True
+    return bool(confirmed)
 
 
 def _announce(annotation: Annotation) -> None:
@@ -451,14 +463,15 @@ def annotation_submit(
     client_key = uuid.UUID(str(client_key))
     category, valence, arousal = validate_label(category, valence, arousal)
     validate_point_in_circle(valence, arousal)
-    outside = _check_region(category, valence, arousal, outside_region_confirmed)
     now = _now()
     try:
         with transaction.atomic():
-            face = (Face.objects.select_for_update().only("answer_count", "required_annotations", "is_gold")
-                    .filter(pk=face_id).first())
-            if face is None:
+            face = (Face.objects.select_related("project").select_for_update(of=("self",))
+                    .only("answer_count", "required_annotations", "is_gold", "project").filter(pk=face_id).first())
+            if face is None or not user_in_project(annotator, face.project_id):
+                # Another project's face reads as no face at all.
                 raise NoSuchFace(f"There is no face {face_id}.", field="face")
+            outside = _check_region(category, valence, arousal, outside_region_confirmed, project=face.project)
             previous = list(Annotation.objects.filter(Q(client_key=client_key) | Q(face=face, annotator=annotator)))
             for answer in previous:
                 if answer.client_key == client_key:
@@ -483,7 +496,7 @@ def annotation_submit(
                 return answer, True
             if previous and reopened is None:
                 raise AlreadyAnswered("You have answered this face already; change that answer instead.", field="face")
-            qualification.standing_refuse_if_paused(standing_of(annotator))
+            qualification.standing_refuse_if_paused(standing_of(annotator, face.project))
             if claim is None:
                 raise NotClaimed(
                     f"You hold no claim on face {face.pk} (never handed to you, skipped, or your lease of "
@@ -512,7 +525,7 @@ def annotation_submit(
                 outside_region_confirmed=outside,
                 client_key=client_key,
                 # From the server's current set, never from the client.
-                guideline_version=guideline_version_current(),
+                guideline_version=guideline_version_current(face.project),
             )
             if reopened is not None:
                 annotation = _answer_again(reopened, annotation, returned)
@@ -523,7 +536,7 @@ def annotation_submit(
             claim.delete()
             face_refresh_final_label(face_id=face.pk)
             if face.is_gold:
-                qualification.standing_after_gold_answer(annotator=annotator)
+                qualification.standing_after_gold_answer(annotator=annotator, project=face.project)
             _announce(annotation)
     except IntegrityError:
         # Two requests with one key raced past the check; the key decides.
@@ -582,13 +595,15 @@ def annotation_change(
     """
     category, valence, arousal = validate_label(category, valence, arousal)
     validate_point_in_circle(valence, arousal)
-    outside = _check_region(category, valence, arousal, outside_region_confirmed)
     with transaction.atomic():
         mine = Annotation.objects.filter(pk=annotation_id, annotator=annotator)
         face_id = mine.values_list("face_id", flat=True).first()
         if face_id is None:
             raise NoSuchAnswer("No such answer of yours.")
-        face = Face.objects.select_for_update().get(pk=face_id)
+        face = Face.objects.select_related("project").select_for_update(of=("self",)).get(pk=face_id)
+        if not user_in_project(annotator, face.project_id):  # taken out of the project since
+            raise NoSuchAnswer("No such answer of yours.")
+        outside = _check_region(category, valence, arousal, outside_region_confirmed, project=face.project)
         annotation = mine.select_related("suggestion").first()
         if annotation is None:  # deleted while the face's lock was awaited
             raise NoSuchAnswer("No such answer of yours.")
@@ -600,13 +615,13 @@ def annotation_change(
         annotation.category, annotation.valence, annotation.arousal = category, valence, arousal
         annotation.outside_region_confirmed = outside
         annotation.kept_suggestion = _kept(annotation.suggestion, category, valence, arousal)
-        annotation.guideline_version = guideline_version_current()  # the changed answer is given now
+        annotation.guideline_version = guideline_version_current(face.project)  # the changed answer is given now
         if seconds_spent is not None:
             annotation.seconds_spent = _seconds(annotation.seconds_spent + _seconds(seconds_spent))
         annotation.save()
         face_refresh_final_label(face_id=face.pk)
         if face.is_gold:
-            qualification.standing_after_gold_answer(annotator=annotator)
+            qualification.standing_after_gold_answer(annotator=annotator, project=face.project)
         _announce(annotation)
     return annotation
 

@@ -1,11 +1,13 @@
 """The /annotate/ page: one server-rendered shell; the queue is driven by static/js/annotate.js."""
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import render
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import regions_for_page
 from annotator.guidelines import selectors as guideline_selectors
+from annotator.projects.selectors import projects_of
 from annotator.qualification.selectors import standing_summary
 from annotator.qualification.services import standing_resolve
 from annotator.web import roles
@@ -18,24 +20,35 @@ PREFETCH = 4
 
 @login_required
 def annotate(request):
-    """Render the annotate page for annotators (and admins); 403 for everyone else."""
+    """Render the annotate page of one of the annotator's projects (?project=slug; their only one goes
+    straight in; with several and none chosen, the project picker). 403 for users who may not annotate."""
     if not roles.can_annotate(request.user):
         raise PermissionDenied("Only annotators may annotate.")
-    guideline_set = guideline_selectors.guidelines_at()
+    projects = list(projects_of(request.user))
+    slug = request.GET.get("project", "")
+    if not slug and len(projects) != 1:
+        return render(request, "annotate_projects.html", {"projects": projects})
+    project = next((p for p in projects if p.slug == slug or not slug), None)
+    if project is None:
+        raise Http404("No such project of yours.")
+    guideline_set = guideline_selectors.guidelines_at(project=project)
     guidelines = {g["category"]: g for g in guideline_selectors.guidelines_for_page(guideline_set)}
     categories = [
         {"id": i, "name": name, "key": CATEGORY_KEYS[i], "has_va": has_va(i), "guideline": guidelines.get(i)}
         for i, name in enumerate(CATEGORY_NAMES)
     ]
     # The banner of static/js/annotate-feedback.js: calibrating, qualified or paused, and the round's score.
-    standing = standing_summary(standing_resolve(annotator=request.user))
+    standing = standing_summary(standing_resolve(annotator=request.user, project=project))
     config = {
+        "project": project.slug,
+        "region_check": project.region_check,
         "categories": categories,
         "regions": regions_for_page(),
         "prefetch": PREFETCH,
         "guideline_version": guideline_set.version,
         # Before an annotator's first session: the guidelines overlay, until they dismiss it once.
-        "show_guidelines": guideline_set.version is not None and not guideline_selectors.guidelines_read_by(request.user),
+        "show_guidelines": guideline_set.version is not None and not guideline_selectors.guidelines_read_by(request.user, project),
         "standing": standing,
     }
-    return render(request, "annotate.html", {"categories": categories, "config": config})
+    return render(request, "annotate.html", {"categories": categories, "config": config, "project": project,
+                                             "other_projects": len(projects) > 1})

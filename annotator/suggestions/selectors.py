@@ -1,4 +1,4 @@
-"""Reads of model suggestions: which model is active, and which suggestion counts for a face.
+"""Reads of model suggestions: which model is active in a project, and which suggestion counts for a face.
 
 One rule for "the suggestion of a face" (the active model's, else the latest), so the suggestion an
 annotator is shown, the one flags compare answers with, and the one reviewers see are the same row.
@@ -6,23 +6,27 @@ Reads never create anything: with no active model there is simply none.
 """
 from collections.abc import Iterable
 
+from django.db.models import Case, F, IntegerField, Value, When
+
 from annotator.domain.errors import DomainError
 from annotator.models import Suggester, Suggestion
+from annotator.projects.selectors import project_named
 
 
 class SuggesterNotFound(DomainError, LookupError):
     """No suggester of that name and version (or none is active): bad input, the field `model`."""
 
 
-def suggester_active() -> Suggester | None:
-    """Return the active suggester, or None when no model is active."""
-    return Suggester.objects.filter(is_active=True).first()
+def suggester_active(project=None) -> Suggester | None:
+    """Return the project's (None: the only project's) active suggester, or None when it has none."""
+    project = project or project_named()
+    return Suggester.objects.filter(active_in_projects=project).first()
 
 
-def suggester_by_spec(spec: str | None) -> Suggester:
-    """Return the suggester named "NAME:VERSION", or the active one when spec is empty."""
+def suggester_by_spec(spec: str | None, project=None) -> Suggester:
+    """Return the suggester named "NAME:VERSION", or the project's active one when spec is empty."""
     if not spec:
-        suggester = suggester_active()
+        suggester = suggester_active(project) if project is not None else None
         if suggester is None:
             raise SuggesterNotFound("no suggester is active; name one with --model NAME:VERSION", field="model")
         return suggester
@@ -36,7 +40,8 @@ def suggester_by_spec(spec: str | None) -> Suggester:
 
 
 def suggestions_counting(face_ids: Iterable[int]) -> dict[int, Suggestion]:
-    """Return {face_id: Suggestion} for the suggestion that counts: the active model's, else the latest.
+    """Return {face_id: Suggestion} for the suggestion that counts: the face's project's active model's,
+    else the latest.
 
     A face no model has suggested for is absent. The active model may not have reached a face yet
     (it was activated after the face was suggested for): the latest other suggestion stands in, the
@@ -46,7 +51,9 @@ def suggestions_counting(face_ids: Iterable[int]) -> dict[int, Suggestion]:
     rows = (
         Suggestion.objects.filter(face_id__in=list(face_ids))
         .select_related("suggester")
-        .order_by("face_id", "-suggester__is_active", "-created_at", "-id")
+        .annotate(of_active=Case(When(suggester_id=F("face__project__active_suggester_id"), then=Value(1)),
+                                 default=Value(0), output_field=IntegerField()))
+        .order_by("face_id", "-of_active", "-created_at", "-id")
     )
     for suggestion in rows:
         chosen.setdefault(suggestion.face_id, suggestion)

@@ -20,7 +20,8 @@ from annotator.common.tasks import task_send_on_commit
 from annotator.domain.batching import chunked
 from annotator.domain.categories import rarity_priority
 from annotator.domain.crops import crop_pixels, image_decode
-from annotator.models import Annotation, Face, Suggester, Suggestion
+from annotator.models import Annotation, Face, Project, Suggester, Suggestion
+from annotator.projects.selectors import project_named
 from annotator.suggestions.inference import registry
 from annotator.suggestions.priority import mixed_priority
 from annotator.suggestions.selectors import suggester_active
@@ -28,15 +29,16 @@ from annotator.suggestions.selectors import suggester_active
 logger = logging.getLogger(__name__)
 
 
-def suggester_active_get_or_create() -> Suggester:
-    """Return the active suggester; make the built-in model the active one when none is.
+def suggester_active_get_or_create(project=None) -> Suggester:
+    """Return the project's active suggester; make the built-in model its active one when it has none.
 
     For the code about to compute suggestions (the task, the suggest command); a read that only
     wants the active model takes suggestions.selectors.suggester_active, which creates nothing.
     """
     from annotator.suggestions.inference import builtin
 
-    active = suggester_active()
+    project = project or project_named()
+    active = suggester_active(project)
     if active is not None:
         return active
     try:
@@ -44,11 +46,11 @@ def suggester_active_get_or_create() -> Suggester:
             suggester, _ = Suggester.objects.get_or_create(
                 name=builtin.NAME, version=builtin.VERSION, defaults={"kind": Suggester.Kind.BUILTIN}
             )
-            suggester.is_active = True
-            suggester.save(update_fields=["is_active"])
-            return suggester
-    except IntegrityError:  # another process activated one at the same moment
-        return Suggester.objects.get(is_active=True)
+    except IntegrityError:  # another process made it at the same moment
+        suggester = Suggester.objects.get(name=builtin.NAME, version=builtin.VERSION)
+    # Only where still none is active: another process may have activated one meanwhile.
+    Project.objects.filter(pk=project.pk, active_suggester__isnull=True).update(active_suggester=suggester)
+    return suggester_active(project)
 
 
 def suggester_config(suggester: Suggester) -> dict:
@@ -66,10 +68,13 @@ def suggester_model(suggester: Suggester):
     )
 
 
-def faces_lacking_suggestion(*, suggester: Suggester):
-    """Return the faces with no suggestion from this suggester (a queryset, by id)."""
+def faces_lacking_suggestion(*, suggester: Suggester, project=None):
+    """Return the faces with no suggestion from this suggester (a queryset, by id): of the project, or
+    (none given) of every project the suggester is active in."""
     has = Suggestion.objects.filter(face=OuterRef("pk"), suggester=suggester)
-    return Face.objects.filter(~Exists(has)).order_by("id")
+    faces = Face.objects.filter(project=project) if project is not None else Face.objects.filter(
+        project__active_suggester=suggester)
+    return faces.filter(~Exists(has)).order_by("id")
 
 
 def crop_load(name: str) -> np.ndarray:
@@ -153,9 +158,18 @@ def suggestions_store(*, suggester: Suggester, rows: Sequence[Suggestion]) -> li
 
 def suggestions_compute(*, face_ids: Iterable[int], suggester: Optional[Suggester] = None,
                         model=None, batch_size: Optional[int] = None) -> list[int]:
-    """Compute and store the suggester's suggestions for those faces that lack one; return ids stored."""
-    suggester = suggester or suggester_active_get_or_create()
-    faces = list(faces_lacking_suggestion(suggester=suggester).filter(id__in=list(face_ids)).only("id", "image"))
+    """Compute and store the suggester's suggestions for those faces that lack one; return ids stored.
+
+    Without a suggester, each face gets its project's active one's."""
+    if suggester is None:
+        stored = []
+        for project_id, ids in faces_by_project(face_ids).items():
+            project = Project.objects.get(pk=project_id)
+            stored += suggestions_compute(face_ids=ids, suggester=suggester_active_get_or_create(project),
+                                          model=model, batch_size=batch_size)
+        return sorted(stored)
+    has = Suggestion.objects.filter(face=OuterRef("pk"), suggester=suggester)
+    faces = list(Face.objects.filter(~Exists(has), id__in=list(face_ids)).order_by("id").only("id", "image"))
     if not faces:
         return []
     model = model or suggester_model(suggester)
@@ -167,9 +181,19 @@ def suggestions_compute(*, face_ids: Iterable[int], suggester: Optional[Suggeste
     return stored
 
 
-def suggester_progress(*, suggester: Suggester) -> tuple[int, int]:
-    """Return (faces with a suggestion from this suggester, all faces)."""
-    return Suggestion.objects.filter(suggester=suggester).count(), Face.objects.count()
+def faces_by_project(face_ids: Iterable[int]) -> dict:
+    """Return {project_id: [face ids]} of these faces."""
+    grouped = {}
+    for face_id, project_id in Face.objects.filter(id__in=list(face_ids)).values_list("id", "project_id"):
+        grouped.setdefault(project_id, []).append(face_id)
+    return grouped
+
+
+def suggester_progress(*, suggester: Suggester, project=None) -> tuple[int, int]:
+    """Return (the project's faces with a suggestion from this suggester, the project's faces); None: the only project."""
+    project = project or project_named()
+    return (Suggestion.objects.filter(suggester=suggester, face__project=project).count(),
+            Face.objects.filter(project=project).count())
 
 
 def suggester_record(*, name: str, version: str, path: str, config: dict, training: dict, evaluation: dict) -> Suggester:
@@ -183,33 +207,36 @@ def suggester_record(*, name: str, version: str, path: str, config: dict, traini
 
 
 @transaction.atomic
-def suggester_activate(*, suggester_id: int, queue_suggestions: Optional[bool] = None) -> Suggester:
-    """Make one suggester the active one (all others off, in one transaction).
+def suggester_activate(*, suggester_id: int, project=None, queue_suggestions: Optional[bool] = None,
+                       by=None) -> Suggester:
+    """Make the suggester the project's active one (the change is kept in the project's history; the
+    same model may be active in other projects too).
 
-    After the commit, the queue order is recomputed from its suggestions (when active learning is
-    on) and suggestions are queued for the faces that are not final yet (queue_suggestions, by
-    default the SUGGEST_ON_ACTIVATE setting).
+    After the commit, the project's queue order is recomputed from its suggestions (when active
+    learning is on) and suggestions are queued for its faces that are not final yet (queue_suggestions,
+    by default the SUGGEST_ON_ACTIVATE setting).
     """
     if queue_suggestions is None:
         queue_suggestions = getattr(settings, "SUGGEST_ON_ACTIVATE", True)
-    suggester = Suggester.objects.select_for_update().get(pk=suggester_id)
-    # Unset first: the partial unique constraint allows only one row with is_active at any moment.
-    Suggester.objects.filter(is_active=True).exclude(pk=suggester.pk).update(is_active=False)
-    if not suggester.is_active:
-        suggester.is_active = True
-        suggester.save(update_fields=["is_active"])
+    suggester = Suggester.objects.get(pk=suggester_id)
+    project = Project.objects.select_for_update().get(pk=(project or project_named()).pk)
+    if project.active_suggester_id != suggester.pk:
+        project.active_suggester = suggester
+        project._history_user = by
+        project.save(update_fields=["active_suggester"])
     if getattr(settings, "QUEUE_ACTIVE_LEARNING", False):
         # A task, in batches: a million open faces do not hold the admin's request.
-        task_send_on_commit("annotator.tasks.faces_reprioritise", suggester_id=suggester.pk)
+        task_send_on_commit("annotator.tasks.faces_reprioritise", suggester_id=suggester.pk, project_id=project.pk)
     if queue_suggestions:
         # By name (SUGGEST_TASK_NAME): the task module imports this one. A broker that is down is
         # logged; the activation stands, and `python manage.py suggest` queues the same later.
-        task_send_on_commit(settings.SUGGEST_TASK_NAME, suggester_id=suggester.pk)
+        task_send_on_commit(settings.SUGGEST_TASK_NAME, suggester_id=suggester.pk, project_id=project.pk)
     return suggester
 
 
 def faces_reprioritise(*, suggester_id: int, batch_size: int = 1000, face_ids: Optional[Iterable[int]] = None) -> int:
-    """Set queue_priority of the not-yet-final faces from this suggester's suggestions; return how many.
+    """Set queue_priority of the not-yet-final faces from this suggester's suggestions, in the projects
+    where it is the active one; return how many.
 
     The priority mixes the model's uncertainty (entropy) with the rarity of what it predicts
     (suggestions.priority.mixed_priority, weights from QUEUE_RARITY_WEIGHT and QUEUE_UNCERTAINTY_WEIGHT).
@@ -217,7 +244,8 @@ def faces_reprioritise(*, suggester_id: int, batch_size: int = 1000, face_ids: O
     """
     rarity_weight = getattr(settings, "QUEUE_RARITY_WEIGHT", 1.0)
     uncertainty_weight = getattr(settings, "QUEUE_UNCERTAINTY_WEIGHT", 1.0)
-    suggestions = Suggestion.objects.filter(suggester_id=suggester_id, face__final_category__isnull=True)
+    suggestions = Suggestion.objects.filter(suggester_id=suggester_id, face__final_category__isnull=True,
+                                            face__project__active_suggester_id=suggester_id)
     if face_ids is not None:
         suggestions = suggestions.filter(face_id__in=list(face_ids))
     rows = suggestions.order_by("face_id").values_list("face_id", "probabilities")
@@ -244,8 +272,9 @@ def _write_priorities(batch, batch_size) -> int:
 
 
 def on_suggestions_saved(sender, *, suggester_id, face_ids, **kwargs) -> None:
-    """Receiver of annotator.signals.suggestions_saved: reorder the faces if the active model suggested them."""
+    """Receiver of annotator.signals.suggestions_saved: reorder the faces their project's active model
+    suggested for (faces_reprioritise leaves out the others)."""
     if not getattr(settings, "QUEUE_ACTIVE_LEARNING", False):
         return
-    if Suggester.objects.filter(pk=suggester_id, is_active=True).exists():
+    if Project.objects.filter(active_suggester_id=suggester_id).exists():
         faces_reprioritise(suggester_id=suggester_id, face_ids=face_ids)

@@ -15,18 +15,23 @@ from annotator.training.samples import Sample, TrainingError
 logger = logging.getLogger(__name__)
 
 
-def training_samples(*, splits: Iterable[str], limit: int | None = None, warn=logger.warning) -> list:
-    """Return a Sample per face with a final label in the splits (id order, at most limit).
+def training_samples(*, splits: Iterable[str], limit: int | None = None, projects=None, warn=logger.warning) -> list:
+    """Return a Sample per face with a final label in the splits of the projects (None: all), in id
+    order, at most limit. Training may draw on several projects: a crop in two of them counts once.
 
     Crops are read from a local path when the storage has one (no million crops in memory), else as
     bytes. A face whose crop is missing is reported by id and left out; the rest proceed.
     """
     samples = []
-    faces = faces_with_final_label(splits=splits).only("id", "image", "final_category", "final_valence",
-                                                       "final_arousal")
+    faces = faces_with_final_label(splits=splits, projects=projects).only(
+        "id", "image", "content_hash", "final_category", "final_valence", "final_arousal")
+    seen = set()
     if limit:
         faces = faces[:limit]
     for face in faces.iterator(chunk_size=2000):
+        if face.content_hash in seen:  # the same crop in another project: the first label in id order wins
+            continue
+        seen.add(face.content_hash)
         try:
             try:
                 image = default_storage.path(face.image.name)

@@ -133,7 +133,7 @@ async function fetchMore() {
   if (want <= 0) return;
   state.fetching = true;
   try {
-    const { status, data } = await send("POST", "/api/queue/next/", { count: want, holding: heldIds() });
+    const { status, data } = await send("POST", "/api/queue/next/", { count: want, holding: heldIds(), project: cfg.project });
     if (status !== 200) {
       say(`Could not get faces: ${errorText(data)}`, "bad");
       return;
@@ -379,7 +379,8 @@ function submit() {
   if (hasVa && current.unplaced) {
     return say(`The point is not placed yet: drag or click it, nudge it with the arrow keys, or press A to accept it at ${categories[c].name}'s usual place.`, "warn");
   }
-  if (hasVa && !current.outsideConfirmed && !inRegion(c, va)) {
+  // A project may turn the region check off: then nothing asks to confirm (the server agrees).
+  if (hasVa && cfg.region_check && !current.outsideConfirmed && !inRegion(c, va)) {
     $("#confirm-category").textContent = categories[c].name;
     $("#confirm-not-enter").hidden = true;
     confirmBox.hidden = false;
@@ -525,7 +526,7 @@ if (introBox && cfg.show_guidelines) {
   $("#guidelines-done").addEventListener("click", () => {
     introBox.hidden = true;
     if (current) current.shownAt = performance.now(); // reading the guidelines is not time on the face
-    send("POST", "/api/guidelines/read/", { version: cfg.guideline_version }).then(({ status, data }) => {
+    send("POST", "/api/guidelines/read/", { version: cfg.guideline_version, project: cfg.project }).then(({ status, data }) => {
       if (status !== 204) say(`Could not record that you read the guidelines: ${errorText(data)}`, "bad");
     });
   });

@@ -6,7 +6,7 @@ from PIL import Image
 
 from annotator.domain.crops import ImageUnreadable, crop_normalise
 from annotator.faces.store import NewFace, faces_store, required_annotations_for
-from annotator.models import Face
+from annotator.models import Face, Project
 
 
 def jpeg(color, size=(224, 224)):
@@ -36,11 +36,11 @@ def test_crop_is_kept_when_already_224_jpeg_and_reencoded_otherwise():
         crop_normalise(data[: len(data) // 2], name="broken.jpg")
 
 
-def test_overlap_share_is_about_its_setting(settings):
-    settings.ANNOTATORS_PER_FACE, settings.OVERLAP_SHARE = 1, 0.10
+def test_overlap_share_is_about_the_projects_policy():
     import hashlib
 
-    needs = [required_annotations_for(hashlib.sha256(str(i).encode()).hexdigest()) for i in range(5000)]
+    project = Project(annotators_per_face=1, overlap_share=0.10)
+    needs = [required_annotations_for(hashlib.sha256(str(i).encode()).hexdigest(), project) for i in range(5000)]
     assert set(needs) == {1, 2}
     assert 0.08 < needs.count(2) / len(needs) < 0.12
 
@@ -53,10 +53,10 @@ def test_faces_another_import_stored_meanwhile_are_skipped_not_an_error(data_roo
     faces_store([NewFace(jpeg((1, 2, 3)))])  # the other import's face, committed
     real_known, stale = store._known, [True]
 
-    def known_once_stale(new_faces):
+    def known_once_stale(new_faces, project):
         if stale.pop() if stale else False:
-            return set(), set()  # as looked up before the other import's commit
-        return real_known(new_faces)
+            return set(), set(), set()  # as looked up before the other import's commit
+        return real_known(new_faces, project)
 
     monkeypatch.setattr(store, "_known", known_once_stale)
     created = faces_store([NewFace(jpeg((1, 2, 3))), NewFace(jpeg((4, 5, 6)))])

@@ -18,6 +18,7 @@ from annotator.models import Face, Photo, Suggestion
 from annotator.photos import detection
 from annotator.photos.services import ImportSummary, _store_batch, analysed_photos, no_face_suggester
 from tests.affectnet_helpers import jpeg
+from tests.project_helpers import active_in
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 EYES, NOSE, MOUTH = slice(36, 48), slice(27, 36), slice(48, 68)
@@ -218,7 +219,7 @@ def test_no_face_photos_become_candidates_suggested_no_face_with_two_workers(dat
     suggestion = Suggestion.objects.get(face=candidate)
     assert suggestion.category == 10 and suggestion.probabilities[10] == 1.0
     assert suggestion.valence is None and suggestion.arousal is None
-    assert suggestion.suggester.name == "face-detector" and not suggestion.suggester.is_active
+    assert suggestion.suggester.name == "face-detector" and not active_in(suggestion.suggester)
     assert Face.objects.filter(source__endswith="astronaut.jpg").count() == 1
     assert Face.objects.count() == 2
 

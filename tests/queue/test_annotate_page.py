@@ -7,6 +7,7 @@ from annotator.guidelines.services import guidelines_mark_read
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
 from tests.conftest import browser_login, install_default_guidelines, wait_for
 from tests.drawn_faces import store_drawn_faces
+from tests.project_helpers import activate, policy
 
 EXTENT = 1.15  # the circle's view box reaches from -EXTENT to +EXTENT (static/js/va-circle.js)
 
@@ -39,9 +40,9 @@ def circle_xy(page, valence, arousal):
 
 @pytest.fixture
 def queue_policy(settings):
-    settings.BLIND_SHARE = 0.0
-    settings.GOLD_SHARE = 0.0
-    settings.QUEUE_ORDER = "rare_first"
+    policy(blind_share=0.0)
+    policy(gold_share=0.0)
+    policy(queue_order="rare_first")
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +60,7 @@ def circle_box(page):
 
 
 def suggest(face, category, valence, arousal, confidence=0.97):
-    suggester, _ = Suggester.objects.get_or_create(name="test-model", version="1", defaults={"is_active": True})
+    suggester = activate(Suggester.objects.get_or_create(name="test-model", version="1")[0])
     return Suggestion.objects.create(
         face=face, suggester=suggester, probabilities=[0.0] * 11, category=category, confidence=confidence,
         valence=valence, arousal=arousal,
@@ -74,7 +75,7 @@ def test_annotate_with_keys_drag_suggestion_undo_and_no_face(
     faces = store_drawn_faces(4)
     for priority, face in zip((4, 3, 2, 1), faces):
         Face.objects.filter(pk=face.pk).update(queue_priority=priority)
-    suggester = Suggester.objects.create(name="test-model", version="1", is_active=True)
+    suggester = activate(Suggester.objects.create(name="test-model", version="1"))
     suggestion = Suggestion.objects.create(
         face=faces[1], suggester=suggester, probabilities=[0.0] * 11, category=3, confidence=0.7,
         valence=0.2, arousal=0.6,

@@ -9,6 +9,7 @@ from annotator.models import Annotation, AnnotatorStanding, CalibrationAnswer, C
 from annotator.qualification.selectors import standing_of
 from reviews.services import gold_mark
 from tests.conftest import make_user
+from tests.project_helpers import policy
 from tests.queue.test_queue import NEXT, client_for, make_face, make_suggestion, next_faces, submit
 
 CALIBRATING, QUALIFIED = AnnotatorStanding.State.CALIBRATING, AnnotatorStanding.State.QUALIFIED
@@ -18,12 +19,12 @@ HAPPY = (1, 0.6, 0.3)  # the gold faces' reference: Happiness at (0.6, 0.3)
 @pytest.fixture
 def calibration(settings):
     """A round scored over the latest 2 answers: both right, points within 0.3 on average."""
-    settings.BLIND_SHARE = settings.GOLD_SHARE = 0.0
-    settings.QUEUE_ORDER = "rare_first"
-    settings.CALIBRATION_FACES = 2
-    settings.CALIBRATION_MIN_ACCURACY = 1.0
-    settings.CALIBRATION_MAX_VA_DISTANCE = 0.3
-    settings.CALIBRATION_WITHOUT_GOLD = "wait"
+    policy(blind_share=0.0, gold_share=0.0)
+    policy(queue_order="rare_first")
+    policy(calibration_faces=2)
+    policy(calibration_min_accuracy=1.0)
+    policy(calibration_max_va_distance=0.3)
+    policy(calibration_without_gold="wait")
     return settings
 
 

@@ -9,6 +9,7 @@ from annotator.qualification.selectors import standing_of
 from reviews.services import gold_mark
 from tests.conftest import browser_login
 from tests.drawn_faces import store_drawn_faces
+from tests.project_helpers import activate, policy
 from tests.queue.test_annotate_page import circle_xy, settled
 
 FEEDBACK_OPEN = "#feedback:not([hidden])"
@@ -35,14 +36,14 @@ def answer(page, key, valence, arousal):
 def test_a_new_annotator_sees_feedback_after_each_calibration_answer_and_then_reaches_the_queue(
     page, live_server, annotator_user, data_root, settings, artifacts_dir
 ):
-    settings.BLIND_SHARE = settings.GOLD_SHARE = 0.0
-    settings.QUEUE_ORDER = "rare_first"
-    settings.CALIBRATION_FACES = 2
-    settings.CALIBRATION_MIN_ACCURACY = 1.0
-    settings.CALIBRATION_MAX_VA_DISTANCE = 0.3
+    policy(blind_share=0.0, gold_share=0.0)
+    policy(queue_order="rare_first")
+    policy(calibration_faces=2)
+    policy(calibration_min_accuracy=1.0)
+    policy(calibration_max_va_distance=0.3)
     first_gold, second_gold, plain = store_drawn_faces(3)
     golds = {first_gold.pk, second_gold.pk}
-    suggester = Suggester.objects.create(name="test-model", version="1", is_active=True)
+    suggester = activate(Suggester.objects.create(name="test-model", version="1"))
     for face in (first_gold, second_gold, plain):
         Suggestion.objects.create(face=face, suggester=suggester, probabilities=[0.0] * 11, category=6,
                                   confidence=0.9, valence=-0.5, arousal=0.6)

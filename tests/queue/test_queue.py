@@ -13,6 +13,7 @@ from annotator.faces import services
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
 from annotator.queue import services as queue_services
 from reviews.services import gold_mark
+from tests.project_helpers import activate, policy
 
 NEXT, RELEASE, SUBMIT, MINE = "/api/queue/next/", "/api/queue/release/", "/api/annotations/", "/api/annotations/mine/"
 
@@ -27,7 +28,7 @@ def make_face(n, *, required=1, priority=0.0, landmarks=None):
 
 
 def make_suggestion(face, category=1, valence=0.6, arousal=0.3, confidence=0.8):
-    suggester, _ = Suggester.objects.get_or_create(name="test-model", version="1", defaults={"is_active": True})
+    suggester = activate(Suggester.objects.get_or_create(name="test-model", version="1")[0])
     return Suggestion.objects.create(
         face=face, suggester=suggester, probabilities=[0.0] * 11, category=category, confidence=confidence,
         valence=valence, arousal=arousal,
@@ -54,9 +55,9 @@ def submit(client, face_id, category=1, valence=0.5, arousal=0.2, key=None, **ex
 
 @pytest.fixture
 def policy(settings):
-    settings.BLIND_SHARE = 0.0
-    settings.GOLD_SHARE = 0.0
-    settings.QUEUE_ORDER = "rare_first"
+    policy(blind_share=0.0)
+    policy(gold_share=0.0)
+    policy(queue_order="rare_first")
     return settings
 
 
@@ -309,7 +310,7 @@ def test_gold_faces_are_mixed_in_even_when_full(policy, annotator_user, second_a
 
 @pytest.mark.django_db(transaction=True)
 def test_answer_saved_is_sent_after_commit_and_a_failing_receiver_loses_nothing(settings, annotator_user):
-    settings.BLIND_SHARE = settings.GOLD_SHARE = 0.0
+    policy(blind_share=0.0, gold_share=0.0)
     face = make_face(1)
     received = []
 

@@ -4,6 +4,7 @@ import pytest
 from annotator.models import AnnotatorStanding, Claim
 from annotator.qualification.selectors import standing_of
 from reviews.services import gold_mark
+from tests.project_helpers import policy
 from tests.queue.test_calibration import gold_faces
 from tests.queue.test_queue import NEXT, client_for, make_face, next_faces, submit
 
@@ -15,13 +16,13 @@ DASHBOARD = "/review/dashboard/"
 @pytest.fixture
 def pausing(settings):
     """Judged over the latest 4 gold answers once 3 are in; below half pauses. No calibration round."""
-    settings.BLIND_SHARE = 0.0
-    settings.GOLD_SHARE = 1.0
-    settings.QUEUE_ORDER = "rare_first"
-    settings.CALIBRATION_FACES = 0
-    settings.GOLD_ROLLING_ANSWERS = 4
-    settings.GOLD_PAUSE_MIN_ANSWERS = 3
-    settings.GOLD_PAUSE_BELOW = 0.5
+    policy(blind_share=0.0)
+    policy(gold_share=1.0)
+    policy(queue_order="rare_first")
+    policy(calibration_faces=0)
+    policy(gold_rolling_answers=4)
+    policy(gold_pause_min_answers=3)
+    policy(gold_pause_below=0.5)
     return settings
 
 

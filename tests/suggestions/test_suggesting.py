@@ -7,8 +7,10 @@ from django.core.management import call_command
 from annotator import signals
 from annotator.domain.categories import HAPPINESS, rarity_priority
 from annotator.faces.store import NewFace, faces_store
-from annotator.models import Face, Suggester, Suggestion
+from annotator.models import Face, Project, Suggester, Suggestion
+from annotator.suggestions.selectors import suggester_active
 from annotator.suggestions.services import faces_lacking_suggestion, suggester_active_get_or_create, suggestions_compute
+from tests.project_helpers import active_in
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -21,7 +23,7 @@ def store_photos():
 @pytest.mark.django_db
 def test_default_suggester_is_created_once_and_active():
     first = suggester_active_get_or_create()
-    assert first.is_active and first.kind == Suggester.Kind.BUILTIN
+    assert active_in(first) and first.kind == Suggester.Kind.BUILTIN
     assert suggester_active_get_or_create() == first
     assert Suggester.objects.count() == 1
 
@@ -104,10 +106,10 @@ def test_an_onnx_suggester_added_and_activated_serves_suggest(data_root, tmp_pat
                  "--config", f'{{"labels": {labels}}}', "--activate")
     faces = store_photos()
     call_command("suggest", "--now")
-    active = Suggester.objects.get(is_active=True)
+    active = suggester_active()
     assert (active.name, active.version, active.kind) == ("tiny", "1", "onnx")
     assert Suggestion.objects.filter(suggester=active).count() == len(faces)
-    assert Suggester.objects.filter(is_active=True).count() == 1
+    assert Project.objects.exclude(active_suggester=None).count() == 1
 
 
 def test_model_tasks_go_to_the_model_queue_and_flags_to_default():

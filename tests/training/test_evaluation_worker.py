@@ -10,6 +10,7 @@ from annotator.faces.services import face_refresh_final_label
 from annotator.faces.store import faces_store
 from annotator.models import Annotation, Face, Suggester, Suggestion
 from tests.conftest import make_user, wait_for
+from tests.project_helpers import activate, active_in, policy
 from tests.suggestions.test_worker import photo, redis_broker, roles, worker_factory  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -22,15 +23,15 @@ def tiny_checkpoint(path, name):
     torch.manual_seed(len(name))
     net = ExpressionNet(NetConfig(num_classes=8, width=8, layers=(1, 1, 1, 1), input_size=64))
     checkpoint_save(path, model=net, config=checkpoint_config(net.config, name=name, version="1"))
-    return Suggester.objects.create(name=name, version="1", kind=Suggester.Kind.CHECKPOINT, path=str(path),
-                                    is_active=name == "active")
+    model = Suggester.objects.create(name=name, version="1", kind=Suggester.Kind.CHECKPOINT, path=str(path))
+    return activate(model) if name == "active" else model
 
 
 def test_evaluate_queues_what_the_model_lacks_and_the_worker_computes_it(data_root, tmp_path, settings,
                                                                          redis_broker, worker_factory):
     from annotator.faces.store import NewFace
 
-    settings.OVERLAP_SHARE = 0.0
+    policy(overlap_share=0.0)
     settings.EVALUATION_RESAMPLES = 50
     tiny_checkpoint(tmp_path / "active.pt", "active")  # what the faces' own suggestions come from: quick
     fresh = tiny_checkpoint(tmp_path / "fresh.pt", "fresh")
@@ -61,4 +62,4 @@ def test_evaluate_queues_what_the_model_lacks_and_the_worker_computes_it(data_ro
     text = out.getvalue()
     assert "Pending, no prediction of this model yet: 0" in text and "Categorical model (n=3)" in text
     assert "Queued" not in text  # nothing left to queue
-    assert not Suggester.objects.get(pk=fresh.pk).is_active
+    assert not active_in(fresh)

@@ -14,6 +14,7 @@ from annotator.models import Annotation, Face, FinalSource, Suggester, Suggestio
 from annotator.training.selectors import evaluation_faces, suggester_evaluate
 from reviews.services import decision_make, gold_mark
 from tests.conftest import make_user
+from tests.project_helpers import activate, active_in, policy
 from tests.queue.test_queue import make_face
 
 HAPPY, SAD, ANGER = 1, 2, 6
@@ -45,7 +46,7 @@ def biased(db, settings):
     """The model says Anger for every face. 40 faces where the annotator kept it (would score 1.00) and
     40 answered blind, of which 10 are Anger: its honest accuracy is 10/40 = 0.25."""
     settings.EVALUATION_RESAMPLES = 200
-    model = Suggester.objects.create(name="biased", version="1", is_active=True)
+    model = activate(Suggester.objects.create(name="biased", version="1"))
     annotator = make_user("keeper", "annotator")
     kept, blind = [], []
     for i in range(80):
@@ -143,10 +144,10 @@ def test_a_model_that_is_not_active_gets_its_missing_predictions_with_now(data_r
 
     settings.EVALUATION_RESAMPLES = 50
     settings.EVALUATION_MIN_N = 5
-    settings.OVERLAP_SHARE = 0.0  # one answer a face
+    policy(overlap_share=0.0)  # one answer a face
     faces = store_real_faces(8)
     annotator = make_user("blind", "annotator")
-    active = Suggester.objects.create(name="active", version="1", is_active=True)
+    active = activate(Suggester.objects.create(name="active", version="1"))
     for i, face in enumerate(faces):  # six blind answers, two that kept the active model's suggestion
         shown = suggest(face, active, HAPPY)
         answer(face, annotator, HAPPY if i < 2 else SAD, shown=shown if i < 2 else None, blind=i >= 2)
@@ -170,7 +171,7 @@ def test_a_model_that_is_not_active_gets_its_missing_predictions_with_now(data_r
     # Only the evaluation faces were predicted, not the two whose label echoes the active model.
     predicted = set(Suggestion.objects.filter(suggester=fresh).values_list("face_id", flat=True))
     assert predicted == {f.id for f in faces[2:]}
-    assert not Suggester.objects.get(pk=fresh.pk).is_active
+    assert not active_in(fresh)
     result = suggester_evaluate(fresh, "val")
     assert result["pending"] == 0 and result["categorical"]["n"] == 6
     assert result["intervals"]["categorical"]["acc"] is not None

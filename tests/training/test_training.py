@@ -23,10 +23,12 @@ from annotator.suggestions.inference.checkpoint import (
 )
 from annotator.suggestions.inference.network import ExpressionNet, NetConfig, load_backbone_weights
 from annotator.suggestions.priority import MAX_RARITY, mixed_priority, uncertainty_priority
+from annotator.suggestions.selectors import suggester_active
 from annotator.training import evaluation
 from annotator.training.data import samples_from_affectnet, samples_from_folder
 from annotator.training.samples import TrainingError
 from annotator.training.trainer import LAST, CropDataset, TrainConfig, class_weights, expression_loss, train
+from tests.project_helpers import activate, active_in
 
 SAMPLE_FACES = Path(__file__).resolve().parents[2] / "annotator" / "sample_faces"
 TINY = dict(width=8, layers=(1, 1, 1, 1), input_size=64)
@@ -262,13 +264,13 @@ def test_train_suggester_records_evaluates_and_activates(faces, data_root, check
     # Every fourth crop goes to validation (one of each photo's views, and more).
     splits = ["val" if i % 4 == 0 else "train" for i in range(len(faces))]
     store_sample_faces(faces, splits)
-    old = Suggester.objects.create(name="old", version="1", is_active=True)
+    old = activate(Suggester.objects.create(name="old", version="1"))
     out = io.StringIO()
     call_command("train_suggester", epochs=2, batch_size=8, categories=11, depth=10, width=8, input_size=64,
                  name="net", model_version="v1", activate=True, no_progress=True, stdout=out)
     suggester = Suggester.objects.get(name="net", version="v1")
-    assert suggester.kind == Suggester.Kind.CHECKPOINT and suggester.is_active
-    assert not Suggester.objects.get(pk=old.pk).is_active
+    assert suggester.kind == Suggester.Kind.CHECKPOINT and active_in(suggester)
+    assert not active_in(old)
     assert Path(suggester.path) == (checkpoint_dir / "net" / "v1" / "model.pt").resolve()
     assert suggester.training["train"]["faces"] == 18 and suggester.training["val"]["faces"] == 6
     assert suggester.training["train"]["per_category"]["No-Face"] == 9
@@ -319,14 +321,14 @@ def test_train_suggester_stops_clearly_without_training_faces(checkpoint_dir):
 def test_admin_make_active_switches_the_active_suggester(admin_client, checkpoint_dir):
     from annotator.models import Suggester
 
-    first = Suggester.objects.create(name="a", version="1", is_active=True)
+    first = activate(Suggester.objects.create(name="a", version="1"))
     second = Suggester.objects.create(name="b", version="1", evaluation={"categorical": {"acc": 0.625, "n": 8}})
     assert "0.625 on 8" in admin_client.get("/admin/annotator/suggester/").content.decode()
     response = admin_client.post("/admin/annotator/suggester/",
                                  {"action": "make_active", "_selected_action": [second.pk]}, follow=True)
     assert response.status_code == 200
-    assert list(Suggester.objects.filter(is_active=True)) == [second]
-    assert not Suggester.objects.get(pk=first.pk).is_active
+    assert [suggester_active()] == [second]
+    assert not active_in(first)
 
 
 @pytest.mark.django_db

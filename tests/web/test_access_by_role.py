@@ -19,6 +19,7 @@ from annotator.models import Annotation, AnnotatorStanding, Claim, Face, Photo, 
 from reviews.models import Decision, Flag, GoldItem
 from tests.affectnet_helpers import jpeg
 from tests.conftest import make_user
+from tests.project_helpers import activate
 
 ROLES = ("anonymous", "no role", "annotator", "reviewer", "admin")
 ANY_ROLE = {"annotator", "reviewer", "admin"}
@@ -96,7 +97,7 @@ def world(data_root):
     User.objects.filter(username="lead").update(is_staff=True, is_superuser=True)
     people["admin"].refresh_from_db()
     face, other = faces_store([NewFace(jpeg(1), split="val"), NewFace(jpeg(2), split="val")])
-    model = Suggester.objects.create(name="m", version="1", is_active=True)
+    model = activate(Suggester.objects.create(name="m", version="1"))
     suggestion = Suggestion.objects.create(face=face, suggester=model, probabilities=[0.0] * 10 + [1.0], category=10,
                                            confidence=1.0)
     answer = Annotation.objects.create(face=face, annotator=people["annotator"], category=1, valence=0.5, arousal=0.2)

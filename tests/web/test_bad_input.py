@@ -39,6 +39,7 @@ from django.test import Client
 
 from annotator.models import MAX_ID, Annotation, Face, Suggester, Suggestion
 from tests.conftest import install_default_guidelines, make_user
+from tests.project_helpers import activate, policy
 from tests.queue.test_queue import NEXT, RELEASE, SUBMIT, make_face
 
 # --------------------------------------------------------------------------------------------------
@@ -365,9 +366,9 @@ def _claim_exactly(client, face):
 
 @pytest.fixture
 def world(db, settings) -> World:
-    settings.GOLD_SHARE = 0.0
-    settings.BLIND_SHARE = 0.0
-    settings.QUEUE_ORDER = "rare_first"
+    policy(gold_share=0.0)
+    policy(blind_share=0.0)
+    policy(queue_order="rare_first")
     users = {
         "annotator": make_user("ann1", "annotator"),
         "other": make_user("ann2", "annotator"),
@@ -379,7 +380,7 @@ def world(db, settings) -> World:
         clients[role] = Client(raise_request_exception=False)
         clients[role].force_login(user)
     held, answered, decided, other_face, free, gold = (make_face(n) for n in range(1, 7))
-    suggester = Suggester.objects.create(name="test-model", version="1", is_active=True)
+    suggester = activate(Suggester.objects.create(name="test-model", version="1"))
 
     def suggest(face, category, valence, arousal):
         return Suggestion.objects.create(face=face, suggester=suggester, probabilities=[0.0] * 11,

@@ -5,7 +5,9 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
+from annotator.domain.errors import DomainError
 from annotator.models import Suggester
+from annotator.projects.selectors import project_named
 from annotator.suggestions.inference.registry import UnknownSuggesterKind, load_model
 from annotator.suggestions.services import suggester_activate, suggester_config
 
@@ -20,8 +22,13 @@ class Command(BaseCommand):
         parser.add_argument("--path", default="")
         parser.add_argument("--config", default="{}", help="JSON: label order and preprocessing")
         parser.add_argument("--activate", action="store_true")
+        parser.add_argument("--project", default=None, help="with --activate: the project (default: the only one)")
 
-    def handle(self, *args, name, version, kind, path, config, activate, **options):
+    def handle(self, *args, name, version, kind, path, config, activate, project=None, **options):
+        try:
+            project = project_named(project) if activate else None
+        except DomainError as exc:
+            raise CommandError(str(exc)) from None
         try:
             config = json.loads(config)
         except json.JSONDecodeError as exc:
@@ -37,5 +44,5 @@ class Command(BaseCommand):
         except IntegrityError:
             raise CommandError(f"a suggester {name} {version} exists already; give a new version") from None
         if activate:
-            suggester_activate(suggester_id=suggester.id)
-        self.stdout.write(f"added {suggester} ({kind}){', active' if activate else ''}")
+            suggester_activate(suggester_id=suggester.id, project=project)
+        self.stdout.write(f"added {suggester} ({kind}){f', active in {project.slug}' if activate else ''}")

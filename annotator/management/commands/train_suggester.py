@@ -8,8 +8,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.domain.categories import CATEGORY_NAMES
+from annotator.domain.errors import DomainError
 from annotator.domain.evaluation_tables import format_seed_table
 from annotator.models import Split, Suggester
+from annotator.projects.selectors import project_named, projects_named
 from annotator.suggestions.services import suggester_activate, suggester_record
 from annotator.training.data import training_samples
 from annotator.training.samples import TrainingError
@@ -36,7 +38,10 @@ class Command(BaseCommand):
                             help="continue the newest run of --name (or --model-version) from its last finished epoch")
         parser.add_argument("--backbone", default=None,
                             help="a state_dict file of pretrained ResNet weights (torchvision names)")
-        parser.add_argument("--activate", action="store_true", help="make the trained model the active suggester")
+        parser.add_argument("--project", action="append", default=[],
+                            help="train on this project's faces (repeat for several; default: every project)")
+        parser.add_argument("--activate", action="store_true",
+                            help="make the trained model the active suggester of the --project projects (default: the only one)")
         parser.add_argument("--no-queue", action="store_true",
                             help="with --activate: do not queue suggestions for faces not final yet")
         parser.add_argument("--limit", type=int, default=None, help="train on at most this many faces")
@@ -73,9 +78,14 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
 
+        try:
+            projects = projects_named(options["project"])
+            self._activate_in = (projects if options["project"] else [project_named()]) if options["activate"] else []
+        except DomainError as exc:
+            raise CommandError(str(exc)) from None
         warn = lambda message: self.stderr.write(self.style.WARNING(message))  # noqa: E731
-        train_samples = training_samples(splits=[Split.TRAIN], limit=options["limit"], warn=warn)
-        val_samples = training_samples(splits=[Split.VAL], warn=warn)
+        train_samples = training_samples(splits=[Split.TRAIN], limit=options["limit"], projects=projects, warn=warn)
+        val_samples = training_samples(splits=[Split.VAL], projects=projects, warn=warn)
         if not train_samples:
             raise CommandError("no faces with a final label in the train split: label some first")
         self._check_categories(train_samples, num_classes)
@@ -121,8 +131,10 @@ class Command(BaseCommand):
         else:
             self.stdout.write("no validation faces with a final label: not evaluated")
         if options["activate"]:
-            suggester_activate(suggester_id=suggester.pk, queue_suggestions=False if options["no_queue"] else None)
-            self.stdout.write(self.style.SUCCESS(f"{suggester} is now the active suggester"))
+            for project in self._activate_in:
+                suggester_activate(suggester_id=suggester.pk, project=project,
+                                   queue_suggestions=False if options["no_queue"] else None)
+                self.stdout.write(self.style.SUCCESS(f"{suggester} is now the active suggester of {project.slug}"))
 
     def _check_categories(self, samples, num_classes):
         """Refuse training data that names fewer than two of the network's categories: the loss has
@@ -146,6 +158,8 @@ class Command(BaseCommand):
                        "workers"):
             if options[option] is not None:
                 words += [f"--{option.replace('_', '-')}", str(options[option])]
+        for slug in options["project"]:
+            words += ["--project", slug]
         for flag in ("activate", "no_queue", "no_progress"):
             if options[flag]:
                 words.append(f"--{flag.replace('_', '-')}")
