@@ -91,9 +91,23 @@ class ProjectManager(models.Manager):
         has it from migration 0014; a test database flushed between tests may not)."""
         project = self.filter(slug="default").first()
         if project is None:
-            project, _ = self.get_or_create(slug="default",
-                                            defaults={"name": "Default project", **project_policy_defaults()})
+            project, created = self.get_or_create(slug="default",
+                                                  defaults={"name": "Default project", **project_policy_defaults()})
+            if created:
+                guidelines_install_defaults(project)
         return project
+
+
+def guidelines_install_defaults(project) -> None:
+    """Give a project with no guidelines the shipped default of each category (version 1)."""
+    from annotator.domain.guideline_defaults import DEFAULTS
+
+    if Guideline.objects.filter(project=project).exists():
+        return
+    Guideline.objects.bulk_create(
+        Guideline(project=project, category=category, version=1, definition=definition, not_this=not_this)
+        for category, (definition, not_this) in DEFAULTS.items()
+    )
 
 
 class Project(models.Model):

@@ -139,17 +139,11 @@ def eager_tasks():
 
 
 def install_default_guidelines():
-    """Install the default guidelines as their data migration ships them, unless guidelines exist (the
-    test database has them from the migration until a transactional test flushes the tables)."""
-    import importlib
-    import pkgutil
+    """Install the default guidelines in the default project as the product ships them, unless it has
+    guidelines (the test database has them from the migration until a transactional test flushes it)."""
+    from annotator.models import Project, guidelines_install_defaults
 
-    from django.apps import apps
-
-    import annotator.migrations
-
-    [name] = [m.name for m in pkgutil.iter_modules(annotator.migrations.__path__) if m.name.endswith("_guidelines_defaults")]
-    importlib.import_module(f"annotator.migrations.{name}").install_defaults(apps, None)
+    guidelines_install_defaults(Project.objects.default())
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from annotator.domain.categories import parse_categories
 from annotator.domain.errors import DomainError
 from annotator.domain.overlap import required_annotations
 from annotator.faces.services import face_refresh_final_label
-from annotator.models import Face, Guideline, Project, ProjectMembership
+from annotator.models import Face, Guideline, Project, ProjectMembership, guidelines_install_defaults
 from annotator.projects.policy import POLICY_FIELDS, REQUIREMENT_FIELDS, project_policy_defaults
 
 
@@ -51,7 +51,9 @@ def project_create(*, slug: str, name: str = "", guidelines_from: Optional[Proje
     project._history_user = by
     project.save()
     source = guidelines_from or Project.objects.exclude(pk=project.pk).order_by("id").first()
-    if source is not None:
+    if source is None:
+        guidelines_install_defaults(project)
+    else:
         latest = {}  # each category's latest row: the source's current set
         for g in Guideline.objects.filter(project=source).order_by("category", "-version"):
             latest.setdefault(g.category, g)

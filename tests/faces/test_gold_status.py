@@ -9,15 +9,15 @@ from annotator.faces.services import face_gold_set
 from annotator.models import Claim, Face
 from reviews.models import GoldItem
 from reviews.services import gold_mark, gold_unmark
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.queue.test_queue import client_for, make_face, next_faces, submit
 
 
 @pytest.fixture
 def queue_settings(settings):
     """No blind or gold draws unless a test asks (as tests.queue.test_queue's policy)."""
-    policy(blind_share=0.0, gold_share=0.0)
-    policy(queue_order="rare_first")
+    set_policy(blind_share=0.0, gold_share=0.0)
+    set_policy(queue_order="rare_first")
     return settings
 
 
@@ -36,7 +36,7 @@ def test_marking_and_unmarking_gold_flips_the_faces_field(admin_user_role):
 @pytest.mark.django_db
 def test_the_queue_mixes_in_the_faces_marked_gold_in_the_core(queue_settings, annotator_user, second_annotator):
     """The gold share reads Face.is_gold: a full face is handed out again exactly while it says gold."""
-    policy(gold_share=1.0)
+    set_policy(gold_share=1.0)
     full = make_face(1)
     first = client_for(annotator_user)
     assert [f["id"] for f in next_faces(first)] == [full.id]

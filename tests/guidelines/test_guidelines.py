@@ -10,7 +10,7 @@ from annotator.domain.categories import CATEGORY_NAMES
 from annotator.guidelines import selectors, services
 from annotator.models import Annotation, Guideline, GuidelineReading
 from tests.conftest import make_user
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.queue.test_queue import make_face, make_suggestion, next_faces
 
 
@@ -104,7 +104,7 @@ def test_admin_edit_stores_a_new_version_and_deletes_nothing(default_guidelines,
 
 @pytest.mark.django_db
 def test_answers_record_the_servers_guideline_version_not_the_clients(default_guidelines, annotator_user, settings):
-    policy(blind_share=0.0, gold_share=0.0)
+    set_policy(blind_share=0.0, gold_share=0.0)
     client = client_for(annotator_user)
     face = make_face(1)
     make_suggestion(face, category=1)
@@ -125,7 +125,7 @@ def test_answers_record_the_servers_guideline_version_not_the_clients(default_gu
 
 @pytest.mark.django_db
 def test_without_guidelines_answers_record_none(annotator_user, settings):
-    policy(blind_share=0.0, gold_share=0.0)
+    set_policy(blind_share=0.0, gold_share=0.0)
     Guideline.objects.all().delete()
     client = client_for(annotator_user)
     face = make_face(1)

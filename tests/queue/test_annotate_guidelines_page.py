@@ -6,14 +6,14 @@ from annotator.guidelines.services import guideline_save
 from annotator.models import Annotation, GuidelineReading
 from tests.conftest import browser_login, wait_for
 from tests.drawn_faces import store_drawn_faces
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.queue.test_annotate_page import settled, wait_shown
 
 
 @pytest.fixture
 def queue_policy(settings):
-    policy(blind_share=0.0)
-    policy(gold_share=0.0)
+    set_policy(blind_share=0.0)
+    set_policy(gold_share=0.0)
 
 
 @pytest.mark.browser

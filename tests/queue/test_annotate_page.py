@@ -7,7 +7,7 @@ from annotator.guidelines.services import guidelines_mark_read
 from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
 from tests.conftest import browser_login, install_default_guidelines, wait_for
 from tests.drawn_faces import store_drawn_faces
-from tests.project_helpers import activate, policy
+from tests.project_helpers import activate, set_policy
 
 EXTENT = 1.15  # the circle's view box reaches from -EXTENT to +EXTENT (static/js/va-circle.js)
 
@@ -40,9 +40,9 @@ def circle_xy(page, valence, arousal):
 
 @pytest.fixture
 def queue_policy(settings):
-    policy(blind_share=0.0)
-    policy(gold_share=0.0)
-    policy(queue_order="rare_first")
+    set_policy(blind_share=0.0)
+    set_policy(gold_share=0.0)
+    set_policy(queue_order="rare_first")
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from annotator.models import Annotation, AnnotatorStanding, CalibrationAnswer, C
 from annotator.qualification.selectors import standing_of
 from reviews.services import gold_mark
 from tests.conftest import make_user
-from tests.project_helpers import policy
+from tests.project_helpers import ProjectPolicy, set_policy
 from tests.queue.test_queue import NEXT, client_for, make_face, make_suggestion, next_faces, submit
 
 CALIBRATING, QUALIFIED = AnnotatorStanding.State.CALIBRATING, AnnotatorStanding.State.QUALIFIED
@@ -19,13 +19,13 @@ HAPPY = (1, 0.6, 0.3)  # the gold faces' reference: Happiness at (0.6, 0.3)
 @pytest.fixture
 def calibration(settings):
     """A round scored over the latest 2 answers: both right, points within 0.3 on average."""
-    policy(blind_share=0.0, gold_share=0.0)
-    policy(queue_order="rare_first")
-    policy(calibration_faces=2)
-    policy(calibration_min_accuracy=1.0)
-    policy(calibration_max_va_distance=0.3)
-    policy(calibration_without_gold="wait")
-    return settings
+    set_policy(blind_share=0.0, gold_share=0.0)
+    set_policy(queue_order="rare_first")
+    set_policy(calibration_faces=2)
+    set_policy(calibration_min_accuracy=1.0)
+    set_policy(calibration_max_va_distance=0.3)
+    set_policy(calibration_without_gold="wait")
+    return ProjectPolicy(settings)
 
 
 def gold_faces(n, start=100):

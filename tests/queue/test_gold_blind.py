@@ -10,17 +10,17 @@ from django.utils import timezone
 from annotator.models import Claim, Face
 from annotator.queue import services as queue_services
 from reviews.services import gold_mark
-from tests.project_helpers import policy
+from tests.project_helpers import ProjectPolicy, set_policy
 from tests.queue.test_queue import RELEASE, client_for, make_face, make_suggestion, next_faces, submit
 
 
 @pytest.fixture
 def real_queue(settings):
     """Every new face blind; gold slots on demand. Calibration stays off (tests.settings)."""
-    policy(blind_share=1.0)
-    policy(gold_share=0.0)
-    policy(queue_order="rare_first")
-    return settings
+    set_policy(blind_share=1.0)
+    set_policy(gold_share=0.0)
+    set_policy(queue_order="rare_first")
+    return ProjectPolicy(settings)
 
 
 def shape(value):

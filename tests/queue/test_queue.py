@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from annotator import signals
 from annotator.faces import services
-from annotator.models import Annotation, Claim, Face, Suggester, Suggestion
+from annotator.models import Annotation, Claim, Face, Project, ProjectMembership, Suggester, Suggestion
 from annotator.queue import services as queue_services
 from reviews.services import gold_mark
-from tests.project_helpers import activate, policy
+from tests.project_helpers import ProjectPolicy, activate, set_policy
 
 NEXT, RELEASE, SUBMIT, MINE = "/api/queue/next/", "/api/queue/release/", "/api/annotations/", "/api/annotations/mine/"
 
@@ -55,10 +55,10 @@ def submit(client, face_id, category=1, valence=0.5, arousal=0.2, key=None, **ex
 
 @pytest.fixture
 def policy(settings):
-    policy(blind_share=0.0)
-    policy(gold_share=0.0)
-    policy(queue_order="rare_first")
-    return settings
+    set_policy(blind_share=0.0)
+    set_policy(gold_share=0.0)
+    set_policy(queue_order="rare_first")
+    return ProjectPolicy(settings)
 
 
 @pytest.mark.django_db
@@ -310,7 +310,7 @@ def test_gold_faces_are_mixed_in_even_when_full(policy, annotator_user, second_a
 
 @pytest.mark.django_db(transaction=True)
 def test_answer_saved_is_sent_after_commit_and_a_failing_receiver_loses_nothing(settings, annotator_user):
-    policy(blind_share=0.0, gold_share=0.0)
+    set_policy(blind_share=0.0, gold_share=0.0)
     face = make_face(1)
     received = []
 
@@ -412,6 +412,7 @@ def test_faces_held_by_others_do_not_hide_the_rest_of_the_queue(policy, annotato
     faces = [make_face(i, priority=100 - i) for i in range(40)]
     for n in range(8):
         holder = django_user_model.objects.create_user(f"holder{n}")
+        ProjectMembership.objects.create(project=Project.objects.default(), user=holder)
         queue_services.queue_claim(annotator=holder, count=4)
     got = [f["id"] for f in next_faces(client_for(annotator_user), count=4)]
     assert got == [f.id for f in faces[32:36]]

@@ -9,7 +9,7 @@ from django.db import connection, connections
 
 from annotator.models import Annotation, Face
 from annotator.queue import services as queue_services
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.queue.test_queue import make_face
 
 CLIENTS = 50
@@ -20,7 +20,7 @@ CLIENTS = 50
 def test_fifty_concurrent_annotators_never_overfill_a_face(settings):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL for row locking: set DATABASE_URL=postgres://... (CI runs it on PostgreSQL)")
-    policy(blind_share=0.0, gold_share=0.0)
+    set_policy(blind_share=0.0, gold_share=0.0)
     faces = [make_face(i, required=2 if i % 4 == 0 else 1, priority=i % 5) for i in range(120)]
     group, _ = Group.objects.get_or_create(name="annotator")  # a transactional test before may have flushed it
     users = []

@@ -4,7 +4,7 @@ import pytest
 from annotator.models import AnnotatorStanding, Claim
 from annotator.qualification.selectors import standing_of
 from reviews.services import gold_mark
-from tests.project_helpers import policy
+from tests.project_helpers import ProjectPolicy, set_policy
 from tests.queue.test_calibration import gold_faces
 from tests.queue.test_queue import NEXT, client_for, make_face, next_faces, submit
 
@@ -16,14 +16,14 @@ DASHBOARD = "/review/dashboard/"
 @pytest.fixture
 def pausing(settings):
     """Judged over the latest 4 gold answers once 3 are in; below half pauses. No calibration round."""
-    policy(blind_share=0.0)
-    policy(gold_share=1.0)
-    policy(queue_order="rare_first")
-    policy(calibration_faces=0)
-    policy(gold_rolling_answers=4)
-    policy(gold_pause_min_answers=3)
-    policy(gold_pause_below=0.5)
-    return settings
+    set_policy(blind_share=0.0)
+    set_policy(gold_share=1.0)
+    set_policy(queue_order="rare_first")
+    set_policy(calibration_faces=0)
+    set_policy(gold_rolling_answers=4)
+    set_policy(gold_pause_min_answers=3)
+    set_policy(gold_pause_below=0.5)
+    return ProjectPolicy(settings)
 
 
 def answer_gold(client, *, right: bool):

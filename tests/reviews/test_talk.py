@@ -12,7 +12,7 @@ from reviews.models import Flag
 from reviews.selectors import face_history, overturn_counts
 from reviews.services import decision_make
 from tests.conftest import make_user
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.review_factories import answer, flag, make_face, suggest, suggester
 
 NEXT, SUBMIT = "/api/queue/next/", "/api/annotations/"
@@ -42,10 +42,10 @@ def return_face(client, face, annotation, note="Look at the mouth: the corners a
 
 
 @pytest.fixture(autouse=True)
-def policy(settings):
-    policy(blind_share=0.0)
-    policy(gold_share=0.0)
-    policy(queue_order="arrival")
+def set_policy(settings):
+    set_policy(blind_share=0.0)
+    set_policy(gold_share=0.0)
+    set_policy(queue_order="arrival")
 
 
 @pytest.fixture
@@ -305,7 +305,7 @@ def test_a_returned_face_comes_before_gold_and_new_faces_in_the_same_claim(dispu
     from reviews.services import gold_mark
 
     face, a1, a2, fresh = disputed
-    policy(gold_share=1.0)
+    set_policy(gold_share=1.0)
     gold = make_face(required=1)
     gold_mark(face=gold, category=3, valence=0.2, arousal=0.7, by=reviewer_user)
     assert return_face(client_for(reviewer_user), face, a1).status_code == 201

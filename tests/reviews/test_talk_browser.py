@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from annotator.models import Annotation, ReviewerRequest
 from annotator.web.roles import ROLES
 from tests.conftest import browser_login, wait_for
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.queue.test_annotate_page import circle_xy, settled, wait_shown
 from tests.review_factories import answer, flag, make_face
 
@@ -17,8 +17,8 @@ NOTE = "Look at the mouth: the corners go down, and the brows are raised inside.
 @pytest.fixture(autouse=True)
 def role_groups(transactional_db, settings):
     """The roles come from a data migration, which a transactional test's flush removes."""
-    policy(blind_share=0.0)
-    policy(gold_share=0.0)
+    set_policy(blind_share=0.0)
+    set_policy(gold_share=0.0)
     for name in ROLES:
         Group.objects.get_or_create(name=name)
 

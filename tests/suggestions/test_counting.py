@@ -8,7 +8,7 @@ from annotator.suggestions.selectors import suggester_active, suggestions_counti
 from reviews.flagging import face_flags_evaluate
 from reviews.models import Flag
 from reviews.selectors import face_review_item, review_queue_details
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.queue.test_queue import client_for, make_face, next_faces, submit
 from tests.review_factories import suggest, suggester
 
@@ -16,8 +16,8 @@ from tests.review_factories import suggest, suggester
 @pytest.fixture
 def queue_settings(settings):
     """No blind or gold draws unless a test asks (as tests.queue.test_queue's policy)."""
-    policy(blind_share=0.0, gold_share=0.0)
-    policy(queue_order="rare_first")
+    set_policy(blind_share=0.0, gold_share=0.0)
+    set_policy(queue_order="rare_first")
     return settings
 
 

@@ -10,7 +10,7 @@ from annotator.faces.services import face_refresh_final_label
 from annotator.faces.store import faces_store
 from annotator.models import Annotation, Face, Suggester, Suggestion
 from tests.conftest import make_user, wait_for
-from tests.project_helpers import activate, active_in, policy
+from tests.project_helpers import activate, active_in, set_policy
 from tests.suggestions.test_worker import photo, redis_broker, roles, worker_factory  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -31,7 +31,7 @@ def test_evaluate_queues_what_the_model_lacks_and_the_worker_computes_it(data_ro
                                                                          redis_broker, worker_factory):
     from annotator.faces.store import NewFace
 
-    policy(overlap_share=0.0)
+    set_policy(overlap_share=0.0)
     settings.EVALUATION_RESAMPLES = 50
     tiny_checkpoint(tmp_path / "active.pt", "active")  # what the faces' own suggestions come from: quick
     fresh = tiny_checkpoint(tmp_path / "fresh.pt", "fresh")

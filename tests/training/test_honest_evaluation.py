@@ -14,7 +14,7 @@ from annotator.models import Annotation, Face, FinalSource, Suggester, Suggestio
 from annotator.training.selectors import evaluation_faces, suggester_evaluate
 from reviews.services import decision_make, gold_mark
 from tests.conftest import make_user
-from tests.project_helpers import activate, active_in, policy
+from tests.project_helpers import activate, active_in, set_policy
 from tests.queue.test_queue import make_face
 
 HAPPY, SAD, ANGER = 1, 2, 6
@@ -144,7 +144,7 @@ def test_a_model_that_is_not_active_gets_its_missing_predictions_with_now(data_r
 
     settings.EVALUATION_RESAMPLES = 50
     settings.EVALUATION_MIN_N = 5
-    policy(overlap_share=0.0)  # one answer a face
+    set_policy(overlap_share=0.0)  # one answer a face
     faces = store_real_faces(8)
     annotator = make_user("blind", "annotator")
     active = activate(Suggester.objects.create(name="active", version="1"))

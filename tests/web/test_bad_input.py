@@ -39,7 +39,7 @@ from django.test import Client
 
 from annotator.models import MAX_ID, Annotation, Face, Suggester, Suggestion
 from tests.conftest import install_default_guidelines, make_user
-from tests.project_helpers import activate, policy
+from tests.project_helpers import activate, set_policy
 from tests.queue.test_queue import NEXT, RELEASE, SUBMIT, make_face
 
 # --------------------------------------------------------------------------------------------------
@@ -366,9 +366,9 @@ def _claim_exactly(client, face):
 
 @pytest.fixture
 def world(db, settings) -> World:
-    policy(gold_share=0.0)
-    policy(blind_share=0.0)
-    policy(queue_order="rare_first")
+    set_policy(gold_share=0.0)
+    set_policy(blind_share=0.0)
+    set_policy(queue_order="rare_first")
     users = {
         "annotator": make_user("ann1", "annotator"),
         "other": make_user("ann2", "annotator"),

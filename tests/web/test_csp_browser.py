@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 
 from annotator.web.roles import ROLES
 from tests.conftest import make_user
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.review_factories import answer, flag, make_face, suggest, suggester
 
 PASSWORD = "pw-for-tests-123"
@@ -83,8 +83,8 @@ def check(visitor, path, ready, problems):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_every_page_runs_under_the_policy_without_a_violation(chromium, live_server, data_root, settings):
-    policy(blind_share=0.0)
-    policy(gold_share=0.0)
+    set_policy(blind_share=0.0)
+    set_policy(gold_share=0.0)
     annotator = make_user("ann1", "annotator")
     other = make_user("ann2", "annotator")
     reviewer = make_user("rev1", "reviewer")

@@ -12,14 +12,14 @@ from annotator.queue import services as queue_services
 from annotator.web.errors import exception_handle
 from reviews.evaluation import SuggesterNotFound
 from reviews.services import DecisionError
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.queue.test_queue import client_for, make_face, next_faces, submit
 from tests.review_factories import answer
 
 
 @pytest.fixture
-def policy(settings):
-    policy(blind_share=0.0, gold_share=0.0)
+def set_policy(settings):
+    set_policy(blind_share=0.0, gold_share=0.0)
     return settings
 
 

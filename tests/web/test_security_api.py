@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tests.conftest import make_user
-from tests.project_helpers import policy
+from tests.project_helpers import set_policy
 from tests.queue.test_queue import make_face
 from tests.security_helpers import apply_client_address_settings, settings_for_env
 
@@ -72,8 +72,8 @@ def test_a_fast_annotator_is_never_throttled_at_the_default_rates(settings, anno
     defaults = settings_for_env()["DEFAULT_THROTTLE_RATES"]
     assert defaults == {"user": "600/min", "anon": "60/min"}
     rates(settings, **defaults)
-    policy(blind_share=0.0)
-    policy(gold_share=0.0)
+    set_policy(blind_share=0.0)
+    set_policy(gold_share=0.0)
     for n in range(80):
         make_face(n)
     client = client_for(annotator_user)
