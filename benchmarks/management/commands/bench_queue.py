@@ -6,7 +6,9 @@ It EMPTIES the face, annotation, claim and suggestion tables of the database it 
 database made for it. For each size it bulk-inserts faces with SQL (no image files: claims never
 read them), then 32 processes (own connections) claim and submit as annotators do, and between
 their rounds the same processes run a bare SQL claim (one statement, SKIP LOCKED) as the baseline of what the database
-itself costs. The browser part serves the page from a live server thread and times Enter -> next
+itself costs. With --projects 1,10 each size runs once per project count: the faces dealt round-robin over that
+many projects, each annotator a member of one (a million faces in ten projects of 100,000, beside one of 1M).
+The browser part serves the page from a live server thread and times Enter -> next
 image painted with performance marks inside the page.
 """
 import multiprocessing
@@ -19,7 +21,6 @@ import time
 import uuid
 
 import numpy as np
-from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection, connections, transaction
@@ -27,14 +28,15 @@ from django.utils import timezone
 
 from annotator.guidelines.selectors import guideline_version_current
 from annotator.guidelines.services import guidelines_mark_read
-from annotator.models import Annotation, Suggester, Suggestion
+from annotator.models import Annotation, Project, ProjectMembership, Suggester, Suggestion
+from annotator.projects.services import project_create
 from annotator.queue import services as queue_services
 from tests.drawn_faces import store_drawn_faces
 
 BARE_CLAIM = """
 WITH c AS (
     SELECT f.id FROM annotator_face f
-    WHERE f.answer_count < f.required_annotations
+    WHERE f.answer_count < f.required_annotations AND f.project_id = %s
       AND NOT EXISTS (SELECT 1 FROM annotator_claim x WHERE x.face_id = f.id)
     ORDER BY f.queue_priority DESC, f.id
     LIMIT 1
@@ -49,9 +51,9 @@ WITH gone AS (DELETE FROM annotator_claim WHERE face_id = %s AND annotator_id = 
 UPDATE annotator_face SET answer_count = answer_count + 1 WHERE id = %s
 """
 FILL = """
-INSERT INTO annotator_face (image, content_hash, source, split, required_annotations, answer_count,
+INSERT INTO annotator_face (project_id, image, content_hash, source, split, required_annotations, answer_count,
                             queue_priority, needs_review, final_source, created_at)
-SELECT 'faces/bench.jpg', md5(i::text) || md5('bench' || i::text), '', 'unassigned',
+SELECT (%s::bigint[])[1 + i %% %s], 'faces/bench.jpg', md5(i::text) || md5('bench' || i::text), '', 'unassigned',
        CASE WHEN random() < 0.1 THEN 2 ELSE 1 END, 0, round((random() * 3.5)::numeric, 1)::float, false, '', now()
 FROM generate_series(1, %s) AS i
 """
@@ -66,6 +68,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--sizes", default="10000,1000000", help="face counts, comma-separated")
+        parser.add_argument("--projects", default="1",
+                            help="project counts, comma-separated (1,10: each size in one project, then dealt over ten)")
         parser.add_argument("--annotators", type=int, default=32)
         parser.add_argument("--ops", type=int, default=50, help="claim+submit rounds per annotator per size")
         parser.add_argument(
@@ -85,27 +89,39 @@ class Command(BaseCommand):
             )
         sizes = [int(s) for s in opts["sizes"].split(",") if s.strip()]
         self.think_ms = opts["think_ms"]
-        settings.BLIND_SHARE = 0.0  # measured separately by the tests; here only speed counts
-        settings.GOLD_SHARE = 0.0
-        settings.CALIBRATION_FACES = 0  # no calibration round: its annotators claim real faces at once
+        project_counts = [int(s) for s in opts["projects"].split(",") if s.strip()]
         users = self._users(opts["annotators"])
         rows = []
         results = {}
-        for size in sizes:
-            self._fill(size)
-            service, bare = self._run(users, opts["ops"], (self._service_round, self._bare_round), opts["think_ms"])
-            results[size] = (service, bare)
-            for name, samples in (
-                ("claim (service)", service["claim"]),
-                ("submit (service)", service["submit"]),
-                ("claim + submit", service["total"]),
-                ("bare SQL claim", bare["claim"]),
-                ("bare SQL claim + done", bare["total"]),
-            ):
-                rows.append((f"{size:,}", name, len(samples), pct(samples, 50), pct(samples, 99)))
-            self.stdout.write(f"  done {size:,} faces", ending="\n")
-            self.stdout.flush()
+        by_projects = {}
+        for n_projects in project_counts:
+            projects = self._projects(n_projects, users)
+            for size in sizes:
+                self._fill(size, projects)
+                service, bare = self._run(users, opts["ops"], (self._service_round, self._bare_round), opts["think_ms"])
+                if n_projects == project_counts[0]:
+                    results[size] = (service, bare)
+                by_projects[(n_projects, size)] = service
+                label = f"{size:,}" if n_projects == 1 else f"{size:,}/{n_projects}p"
+                for name, samples in (
+                    ("claim (service)", service["claim"]),
+                    ("submit (service)", service["submit"]),
+                    ("claim + submit", service["total"]),
+                    ("bare SQL claim", bare["claim"]),
+                    ("bare SQL claim + done", bare["total"]),
+                ):
+                    rows.append((label, name, len(samples), pct(samples, 50), pct(samples, 99)))
+                self.stdout.write(f"  done {size:,} faces in {n_projects} project(s)", ending="\n")
+                self.stdout.flush()
         self._table(rows, opts["annotators"])
+        if len(project_counts) >= 2:
+            one, many = project_counts[0], project_counts[-1]
+            for size in sizes:
+                a, b = by_projects[(one, size)], by_projects[(many, size)]
+                self.stdout.write(
+                    f"p50 / p99 claim at {size:,} faces, {many} projects / {one}: "
+                    f"{pct(b['claim'], 50) / pct(a['claim'], 50):.2f} / {pct(b['claim'], 99) / pct(a['claim'], 99):.2f}"
+                    "  (goal: about 1)")
         if len(sizes) >= 2:
             small, big = sizes[0], sizes[-1]
             service_small, _ = results[small]
@@ -128,12 +144,30 @@ class Command(BaseCommand):
             users.append(user)
         return users
 
-    def _fill(self, size):
+    def _projects(self, n, users) -> list:
+        """Return n projects (the default one first, then bench-2 ... bench-n), without blind or gold faces
+        (measured by the tests; here only speed counts) and without a calibration round; each annotator is
+        a member of one of them, dealt round-robin, and claims there."""
+        policy = {"blind_share": 0.0, "gold_share": 0.0, "calibration_faces": 0, "queue_order": "rare_first"}
+        projects = [Project.objects.default()]
+        for i in range(2, n + 1):
+            project = Project.objects.filter(slug=f"bench-{i}").first() or project_create(slug=f"bench-{i}")
+            projects.append(project)
+        for project in projects:
+            Project.objects.filter(pk=project.pk).update(**policy)
+        ProjectMembership.objects.filter(user__in=users).delete()
+        for i, user in enumerate(users):
+            ProjectMembership.objects.create(project=projects[i % n], user=user)
+            user.bench_project = Project.objects.get(pk=projects[i % n].pk)
+        return projects
+
+    def _fill(self, size, projects):
         started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE annotator_face RESTART IDENTITY CASCADE")
             cursor.execute("TRUNCATE annotator_historicalannotation")
-            cursor.execute(FILL, [size])
+            cursor.execute("TRUNCATE annotator_annotatorstanding, annotator_historicalannotatorstanding")
+            cursor.execute(FILL, [[p.pk for p in projects], len(projects), size])
             cursor.execute("VACUUM ANALYZE annotator_face")
             # Write the bulk insert out now, so a checkpoint does not land inside the measurement.
             try:
@@ -144,7 +178,8 @@ class Command(BaseCommand):
             cursor.execute("ANALYZE annotator_annotation")
         self.stdout.write(f"  inserted {size:,} faces in {time.perf_counter() - started:.1f} s")
         sql, params = queue_services.lock_candidates_sql(
-            annotator_id=User.objects.get(username="bench-annotator-0").pk, now=timezone.now(), limit=1, exclude=[]
+            annotator_id=User.objects.get(username="bench-annotator-0").pk, project=projects[0], now=timezone.now(),
+            limit=1, exclude=[]
         )
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
@@ -202,7 +237,7 @@ class Command(BaseCommand):
     @staticmethod
     def _service_round(user, out):
         t0 = time.perf_counter()
-        items = queue_services.queue_claim(annotator=user, count=1)
+        items = queue_services.queue_claim(annotator=user, project=user.bench_project, count=1)
         t1 = time.perf_counter()
         if not items:
             return
@@ -218,7 +253,7 @@ class Command(BaseCommand):
     def _bare_round(user, out):
         t0 = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(BARE_CLAIM, [user.pk])
+            cursor.execute(BARE_CLAIM, [user.bench_project.pk, user.pk])
             row = cursor.fetchone()
         t1 = time.perf_counter()
         if row is None:
@@ -263,6 +298,7 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             user.groups.add(Group.objects.get_or_create(name="annotator")[0])
+            ProjectMembership.objects.get_or_create(project=Project.objects.default(), user=user)
             if (version := guideline_version_current()) is not None:
                 guidelines_mark_read(user=user, version=version)  # no guidelines overlay before the first face
             server = LiveServerThread("localhost", StaticFilesHandler, port=0)
