@@ -12,6 +12,8 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from annotator.models import Project, ProjectMembership
+
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 DEMO_USERS = (
     ("admin", ("admin",), True),
@@ -50,6 +52,8 @@ class Command(BaseCommand):
             user.is_superuser = staff
             user.save()
             user.groups.set(Group.objects.filter(name__in=roles))
+            # The demo has one project; a lead adds people to further projects in the admin.
+            ProjectMembership.objects.get_or_create(project=Project.objects.default(), user=user)
             passwords[username] = password
         return passwords
 
