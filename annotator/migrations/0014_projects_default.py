@@ -34,7 +34,7 @@ def into_default_project(apps, schema_editor):
     policy = {field: getattr(live, name, fallback) for field, (name, fallback) in POLICY_SETTINGS.items()}
     project = Project.objects.create(
         slug="default", name="Default project", active_suggester=Suggester.objects.filter(is_active=True).first(),
-        description="Everything this instance held before it had projects.", **policy,
+        description="The first project: every face is here until another project is made.", **policy,
     )
     Membership = apps.get_model("annotator", "ProjectMembership")
     members = User.objects.filter(groups__name__in=["annotator", "reviewer", "admin"]).distinct()

@@ -1,12 +1,14 @@
 """The /annotate/ page: one server-rendered shell; the queue is driven by static/js/annotate.js."""
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F
 from django.http import Http404
 from django.shortcuts import render
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import regions_for_page
 from annotator.guidelines import selectors as guideline_selectors
+from annotator.models import Face
 from annotator.projects.selectors import projects_of
 from annotator.qualification.selectors import standing_summary
 from annotator.qualification.services import standing_resolve
@@ -27,7 +29,11 @@ def annotate(request):
     projects = list(projects_of(request.user))
     slug = request.GET.get("project", "")
     if not slug and len(projects) != 1:
-        return render(request, "annotate_projects.html", {"projects": projects})
+        waiting = dict(Face.objects.filter(project__in=projects, answer_count__lt=F("required_annotations"),
+                                           is_gold=False).order_by().values("project_id")
+                       .annotate(n=Count("id")).values_list("project_id", "n"))
+        return render(request, "annotate_projects.html",
+                      {"projects": [(p, waiting.get(p.pk, 0)) for p in projects]})
     project = next((p for p in projects if p.slug == slug or not slug), None)
     if project is None:
         raise Http404("No such project of yours.")
