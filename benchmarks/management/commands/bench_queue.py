@@ -270,9 +270,9 @@ class Command(BaseCommand):
             f"Queue latency, {annotators} concurrent annotators pausing {self.think_ms:.0f} ms on average, "
             "PostgreSQL (milliseconds)"
         )
-        self.stdout.write(f"{'faces':>11}  {'operation':<22} {'n':>6} {'p50':>8} {'p99':>8}")
+        self.stdout.write(f"{'faces':>14}  {'operation':<22} {'n':>6} {'p50':>8} {'p99':>8}")
         for size, name, n, p50, p99 in rows:
-            self.stdout.write(f"{size:>11}  {name:<22} {n:>6} {p50:>8.2f} {p99:>8.2f}")
+            self.stdout.write(f"{size:>14}  {name:<22} {n:>6} {p50:>8.2f} {p99:>8.2f}")
 
     def _browser(self, count):
         """Time Enter -> next image painted on the real page, served by a live server thread."""
