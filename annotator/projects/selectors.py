@@ -77,7 +77,10 @@ def project_for_user(user, slug: Optional[str] = None) -> Project:
 
 
 def project_named(slug: Optional[str] = None) -> Project:
-    """Return the project of that slug, or the only project when slug is empty (commands: --project)."""
+    """Return the project of that slug, or the only project when slug is empty (commands: --project).
+    An instance with no project at all (a flushed database) has the default one, as a migrated one does."""
+    if not slug and not Project.objects.exists():
+        return Project.objects.default()
     return _choose(Project.objects.order_by("id"), slug, "")
 
 
