@@ -72,8 +72,7 @@ class ProjectAdmin(SimpleHistoryAdmin):
 
     form = ProjectForm
     list_display = ("slug", "name", "faces", "final", "flagged", "answers_24h", "members_n",
-                    "annotators_per_face", "overlap_share", "blind_share", "gold_share", "export_categories",
-                    "active_suggester")
+                    "annotators_per_face", "blind_share", "export_categories", "active_suggester")
     search_fields = ("slug", "name")
     history_list_display = [*POLICY_FIELDS, "active_suggester"]
 
@@ -86,6 +85,13 @@ class ProjectAdmin(SimpleHistoryAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("slug",) if obj else ()  # the slug is in commands and URLs
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "active_suggester":  # chosen here; added, changed and deleted on its own page
+            for attr in ("can_add_related", "can_change_related", "can_delete_related", "can_view_related"):
+                setattr(field.widget, attr, False)
+        return field
 
     def get_queryset(self, request):
         return projects_overview(super().get_queryset(request)).select_related("active_suggester")
