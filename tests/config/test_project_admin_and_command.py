@@ -187,9 +187,16 @@ def test_admin_make_active_refuses_with_several_projects_and_acts_in_the_only_on
 
 def test_admin_guideline_saves_into_the_chosen_project(client, staff_admin):
     default = Project.objects.default()
+    client.force_login(staff_admin)
+    alone = client.post("/admin/annotator/guideline/add/", {  # one project: sent without one, it is that one
+        "category": 2, "definition": "Sadness, as before", "not_this": "", "example_faces": ""})
+    assert alone.status_code == 302, alone.content.decode()[:2000]
+    assert Guideline.objects.filter(project=default, definition="Sadness, as before").exists()
     pilot = project_create(slug="pilot", name="Pilot")
     before = Guideline.objects.filter(project=default).count()
-    client.force_login(staff_admin)
+    unnamed = client.post("/admin/annotator/guideline/add/", {  # two: the project must be named
+        "category": 2, "definition": "Which one?", "not_this": "", "example_faces": ""})
+    assert unnamed.status_code == 200 and not Guideline.objects.filter(definition="Which one?").exists()
     response = client.post("/admin/annotator/guideline/add/", {
         "project": pilot.pk, "category": 3, "definition": "Pilot's own surprise", "not_this": "", "example_faces": ""})
     assert response.status_code == 302, response.content.decode()[:2000]
