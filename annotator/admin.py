@@ -21,7 +21,7 @@ from annotator.models import (
     Suggestion,
 )
 from annotator.projects.policy import POLICY_FIELDS
-from annotator.projects.selectors import projects_overview
+from annotator.projects.selectors import project_named, projects_overview
 from annotator.projects.services import (
     project_create,
     project_members_add,
@@ -282,11 +282,14 @@ class GuidelineForm(forms.ModelForm):
             self.fields["project"].disabled = True  # an edit is the next version of the same project's set
         else:
             first_two = list(Project.objects.order_by("id")[:2])
-            if len(first_two) == 1:
-                self.initial.setdefault("project", first_two[0].pk)
+            if len(first_two) < 2:  # one project: nothing to choose (a form sent without it means that one)
+                self.initial.setdefault("project", first_two[0].pk if first_two else None)
+                self.fields["project"].required = False
 
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("project") is None and not self.fields["project"].required:
+            cleaned["project"] = project_named()
         parts = [p for p in cleaned.get("example_faces", "").replace(" ", ",").split(",") if p]
         if cleaned.get("project") is not None:
             try:  # the examples must be faces of the same project
