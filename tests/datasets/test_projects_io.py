@@ -106,3 +106,16 @@ def test_export_writes_one_project_with_its_category_set(pilot, data_root):
     run("export_affectnet", str(data_root / "pilot-all"), "--project", "pilot", "--categories", "0-10")
     manifest = json.loads((data_root / "pilot-all" / "manifest.json").read_text())  # --categories still rules
     assert manifest["categories"] == list(range(11)) and manifest["total"] == 3
+
+
+def test_csv_import_puts_the_faces_into_the_named_project(pilot, data_root, settings):
+    face = labelled(pilot, 5, 3)
+    out = data_root / "pilot-csv"
+    run("export_affectnet", str(out), "--project", "pilot", "--csv")
+    text = run("import_affectnet_csv", str(out / "training.csv"), "--images", str(out), "--labels", "annotations",
+               "--project", "default")
+    assert "imported 1 faces (1 annotations)" in text
+    [copy] = Face.objects.filter(project=Project.objects.default())
+    assert copy.content_hash == face.content_hash and copy.id != 5  # the same crop; id 5 is pilot's
+    assert (copy.final_category, copy.split) == (3, "train")
+    assert len(crop_files(settings)) == 1
