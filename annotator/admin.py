@@ -1,20 +1,154 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.db.models.expressions import RawSQL
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from annotator.domain.categories import parse_categories
 from annotator.guidelines.services import GuidelineError, guideline_examples_check, guideline_save
-from annotator.models import Annotation, AnnotatorStanding, Claim, Face, Guideline, Photo, Suggester, Suggestion
+from annotator.models import (
+    Annotation,
+    AnnotatorStanding,
+    Claim,
+    Face,
+    Guideline,
+    Photo,
+    Project,
+    Suggester,
+    Suggestion,
+)
+from annotator.projects.policy import POLICY_FIELDS
+from annotator.projects.selectors import project_named, projects_overview
+from annotator.projects.services import (
+    project_create,
+    project_members_add,
+    project_members_remove,
+    project_policy_update,
+)
 from annotator.suggestions.services import suggester_activate
+
+
+class ProjectForm(forms.ModelForm):
+    """The project's settings, with its members (kept through the membership rows, which the
+    project services write)."""
+
+    project_members = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.order_by("username"), required=False, label="Members",
+        widget=FilteredSelectMultiple("members", is_stacked=False),
+        help_text="Annotators claim and reviewers review only the faces of their projects (admins see all).",
+    )
+
+    class Meta:
+        model = Project
+        fields = ["slug", "name", "description", *POLICY_FIELDS, "active_suggester"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["project_members"] = list(self.instance.members.values_list("pk", flat=True))
+        else:  # a new project starts from today's settings (the environment variables)
+            from annotator.projects.policy import project_policy_defaults
+
+            for name, value in project_policy_defaults().items():
+                self.initial.setdefault(name, value)
+
+    def clean_export_categories(self):
+        value = self.cleaned_data["export_categories"]
+        try:
+            parse_categories(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc).replace("--categories: ", "")) from None
+        return value
+
+
+@admin.register(Project)
+class ProjectAdmin(SimpleHistoryAdmin):
+    """Projects side by side; every save goes through the project services, so a policy change applies
+    to the faces not yet finished and is kept in the history (History, top right) with who made it,
+    and a newly chosen active suggester gets its suggestions queued."""
+
+    form = ProjectForm
+    list_display = ("slug", "name", "faces", "final", "flagged", "answers_24h", "members_n",
+                    "annotators_per_face", "blind_share", "export_categories", "active_suggester")
+    search_fields = ("slug", "name")
+    history_list_display = [*POLICY_FIELDS, "active_suggester"]
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (None, {"fields": ["slug", "name", "description", "project_members"]}),
+            ("Labelling policy (a change applies to the faces not yet finished)", {"fields": list(POLICY_FIELDS)}),
+            ("Suggestions", {"fields": ["active_suggester"]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("slug",) if obj else ()  # the slug is in commands and URLs
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "active_suggester":  # chosen here; added, changed and deleted on its own page
+            for attr in ("can_add_related", "can_change_related", "can_delete_related", "can_view_related"):
+                setattr(field.widget, attr, False)
+        return field
+
+    def get_queryset(self, request):
+        return projects_overview(super().get_queryset(request)).select_related("active_suggester")
+
+    @admin.display(description="faces", ordering="face_count")
+    def faces(self, project):
+        return project.face_count
+
+    @admin.display(description="final", ordering="final_count")
+    def final(self, project):
+        done = project.final_count
+        return f"{done} ({100 * done / project.face_count:.0f}%)" if project.face_count else "0"
+
+    @admin.display(description="open flags", ordering="flagged_count")
+    def flagged(self, project):
+        return project.flagged_count
+
+    @admin.display(description="answers 24 h", ordering="answers_24h")
+    def answers_24h(self, project):
+        return project.answers_24h
+
+    @admin.display(description="members", ordering="member_count")
+    def members_n(self, project):
+        return project.member_count
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            saved = project_create(slug=data["slug"], name=data["name"], description=data["description"],
+                                   by=request.user, **{name: data[name] for name in POLICY_FIELDS})
+        else:
+            changes = {name: data[name] for name in form.changed_data
+                       if name in (*POLICY_FIELDS, "name", "description")}
+            saved = project_policy_update(project=obj, by=request.user, **changes) if changes else obj
+        if "active_suggester" in form.changed_data:
+            chosen = data["active_suggester"]
+            if chosen is None:
+                project_policy_update(project=saved, by=request.user, active_suggester=None)
+            else:  # its suggestions are queued for the project's faces not final yet
+                suggester_activate(suggester_id=chosen.pk, project=saved, by=request.user)
+        obj.pk = obj.id = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        project = form.instance
+        chosen = set(form.cleaned_data["project_members"])
+        now = set(project.members.all())
+        project_members_add(project=project, users=chosen - now)
+        project_members_remove(project=project, users=now - chosen)
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
 
 @admin.register(Face)
 class FaceAdmin(admin.ModelAdmin):
     list_display = ("id", "thumbnail", "split", "final_category", "final_source", "answer_count",
                     "required_annotations", "needs_review", "created_at")
-    list_filter = ("split", "final_source", "final_category", "needs_review", "required_annotations")
+    list_filter = ("project", "split", "final_source", "final_category", "needs_review", "required_annotations")
     search_fields = ("=id", "source", "content_hash")
     readonly_fields = ("content_hash", "preview", "created_at", "final_at", "answer_count")
     list_per_page = 50
@@ -78,8 +212,14 @@ class SuggesterAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Choose exactly one suggester to make active.", level="error")
             return
-        suggester = suggester_activate(suggester_id=queryset.get().pk)
-        self.message_user(request, f"{suggester} is now the active suggester.")
+        projects = list(Project.objects.order_by("id")[:2])
+        if len(projects) != 1:  # which project's? Each chooses its own, on its page
+            self.message_user(request, "This instance has several projects, each with its own active suggester: "
+                                       "choose it on the project's page (Projects, then the project, then "
+                                       "Active suggester).", level="error")
+            return
+        suggester = suggester_activate(suggester_id=queryset.get().pk, project=projects[0], by=request.user)
+        self.message_user(request, f"{suggester} is now the active suggester of {projects[0].slug}.")
 
     def get_queryset(self, request):
         # The face total rides along as one uncorrelated subquery, not one COUNT per listed row.
@@ -130,20 +270,33 @@ class GuidelineForm(forms.ModelForm):
 
     class Meta:
         model = Guideline
-        fields = ["category", "definition", "not_this"]
+        fields = ["project", "category", "definition", "not_this"]
         labels = {"not_this": "What it is not"}
+        help_texts = {"project": "Each project has its own guideline set and version numbers"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["project"].empty_label = None
         if self.instance.pk:
             self.initial["example_faces"] = ", ".join(map(str, self.instance.example_face_ids))
+            self.fields["project"].disabled = True  # an edit is the next version of the same project's set
+        else:
+            first_two = list(Project.objects.order_by("id")[:2])
+            if len(first_two) < 2:  # one project: nothing to choose (a form sent without it means that one)
+                self.initial.setdefault("project", first_two[0].pk if first_two else None)
+                self.fields["project"].required = False
 
-    def clean_example_faces(self):
-        parts = [p for p in self.cleaned_data["example_faces"].replace(" ", ",").split(",") if p]
-        try:
-            return guideline_examples_check(parts)
-        except GuidelineError as e:
-            raise forms.ValidationError(e.message) from None
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("project") is None and not self.fields["project"].required:
+            cleaned["project"] = project_named()
+        parts = [p for p in cleaned.get("example_faces", "").replace(" ", ",").split(",") if p]
+        if cleaned.get("project") is not None:
+            try:  # the examples must be faces of the same project
+                cleaned["example_faces"] = guideline_examples_check(parts, project=cleaned["project"])
+            except GuidelineError as e:
+                self.add_error("example_faces", e.message)
+        return cleaned
 
 
 @admin.register(Guideline)
@@ -152,10 +305,11 @@ class GuidelineAdmin(admin.ModelAdmin):
     because answers record the version they were given under."""
 
     form = GuidelineForm
-    list_display = ("category", "version", "is_current", "short_definition", "created_by", "created_at")
-    list_filter = ("category",)
+    list_display = ("project", "category", "version", "is_current", "short_definition", "created_by", "created_at")
+    list_filter = ("project", "category")
     readonly_fields = ("version", "examples", "created_by", "created_at")
-    fields = ("category", "definition", "not_this", "example_faces", "examples", "version", "created_by", "created_at")
+    fields = ("project", "category", "definition", "not_this", "example_faces", "examples", "version", "created_by",
+              "created_at")
 
     @admin.display(description="definition")
     def short_definition(self, guideline):
@@ -164,7 +318,8 @@ class GuidelineAdmin(admin.ModelAdmin):
 
     @admin.display(description="in force", boolean=True)
     def is_current(self, guideline):
-        return not Guideline.objects.filter(category=guideline.category, version__gt=guideline.version).exists()
+        return not Guideline.objects.filter(project_id=guideline.project_id, category=guideline.category,
+                                            version__gt=guideline.version).exists()
 
     @admin.display(description="example crops")
     def examples(self, guideline):
@@ -176,17 +331,19 @@ class GuidelineAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Not obj.save(): an edit of any version is stored as the next version; the old row stays.
         saved = guideline_save(
+            project=obj.project if change else form.cleaned_data["project"],
             category=form.cleaned_data["category"], definition=form.cleaned_data["definition"],
             not_this=form.cleaned_data["not_this"], example_face_ids=form.cleaned_data["example_faces"],
             by=request.user,
         )
         obj.pk, obj.version, obj.created_by, obj.created_at = saved.pk, saved.version, saved.created_by, saved.created_at
         obj.example_face_ids = saved.example_face_ids
-        self.message_user(request, f"Saved as guideline set version {saved.version} "
+        obj.project_id = saved.project_id
+        self.message_user(request, f"Saved as {saved.project.slug}'s guideline set version {saved.version} "
                                    f"(answers from now on record it; was {saved.version - 1}).")
 
     def has_delete_permission(self, request, obj=None):
         return False  # answers refer to versions; an edit adds one
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("created_by")
+        return super().get_queryset(request).select_related("created_by", "project")

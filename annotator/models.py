@@ -464,16 +464,23 @@ class CalibrationAnswer(models.Model):
 class Photo(models.Model):
     """A raw photo that import_images has seen (by the SHA-256 of its bytes), with how many faces it gave.
 
-    It is how a photo seen before is skipped, and how photos with no face stay on record.
+    It is how a photo seen before is skipped, and how photos with no face stay on record. Kept per
+    project: a photo imported into one project is imported into another again (its crops are stored
+    once, by content).
     """
 
-    sha256 = models.CharField(max_length=64, unique=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="photos",
+                                default=default_project_id)
+    sha256 = models.CharField(max_length=64)
     source = models.CharField(max_length=2048, help_text="Path of the file when it was imported")
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     face_count = models.PositiveSmallIntegerField(help_text="Faces the detector found (0: no face)")
     detector = models.CharField(max_length=32)
     imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="photo_once_per_project")]
 
     def __str__(self):
         return f"{self.source} ({self.face_count} faces)"

@@ -33,7 +33,7 @@ from annotator.datasets.formats import affectnet_csv, affectnet_npy
 from annotator.domain.categories import CATEGORY_NAMES, NUM_CATEGORIES
 from annotator.domain.crops import BOX_MARGIN, CROP_SIZE, ImageUnreadable, crop_normalise, landmarks_scale
 from annotator.faces.selectors import faces_with_final_label
-from annotator.models import Face, Split, Suggester
+from annotator.models import Face, Project, Split, Suggester
 
 SPLIT_FOLDERS = {Split.TRAIN: "train_set", Split.VAL: "val_set"}
 CSV_NAMES = {Split.TRAIN: "training.csv", Split.VAL: "validation.csv"}
@@ -164,13 +164,14 @@ def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list
     return data, landmarks_scale(landmarks, (0, 0, *size))  # the whole image is the crop
 
 
-def _left_out_counts(*, splits, categories) -> Counter:
-    """Count the faces that the export leaves out, by reason (those decided before writing)."""
+def _left_out_counts(*, project, splits, categories) -> Counter:
+    """Count the project's faces that the export leaves out, by reason (those decided before writing)."""
     counts = Counter()
-    unlabelled = Face.objects.filter(final_category__isnull=True)
+    faces = Face.objects.filter(project=project)
+    unlabelled = faces.filter(final_category__isnull=True)
     counts["no final label"] = unlabelled.filter(needs_review=False).count()
     counts["open disagreement (needs review)"] = unlabelled.filter(needs_review=True).count()
-    labelled = Face.objects.filter(final_category__isnull=False)
+    labelled = faces.filter(final_category__isnull=False)
     for row in labelled.values("split").annotate(n=Count("id")):
         if row["split"] == Split.UNASSIGNED:
             counts["unassigned split"] += row["n"]
@@ -216,9 +217,10 @@ def _face_files_write(folder: str, row):
     return row._replace(landmarks=lnd)
 
 
-def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int, workers) -> dict:
-    faces = faces_with_final_label(splits=splits).filter(final_category__in=categories)
-    left_out = _left_out_counts(splits=splits, categories=categories)
+def _write(folder: Path, *, project, splits, categories, csv: bool, progress: bool, chunk_size: int,
+           workers) -> dict:
+    faces = faces_with_final_label(splits=splits, projects=[project]).filter(final_category__in=categories)
+    left_out = _left_out_counts(project=project, splits=splits, categories=categories)
     counts = {split: Counter() for split in splits}
     sources = Counter()
     with_open_flags = 0
@@ -288,6 +290,7 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
         **MANIFEST_MARKER,
         "format": affectnet_npy.FORMAT.name,
         "exported_at": timezone.now().isoformat(),
+        "project": {"slug": project.slug, "name": project.name},
         "splits": {split: SPLIT_FOLDERS[split] for split in splits},
         "categories": categories,
         "category_names": {str(c): CATEGORY_NAMES[c] for c in categories},
@@ -335,8 +338,10 @@ def affectnet_export(
     progress: bool = True,
     chunk_size: int = CHUNK_SIZE,
     workers: Optional[int] = None,
+    project: Optional[Project] = None,
 ) -> dict:
-    """Write every face with a final label to OUT/train_set and OUT/val_set; return the manifest.
+    """Write every face of the project (default: the default project) with a final label to
+    OUT/train_set and OUT/val_set; return the manifest (which names the project).
 
     Faces whose split is unassigned are left out (and counted in the manifest): a split is a
     decision for the person who owns the dataset, not for the export. workers: writer processes
@@ -354,6 +359,7 @@ def affectnet_export(
     if Split.UNASSIGNED in splits:
         raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
     categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
+    project = project or Project.objects.default()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
@@ -362,6 +368,7 @@ def affectnet_export(
     try:
         manifest = _write(
             partial_folder,
+            project=project,
             splits=splits,
             categories=categories,
             csv=csv,

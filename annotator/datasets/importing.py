@@ -25,7 +25,7 @@ from annotator.domain.crops import ImageUnreadable, NotAnImage, crop_normalise, 
 from annotator.domain.labels import Label
 from annotator.faces.services import faces_final_labels_store
 from annotator.faces.store import NewFace, crop_save, faces_store
-from annotator.models import MAX_ID, Annotation, Face, FinalSource, Split
+from annotator.models import MAX_ID, Annotation, Face, FinalSource, Project, Split
 
 DEFAULT_IMPORT_USER = "affectnet-import"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -113,17 +113,21 @@ def _read_bytes(root: Path, path: Path) -> bytes:
         raise _Skip(path, f"cannot read ({exc.strerror or exc})") from None
 
 
-def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None:
-    """Store a batch (crops already stored): skip what is there, then faces + answers + final labels atomically."""
+def _store_batch(batch: list[_Candidate], *, user, project: Project, report: ImportReport) -> None:
+    """Store a batch (crops already stored): skip what the project has, then faces + answers + final
+    labels atomically. A face of another project is stored again in this one (a new row, the same crop
+    file); an AffectNet id another project's face holds is given up (faces_store gives it a new id)."""
     hashes = {c.new_face.content_hash for c in batch}
     ids = {c.new_face.id for c in batch if c.new_face.id is not None}
-    known_hashes = set(Face.objects.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
-    known_ids = dict(Face.objects.filter(id__in=ids).values_list("id", "content_hash")) if ids else {}
+    known_hashes = set(Face.objects.filter(project=project, content_hash__in=hashes)
+                       .values_list("content_hash", flat=True))
+    known_ids = (dict(Face.objects.filter(project=project, id__in=ids).values_list("id", "content_hash"))
+                 if ids else {})
     fresh, seen_hashes, seen_ids = [], set(), {}
     for c in batch:
         nf = c.new_face
         if nf.content_hash in known_hashes or nf.content_hash in seen_hashes:
-            report.already_present += 1  # the same crop is never stored twice
+            report.already_present += 1  # the same crop is never stored twice in a project
             continue
         if nf.id is not None and (nf.id in known_ids or nf.id in seen_ids):
             other = seen_ids.get(nf.id, "a face already stored")
@@ -136,7 +140,7 @@ def _store_batch(batch: list[_Candidate], *, user, report: ImportReport) -> None
     if not fresh:
         return
     with transaction.atomic():
-        created = {face.content_hash: face for face in faces_store([c.new_face for c in fresh])}
+        created = {face.content_hash: face for face in faces_store([c.new_face for c in fresh], project=project)}
         # A face another import stored meanwhile is not created here (faces_store skips it): no answer for it.
         labelled = [(created[c.new_face.content_hash], c.label) for c in fresh
                     if c.label is not None and c.new_face.content_hash in created]
@@ -183,10 +187,12 @@ def _run(
     workers: Optional[int],
     total: Optional[int],
     user,
+    project: Optional[Project],
     batch_size: Optional[int],
     progress: bool,
 ) -> ImportReport:
     report = ImportReport()
+    project = project or Project.objects.default()
     workers = workers or default_workers(total)
     batch_size = batch_size or settings.IMPORT_BATCH_SIZE
     batch: list[_Candidate] = []
@@ -200,10 +206,10 @@ def _run(
                 batch.append(item)
             bar.update(1)
             if len(batch) >= batch_size:
-                _store_batch(batch, user=user, report=report)
+                _store_batch(batch, user=user, project=project, report=report)
                 batch = []
         if batch:
-            _store_batch(batch, user=user, report=report)
+            _store_batch(batch, user=user, project=project, report=report)
     return report
 
 
@@ -285,11 +291,13 @@ def affectnet_folder_import(
     batch_size: Optional[int] = None,
     progress: bool = True,
     workers: Optional[int] = None,
+    project: Optional[Project] = None,
 ) -> ImportReport:
     """Import an AffectNet images/annotations folder; return what was imported and skipped.
 
     With labels, each face's _exp/_val/_aro become an answer of `username` and, the face needing
-    that one answer, its final label. Running it again adds nothing.
+    that one answer, its final label. Running it again adds nothing. The faces go into `project`
+    (default: the default project).
     """
     root = allowed_path(path)
     if not root.is_dir():
@@ -308,6 +316,7 @@ def affectnet_folder_import(
         candidates(),
         total=total,
         user=user,
+        project=project,
         batch_size=batch_size,
         progress=progress,
         workers=workers,
@@ -367,6 +376,7 @@ def affectnet_csv_import(
     batch_size: Optional[int] = None,
     progress: bool = True,
     workers: Optional[int] = None,
+    project: Optional[Project] = None,
 ) -> ImportReport:
     """Import the faces of a full-release CSV (training.csv / validation.csv) from its images."""
     csv_file = allowed_path(csv_path)
@@ -384,6 +394,7 @@ def affectnet_csv_import(
         candidates,
         total=total,
         user=user,
+        project=project,
         batch_size=batch_size,
         progress=progress,
         workers=workers,

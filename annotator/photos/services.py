@@ -24,7 +24,7 @@ from annotator.common.process_pool import process_map
 from annotator.domain.batching import chunked
 from annotator.domain.categories import CATEGORY_NAMES
 from annotator.faces.store import NewFace, faces_store
-from annotator.models import Photo, Split, Suggester, Suggestion
+from annotator.models import Photo, Project, Split, Suggester, Suggestion
 from annotator.photos import detection
 from annotator.suggestions.services import suggestions_store
 
@@ -114,8 +114,8 @@ def _file_sha256(path: Path) -> Optional[str]:
     return digest.hexdigest()
 
 
-def _new_paths(paths: Iterator[Path], summary: ImportSummary, chunk_size: int) -> Iterator[Path]:
-    """Yield the paths whose bytes were not imported before (one query per chunk).
+def _new_paths(paths: Iterator[Path], summary: ImportSummary, chunk_size: int, project: Project) -> Iterator[Path]:
+    """Yield the paths whose bytes were not imported into the project before (one query per chunk).
 
     Copies inside one chunk are caught here; copies further apart in the same run are caught when
     stored (faces_store dedups crops by content), so no set grows with the folder.
@@ -124,7 +124,8 @@ def _new_paths(paths: Iterator[Path], summary: ImportSummary, chunk_size: int) -
         this_run: set[str] = set()
         started = time.perf_counter()
         hashed = [(path, _file_sha256(path)) for path in chunk]
-        known = set(Photo.objects.filter(sha256__in=[h for _, h in hashed if h]).values_list("sha256", flat=True))
+        known = set(Photo.objects.filter(project=project, sha256__in=[h for _, h in hashed if h])
+                    .values_list("sha256", flat=True))
         summary.add_seconds("seen-check", time.perf_counter() - started)
         for path, sha in hashed:
             summary.files += 1
@@ -157,7 +158,7 @@ def no_face_suggester(detector: str) -> Suggester:
 
 
 def _store_batch(results: list[detection.PhotoResult], *, summary: ImportSummary, split: str, detector: str,
-                 source_of: Callable[[str], str]) -> None:
+                 source_of: Callable[[str], str], project: Project) -> None:
     """Store one batch: the faces (through faces_store), the photo records, No-Face suggestions (through
     suggestions_store, like any model's)."""
     started = time.perf_counter()
@@ -173,10 +174,10 @@ def _store_batch(results: list[detection.PhotoResult], *, summary: ImportSummary
                          original_height=result.height, split=split)
             new_faces.append(nf)
             candidate_hashes.add(nf.content_hash)
-        photos.append(Photo(sha256=result.sha256, source=result.path[:2048], width=result.width,
+        photos.append(Photo(project=project, sha256=result.sha256, source=result.path[:2048], width=result.width,
                             height=result.height, face_count=len(result.faces), detector=detector))
     with transaction.atomic():
-        created = faces_store(new_faces)
+        created = faces_store(new_faces, project=project)
         Photo.objects.bulk_create(photos, ignore_conflicts=True)
         candidates = [face for face in created if face.content_hash in candidate_hashes]
         if candidates:
@@ -197,14 +198,17 @@ def photos_import(*, folder, workers: Optional[int] = None, detector: Optional[s
                   no_face_as_candidates: bool = False, split: str = Split.UNASSIGNED, batch_size: int = 64,
                   progress: Optional[Callable[[int], None]] = None, trusted_folder: bool = False,
                   source_of: Callable[[str], str] = str,
-                  report: Optional[Callable[[str, str], None]] = None) -> ImportSummary:
+                  report: Optional[Callable[[str, str], None]] = None,
+                  project: Optional[Project] = None) -> ImportSummary:
     """Turn every photo under folder into faces; return what happened (bad files listed, never raised).
 
     The folder must lie under DATA_ROOTS (PathNotAllowed otherwise) unless the server made it
     itself (trusted_folder, the upload page's temporary folder). progress(n) is called as photos
     finish. source_of(path) gives what is recorded as a face's source (the path by default).
     report(kind, text) is called for each bad file ("bad"), each photo with no face ("no face"), and once
-    when the configured detector is unavailable and Haar is used ("warning").
+    when the configured detector is unavailable and Haar is used ("warning"). The faces go into `project`
+    (default: the default project); a photo imported into another project before is imported again
+    (its crops are stored once, by content).
     """
     root = Path(folder).resolve() if trusted_folder else allowed_path(folder)
     if not root.is_dir():
@@ -223,7 +227,8 @@ def photos_import(*, folder, workers: Optional[int] = None, detector: Optional[s
         if report:
             report("warning", warning)
     started = time.perf_counter()
-    paths = _new_paths(photo_files(root, summary.add_bad), summary, chunk_size=batch_size)
+    project = project or Project.objects.default()
+    paths = _new_paths(photo_files(root, summary.add_bad), summary, chunk_size=batch_size, project=project)
     batch: list[detection.PhotoResult] = []
     for result in analysed_photos(paths, workers=workers, detector=detector, keep_whole=no_face_as_candidates):
         if progress:
@@ -239,9 +244,10 @@ def photos_import(*, folder, workers: Optional[int] = None, detector: Optional[s
             summary.add_seconds(stage, value)
         batch.append(result)
         if len(batch) >= batch_size:
-            _store_batch(batch, summary=summary, split=split, detector=detector, source_of=source_of)
+            _store_batch(batch, summary=summary, split=split, detector=detector, source_of=source_of,
+                         project=project)
             batch = []
     if batch:
-        _store_batch(batch, summary=summary, split=split, detector=detector, source_of=source_of)
+        _store_batch(batch, summary=summary, split=split, detector=detector, source_of=source_of, project=project)
     summary.elapsed = time.perf_counter() - started
     return summary

@@ -12,11 +12,11 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Iterable
+from typing import IO, Iterable, Optional
 
 from django.conf import settings
 
-from annotator.models import Split
+from annotator.models import Project, Split
 from annotator.photos.services import PHOTO_SUFFIXES, ImportSummary, photos_import
 
 CHUNK = 1 << 20
@@ -123,8 +123,9 @@ def uploads_unpack(*, files: Iterable, folder: Path, refused: Iterable[str] = ()
 
 
 def photos_upload(*, files: Iterable, split: str = Split.UNASSIGNED, no_face_as_candidates: bool = False,
-                  workers: int = 1, refused: Iterable[str] = ()) -> ImportSummary:
-    """Import uploaded photos and zips; return the summary, sources named "upload:<name>".
+                  workers: int = 1, refused: Iterable[str] = (), project: Optional[Project] = None) -> ImportSummary:
+    """Import uploaded photos and zips into the project (default: the default project); return the
+    summary, sources named "upload:<name>".
 
     refused: messages about files dropped while the request was read; they are listed with the bad files.
     """
@@ -137,7 +138,8 @@ def photos_upload(*, files: Iterable, split: str = Split.UNASSIGNED, no_face_as_
             return "upload:" + unpacked.names.get(path, Path(path).name)
 
         summary = photos_import(folder=folder, trusted_folder=True, workers=workers, split=split,
-                                no_face_as_candidates=no_face_as_candidates, source_of=display)
+                                no_face_as_candidates=no_face_as_candidates, source_of=display,
+                                project=project)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     bad = list(unpacked.bad)

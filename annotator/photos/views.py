@@ -6,9 +6,10 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from annotator.models import Split
+from annotator.models import Project, Split
 from annotator.photos.upload import photos_upload
 from annotator.photos.upload_limits import LimitedUploadHandler, request_too_large, short_size
+from annotator.projects.selectors import project_named
 from annotator.web import roles
 
 
@@ -33,6 +34,8 @@ class MultipleFileField(forms.FileField):
 
 class PhotoUploadForm(forms.Form):
     files = MultipleFileField(label="Photos or zip archives")
+    project = forms.ModelChoiceField(queryset=Project.objects.order_by("id"), to_field_name="slug",
+                                     empty_label=None, help_text="The project the faces go into")
     split = forms.ChoiceField(choices=Split.choices, initial=Split.UNASSIGNED)
     no_face_as_candidates = forms.BooleanField(
         required=False, label="Keep photos with no face, suggested No-Face, for annotators to confirm")
@@ -41,6 +44,15 @@ class PhotoUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         if files_refused:  # every file was over the limit: the summary names them, not "required"
             self.fields["files"].required = False
+        # Several projects: the admin chooses (checked against the projects there are); one: no choice,
+        # the faces go into it (whatever a request sends is ignored).
+        if Project.objects.count() < 2:
+            del self.fields["project"]
+        else:
+            self.fields["project"].empty_label = "choose a project"
+
+    def chosen_project(self) -> Project:
+        return self.cleaned_data.get("project") or project_named()
 
 
 @csrf_exempt  # CSRF is checked by _photo_upload, once the upload handlers are in place
@@ -75,7 +87,7 @@ def _photo_upload(request, limiter):
     if request.method == "POST" and form.is_valid():
         summary = photos_upload(files=form.cleaned_data["files"], split=form.cleaned_data["split"],
                                 no_face_as_candidates=form.cleaned_data["no_face_as_candidates"],
-                                refused=limiter.refused)
+                                refused=limiter.refused, project=form.chosen_project())
         form = PhotoUploadForm()
     return _page(request, form, summary=summary)
 

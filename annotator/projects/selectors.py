@@ -1,8 +1,13 @@
 """Reads of projects: which projects a user works in, and which one a request or a command means."""
+from datetime import timedelta
 from typing import Optional
 
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
 from annotator.domain.errors import INVALID, NOT_FOUND, DomainError
-from annotator.models import Face, Project, ProjectMembership
+from annotator.models import Annotation, Face, Project, ProjectMembership
 from annotator.web.roles import is_admin
 
 
@@ -72,7 +77,10 @@ def project_for_user(user, slug: Optional[str] = None) -> Project:
 
 
 def project_named(slug: Optional[str] = None) -> Project:
-    """Return the project of that slug, or the only project when slug is empty (commands: --project)."""
+    """Return the project of that slug, or the only project when slug is empty (commands: --project).
+    An instance with no project at all (a flushed database) has the default one, as a migrated one does."""
+    if not slug and not Project.objects.exists():
+        return Project.objects.default()
     return _choose(Project.objects.order_by("id"), slug, "")
 
 
@@ -81,3 +89,29 @@ def projects_named(slugs) -> list:
     if not slugs:
         return list(Project.objects.order_by("id"))
     return [project_named(slug) for slug in slugs]
+
+
+def _per_project(queryset, condition=None):
+    """The count of queryset's rows of the outer project (one subquery, grouped; 0 when none)."""
+    counted = (queryset.filter(condition or Q()).order_by().values("project_id")
+               .annotate(n=Count("pk")).values("n"))
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def projects_overview(queryset=None):
+    """Return the projects (default: all) side by side, each annotated with face_count, final_count
+    (faces with a final label), flagged_count (faces with an open flag), member_count and answers_24h
+    (answers given in the last 24 hours, imported ones not counted): one query, a grouped subquery per
+    figure, never a query per project."""
+    queryset = Project.objects.order_by("id") if queryset is None else queryset
+    since = timezone.now() - timedelta(hours=24)
+    answers = (Annotation.objects.filter(face__project_id=OuterRef("pk"), imported=False, created_at__gte=since)
+               .order_by().values("face__project_id").annotate(n=Count("pk")).values("n"))
+    faces = Face.objects.filter(project_id=OuterRef("pk"))
+    return queryset.annotate(
+        face_count=_per_project(faces),
+        final_count=_per_project(faces, Q(final_category__isnull=False)),
+        flagged_count=_per_project(faces, Q(needs_review=True)),
+        member_count=_per_project(ProjectMembership.objects.filter(project_id=OuterRef("pk"))),
+        answers_24h=Coalesce(Subquery(answers, output_field=IntegerField()), 0),
+    )

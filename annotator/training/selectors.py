@@ -47,25 +47,28 @@ def _labels(categories) -> list[int]:
     return list(range(NUM_CATEGORIES)) if categories is None else sorted(int(c) for c in categories)
 
 
-def _final_faces(split, labels):
+def _final_faces(split, labels, projects=None):
     faces = Face.objects.filter(final_category__in=labels)
+    if projects is not None:
+        faces = faces.filter(project__in=list(projects))
     return faces.filter(split=split) if split else faces
 
 
-def evaluation_faces(suggester: Suggester | None, split: str | None = "val", categories=None):
+def evaluation_faces(suggester: Suggester | None, split: str | None = "val", categories=None, projects=None):
     """Return the faces a suggester is evaluated on (a queryset): final label in the categories and
-    the split (None: every split), and independent of its suggestion (independent_label_q)."""
-    return _final_faces(split, _labels(categories)).filter(independent_label_q(suggester))
+    the split (None: every split), of the projects given (None: every project), and independent of its
+    suggestion (independent_label_q)."""
+    return _final_faces(split, _labels(categories), projects).filter(independent_label_q(suggester))
 
 
-def evaluation_faces_pending(suggester: Suggester, split: str | None = "val", categories=None):
+def evaluation_faces_pending(suggester: Suggester, split: str | None = "val", categories=None, projects=None):
     """Return the ids of the evaluation faces the suggester has no prediction for yet (a queryset, by id)."""
     has = Suggestion.objects.filter(face=OuterRef("pk"), suggester=suggester)
-    return evaluation_faces(suggester, split, categories).filter(~Exists(has)).order_by("id").values_list(
+    return evaluation_faces(suggester, split, categories, projects).filter(~Exists(has)).order_by("id").values_list(
         "id", flat=True)
 
 
-def suggester_evaluate(suggester: Suggester, split: str | None = "val", categories=None) -> dict:
+def suggester_evaluate(suggester: Suggester, split: str | None = "val", categories=None, projects=None) -> dict:
     """Compare a suggester's stored predictions with the independent final labels of a split (None: all).
 
     The seed's table (evaluation.evaluate_predictions), with n and a 95% bootstrap interval per measure
@@ -77,9 +80,11 @@ def suggester_evaluate(suggester: Suggester, split: str | None = "val", categori
     computes or queues them). With `categories` (e.g. 0-7, the seed's eight-label setting), only
     faces whose final label is one of them count, and the model chooses among them only. Works for
     any Suggester row, active or not; the dashboard, the API and the `evaluate` command show it.
+    `projects` (Project rows or ids; None: every project) limits the faces to theirs; `active` says
+    whether the model is the active one of any of them, `active_in` names those projects.
     """
     labels = _labels(categories)
-    final = _final_faces(split, labels)
+    final = _final_faces(split, labels, projects)
     independent = ExpressionWrapper(independent_label_q(suggester), output_field=BooleanField())
     sources, left_out = Counter(), 0
     for row in final.order_by().annotate(independent=independent).values("final_source", "independent").annotate(
@@ -88,7 +93,7 @@ def suggester_evaluate(suggester: Suggester, split: str | None = "val", categori
             sources[row["final_source"]] += row["n"]
         else:
             left_out += row["n"]
-    faces = evaluation_faces(suggester, split, labels)
+    faces = evaluation_faces(suggester, split, labels, projects)
     rows = Suggestion.objects.filter(suggester=suggester, face__in=faces).order_by("face_id").values_list(
         "face__final_category", "face__final_valence", "face__final_arousal", "probabilities", "valence", "arousal"
     )
@@ -103,9 +108,14 @@ def suggester_evaluate(suggester: Suggester, split: str | None = "val", categori
     table = evaluate_predictions(truth, predictions, categories=labels, resamples=settings.EVALUATION_RESAMPLES,
                                  seed=settings.EVALUATION_SEED, min_n=settings.EVALUATION_MIN_N)
     total = sum(sources.values())
+    active_projects = suggester.active_in_projects.order_by("id")
+    if projects is not None:
+        active_projects = active_projects.filter(pk__in=[getattr(p, "pk", p) for p in projects])
+    active_in = list(active_projects.values_list("slug", flat=True))
     return {
         "model": f"{suggester.name}:{suggester.version}",
-        "active": suggester.is_active,
+        "active": bool(active_in),
+        "active_in": active_in,
         "split": split or "all",
         "categories": labels,
         "faces": total,

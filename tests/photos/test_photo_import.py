@@ -14,7 +14,7 @@ from annotator import signals
 from annotator.common.process_pool import CHUNKS_IN_FLIGHT
 from annotator.domain import crops
 from annotator.domain.categories import rarity_priority
-from annotator.models import Face, Photo, Suggestion
+from annotator.models import Face, Photo, Project, Suggestion
 from annotator.photos import detection
 from annotator.photos.services import ImportSummary, _store_batch, analysed_photos, no_face_suggester
 from tests.affectnet_helpers import jpeg
@@ -238,7 +238,8 @@ def test_no_face_suggestions_are_stored_as_any_models_one_signal_a_batch(data_ro
     signals.suggestions_saved.connect(receiver)
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            _store_batch(results, summary=ImportSummary(), split="unassigned", detector=detection.HAAR, source_of=str)
+            _store_batch(results, summary=ImportSummary(), split="unassigned", detector=detection.HAAR, source_of=str,
+                         project=Project.objects.default())
     finally:
         signals.suggestions_saved.disconnect(receiver)
     faces = list(Face.objects.order_by("id"))

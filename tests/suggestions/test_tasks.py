@@ -7,7 +7,8 @@ import pytest
 
 from annotator import signals
 from annotator.faces.store import NewFace, faces_store
-from annotator.models import Suggester, Suggestion
+from annotator.models import Project, Suggester, Suggestion
+from annotator.projects.services import project_create
 from annotator.suggestions import receivers, tasks
 from tests.queue.test_queue import make_face
 from tests.review_factories import jpeg
@@ -26,11 +27,15 @@ def test_suggest_missing_reaches_every_open_face_lacking_a_suggestion_in_batches
     suggested = make_face(6)
     Suggestion.objects.create(face=suggested, suggester=model, probabilities=[0.0] * 11, category=1, confidence=1.0,
                               valence=0.5, arousal=0.5)
+    # Another project's open face: the task (sent on activation, naming the project) leaves it alone.
+    elsewhere = make_face(99)
+    elsewhere.project = project_create(slug="other", name="Other")
+    elsewhere.save(update_fields=["project"])
     queued = []
     monkeypatch.setattr(tasks, "suggestions_enqueue",
                         lambda *, face_ids, suggester_id: queued.append((list(face_ids), suggester_id)) or 1)
 
-    tasks.suggest_missing.delay(model.pk)
+    tasks.suggest_missing.delay(model.pk, project_id=Project.objects.default().pk)
 
     assert [ids for ids, _ in queued] == [[f.id for f in lacking[:2]], [f.id for f in lacking[2:4]],
                                           [lacking[4].id]]  # one batch a task, never every id at once

@@ -388,7 +388,9 @@ def test_activation_queues_the_suggestion_job_for_the_worker(settings, django_ca
     assert len(sent) == 1
     assert sent[0]["properties"]["delivery_info"]["routing_key"] == settings.CELERY_TASK_DEFAULT_QUEUE  # it only fans out model tasks
     args, kwargs, _ = json.loads(base64.b64decode(sent[0]["body"]))
-    assert kwargs == {"suggester_id": model.pk}
+    from annotator.models import Project
+
+    assert kwargs == {"suggester_id": model.pk, "project_id": Project.objects.default().pk}  # the project's faces
 
 
 @pytest.mark.django_db

@@ -1,10 +1,12 @@
-"""What the AffectNet import commands share: the --labels/--user/--split options and the summary."""
+"""What the AffectNet import commands share: the --labels/--user/--split/--project options and the summary."""
 
 from django.core.management.base import CommandError
 
 from annotator.common.paths import PathNotAllowed
 from annotator.datasets.importing import DEFAULT_IMPORT_USER, ImportLayoutError
+from annotator.domain.errors import DomainError
 from annotator.models import Split
+from annotator.projects.selectors import project_named
 
 LAYOUT_ERRORS = (ImportLayoutError, PathNotAllowed)
 
@@ -23,6 +25,20 @@ def add_import_options(parser):
         "--workers", type=int, default=None, help="processes that read and check files (default: one per CPU; 1 reads in this process)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_project_option(parser)
+
+
+def add_project_option(parser, what="the project the faces go into"):
+    parser.add_argument("--project", default="", metavar="SLUG",
+                        help=f"{what} (needed when the instance has several; default: its only project)")
+
+
+def command_project(slug: str):
+    """Return the project --project names (the only one when it names none), or fail naming the slugs."""
+    try:
+        return project_named(slug)
+    except DomainError as exc:
+        raise CommandError(f"--project: {exc.message}") from None
 
 
 def import_options(options) -> dict:
@@ -34,6 +50,7 @@ def import_options(options) -> dict:
         "batch_size": options["batch_size"],
         "progress": not options["no_progress"],
         "workers": options["workers"],
+        "project": command_project(options["project"]),
     }
 
 

@@ -1,22 +1,25 @@
-"""python manage.py export_affectnet OUT: the faces with a final label, in AffectNet's layout."""
+"""python manage.py export_affectnet OUT: a project's faces with a final label, in AffectNet's layout."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.datasets.exporting import ExportError, affectnet_export
 from annotator.domain.categories import parse_categories
+from annotator.management.commands._io_common import add_project_option, command_project
 
 
 class Command(BaseCommand):
     help = (
-        "Export every face with a final label to OUT/train_set and OUT/val_set (images/ + annotations/), "
+        "Export every face of the project with a final label to OUT/train_set and OUT/val_set (images/ + annotations/), "
         "with OUT/manifest.json. OUT must lie under DATA_ROOTS; it is written beside and renamed at the end."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("out")
         parser.add_argument(
-            "--categories", default="0-10", help="categories to export, e.g. 0-7 for the 8-label release"
+            "--categories", default=None,
+            help="categories to export, e.g. 0-7 for the 8-label release (default: the project's export categories)",
         )
+        add_project_option(parser, "the project to export")
         parser.add_argument("--csv", action="store_true", help="also write training.csv / validation.csv")
         parser.add_argument(
             "--force", action="store_true",
@@ -34,13 +37,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        project = command_project(options["project"])
         try:
-            categories = parse_categories(options["categories"])
+            categories = parse_categories(options["categories"] or project.export_categories)
         except ValueError as exc:
+            if options["categories"] is None:  # the project's setting, not an option, is at fault
+                raise CommandError(f"project {project.slug}: export_categories: {exc}") from None
             raise CommandError(str(exc)) from None
         try:
             manifest = affectnet_export(
                 out=options["out"],
+                project=project,
                 categories=categories,
                 splits=options["split"],
                 csv=options["csv"],
@@ -60,4 +67,4 @@ class Command(BaseCommand):
                 f"{manifest['exported_with_open_flags']} exported faces carry open flags "
                 "(imported or reviewed labels stay final while a flag about them waits for review)"
             )
-        self.stdout.write(f"wrote {manifest['total']} faces to {options['out']}")
+        self.stdout.write(f"wrote {manifest['total']} faces of {project.slug} to {options['out']}")

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotator.common.paths import PathNotAllowed
+from annotator.management.commands._io_common import add_project_option, command_project
 from annotator.models import Split
 from annotator.photos.detection import DETECTORS, DetectorUnavailable
 from annotator.photos.services import photos_import
@@ -14,7 +15,7 @@ from annotator.photos.services import photos_import
 class Command(BaseCommand):
     help = (
         "Find the faces in every photo under DIR (sub-folders too) and store each as a 224x224 crop with "
-        "68 landmarks. Photos seen before are skipped. Exits non-zero when any file was bad input "
+        "68 landmarks, in the --project project. Photos seen before (in that project) are skipped. Exits non-zero when any file was bad input "
         "(a photo with no face is reported, not an error)."
     )
 
@@ -29,9 +30,11 @@ class Command(BaseCommand):
                             help=f"Face detector (default: the FACE_DETECTOR setting, now {settings.FACE_DETECTOR})")
         parser.add_argument("--batch-size", type=int, default=64, help="Photos per database transaction")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        add_project_option(parser)
 
     def handle(self, *args, folder, no_face_as_candidates, split, workers, detector, batch_size, no_progress,
-               **options):
+               project="", **options):
+        project = command_project(project)
         bar = tqdm(unit="photo", desc="photos", disable=no_progress or options["verbosity"] == 0)
         suffix = " (stored as a No-Face candidate)" if no_face_as_candidates else ""
 
@@ -46,7 +49,7 @@ class Command(BaseCommand):
         try:
             summary = photos_import(folder=folder, workers=workers or None, detector=detector, split=split,
                                     no_face_as_candidates=no_face_as_candidates, batch_size=batch_size,
-                                    progress=bar.update, report=report)
+                                    progress=bar.update, report=report, project=project)
         except (PathNotAllowed, DetectorUnavailable, ValueError) as exc:
             raise CommandError(str(exc)) from None
         except BrokenProcessPool:
