@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q
 
 from annotator.domain.categories import NUM_CATEGORIES
-from annotator.models import Annotation, Face, FinalSource, Suggester, Suggestion
+from annotator.models import Annotation, Face, FinalSource, Project, Suggester, Suggestion
 from annotator.suggestions.inference.base import Predictions
 from annotator.training.evaluation import evaluate_predictions
 
@@ -47,25 +47,29 @@ def _labels(categories) -> list[int]:
     return list(range(NUM_CATEGORIES)) if categories is None else sorted(int(c) for c in categories)
 
 
-def _final_faces(split, labels):
+def _final_faces(split, labels, project=None):
     faces = Face.objects.filter(final_category__in=labels)
+    if project is not None:
+        faces = faces.filter(project_id=project.pk)
     return faces.filter(split=split) if split else faces
 
 
-def evaluation_faces(suggester: Suggester | None, split: str | None = "val", categories=None):
+def evaluation_faces(suggester: Suggester | None, split: str | None = "val", categories=None, project=None):
     """Return the faces a suggester is evaluated on (a queryset): final label in the categories and
-    the split (None: every split), and independent of its suggestion (independent_label_q)."""
-    return _final_faces(split, _labels(categories)).filter(independent_label_q(suggester))
+    the split (None: every split), of the project (None: every project), and independent of its
+    suggestion (independent_label_q)."""
+    return _final_faces(split, _labels(categories), project).filter(independent_label_q(suggester))
 
 
-def evaluation_faces_pending(suggester: Suggester, split: str | None = "val", categories=None):
-    """Return the ids of the evaluation faces the suggester has no prediction for yet (a queryset, by id)."""
+def evaluation_faces_pending(suggester: Suggester, split: str | None = "val", categories=None, project=None):
+    """Return the ids of the evaluation faces (of `project`, None: all) the suggester has no prediction
+    for yet (a queryset, by id)."""
     has = Suggestion.objects.filter(face=OuterRef("pk"), suggester=suggester)
-    return evaluation_faces(suggester, split, categories).filter(~Exists(has)).order_by("id").values_list(
+    return evaluation_faces(suggester, split, categories, project).filter(~Exists(has)).order_by("id").values_list(
         "id", flat=True)
 
 
-def suggester_evaluate(suggester: Suggester, split: str | None = "val", categories=None) -> dict:
+def suggester_evaluate(suggester: Suggester, split: str | None = "val", categories=None, project=None) -> dict:
     """Compare a suggester's stored predictions with the independent final labels of a split (None: all).
 
     The seed's table (evaluation.evaluate_predictions), with n and a 95% bootstrap interval per measure
@@ -77,9 +81,10 @@ def suggester_evaluate(suggester: Suggester, split: str | None = "val", categori
     computes or queues them). With `categories` (e.g. 0-7, the seed's eight-label setting), only
     faces whose final label is one of them count, and the model chooses among them only. Works for
     any Suggester row, active or not; the dashboard, the API and the `evaluate` command show it.
+    With `project`, over that project's faces only (None: every project's).
     """
     labels = _labels(categories)
-    final = _final_faces(split, labels)
+    final = _final_faces(split, labels, project)
     independent = ExpressionWrapper(independent_label_q(suggester), output_field=BooleanField())
     sources, left_out = Counter(), 0
     for row in final.order_by().annotate(independent=independent).values("final_source", "independent").annotate(
@@ -88,7 +93,7 @@ def suggester_evaluate(suggester: Suggester, split: str | None = "val", categori
             sources[row["final_source"]] += row["n"]
         else:
             left_out += row["n"]
-    faces = evaluation_faces(suggester, split, labels)
+    faces = evaluation_faces(suggester, split, labels, project)
     rows = Suggestion.objects.filter(suggester=suggester, face__in=faces).order_by("face_id").values_list(
         "face__final_category", "face__final_valence", "face__final_arousal", "probabilities", "valence", "arousal"
     )
@@ -105,7 +110,8 @@ def suggester_evaluate(suggester: Suggester, split: str | None = "val", categori
     total = sum(sources.values())
     return {
         "model": f"{suggester.name}:{suggester.version}",
-        "active": suggester.is_active,
+        "active": (project.active_suggester_id == suggester.pk if project is not None
+                   else Project.objects.filter(active_suggester=suggester).exists()),
         "split": split or "all",
         "categories": labels,
         "faces": total,
