@@ -25,6 +25,7 @@ from reviews import selectors, services
 from reviews.dashboard import dashboard_cached, projects_overview_cached, refresh_asked
 from reviews.evaluation import agreement, suggester_by_spec
 from reviews.models import Decision, Flag
+from reviews.selectors import scoped
 
 FILTER_PARAMETERS = [
     OpenApiParameter("reason", str, enum=Flag.Reason.values, description="Only flags of this reason"),
@@ -179,15 +180,16 @@ class DecisionApi(APIView):
         s.is_valid(raise_exception=True)
         d = s.validated_data
         annotation = suggestion = None
+        scope = project_ids_of(request.user)
         if d.get("annotation_id") is not None:
-            # Only the face's own rows: an id of another project's answer reads as none, not as "of face N".
-            annotation = Annotation.objects.filter(pk=d["annotation_id"], face_id=face.id).first()
+            # Only rows of the reviewer's projects: another project's answer reads as none, not as "of face N".
+            annotation = scoped(Annotation.objects.filter(pk=d["annotation_id"]), scope).first()
             if annotation is None:
-                raise ValidationError({"annotation_id": [f"no answer {d['annotation_id']} for face {face.id}"]})
+                raise ValidationError({"annotation_id": [f"no answer {d['annotation_id']}"]})
         if d.get("suggestion_id") is not None:
-            suggestion = Suggestion.objects.filter(pk=d["suggestion_id"], face_id=face.id).first()
+            suggestion = scoped(Suggestion.objects.filter(pk=d["suggestion_id"]), scope).first()
             if suggestion is None:
-                raise ValidationError({"suggestion_id": [f"no suggestion {d['suggestion_id']} for face {face.id}"]})
+                raise ValidationError({"suggestion_id": [f"no suggestion {d['suggestion_id']}"]})
         decision = services.decision_make(
             face=face, reviewer=request.user, category=d["category"], valence=d.get("valence"),
             arousal=d.get("arousal"), source=d["source"], annotation=annotation, suggestion=suggestion,
