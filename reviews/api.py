@@ -131,6 +131,7 @@ class ItemApi(APIView):
     @extend_schema(parameters=[*FILTER_PARAMETERS, OpenApiParameter("exclude", str, description="Face ids (comma-separated) not to offer as next")],
                    responses=inline_serializer("ReviewItem", {
         "id": serializers.IntegerField(), "image_url": serializers.CharField(), "split": serializers.CharField(),
+        "project": serializers.DictField(),
         "landmarks": serializers.ListField(child=serializers.FloatField(), allow_null=True),
         "answers": serializers.ListField(child=serializers.DictField()),
         "suggestion": serializers.DictField(allow_null=True), "flags": serializers.ListField(child=serializers.DictField()),

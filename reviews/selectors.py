@@ -143,7 +143,7 @@ def _label(category, valence, arousal) -> dict:
 
 def face_review_item(*, face_id: int, with_audit: bool) -> dict:
     """Return what the item page shows for one face, as plain data (the page renders it)."""
-    face = Face.objects.get(pk=face_id)
+    face = Face.objects.select_related("project").get(pk=face_id)
     answers = [
         {
             "id": a.id,
@@ -182,6 +182,7 @@ def face_review_item(*, face_id: int, with_audit: bool) -> dict:
     ]
     return {
         "id": face.id,
+        "project": {"slug": face.project.slug, "name": face.project.name},
         "required_annotations": face.required_annotations,
         "answer_count": face.answer_count,
         "requests": requests,

@@ -118,6 +118,7 @@ def item_page(request, face_id: int):
             "filterQuery": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
             "isAdmin": is_admin(request.user),
         },
+        "several_projects": projects_of(request.user)[1:2].exists(),
     }
     return render(request, "review/item.html", context)
 

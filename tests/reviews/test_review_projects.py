@@ -190,3 +190,35 @@ def test_a_project_without_the_region_check_gets_no_outside_region_flag(data_roo
     answer(face, make_user("c", "annotator", projects=[other]), HAPPINESS, -0.8, -0.6)
     face_flags_evaluate(face_id=face.id)
     assert Flag.objects.filter(face=face, reason=Flag.Reason.OUTSIDE_REGION).exists()
+
+
+@pytest.mark.django_db
+def test_the_item_names_its_project_to_a_reviewer_of_several(two):
+    face = two["face_b"]
+    both = client_for(two["both"])
+    assert both.get(f"/api/review/faces/{face.id}/").json()["project"] == {"slug": "bravo", "name": "Bravo study"}
+    assert '<small id="face-project">Bravo study</small>' in both.get(f"/review/face/{face.id}/").content.decode()
+    alone = client_for(two["rev_a"]).get(f"/review/face/{two['faces_a'][2].id}/").content.decode()
+    assert 'id="face-project"' not in alone
+
+
+@pytest.mark.django_db
+def test_feedback_shows_a_reviewer_only_what_happened_in_their_projects(two):
+    """An annotator of both projects, overturned in each: a reviewer of alpha sees alpha's only; the
+    annotator sees both; a reviewer of alpha cannot open the feedback of bravo's people."""
+    a, b = two["a"], two["b"]
+    worker = make_user("worker", "annotator", projects=[a, b])
+    faces = {}
+    for project in (a, b):
+        face = faces[project.slug] = make_face(project=project)
+        answer(face, worker, SADNESS, -0.6, -0.3)
+        decision_make(face=face, reviewer=two["both"], category=HAPPINESS, valence=0.6, arousal=0.3)
+
+    def overturned(page):
+        return sorted(int(i) for i in re.findall(r'<tr data-face="(\d+)">', page))
+
+    url = f"/review/me/?annotator={worker.pk}"
+    assert overturned(client_for(two["rev_a"]).get(url).content.decode()) == [faces["alpha"].id]
+    assert overturned(client_for(two["both"]).get(url).content.decode()) == sorted(f.id for f in faces.values())
+    assert overturned(client_for(worker).get("/review/me/").content.decode()) == sorted(f.id for f in faces.values())
+    assert client_for(two["rev_a"]).get(f"/review/me/?annotator={two['bnn'][0].pk}").status_code == 404
