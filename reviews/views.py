@@ -162,12 +162,10 @@ def dashboard_page(request):
     projects = list(projects_of(request.user))
     try:
         project = _project_picked(request) or project_for_user(request.user)
-    except ProjectNeeded:
+    except (ProjectNeeded, ProjectNotFound):  # several to choose from, or none yet (the page says so)
         overview = projects_overview_cached(projects, refresh=refresh_asked(request.GET))
         return render(request, "review/dashboard_projects.html", {
             "overview": overview, "computed_at": datetime.fromisoformat(overview["computed_at"])})
-    except ProjectNotFound as error:  # no project at all: nothing to show
-        raise Http404(error.message) from None
     data = dashboard_cached(project=project, refresh=refresh_asked(request.GET))
     agreement_cat, agreement_dims = _agreement_rows(data)
     evaluation_cat, evaluation_dims = _evaluation_rows(data)

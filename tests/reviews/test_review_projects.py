@@ -222,3 +222,12 @@ def test_feedback_shows_a_reviewer_only_what_happened_in_their_projects(two):
     assert overturned(client_for(two["both"]).get(url).content.decode()) == sorted(f.id for f in faces.values())
     assert overturned(client_for(worker).get("/review/me/").content.decode()) == sorted(f.id for f in faces.values())
     assert client_for(two["rev_a"]).get(f"/review/me/?annotator={two['bnn'][0].pk}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_reviewer_in_no_project_is_told_so_and_sees_nothing(two):
+    nowhere = client_for(make_user("rev-nowhere", "reviewer", projects=[]))
+    page = nowhere.get("/review/dashboard/")
+    assert page.status_code == 200 and "You are in no project yet." in page.content.decode()
+    assert nowhere.get("/api/review/queue/").json()["count"] == 0
+    assert nowhere.get(f"/api/review/faces/{two['face_b'].id}/").status_code == 404
