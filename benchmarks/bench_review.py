@@ -102,23 +102,29 @@ def measure(n, seed):
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:  # what autovacuum would do after a big import
                     cursor.execute("ANALYZE")
-            evaluation.agreement()  # warm up: imports scikit-learn, statsmodels
-            face_id = selectors.review_next_face_id()
+            project = Project.objects.default()
+            scope = {project.pk}  # a reviewer of the one project (None, an admin's, filters nothing)
+            evaluation.agreement(scope=scope)  # warm up: imports scikit-learn, statsmodels
+            face_id = selectors.review_next_face_id(scope=scope)
             results["queue: first page + count"] = timed(
-                lambda: (list(selectors.review_queue()[:50]), selectors.review_queue().count()))
-            results["queue: counts per reason"] = timed(selectors.review_reason_counts)
-            results["queue: next face"] = timed(lambda: selectors.review_next_face_id(exclude=[face_id]))
+                lambda: (list(selectors.review_queue(scope=scope)[:50]), selectors.review_queue(scope=scope).count()))
+            results["queue: counts per reason"] = timed(lambda: selectors.review_reason_counts(scope=scope))
+            results["queue: next face"] = timed(lambda: selectors.review_next_face_id(scope=scope, exclude=[face_id]))
             results["item: one face"] = timed(lambda: selectors.face_review_item(face_id=face_id, with_audit=True))
-            results["dashboard: progress"] = timed(dashboard.progress_per_split)
-            results["dashboard: categories"] = timed(dashboard.category_distribution)
+            results["dashboard: progress"] = timed(lambda: dashboard.progress_per_split(project=project))
+            results["dashboard: categories"] = timed(lambda: dashboard.category_distribution(project=project))
             agree = {}
-            results["dashboard: agreement"] = timed(lambda: agree.update(evaluation.agreement()))
-            results["dashboard: annotators"] = timed(lambda: dashboard.annotator_stats(agree["per_annotator"]))
-            results["dashboard: annotator vs model"] = timed(dashboard.annotator_vs_model_confusion)
-            results["dashboard: V/A histogram"] = timed(dashboard.va_histogram)
-            model = suggester_active()
-            results["evaluate (val split)"] = timed(lambda: suggester_evaluate(model, "val"))
-            results["dashboard: whole page data"] = timed(dashboard.dashboard_data)
+            results["dashboard: agreement"] = timed(lambda: agree.update(evaluation.agreement(scope=scope)))
+            results["dashboard: annotators"] = timed(
+                lambda: dashboard.annotator_stats(agree["per_annotator"], project=project))
+            results["dashboard: annotator vs model"] = timed(
+                lambda: dashboard.annotator_vs_model_confusion(project=project))
+            results["dashboard: V/A histogram"] = timed(lambda: dashboard.va_histogram(project=project))
+            model = suggester_active(project)
+            results["evaluate (val split)"] = timed(lambda: suggester_evaluate(model, "val", projects=[project]))
+            results["dashboard: whole page data"] = timed(lambda: dashboard.dashboard_data(project=project))
+            results["dashboard: projects side by side"] = timed(
+                lambda: dashboard.projects_overview(Project.objects.all()))
             raise Rollback
     except Rollback:
         pass

@@ -17,20 +17,22 @@ from rest_framework.views import APIView
 
 from annotator.feedback import services as feedback_services
 from annotator.models import MAX_ID, Annotation, Face, ReviewerRequest, Split, Suggestion
-from annotator.projects.selectors import project_for_user
+from annotator.projects.selectors import faces_of, project_for_user, project_ids_of, projects_of
 from annotator.training.selectors import suggester_evaluate
 from annotator.web.api_fields import FloatField, IntegerField, id_field
 from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
 from reviews import selectors, services
-from reviews.dashboard import dashboard_cached, refresh_asked
+from reviews.dashboard import dashboard_cached, projects_overview_cached, refresh_asked
 from reviews.evaluation import agreement, suggester_by_spec
 from reviews.models import Decision, Flag
+from reviews.selectors import scoped
 
 FILTER_PARAMETERS = [
     OpenApiParameter("reason", str, enum=Flag.Reason.values, description="Only flags of this reason"),
     OpenApiParameter("category", int, description="Only faces an annotator or the model put in this category"),
     OpenApiParameter("annotator", int, description="Only faces this annotator (user id) answered"),
     OpenApiParameter("model", int, description="Only faces this suggester (id) made a suggestion for"),
+    OpenApiParameter("project", str, description="Only faces of this project of yours (slug; default: all yours)"),
 ]
 
 
@@ -46,10 +48,25 @@ class QueueFilterSerializer(serializers.Serializer):
 
 
 def queue_filters(request) -> selectors.QueueFilters:
+    """Return the queue's filters of the request's query; ?project=slug names one of the reviewer's
+    projects (another project is a 404, as one that does not exist)."""
     query = {k: v for k, v in request.query_params.items() if v != ""}
     s = QueueFilterSerializer(data=query)
     s.is_valid(raise_exception=True)
-    return s.to_filters()
+    f = s.to_filters()
+    slug = query.get("project")
+    project = project_for_user(request.user, slug) if slug else None
+    return selectors.QueueFilters(f.reason, f.category, f.annotator_id, f.suggester_id, project)
+
+
+def face_of_reviewer(request, face_id: int) -> Face:
+    """Return the face if it is in one of the user's projects; 404 otherwise (another project's face
+    reads as no face)."""
+    return get_object_or_404(faces_of(request.user, Face.objects.only("id", "project_id")), pk=face_id)
+
+
+def next_face_id(request, filters, exclude) -> int | None:
+    return selectors.review_next_face_id(scope=project_ids_of(request.user), filters=filters, exclude=exclude)
 
 
 class ExcludeIn(serializers.Serializer):
@@ -63,6 +80,8 @@ def exclude_ids(text: str) -> list:
     s.is_valid(raise_exception=True)
     return s.validated_data["exclude"]
 
+
+PROJECT_PARAMETER = OpenApiParameter("project", str, description="A project of yours (slug); needed when you have several")
 
 LabelOut = inline_serializer("ReviewLabel", {
     "category": serializers.IntegerField(), "category_name": serializers.CharField(),
@@ -86,6 +105,7 @@ class QueueApi(APIView):
             "flags": serializers.ListField(child=serializers.DictField()),
             "answers": serializers.ListField(child=serializers.DictField()),
             "suggestion": serializers.DictField(allow_null=True),
+            "project": serializers.DictField(),
         }))
 
     @extend_schema(parameters=[*FILTER_PARAMETERS, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
@@ -95,11 +115,12 @@ class QueueApi(APIView):
         page = self.PageIn(data=request.query_params)
         page.is_valid(raise_exception=True)
         limit, offset = page.validated_data["limit"], page.validated_data["offset"]
-        queue = selectors.review_queue(filters=filters)
+        scope = project_ids_of(request.user)
+        queue = selectors.review_queue(scope=scope, filters=filters)
         rows = list(queue[offset:offset + limit])
         details = selectors.review_queue_details([r["face_id"] for r in rows])
         results = [{**r, **details[r["face_id"]]} for r in rows]
-        data = {"count": queue.count(), "reason_counts": selectors.review_reason_counts(filters=filters),
+        data = {"count": queue.count(), "reason_counts": selectors.review_reason_counts(scope=scope, filters=filters),
                 "results": results}
         return Response(self.QueueOutputSerializer(data).data)
 
@@ -110,6 +131,7 @@ class ItemApi(APIView):
     @extend_schema(parameters=[*FILTER_PARAMETERS, OpenApiParameter("exclude", str, description="Face ids (comma-separated) not to offer as next")],
                    responses=inline_serializer("ReviewItem", {
         "id": serializers.IntegerField(), "image_url": serializers.CharField(), "split": serializers.CharField(),
+        "project": serializers.DictField(),
         "landmarks": serializers.ListField(child=serializers.FloatField(), allow_null=True),
         "answers": serializers.ListField(child=serializers.DictField()),
         "suggestion": serializers.DictField(allow_null=True), "flags": serializers.ListField(child=serializers.DictField()),
@@ -118,12 +140,12 @@ class ItemApi(APIView):
         "next_face_id": serializers.IntegerField(allow_null=True),
     }), summary="Everything the item page shows for one face, and the next face in the queue")
     def get(self, request, face_id: int):
-        get_object_or_404(Face.objects.only("id"), pk=face_id)
+        face_of_reviewer(request, face_id)
         filters = queue_filters(request)
         # `exclude`: faces the page is deciding right now, so the prefetched item's next is another one
         exclude = [face_id, *exclude_ids(request.query_params.get("exclude", ""))]
         item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
-        item["next_face_id"] = selectors.review_next_face_id(filters=filters, exclude=exclude)
+        item["next_face_id"] = next_face_id(request, filters, exclude)
         return Response(item)
 
 
@@ -153,25 +175,27 @@ class DecisionApi(APIView):
     @extend_schema(parameters=FILTER_PARAMETERS, request=DecisionInputSerializer, responses={201: DecisionOutputSerializer},
                    summary="Set the face's final label; its open flags are resolved")
     def post(self, request, face_id: int):
-        face = get_object_or_404(Face.objects.only("id"), pk=face_id)
+        face = face_of_reviewer(request, face_id)
         filters = queue_filters(request)  # read before anything is stored: a bad filter stores nothing
         s = self.DecisionInputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         d = s.validated_data
         annotation = suggestion = None
+        scope = project_ids_of(request.user)
         if d.get("annotation_id") is not None:
-            annotation = Annotation.objects.filter(pk=d["annotation_id"]).first()
+            # Only rows of the reviewer's projects: another project's answer reads as none, not as "of face N".
+            annotation = scoped(Annotation.objects.filter(pk=d["annotation_id"]), scope).first()
             if annotation is None:
                 raise ValidationError({"annotation_id": [f"no answer {d['annotation_id']}"]})
         if d.get("suggestion_id") is not None:
-            suggestion = Suggestion.objects.filter(pk=d["suggestion_id"]).first()
+            suggestion = scoped(Suggestion.objects.filter(pk=d["suggestion_id"]), scope).first()
             if suggestion is None:
                 raise ValidationError({"suggestion_id": [f"no suggestion {d['suggestion_id']}"]})
         decision = services.decision_make(
             face=face, reviewer=request.user, category=d["category"], valence=d.get("valence"),
             arousal=d.get("arousal"), source=d["source"], annotation=annotation, suggestion=suggestion,
         )
-        decision.next_face_id = selectors.review_next_face_id(filters=filters, exclude=[face_id])
+        decision.next_face_id = next_face_id(request, filters, [face_id])
         return Response(self.DecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
 
 
@@ -189,7 +213,7 @@ class RequestOut(serializers.Serializer):
 
 def _request_response(request, face_id: int, made: ReviewerRequest, filters) -> Response:
     made.face.refresh_from_db(fields=["required_annotations"])
-    made.next_face_id = selectors.review_next_face_id(filters=filters, exclude=[face_id])
+    made.next_face_id = next_face_id(request, filters, [face_id])
     return Response(RequestOut(made).data, status=status.HTTP_201_CREATED)
 
 
@@ -207,7 +231,7 @@ class ReturnApi(APIView):
     @extend_schema(parameters=FILTER_PARAMETERS, request=ReturnIn, responses={201: RequestOut},
                    summary="Return the face to an annotator with a note")
     def post(self, request, face_id: int):
-        get_object_or_404(Face.objects.only("id"), pk=face_id)
+        face_of_reviewer(request, face_id)
         filters = queue_filters(request)
         s = self.ReturnIn(data=request.data)
         s.is_valid(raise_exception=True)
@@ -225,7 +249,7 @@ class OneMoreApi(APIView):
     @extend_schema(parameters=FILTER_PARAMETERS, request=None, responses={201: RequestOut},
                    summary="Ask one more annotator to answer the face")
     def post(self, request, face_id: int):
-        get_object_or_404(Face.objects.only("id"), pk=face_id)
+        face_of_reviewer(request, face_id)
         filters = queue_filters(request)
         made = feedback_services.face_ask_one_more(face_id=face_id, by=request.user)
         return _request_response(request, face_id, made, filters)
@@ -239,7 +263,7 @@ class HistoryApi(APIView):
         "by": serializers.CharField(),
     }, many=True), summary="Audit history of a face: every change to its answers and decision (admins)")
     def get(self, request, face_id: int):
-        get_object_or_404(Face.objects.only("id"), pk=face_id)
+        face_of_reviewer(request, face_id)
         return Response(selectors.face_history(face_id=face_id, with_audit=True))
 
 
@@ -258,7 +282,7 @@ class GoldApi(APIView):
         s = self.GoldInputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         d = s.validated_data
-        face = Face.objects.filter(pk=d["face_id"]).first()
+        face = faces_of(request.user, Face.objects.filter(pk=d["face_id"])).first()
         if face is None:
             raise ValidationError({"face_id": [f"no face {d['face_id']}"]})
         gold = services.gold_mark(face=face, category=d["category"], valence=d.get("valence"),
@@ -273,7 +297,7 @@ class GoldDeleteApi(APIView):
     @extend_schema(request=None, responses={204: None, 404: None},
                    summary="Make a gold face an ordinary face again (admins); 404 if it is no gold item")
     def delete(self, request, face_id: int):
-        if not services.gold_unmark(face=get_object_or_404(Face.objects.only("id"), pk=face_id)):
+        if not services.gold_unmark(face=face_of_reviewer(request, face_id)):
             raise NotFound(f"Face {face_id} is not a gold item.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -281,13 +305,14 @@ class GoldDeleteApi(APIView):
 class AgreementApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
-    @extend_schema(parameters=[OpenApiParameter("split", str, enum=Split.values)],
-                   responses=OpenApiTypes.OBJECT, summary="Agreement between annotators on shared faces")
+    @extend_schema(parameters=[OpenApiParameter("split", str, enum=Split.values), PROJECT_PARAMETER],
+                   responses=OpenApiTypes.OBJECT, summary="Agreement between annotators on a project's shared faces")
     def get(self, request):
         split = request.query_params.get("split") or None
         if split and split not in Split.values:
             raise ValidationError({"split": f"not a split: {split!r}"})
-        result = agreement(splits=[split] if split else None)
+        project = project_for_user(request.user, request.query_params.get("project"))
+        result = agreement(splits=[split] if split else None, scope={project.pk})
         result["cohen_pairs"] = [{**p, "annotators": list(p["annotators"])} for p in result["cohen_pairs"]]
         return Response(result)
 
@@ -301,7 +326,8 @@ class EvaluationApi(APIView):
         model = serializers.CharField(required=False, default="", max_length=201)
 
     @extend_schema(parameters=[OpenApiParameter("split", str, enum=[*Split.values, "all"]),
-                               OpenApiParameter("model", str, description="NAME:VERSION (default: the active one)")],
+                               OpenApiParameter("model", str, description="NAME:VERSION (default: the project's active one)"),
+                               PROJECT_PARAMETER],
                    responses=OpenApiTypes.OBJECT,
                    summary="The seed's table for a model (any recorded one) against the final labels independent of "
                            "its suggestions, with n, 95% bootstrap intervals and the faces still without its prediction")
@@ -311,7 +337,7 @@ class EvaluationApi(APIView):
         split, spec = s.validated_data["split"], s.validated_data["model"]
         project = project_for_user(request.user, request.query_params.get("project"))
         suggester = suggester_by_spec(spec, project)
-        return Response(suggester_evaluate(suggester, None if split == "all" else split))
+        return Response(suggester_evaluate(suggester, None if split == "all" else split, projects=[project]))
 
 
 class DashboardApi(APIView):
@@ -321,8 +347,22 @@ class DashboardApi(APIView):
         responses=OpenApiTypes.OBJECT,
         summary="Everything the dashboard draws",
         description="Figures are kept for DASHBOARD_CACHE_SECONDS (see computed_at); ?refresh=1 recomputes them now.",
-        parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="recompute now instead of the kept figures")],
+        parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="recompute now instead of the kept figures"),
+                    PROJECT_PARAMETER],
     )
     def get(self, request):
         project = project_for_user(request.user, request.query_params.get("project"))
         return Response(dashboard_cached(project=project, refresh=refresh_asked(request.query_params)))
+
+
+class ProjectsOverviewApi(APIView):
+    permission_classes = [IsAuthenticated, IsReviewer]
+
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="The reviewer's projects side by side: progress, agreement and throughput",
+        description="Kept for DASHBOARD_CACHE_SECONDS (see computed_at); ?refresh=1 recomputes them now.",
+        parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="recompute now instead of the kept figures")],
+    )
+    def get(self, request):
+        return Response(projects_overview_cached(projects_of(request.user), refresh=refresh_asked(request.query_params)))

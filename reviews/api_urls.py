@@ -15,4 +15,5 @@ urlpatterns = [
     path("agreement/", api.AgreementApi.as_view(), name="review-api-agreement"),
     path("evaluation/", api.EvaluationApi.as_view(), name="review-api-evaluation"),
     path("dashboard/", api.DashboardApi.as_view(), name="review-api-dashboard"),
+    path("projects/", api.ProjectsOverviewApi.as_view(), name="review-api-projects"),
 ]

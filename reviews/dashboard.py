@@ -4,6 +4,9 @@ Each figure is one aggregate query (GROUP BY in the database), so the page costs
 of queries at a thousand faces as at a million; only the agreement measures fetch rows, and those
 only for faces with two or more answers.
 """
+from datetime import timedelta
+
+import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -13,13 +16,14 @@ from django.utils import timezone
 
 from annotator.domain.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
 from annotator.domain.evaluation_tables import SEED_BASELINE
+from annotator.domain.metrics import inter_annotator_agreement
 from annotator.models import Annotation, Face, Split
 from annotator.qualification.selectors import standings_overview
 from annotator.suggestions.selectors import suggester_active
 from annotator.training.selectors import suggester_evaluate
 from reviews.evaluation import PAPER_AGREEMENT, agreement
 from reviews.models import Flag
-from reviews.selectors import gold_accuracy, overturn_counts
+from reviews.selectors import agreement_rows, gold_accuracy, overturn_counts
 
 VA_BINS = 20
 CACHE_KEY = "reviews:dashboard:v1"
@@ -33,11 +37,12 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
-def progress_per_split() -> list:
-    """Return per split: faces, answered (at least once), complete (all answers in), final, flagged."""
+def progress_per_split(*, project) -> list:
+    """Return per split of the project's faces: faces, answered (at least once), complete (all answers
+    in), final, flagged."""
     rows = {
         r["split"]: r
-        for r in Face.objects.order_by().values("split").annotate(
+        for r in Face.objects.filter(project_id=project.pk).order_by().values("split").annotate(
             faces=Count("id"),
             answered=Count("id", filter=Q(answer_count__gt=0)),
             complete=Count("id", filter=Q(answer_count__gte=F("required_annotations"))),
@@ -45,7 +50,7 @@ def progress_per_split() -> list:
         )
     }
     flagged = dict(
-        Flag.objects.filter(status=Flag.Status.OPEN).order_by().values("face__split")
+        Flag.objects.filter(status=Flag.Status.OPEN, face__project_id=project.pk).order_by().values("face__split")
         .annotate(n=Count("face_id", distinct=True)).values_list("face__split", "n")
     )
     out = []
@@ -56,11 +61,11 @@ def progress_per_split() -> list:
     return out
 
 
-def category_distribution() -> dict:
-    """Return counts per category of final labels and of answers, with AffectNet's counts."""
-    final = dict(Face.objects.filter(final_category__isnull=False).order_by().values("final_category")
+def category_distribution(*, project) -> dict:
+    """Return counts per category of the project's final labels and answers, with AffectNet's counts."""
+    final = dict(Face.objects.filter(project_id=project.pk, final_category__isnull=False).order_by().values("final_category")
                  .annotate(n=Count("id")).values_list("final_category", "n"))
-    answers = dict(Annotation.objects.order_by().values("category").annotate(n=Count("id"))
+    answers = dict(Annotation.objects.filter(face__project_id=project.pk).order_by().values("category").annotate(n=Count("id"))
                    .values_list("category", "n"))
     return {
         "names": list(CATEGORY_NAMES),
@@ -70,15 +75,16 @@ def category_distribution() -> dict:
     }
 
 
-def _medians_seconds() -> dict:
+def _medians_seconds(project) -> dict:
+    answers = Annotation.objects.filter(face__project_id=project.pk).order_by()
     if connection.vendor == "postgresql":
-        return dict(Annotation.objects.order_by().values("annotator_id").annotate(m=Median("seconds_spent"))
+        return dict(answers.values("annotator_id").annotate(m=Median("seconds_spent"))
                     .values_list("annotator_id", "m"))
     # No MEDIAN in SQLite: one query keeps each annotator's middle one or two answers (window
     # functions), not one query per annotator.
     by_annotator = {"partition_by": F("annotator_id")}
     middle = (
-        Annotation.objects.order_by()
+        answers
         .annotate(rank=Window(RowNumber(), order_by=[F("seconds_spent").asc(), F("id").asc()], **by_annotator),
                   n=Window(Count("id"), **by_annotator))
         .filter(Q(rank=(F("n") + 1) / 2) | Q(rank=F("n") / 2 + 1))
@@ -90,15 +96,17 @@ def _medians_seconds() -> dict:
     return {annotator_id: sum(v) / len(v) for annotator_id, v in values.items()}
 
 
-def _blind_stats(active) -> dict:
-    """Return {annotator_id: (blind answers where the model has a suggestion, of them matching it)}.
+def _blind_stats(active, active_in) -> dict:
+    """Return {annotator_id: (blind answers where the model has a suggestion, of them matching it)}
+    on the faces of the project `active_in`.
 
     A join over the blind answers only (a few percent of all), not a subquery per answer.
     """
     if active is None:
         return {}
     rows = (
-        Annotation.objects.filter(shown_blind=True, face__suggestions__suggester=active).order_by()
+        Annotation.objects.filter(shown_blind=True, face__project_id=active_in.pk,
+                                  face__suggestions__suggester=active).order_by()
         .values("annotator_id")
         .annotate(blind=Count("id"), match=Count("id", filter=Q(category=F("face__suggestions__category"))))
     )
@@ -106,21 +114,21 @@ def _blind_stats(active) -> dict:
 
 
 def annotator_stats(per_annotator_agreement: dict, *, project) -> list:
-    """Return per annotator: answers, faces/hour of answering time, median seconds, agreement with
-    others, gold accuracy, overturn rate (reviewers' decisions of another category), and anchoring
-    (kept the shown suggestion vs matched the model when blind)."""
+    """Return per annotator, on the project's faces: answers, faces/hour of answering time, median
+    seconds, agreement with others, gold accuracy, overturn rate (reviewers' decisions of another
+    category), and anchoring (kept the shown suggestion vs matched the model when blind)."""
     rows = list(
-        Annotation.objects.order_by().values("annotator_id", "annotator__username").annotate(
+        Annotation.objects.filter(face__project_id=project.pk).order_by().values("annotator_id", "annotator__username").annotate(
             answers=Count("id"),
             seconds=Sum("seconds_spent"),
             shown=Count("id", filter=Q(shown_blind=False, suggestion__isnull=False)),
             kept=Count("id", filter=Q(shown_blind=False, suggestion__isnull=False, kept_suggestion=True)),
         ).order_by("annotator__username")
     )
-    medians = _medians_seconds()
-    gold = gold_accuracy()
-    overturns = overturn_counts()
-    blind_stats = _blind_stats(suggester_active(project))
+    medians = _medians_seconds(project)
+    gold = gold_accuracy(scope={project.pk})
+    overturns = overturn_counts(scope={project.pk})
+    blind_stats = _blind_stats(suggester_active(project), project)
     out = []
     for r in rows:
         aid = r["annotator_id"]
@@ -149,27 +157,28 @@ def annotator_stats(per_annotator_agreement: dict, *, project) -> list:
 
 
 def annotator_vs_model_confusion(*, project) -> list:
-    """Return an 11x11 matrix: rows the annotators' categories, columns the active model's."""
+    """Return an 11x11 matrix over the project's faces: rows the annotators' categories, columns the
+    project's active model's."""
     matrix = [[0] * NUM_CATEGORIES for _ in range(NUM_CATEGORIES)]
     active = suggester_active(project)
     if active is None:
         return matrix
     # A join (one suggestion per face and model), which the database hashes once, not a subquery per answer.
-    rows = (Annotation.objects.filter(face__suggestions__suggester=active).order_by()
+    rows = (Annotation.objects.filter(face__project_id=project.pk, face__suggestions__suggester=active).order_by()
             .values("category", "face__suggestions__category").annotate(n=Count("id")))
     for r in rows:
         matrix[r["category"]][r["face__suggestions__category"]] = r["n"]
     return matrix
 
 
-def va_histogram(bins: int = VA_BINS) -> dict:
-    """Return a bins x bins count of the answers' points; cell [i][j] holds valence bin j, arousal bin i
-    (bin 0 at -1)."""
+def va_histogram(bins: int = VA_BINS, *, project) -> dict:
+    """Return a bins x bins count of the points of the answers on the project's faces; cell [i][j]
+    holds valence bin j, arousal bin i (bin 0 at -1)."""
     def bin_of(field):
         return Least(Floor((F(field) + 1.0) * (bins / 2.0)), Value(float(bins - 1)), output_field=FloatField())
 
     counts = [[0] * bins for _ in range(bins)]
-    rows = (Annotation.objects.filter(valence__isnull=False).order_by()
+    rows = (Annotation.objects.filter(face__project_id=project.pk, valence__isnull=False).order_by()
             .annotate(vb=bin_of("valence"), ab=bin_of("arousal")).values("vb", "ab").annotate(n=Count("id")))
     for r in rows:
         counts[int(r["ab"])][int(r["vb"])] = r["n"]
@@ -177,23 +186,103 @@ def va_histogram(bins: int = VA_BINS) -> dict:
 
 
 def dashboard_data(*, project) -> dict:
-    """Return everything /review/dashboard/ draws."""
-    agree = agreement()
+    """Return everything /review/dashboard/ draws for one project (its faces only)."""
+    agree = agreement(scope={project.pk})
     active = suggester_active(project)
-    evaluation = suggester_evaluate(active, Split.VAL) if active else None
+    evaluation = suggester_evaluate(active, Split.VAL, projects=[project]) if active else None
     return {
-        "progress": progress_per_split(),
-        "categories": category_distribution(),
+        "project": {"slug": project.slug, "name": project.name},
+        "progress": progress_per_split(project=project),
+        "categories": category_distribution(project=project),
         "annotators": annotator_stats(agree["per_annotator"], project=project),
         "confusion_annotators": agree["confusion"],
         "confusion_model": annotator_vs_model_confusion(project=project),
         "model": f"{active.name} {active.version}" if active else None,
-        "va_histogram": va_histogram(),
+        "va_histogram": va_histogram(project=project),
         "agreement": {k: agree[k] for k in ("faces", "answers", "pairs", "categorical", "valence", "arousal")},
         "evaluation": evaluation,
         "seed_baseline": SEED_BASELINE,
         "paper_agreement": PAPER_AGREEMENT,
     }
+
+
+THROUGHPUT_WINDOWS = (("hour", timedelta(hours=1)), ("day", timedelta(days=1)), ("week", timedelta(days=7)))
+
+
+def projects_overview(projects) -> list:
+    """Return one row per project, side by side: progress (faces, answered, all answers in, final,
+    flagged), agreement (faces with 2+ answers, percent agreement, Fleiss' kappa) and throughput
+    (answers in the last hour, day and week, and per day over the week).
+
+    One GROUP BY project query per figure, whatever the number of projects: the faces, the open
+    flags, the answers per window, and one fetch of the answers on shared faces, whose measures are
+    computed per project in memory (the same function the project's dashboard uses).
+    """
+    projects = list(projects)
+    ids = [p.pk for p in projects]
+    faces = {
+        r["project_id"]: r
+        for r in Face.objects.filter(project_id__in=ids).order_by().values("project_id").annotate(
+            faces=Count("id"),
+            answered=Count("id", filter=Q(answer_count__gt=0)),
+            complete=Count("id", filter=Q(answer_count__gte=F("required_annotations"))),
+            final=Count("id", filter=Q(final_category__isnull=False)),
+        )
+    }
+    flagged = dict(
+        Flag.objects.filter(status=Flag.Status.OPEN, face__project_id__in=ids).order_by().values("face__project_id")
+        .annotate(n=Count("face_id", distinct=True)).values_list("face__project_id", "n")
+    )
+    now = timezone.now()
+    windows = {name: Count("id", filter=Q(created_at__gte=now - span)) for name, span in THROUGHPUT_WINDOWS}
+    throughput = {
+        r["face__project_id"]: r
+        for r in Annotation.objects.filter(face__project_id__in=ids, created_at__gte=now - THROUGHPUT_WINDOWS[-1][1])
+        .order_by().values("face__project_id").annotate(**windows)
+    }
+    agree = _agreement_by_project(ids)
+    out = []
+    for p in projects:
+        f = faces.get(p.pk, {"faces": 0, "answered": 0, "complete": 0, "final": 0})
+        t = throughput.get(p.pk, {name: 0 for name, _ in THROUGHPUT_WINDOWS})
+        a = agree.get(p.pk)
+        out.append({
+            "slug": p.slug, "name": p.name,
+            "faces": f["faces"], "answered": f["answered"], "complete": f["complete"], "final": f["final"],
+            "flagged": flagged.get(p.pk, 0),
+            "shared_faces": a["faces"] if a else 0,
+            "percent_agreement": a["categorical"]["percent_agreement"] if a else None,
+            "fleiss_kappa": a["categorical"]["fleiss"]["kappa"] if a else None,
+            "answers_hour": t["hour"], "answers_day": t["day"], "answers_week": t["week"],
+            "answers_per_day": t["week"] / THROUGHPUT_WINDOWS[-1][1].days,
+        })
+    return out
+
+
+def _agreement_by_project(ids) -> dict:
+    """Return {project id: agreement} from one fetch of the answers on shared faces of these projects."""
+    rows = agreement_rows(scope=set(ids), with_project=True)
+    out = {}
+    for pid in np.unique(rows["project"]).tolist():
+        keep = rows["project"] == pid
+        out[pid] = inter_annotator_agreement(rows["face"][keep], rows["annotator"][keep], rows["category"][keep],
+                                             rows["valence"][keep], rows["arousal"][keep],
+                                             num_categories=NUM_CATEGORIES)
+    return out
+
+
+def projects_overview_cached(projects, *, refresh: bool = False) -> dict:
+    """Return {"projects": projects_overview(projects), "computed_at"}, kept like the dashboard's figures."""
+    projects = list(projects)
+    key = f"{CACHE_KEY}:overview:" + ",".join(str(p.pk) for p in projects)
+    if not refresh:
+        data = cache.get(key)
+        if data is not None:
+            return data
+    data = {"projects": projects_overview(projects), "computed_at": timezone.now().isoformat(),
+            "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+    cache.set(key, data, settings.DASHBOARD_CACHE_SECONDS)
+    return data
 
 
 def dashboard_standings(*, project) -> dict:

@@ -25,11 +25,12 @@ PAPER_AGREEMENT = {
 
 
 
-def agreement(*, splits=None) -> dict:
-    """Return the agreement between annotators on faces with two or more answers."""
+def agreement(*, splits=None, scope=None) -> dict:
+    """Return the agreement between annotators on faces with two or more answers, in the projects of
+    `scope` (a set of project ids; None: all)."""
     from django.contrib.auth import get_user_model
 
-    rows = agreement_rows(splits=splits)
+    rows = agreement_rows(splits=splits, scope=scope)
     result = inter_annotator_agreement(rows["face"], rows["annotator"], rows["category"], rows["valence"],
                                        rows["arousal"], num_categories=NUM_CATEGORIES)
     ids = np.unique(rows["annotator"]).tolist()

@@ -19,7 +19,7 @@ from django.utils import timezone
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import point_in_region
 from annotator.faces.services import face_set_needs_review
-from annotator.models import Annotation, Face, Suggestion
+from annotator.models import Annotation, Face, Project, Suggestion
 from annotator.suggestions.selectors import suggestion_counting
 from reviews.models import Flag, FlagCheck, GoldItem
 
@@ -44,8 +44,11 @@ def _answer(annotation):
 IMPORTED_SEVERITY_SCALE = 0.2
 
 
-def desired_flags(*, annotations, suggestion, gold):
+def desired_flags(*, annotations, suggestion, gold, region_check: bool = True):
     """Return {(reason, key): (evidence, severity)} for the causes present now (pure function).
+
+    region_check off (the face's project checks no regions): a point outside its category's region
+    is no cause.
 
     An imported answer (a released label) is compared like any other, but its flags carry their own
     reason, IMPORTED_LABEL, with the cause in the evidence's "cause" and a lower severity.
@@ -80,7 +83,7 @@ def desired_flags(*, annotations, suggestion, gold):
                                     "point": [suggestion.valence, suggestion.arousal]},
                      "category_differs": category_hit, "va_distance": distance},
                     model_p if category_hit else (distance or 0.0) / 2)
-        if has_va(a.category) and not point_in_region(a.category, a.valence, a.arousal):
+        if region_check and has_va(a.category) and not point_in_region(a.category, a.valence, a.arousal):
             add(a, Flag.Reason.OUTSIDE_REGION, f"annotation:{a.id}",
                 {"answer": _answer(a), "confirmed_by_annotator": a.outside_region_confirmed}, 0.3)
         if gold is not None:
@@ -116,7 +119,8 @@ def face_flags_evaluate(*, face_id: int) -> list[Flag]:
     annotations = list(Annotation.objects.filter(face=face))
     suggestion = suggestion_counting(face.id)
     gold = GoldItem.objects.filter(face=face).first()
-    wanted = desired_flags(annotations=annotations, suggestion=suggestion, gold=gold)
+    wanted = desired_flags(annotations=annotations, suggestion=suggestion, gold=gold,
+                           region_check=Project.objects.values_list("region_check", flat=True).get(pk=face.project_id))
 
     now = timezone.now()
     open_flags = {(f.reason, f.key): f for f in Flag.objects.filter(face=face, status=Flag.Status.OPEN)}

@@ -10,7 +10,7 @@ import numpy as np
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 
 from annotator.domain.categories import CATEGORY_NAMES
-from annotator.models import Annotation, Face, ReviewerRequest, Suggestion
+from annotator.models import Annotation, Face, Project, ReviewerRequest, Suggestion
 from annotator.suggestions.selectors import suggestion_counting, suggestions_counting
 from reviews.models import Decision, Flag, GoldItem
 
@@ -23,19 +23,28 @@ class QueueFilters:
     category: Optional[int] = None
     annotator_id: Optional[int] = None
     suggester_id: Optional[int] = None
+    project: Optional[Project] = None  # one of the reviewer's projects, picked (None: all of theirs)
 
     def as_query(self) -> dict:
         pairs = {"reason": self.reason, "category": self.category, "annotator": self.annotator_id,
-                 "model": self.suggester_id}
+                 "model": self.suggester_id, "project": self.project.slug if self.project else None}
         return {k: v for k, v in pairs.items() if v not in (None, "")}
 
 
-def _open_flags(filters: QueueFilters) -> QuerySet:
+def scoped(queryset: QuerySet, scope: Optional[set], field: str = "face__project_id") -> QuerySet:
+    """Return the rows of `queryset` in the projects of `scope` (a set of project ids, as
+    projects.selectors.project_ids_of gives; None: an admin's, every project)."""
+    return queryset if scope is None else queryset.filter(**{f"{field}__in": scope})
+
+
+def _open_flags(filters: QueueFilters, scope: Optional[set]) -> QuerySet:
     # A face returned to an annotator, or waiting for one more answer, waits for them, not for a
     # reviewer: it leaves the queue until that answer comes (its flags stay open; the item page
     # still shows and decides it).
     waiting = ReviewerRequest.objects.filter(face_id=OuterRef("face_id"), status=ReviewerRequest.Status.OPEN)
-    flags = Flag.objects.filter(status=Flag.Status.OPEN).filter(~Exists(waiting))
+    flags = scoped(Flag.objects.filter(status=Flag.Status.OPEN).filter(~Exists(waiting)), scope)
+    if filters.project is not None:
+        flags = flags.filter(face__project_id=filters.project.pk)
     if filters.reason:
         flags = flags.filter(reason=filters.reason)
     if filters.category is not None:
@@ -54,33 +63,38 @@ def _open_flags(filters: QueueFilters) -> QuerySet:
     return flags
 
 
-def review_queue(*, filters: QueueFilters = QueueFilters()) -> QuerySet:
-    """Return the flagged faces as rows (face_id, severity, flag_count, since), most severe first.
+def review_queue(*, scope: Optional[set], filters: QueueFilters = QueueFilters()) -> QuerySet:
+    """Return the flagged faces of the projects in `scope` (None: all) as rows (face_id, severity,
+    flag_count, since), most severe first.
 
     A face with several open flags is one row; its severity is that of its most severe flag.
     """
     return (
-        _open_flags(filters)
+        _open_flags(filters, scope)
         .values("face_id")
         .annotate(severity=Max("severity"), flag_count=Count("id"), since=Min("created_at"))
         .order_by("-severity", "since", "face_id")
     )
 
 
-def faces_waiting(*, limit: int = 50) -> list:
-    """Return the open requests (faces returned to an annotator or waiting for one more answer), oldest
-    first: they are out of the queue meanwhile, and listed so that none is forgotten."""
-    rows = (ReviewerRequest.objects.filter(status=ReviewerRequest.Status.OPEN)
-            .select_related("annotator", "requested_by").order_by("created_at", "id")[:limit])
+def faces_waiting(*, scope: Optional[set], project: Optional[Project] = None, limit: int = 50) -> list:
+    """Return the open requests (faces returned to an annotator or waiting for one more answer) of the
+    projects in `scope` (and `project`, when picked), oldest first: they are out of the queue meanwhile,
+    and listed so that none is forgotten."""
+    rows = scoped(ReviewerRequest.objects.filter(status=ReviewerRequest.Status.OPEN), scope)
+    if project is not None:
+        rows = rows.filter(face__project_id=project.pk)
+    rows = (rows.select_related("annotator", "requested_by").order_by("created_at", "id")[:limit])
     return [{"face_id": r.face_id, "kind": r.kind, "annotator": r.annotator.username if r.annotator else None,
              "by": r.requested_by.username if r.requested_by else "", "created_at": r.created_at} for r in rows]
 
 
-def review_reason_counts(*, filters: QueueFilters = QueueFilters()) -> dict:
+def review_reason_counts(*, scope: Optional[set], filters: QueueFilters = QueueFilters()) -> dict:
     """Return {reason: number of faces with an open flag of that reason} (every reason, zeros too)."""
     counts = {reason: 0 for reason in Flag.Reason.values}
     rows = (
-        _open_flags(QueueFilters(None, filters.category, filters.annotator_id, filters.suggester_id))
+        _open_flags(QueueFilters(None, filters.category, filters.annotator_id, filters.suggester_id, filters.project),
+                    scope)
         .order_by()
         .values("reason")
         .annotate(faces=Count("face_id", distinct=True))
@@ -90,9 +104,9 @@ def review_reason_counts(*, filters: QueueFilters = QueueFilters()) -> dict:
     return counts
 
 
-def review_next_face_id(*, filters: QueueFilters = QueueFilters(), exclude=()) -> Optional[int]:
+def review_next_face_id(*, scope: Optional[set], filters: QueueFilters = QueueFilters(), exclude=()) -> Optional[int]:
     """Return the face the reviewer should see next (the queue's first, skipping `exclude`)."""
-    queue = review_queue(filters=filters)
+    queue = review_queue(scope=scope, filters=filters)
     if exclude:
         queue = queue.exclude(face_id__in=list(exclude))
     row = queue.first()
@@ -100,9 +114,11 @@ def review_next_face_id(*, filters: QueueFilters = QueueFilters(), exclude=()) -
 
 
 def review_queue_details(face_ids) -> dict:
-    """Return, per face id, its open flags and a short summary of its answers and suggestion (3 queries);
+    """Return, per face id, its project, open flags and a short summary of its answers and suggestion (4 queries);
     the suggestion is the one that counts (suggestions.selectors.suggestions_counting)."""
-    details = {fid: {"flags": [], "answers": [], "suggestion": None} for fid in face_ids}
+    details = {fid: {"flags": [], "answers": [], "suggestion": None, "project": None} for fid in face_ids}
+    for face_id, slug, name in Face.objects.filter(id__in=face_ids).values_list("id", "project__slug", "project__name"):
+        details[face_id]["project"] = {"slug": slug, "name": name}
     for flag in Flag.objects.filter(face_id__in=face_ids, status=Flag.Status.OPEN).values(
         "face_id", "id", "reason", "key", "evidence", "severity", "created_at"
     ):
@@ -127,7 +143,7 @@ def _label(category, valence, arousal) -> dict:
 
 def face_review_item(*, face_id: int, with_audit: bool) -> dict:
     """Return what the item page shows for one face, as plain data (the page renders it)."""
-    face = Face.objects.get(pk=face_id)
+    face = Face.objects.select_related("project").get(pk=face_id)
     answers = [
         {
             "id": a.id,
@@ -166,6 +182,7 @@ def face_review_item(*, face_id: int, with_audit: bool) -> dict:
     ]
     return {
         "id": face.id,
+        "project": {"slug": face.project.slug, "name": face.project.name},
         "required_annotations": face.required_annotations,
         "answer_count": face.answer_count,
         "requests": requests,
@@ -232,36 +249,44 @@ def _describe(category, valence, arousal) -> str:
     return f"{CATEGORY_NAMES[category]} ({valence:+.2f}, {arousal:+.2f})"
 
 
-def agreement_rows(*, splits=None) -> dict:
+def agreement_rows(*, splits=None, scope: Optional[set] = None, with_project: bool = False) -> dict:
     """Return the answers on faces with two or more answers as flat arrays (one query, no per-face work).
 
     In the order the answers were first given (created_at, then id): the measures pair a face's answers
     in row order, the earlier as x. Without an ORDER BY, PostgreSQL returns a changed answer where its
     new row version lies, and the pairs (so CORR and CCC) would turn with each undo.
+    Over the faces of the projects in `scope` (None: all); with_project adds each row's "project".
     """
-    shared = Annotation.objects.order_by().values("face_id").annotate(n=Count("id")).filter(n__gte=2).values("face_id")
+    shared = scoped(Annotation.objects.order_by(), scope).values("face_id").annotate(n=Count("id")).filter(n__gte=2).values("face_id")
     rows = Annotation.objects.filter(face_id__in=shared)
     if splits:
         rows = rows.filter(face__split__in=list(splits))
-    data = list(rows.order_by("created_at", "id").values_list("face_id", "annotator_id", "category", "valence",
-                                                              "arousal"))
+    columns = ["face_id", "annotator_id", "category", "valence", "arousal"]
+    if with_project:
+        columns.append("face__project_id")
+    data = list(rows.order_by("created_at", "id").values_list(*columns))
+    names = ("face", "annotator", "category", "valence", "arousal", "project")[:len(columns)]
     if not data:
-        return {k: np.zeros(0) for k in ("face", "annotator", "category", "valence", "arousal")}
+        return {k: np.zeros(0) for k in names}
     arr = np.array(data, dtype=object)
     as_float = lambda col: np.array([np.nan if v is None else v for v in col], dtype=np.float64)  # noqa: E731
-    return {
+    out = {
         "face": arr[:, 0].astype(np.int64),
         "annotator": arr[:, 1].astype(np.int64),
         "category": arr[:, 2].astype(np.int64),
         "valence": as_float(arr[:, 3]),
         "arousal": as_float(arr[:, 4]),
     }
+    if with_project:
+        out["project"] = arr[:, 5].astype(np.int64)
+    return out
 
 
-def gold_accuracy(*, annotator_id: Optional[int] = None) -> dict:
-    """Return {annotator_id: {"answers", "correct", "accuracy"}} over their answers on gold faces
-    (with annotator_id, only theirs: the feedback page needs not scan everyone's)."""
-    rows = Annotation.objects.filter(face__gold__isnull=False)
+def gold_accuracy(*, annotator_id: Optional[int] = None, scope: Optional[set] = None) -> dict:
+    """Return {annotator_id: {"answers", "correct", "accuracy"}} over their answers on gold faces of
+    the projects in `scope` (None: all) (with annotator_id, only theirs: the feedback page needs not
+    scan everyone's)."""
+    rows = scoped(Annotation.objects.filter(face__gold__isnull=False), scope)
     if annotator_id is not None:
         rows = rows.filter(annotator_id=annotator_id)
     rows = (
@@ -276,13 +301,13 @@ def gold_accuracy(*, annotator_id: Optional[int] = None) -> dict:
 
 
 
-def overturn_counts(*, annotator_id: Optional[int] = None) -> dict:
+def overturn_counts(*, annotator_id: Optional[int] = None, scope: Optional[set] = None) -> dict:
     """Return {annotator_id: {"answers", "reviewed", "overturned", "rate"}}: of their answers, those on
     faces a reviewer decided, and those where the decision names another category than their answer
     (a point moved within the same category is no overturn). rate = overturned / answers (all their
     answers, so that being reviewed often is not itself a mark against anyone); None with no answers.
-    One aggregate query."""
-    rows = Annotation.objects.order_by()
+    Over the faces of the projects in `scope` (None: all). One aggregate query."""
+    rows = scoped(Annotation.objects.order_by(), scope)
     if annotator_id is not None:
         rows = rows.filter(annotator_id=annotator_id)
     decided = Q(face__decision__isnull=False)
@@ -298,9 +323,10 @@ def overturn_counts(*, annotator_id: Optional[int] = None) -> dict:
     }
 
 
-def seconds_median(*, annotator_id: int) -> Optional[float]:
-    """Return the median seconds an annotator spent on a face (None without answers)."""
-    ordered = Annotation.objects.filter(annotator_id=annotator_id).order_by("seconds_spent")
+def seconds_median(*, annotator_id: int, scope: Optional[set] = None) -> Optional[float]:
+    """Return the median seconds an annotator spent on a face of the projects in `scope` (None: all);
+    None without answers."""
+    ordered = scoped(Annotation.objects.filter(annotator_id=annotator_id), scope).order_by("seconds_spent")
     n = ordered.count()
     if not n:
         return None
@@ -311,31 +337,33 @@ def seconds_median(*, annotator_id: int) -> Optional[float]:
 FEEDBACK_ROWS = 100
 
 
-def annotator_feedback(*, annotator) -> dict:
+def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
     """Return what one annotator's feedback page shows: their numbers, the notes reviewers returned
-    faces with, and the decisions that overturned their answers (newest first). Only their own."""
+    faces with, and the decisions that overturned their answers (newest first). Only their own, and
+    only on faces of the projects in `scope` (the viewer's; None: all)."""
     aid = annotator.pk
-    overturn = overturn_counts(annotator_id=aid).get(aid, {"answers": 0, "reviewed": 0, "overturned": 0, "rate": None})
-    gold = gold_accuracy(annotator_id=aid).get(aid, {"answers": 0, "correct": 0, "accuracy": None})
+    overturn = overturn_counts(annotator_id=aid, scope=scope).get(
+        aid, {"answers": 0, "reviewed": 0, "overturned": 0, "rate": None})
+    gold = gold_accuracy(annotator_id=aid, scope=scope).get(aid, {"answers": 0, "correct": 0, "accuracy": None})
     notes = [
         {"face_id": r.face_id, "note": r.note, "by": r.requested_by.username if r.requested_by else "",
          "at": r.created_at, "status": r.status, "status_label": r.get_status_display(),
          "answer": None if r.annotation is None else _describe(r.annotation.category, r.annotation.valence,
                                                                 r.annotation.arousal)}
-        for r in ReviewerRequest.objects.filter(kind=ReviewerRequest.Kind.RETURN, annotator_id=aid)
+        for r in scoped(ReviewerRequest.objects.filter(kind=ReviewerRequest.Kind.RETURN, annotator_id=aid), scope)
         .select_related("requested_by", "annotation").order_by("-created_at", "-id")[:FEEDBACK_ROWS]
     ]
     overturned = [
         {"face_id": a.face_id, "answer": _describe(a.category, a.valence, a.arousal),
          "decision": _describe(a.face.decision.category, a.face.decision.valence, a.face.decision.arousal),
          "by": a.face.decision.reviewer.username, "at": a.face.decision.decided_at}
-        for a in Annotation.objects.filter(annotator_id=aid, face__decision__isnull=False)
+        for a in scoped(Annotation.objects.filter(annotator_id=aid, face__decision__isnull=False), scope)
         .exclude(category=F("face__decision__category"))
         .select_related("face__decision__reviewer").order_by("-face__decision__decided_at")[:FEEDBACK_ROWS]
     ]
     return {
         "answers": overturn["answers"],
-        "median_seconds": seconds_median(annotator_id=aid),
+        "median_seconds": seconds_median(annotator_id=aid, scope=scope),
         "gold_answers": gold["answers"],
         "gold_accuracy": gold["accuracy"],
         "reviewed": overturn["reviewed"],

@@ -12,18 +12,26 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, HttpResponseNotAllowed
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.evaluation_tables import CATEGORICAL_ROWS, DIMENSIONAL_ROWS, interval_text
 from annotator.models import Face, Suggester
-from annotator.projects.selectors import project_for_user
+from annotator.projects.selectors import (
+    ProjectNeeded,
+    ProjectNotFound,
+    faces_of,
+    project_for_user,
+    project_ids_of,
+    projects_of,
+)
 from annotator.qualification import services as qualification_services
 from annotator.web.roles import ANNOTATOR, can_review, is_admin, user_roles
 from reviews import selectors
 from reviews.api import QueueFilterSerializer
-from reviews.dashboard import dashboard_cached, dashboard_standings, refresh_asked
+from reviews.dashboard import dashboard_cached, dashboard_standings, projects_overview_cached, refresh_asked
 from reviews.models import Flag
 
 
@@ -38,42 +46,70 @@ def reviewer_required(view):
     return wrapper
 
 
+def _project_picked(request, key: str = "project"):
+    """Return the reviewer's project named by ?project=slug (None when none is named); 404 for a
+    project that is not theirs (another project reads as none)."""
+    slug = request.GET.get(key, "")
+    if not slug:
+        return None
+    try:
+        return project_for_user(request.user, slug)
+    except ProjectNotFound as error:
+        raise Http404(error.message) from None
+
+
 def _filters(request):
+    project = _project_picked(request)
     query = {k: v for k, v in request.GET.items() if v != "" and k in QueueFilterSerializer().fields}
     s = QueueFilterSerializer(data=query)
-    return (s.to_filters(), s.errors) if s.is_valid() else (selectors.QueueFilters(), s.errors)
+    filters = s.to_filters() if s.is_valid() else selectors.QueueFilters()
+    return selectors.QueueFilters(filters.reason, filters.category, filters.annotator_id, filters.suggester_id,
+                                  project), s.errors
+
+
+def face_of_reviewer(user, face_id: int) -> Face:
+    """Return the face if it is in one of the user's projects; 404 otherwise (another project's face
+    reads as no face)."""
+    return get_object_or_404(faces_of(user, Face.objects.only("id", "project_id")), pk=face_id)
 
 
 @reviewer_required
 def queue_page(request):
     filters, errors = _filters(request)
-    queue = selectors.review_queue(filters=filters)
+    scope = project_ids_of(request.user)
+    projects = list(projects_of(request.user))
+    queue = selectors.review_queue(scope=scope, filters=filters)
     page = Paginator(queue, 50).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     details = selectors.review_queue_details([r["face_id"] for r in rows])
-    counts = selectors.review_reason_counts(filters=filters)
+    counts = selectors.review_reason_counts(scope=scope, filters=filters)
+    annotators = get_user_model().objects.filter(groups__name=ANNOTATOR)
+    if scope is not None:  # only the people of the reviewer's projects are named
+        annotators = annotators.filter(project_memberships__project_id__in=scope).distinct()
     context = {
         "page": page,
         "rows": [{**r, **details[r["face_id"]]} for r in rows],
         "reasons": [(value, label, counts[value]) for value, label in Flag.Reason.choices],
         "categories": list(enumerate(CATEGORY_NAMES)),
-        "annotators": get_user_model().objects.filter(groups__name=ANNOTATOR).order_by("username")
-        .values_list("id", "username"),
+        "annotators": annotators.order_by("username").values_list("id", "username"),
         "models": Suggester.objects.order_by("name", "version").values_list("id", "name", "version"),
+        "projects": projects,
+        "several_projects": len(projects) > 1,
         "filters": filters,
         "filter_query": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
         "errors": errors,
-        "waiting": selectors.faces_waiting(),
+        "waiting": selectors.faces_waiting(scope=scope, project=filters.project),
     }
     return render(request, "review/queue.html", context)
 
 
 @reviewer_required
 def item_page(request, face_id: int):
-    get_object_or_404(Face.objects.only("id"), pk=face_id)
+    face_of_reviewer(request.user, face_id)
     filters, _ = _filters(request)
     item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
-    item["next_face_id"] = selectors.review_next_face_id(filters=filters, exclude=[face_id])
+    item["next_face_id"] = selectors.review_next_face_id(scope=project_ids_of(request.user), filters=filters,
+                                                         exclude=[face_id])
     context = {
         "item": item,
         "config": {
@@ -82,6 +118,7 @@ def item_page(request, face_id: int):
             "filterQuery": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
             "isAdmin": is_admin(request.user),
         },
+        "several_projects": projects_of(request.user)[1:2].exists(),
     }
     return render(request, "review/item.html", context)
 
@@ -120,7 +157,15 @@ def _evaluation_rows(data):
 
 @reviewer_required
 def dashboard_page(request):
-    project = project_for_user(request.user, request.GET.get("project"))
+    """One project's dashboard (?project=slug; a reviewer of one project goes straight in); with several
+    projects and none chosen, the projects side by side (progress, agreement, throughput) to pick from."""
+    projects = list(projects_of(request.user))
+    try:
+        project = _project_picked(request) or project_for_user(request.user)
+    except (ProjectNeeded, ProjectNotFound):  # several to choose from, or none yet (the page says so)
+        overview = projects_overview_cached(projects, refresh=refresh_asked(request.GET))
+        return render(request, "review/dashboard_projects.html", {
+            "overview": overview, "computed_at": datetime.fromisoformat(overview["computed_at"])})
     data = dashboard_cached(project=project, refresh=refresh_asked(request.GET))
     agreement_cat, agreement_dims = _agreement_rows(data)
     evaluation_cat, evaluation_dims = _evaluation_rows(data)
@@ -129,7 +174,7 @@ def dashboard_page(request):
                "evaluation_cat": evaluation_cat, "evaluation_dims": evaluation_dims,
                "computed_at": datetime.fromisoformat(data["computed_at"]),
                "standings": dashboard_standings(project=project), "can_reinstate": is_admin(request.user),
-               "project": project}
+               "project": project, "projects": projects}
     return render(request, "review/dashboard.html", context)
 
 
@@ -148,8 +193,14 @@ def feedback_page(request):
         if not (asked.isdigit() and len(asked) < 19):  # a malformed id is the request's fault, not a refusal
             return HttpResponseBadRequest(f"annotator: {asked!r} is not a user id.",
                                           content_type="text/plain; charset=utf-8")
-        who = get_object_or_404(get_user_model(), pk=int(asked))
-    context = {"who": who, "own": who.pk == request.user.pk, "data": selectors.annotator_feedback(annotator=who)}
+        people = get_user_model().objects.all()
+        scope = project_ids_of(request.user)
+        if scope is not None:  # a reviewer opens only the people of their projects; others read as none
+            people = people.filter(project_memberships__project_id__in=scope).distinct()
+        who = get_object_or_404(people, pk=int(asked))
+    # Only what happened on faces of the viewer's projects (an admin: all).
+    data = selectors.annotator_feedback(annotator=who, scope=project_ids_of(request.user))
+    context = {"who": who, "own": who.pk == request.user.pk, "data": data}
     return render(request, "review/feedback.html", context)
 
 
@@ -170,7 +221,10 @@ def standing_change(request, user_id: int):
         # Plain text: the refused value is echoed, and must not be read as HTML.
         return HttpResponseBadRequest(f"action: {action!r} is not one of {', '.join(STANDING_ACTIONS)}",
                                       content_type="text/plain; charset=utf-8")
-    project = project_for_user(request.user, request.POST.get("project"))
+    try:
+        project = project_for_user(request.user, request.POST.get("project"))
+    except (ProjectNotFound, ProjectNeeded) as error:
+        return HttpResponseBadRequest(f"project: {error.message}", content_type="text/plain; charset=utf-8")
     try:
         standing = qualification_services.standing_reinstate(
             annotator=annotator, project=project, by=request.user, recalibrate=action == "recalibrate")
@@ -178,4 +232,5 @@ def standing_change(request, user_id: int):
         messages.error(request, error.message)
     else:
         messages.success(request, f"{annotator.username}: {standing.state} ({standing.reason}).")
-    return redirect("review-dashboard")
+    several = projects_of(request.user)[1:2].exists()  # back to the project's dashboard, as before with one
+    return redirect(reverse("review-dashboard") + (f"?project={project.slug}" if several else ""))

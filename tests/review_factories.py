@@ -20,9 +20,11 @@ def jpeg():
     return out.getvalue()
 
 
-def make_face(split="val", required=2, landmarks=None):
+def make_face(split="val", required=2, landmarks=None, project=None):
+    """A face of `project` (default: the default project)."""
     face = faces_store([NewFace(jpeg(), split=split, required_annotations=required,
-                                landmarks=landmarks or [float(60 + (i % 30) * 3) for i in range(136)])])[0]
+                                landmarks=landmarks or [float(60 + (i % 30) * 3) for i in range(136)])],
+                       project=project)[0]
     return face
 
 

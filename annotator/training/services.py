@@ -24,16 +24,18 @@ class PendingPredictions:
 
 
 def evaluation_predictions_complete(*, suggester: Suggester, split: str | None, categories=None, now: bool,
-                                    progress: Callable[[int], None] | None = None) -> PendingPredictions:
+                                    progress: Callable[[int], None] | None = None,
+                                    project=None) -> PendingPredictions:
     """Compute (now) or queue on the model queue the suggester's predictions for the evaluation faces
-    that lack one (annotator.training.selectors.evaluation_faces); return what was done.
+    that lack one (annotator.training.selectors.evaluation_faces; of `project`, None: every project's);
+    return what was done.
 
     Either way in batches: in-process, NOW_CHUNK faces a call (the model itself runs SUGGEST_BATCH_SIZE
     at a time); queued, SUGGEST_TASK_SIZE faces a task of the model queue, which stores them as the
     worker gets to them (a later evaluation reads them). Idempotent: a face predicted meanwhile is
     skipped.
     """
-    ids = list(evaluation_faces_pending(suggester, split, categories))
+    ids = list(evaluation_faces_pending(suggester, split, categories, None if project is None else [project]))
     if not ids:
         return PendingPredictions(pending=0)
     if now:

@@ -22,10 +22,14 @@ def home(request):
 
 @login_required
 def face_image(request, face_id: int):
-    """Serve a face crop to a signed-in user with a role (crops are never public files)."""
+    """Serve a face crop to a signed-in user with a role (crops are never public files), of a project
+    they work in (an admin: any); another project's face is a 404, as no face."""
     if not roles.user_roles(request.user):
         raise PermissionDenied("No role.")
-    face = get_object_or_404(Face.objects.only("image"), pk=face_id)
+    faces = Face.objects.only("image")
+    if not roles.is_admin(request.user):  # as projects.selectors.faces_of (which imports this package)
+        faces = faces.filter(project__memberships__user=request.user)
+    face = get_object_or_404(faces, pk=face_id)
     try:
         handle = face.image.open("rb")
     except FileNotFoundError:

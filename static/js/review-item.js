@@ -100,6 +100,7 @@ function render() {
   document.title = `Review face ${item.id} · Face annotator`;
   $("face-id").textContent = item.id;
   $("face-split").textContent = item.split;
+  if ($("face-project")) $("face-project").textContent = item.project.name;
   $("face-img").src = item.image_url;
   $("face-img").alt = `face ${item.id}`;
   const lm = $("landmarks");

@@ -6,7 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from reviews.dashboard import _medians_seconds, dashboard_data
+from annotator.models import Project
+from annotator.projects.services import project_create
+from reviews.dashboard import _medians_seconds, dashboard_data, projects_overview
 from reviews.selectors import annotator_feedback
 from tests.conftest import make_user
 from tests.review_factories import answer, make_face
@@ -24,10 +26,32 @@ def test_queries_do_not_grow_with_the_number_of_annotators(data_root):
     users = [make_user(f"a{i}", "annotator") for i in range(2)]
     for u in users:
         answer(face, u, 1, 0.5, 0.5)
-    few = queries(dashboard_data), queries(lambda: annotator_feedback(annotator=users[0]))
+    project = Project.objects.default()
+
+    def both():
+        return (queries(lambda: dashboard_data(project=project)),
+                queries(lambda: annotator_feedback(annotator=users[0], scope={project.pk})))
+
+    few = both()
     for i in range(2, 7):
         answer(make_face(), make_user(f"a{i}", "annotator"), 2, -0.5, -0.3)
-    assert (queries(dashboard_data), queries(lambda: annotator_feedback(annotator=users[0]))) == few
+    assert both() == few
+
+
+@pytest.mark.django_db
+def test_the_projects_overview_costs_the_same_queries_for_one_project_or_five(data_root):
+    """One GROUP BY project query per figure, not a query per project."""
+    def one_face_answered_twice(project):
+        face = make_face(project=project)
+        for i in range(2):
+            answer(face, make_user(f"{project.slug}-{i}", "annotator", projects=[project]), i, 0.5, 0.5)
+
+    one_face_answered_twice(Project.objects.default())
+    one = queries(lambda: projects_overview(Project.objects.all()))
+    for n in range(4):
+        one_face_answered_twice(project_create(slug=f"p{n}", name=f"P{n}"))
+    assert Project.objects.count() == 5
+    assert queries(lambda: projects_overview(Project.objects.all())) == one
 
 
 @pytest.mark.django_db
@@ -39,4 +63,4 @@ def test_median_seconds_per_annotator_odd_even_and_ties(data_root):
         ids[user.id] = statistics.median(values)
         for s in values:
             answer(make_face(), user, 1, 0.5, 0.5, seconds_spent=s)
-    assert _medians_seconds() == pytest.approx(ids)
+    assert _medians_seconds(Project.objects.default()) == pytest.approx(ids)

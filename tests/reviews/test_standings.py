@@ -80,14 +80,14 @@ def test_a_low_rolling_gold_accuracy_pauses_with_a_message_and_the_lead_reinstat
 @pytest.mark.django_db
 def test_the_lead_can_restart_calibration_and_reinstating_someone_not_paused_says_so(
         pausing, annotator_user, admin_client):
-    pausing.CALIBRATION_FACES = 2
-    pausing.GOLD_SHARE = 0.0
+    set_policy(calibration_faces=2)
+    set_policy(gold_share=0.0)
     plain = make_face(1)
     gold_faces(2)
     client = client_for(annotator_user)
-    pausing.CALIBRATION_FACES = 0
+    set_policy(calibration_faces=0)
     assert [f["id"] for f in next_faces(client)] == [plain.id]  # qualified at once: calibration off
-    pausing.CALIBRATION_FACES = 2
+    set_policy(calibration_faces=2)
     refused = admin_client.post(standing_url(annotator_user), {"action": "reinstate"}, follow=True)
     assert "qualified, not paused" in refused.content.decode() and standing_of(annotator_user).state == QUALIFIED
     admin_client.post(standing_url(annotator_user), {"action": "recalibrate"})
@@ -98,10 +98,10 @@ def test_the_lead_can_restart_calibration_and_reinstating_someone_not_paused_say
 
 @pytest.mark.django_db
 def test_the_dashboard_warns_when_no_gold_face_is_marked(pausing, admin_client, annotator_user):
-    pausing.CALIBRATION_FACES = 5
+    set_policy(calibration_faces=5)
     page = admin_client.get(DASHBOARD).content.decode()
     assert "No gold face is marked" in page and "cannot start their calibration round" in page
-    pausing.CALIBRATION_WITHOUT_GOLD = "skip"
+    set_policy(calibration_without_gold="skip")
     make_face(1)
     next_faces(client_for(annotator_user))
     page = admin_client.get(DASHBOARD).content.decode()

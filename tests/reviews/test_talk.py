@@ -42,10 +42,8 @@ def return_face(client, face, annotation, note="Look at the mouth: the corners a
 
 
 @pytest.fixture(autouse=True)
-def set_policy(settings):
-    set_policy(blind_share=0.0)
-    set_policy(gold_share=0.0)
-    set_policy(queue_order="arrival")
+def _policy(db):
+    set_policy(blind_share=0.0, gold_share=0.0, queue_order="arrival")
 
 
 @pytest.fixture

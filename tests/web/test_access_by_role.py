@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from annotator.faces.store import NewFace, faces_store
 from annotator.guidelines.services import guideline_save
-from annotator.models import Annotation, AnnotatorStanding, Claim, Face, Photo, Suggester, Suggestion
+from annotator.models import Annotation, AnnotatorStanding, Claim, Face, Photo, Project, Suggester, Suggestion
 from reviews.models import Decision, Flag, GoldItem
 from tests.affectnet_helpers import jpeg
 from tests.conftest import make_user
@@ -58,6 +58,7 @@ ACCESS = {
     "review-api-agreement": REVIEW,
     "review-api-evaluation": REVIEW,
     "review-api-dashboard": REVIEW,
+    "review-api-projects": REVIEW,
     "review-api-history": ADMIN,
     "review-api-gold": ADMIN,
     "review-api-gold-delete": ADMIN,
@@ -108,7 +109,8 @@ def world(data_root):
     GoldItem.objects.create(face=other, category=1, valence=0.5, arousal=0.2)
     Token.objects.create(user=people["annotator"])
     guideline_save(category=0, definition="The face at rest.")
-    AnnotatorStanding.objects.create(user=people["annotator"], state=AnnotatorStanding.State.PAUSED,
+    AnnotatorStanding.objects.create(user=people["annotator"], project=Project.objects.default(),
+                                     state=AnnotatorStanding.State.PAUSED,
                                      round_started_at="2026-01-01T00:00:00Z", changed_at="2026-01-01T00:00:00Z")
     # The sign-in records of django-axes (admin pages too): one failed and one good sign-in.
     AccessAttempt.objects.create(username="plain", ip_address="192.0.2.1", failures_since_start=1)

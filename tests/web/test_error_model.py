@@ -18,9 +18,8 @@ from tests.review_factories import answer
 
 
 @pytest.fixture
-def set_policy(settings):
-    set_policy(blind_share=0.0, gold_share=0.0)
-    return settings
+def no_blind_no_gold(db):
+    return set_policy(blind_share=0.0, gold_share=0.0)
 
 
 class _Invalid(DomainError):
@@ -86,7 +85,7 @@ def test_a_label_error_carries_its_field_and_reads_alone_with_it():
 
 
 @pytest.mark.django_db
-def test_a_label_errors_field_reaches_the_queue_apis_body(policy, annotator_user):
+def test_a_label_errors_field_reaches_the_queue_apis_body(no_blind_no_gold, annotator_user):
     face = make_face(1)
     client = client_for(annotator_user)
     next_faces(client)
@@ -98,7 +97,7 @@ def test_a_label_errors_field_reaches_the_queue_apis_body(policy, annotator_user
 
 
 @pytest.mark.django_db
-def test_queue_refusals_without_a_field(policy, annotator_user, second_annotator):
+def test_queue_refusals_without_a_field(no_blind_no_gold, annotator_user, second_annotator):
     face = make_face(1)
     client = client_for(annotator_user)
     next_faces(client)

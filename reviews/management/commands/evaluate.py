@@ -1,10 +1,11 @@
-"""python manage.py evaluate [--split val] [--model NAME:VERSION] [--categories 0-7] [--now | --no-queue] [--save]"""
+"""python manage.py evaluate [--project SLUG] [--split val] [--model NAME:VERSION] [--categories 0-7] [--now | --no-queue] [--save]"""
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.domain.categories import parse_categories
 from annotator.domain.evaluation_tables import format_evaluation
 from annotator.models import Split
+from annotator.projects.selectors import ProjectNeeded, ProjectNotFound, project_named
 from annotator.training.selectors import suggester_evaluate
 from annotator.training.services import evaluation_predictions_complete
 from reviews.evaluation import SuggesterNotFound, suggester_by_spec
@@ -18,6 +19,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        parser.add_argument("--project", default="", metavar="SLUG",
+                            help="Whose faces and active model (needed only when the instance has several projects)")
         parser.add_argument("--split", default=Split.VAL, choices=[*Split.values, "all"],
                             help="Which faces' final labels to compare with (default: val)")
         parser.add_argument("--model", default="", metavar="NAME:VERSION",
@@ -31,18 +34,21 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar with --now")
         parser.add_argument("--save", action="store_true", help="Store the result in the suggester's evaluation")
 
-    def handle(self, *args, split, model, categories, now, no_queue, no_progress, save, **options):
+    def handle(self, *args, project, split, model, categories, now, no_queue, no_progress, save, **options):
         if now and no_queue:
             raise CommandError("--now and --no-queue: choose one")
         try:
-            suggester = suggester_by_spec(model)
+            project = project_named(project)
+            suggester = suggester_by_spec(model, project)
             chosen = parse_categories(categories)
+        except (ProjectNeeded, ProjectNotFound) as exc:
+            raise CommandError(f"--project: {exc.message}") from None
         except (SuggesterNotFound, ValueError) as exc:
             raise CommandError(str(exc)) from None
         split = None if split == "all" else split
         if not no_queue:
-            self._predict_missing(suggester, split, chosen, now=now, progress=not no_progress)
-        result = suggester_evaluate(suggester, split, chosen)
+            self._predict_missing(suggester, split, chosen, project, now=now, progress=not no_progress)
+        result = suggester_evaluate(suggester, split, chosen, projects=[project])
         self.stdout.write(format_evaluation(result))
         if result["pending"]:
             self.stdout.write(self.style.WARNING(
@@ -53,13 +59,13 @@ class Command(BaseCommand):
             suggester.save(update_fields=["evaluation"])
             self.stdout.write(f"Saved in {suggester}'s evaluation.")
 
-    def _predict_missing(self, suggester, split, categories, *, now, progress):
+    def _predict_missing(self, suggester, split, categories, project, *, now, progress):
         from tqdm import tqdm
 
         bar = tqdm(unit="face", desc="predicting", disable=not (now and progress), file=self.stderr)
         try:
             done = evaluation_predictions_complete(suggester=suggester, split=split, categories=categories, now=now,
-                                                   progress=bar.update)
+                                                   progress=bar.update, project=project)
         finally:
             bar.close()
         if not done.pending:
