@@ -54,6 +54,11 @@ def _open_flags(filters: QueueFilters) -> QuerySet:
     return flags
 
 
+def review_faces_left(*, filters: QueueFilters = QueueFilters()) -> int:
+    """Return how many faces have an open flag under these filters (the queue's length)."""
+    return _open_flags(filters).values("face_id").distinct().count()
+
+
 def review_queue(*, filters: QueueFilters = QueueFilters()) -> QuerySet:
     """Return the flagged faces as rows (face_id, severity, flag_count, since), most severe first.
 
@@ -109,7 +114,7 @@ def review_queue_details(face_ids) -> dict:
         flag["reason_label"] = Flag.Reason(flag["reason"]).label
         details[flag["face_id"]]["flags"].append(flag)
     for answer in Annotation.objects.filter(face_id__in=face_ids).order_by("created_at", "id").values(
-        "face_id", "annotator__username", "category", "valence", "arousal"
+        "face_id", "id", "annotator__username", "category", "valence", "arousal"
     ):
         answer["category_name"] = CATEGORY_NAMES[answer["category"]]
         details[answer["face_id"]]["answers"].append(answer)

@@ -23,6 +23,7 @@ from annotator.web.roles import ANNOTATOR, can_review, is_admin, user_roles
 from reviews import selectors
 from reviews.api import QueueFilterSerializer
 from reviews.dashboard import dashboard_cached, dashboard_standings, refresh_asked
+from reviews.evidence_text import evidence_text
 from reviews.models import Flag
 
 
@@ -51,6 +52,10 @@ def queue_page(request):
     rows = list(page.object_list)
     details = selectors.review_queue_details([r["face_id"] for r in rows])
     counts = selectors.review_reason_counts(filters=filters)
+    for detail in details.values():
+        names = {a["id"]: a["annotator__username"] for a in detail["answers"]}
+        for f in detail["flags"]:
+            f["evidence_text"] = evidence_text(f["evidence"] or {}, names)
     context = {
         "page": page,
         "rows": [{**r, **details[r["face_id"]]} for r in rows],
@@ -73,6 +78,7 @@ def item_page(request, face_id: int):
     filters, _ = _filters(request)
     item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
     item["next_face_id"] = selectors.review_next_face_id(filters=filters, exclude=[face_id])
+    item["faces_left"] = selectors.review_faces_left(filters=filters)
     context = {
         "item": item,
         "config": {
