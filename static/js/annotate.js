@@ -530,6 +530,7 @@ function keepOutside() {
 $("#confirm-keep").addEventListener("click", keepOutside);
 $("#confirm-change").addEventListener("click", () => (confirmBox.hidden = true));
 $("#help-button").addEventListener("click", () => (helpBox.hidden = !helpBox.hidden));
+$("#help-close").addEventListener("click", () => (helpBox.hidden = true)); // a touch screen has no Esc
 // The keys' buttons, for touch screens and the mouse.
 $("#submit-button").addEventListener("click", submit);
 $("#accept-point-button").addEventListener("click", acceptPoint);

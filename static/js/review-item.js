@@ -293,17 +293,37 @@ const zoom = (() => {
     const r = box.getBoundingClientRect();
     by(Math.exp(-e.deltaY / 300), e.clientX - r.left, e.clientY - r.top);
   }, { passive: false });
+  // One pointer drags a zoomed face; two (fingers) pinch.
+  const pointers = new Map();
+  let pinch = null;
+  const spread = () => { const [a, b] = [...pointers.values()]; return Math.hypot(a.x - b.x, a.y - b.y); };
   box.addEventListener("pointerdown", (e) => {
-    if (scale <= 1) return;
-    drag = { id: e.pointerId, x: e.clientX - x, y: e.clientY - y };
-    box.setPointerCapture(e.pointerId);
+    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (pointers.size === 2) {
+      drag = null;
+      pinch = spread();
+    } else if (scale > 1) {
+      drag = { id: e.pointerId, x: e.clientX - x, y: e.clientY - y };
+      box.setPointerCapture(e.pointerId);
+    }
   });
   box.addEventListener("pointermove", (e) => {
+    if (pointers.has(e.pointerId)) pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (pinch && pointers.size === 2) {
+      const now = spread(), r = box.getBoundingClientRect();
+      const [a, b] = [...pointers.values()];
+      by(now / pinch, (a.x + b.x) / 2 - r.left, (a.y + b.y) / 2 - r.top);
+      pinch = now;
+      return;
+    }
     if (!drag || drag.id !== e.pointerId) return;
     x = e.clientX - drag.x;
     y = e.clientY - drag.y;
     apply();
   });
+  for (const type of ["pointerup", "pointercancel"]) {
+    box.addEventListener(type, (e) => { pointers.delete(e.pointerId); if (pointers.size < 2) pinch = null; });
+  }
   for (const type of ["pointerup", "pointercancel"]) box.addEventListener(type, () => (drag = null));
   box.addEventListener("dblclick", (e) => {
     const r = box.getBoundingClientRect();

@@ -27,7 +27,7 @@ function scrollBoxesFocusable() {
     if (scrolls && !box.hasAttribute("tabindex") && !box.querySelector("a, button, input, select, textarea, [tabindex]")) {
       box.tabIndex = 0;
       box.dataset.scrollFocus = "";
-      if (!box.hasAttribute("aria-label")) box.setAttribute("aria-label", box.querySelector("h2")?.textContent || "table");
+      if (!box.hasAttribute("aria-label")) box.setAttribute("aria-label", (box.closest("section") || box).querySelector("h2")?.textContent || "scrolling table");
     } else if (!scrolls && "scrollFocus" in box.dataset) {
       box.removeAttribute("tabindex");
       delete box.dataset.scrollFocus;

@@ -78,6 +78,11 @@ def test_phone_in_portrait_annotates_by_touch(chromium, live_server, annotator_u
         # Skip by touch too.
         page.locator("#skip-button").tap()
         wait_shown(page, faces[2])
+        # The keys and guidelines open and close by touch (there is no Esc key).
+        page.locator("#help-button").tap()
+        assert page.locator("#help").is_visible()
+        page.locator("#help-close").tap()
+        assert not page.locator("#help").is_visible()
     finally:
         context.close()
 

@@ -79,6 +79,18 @@ def test_review_item_face_is_large_zooms_and_shows_landmarks_only_when_asked(pag
     page.click("#zoom-out")
     assert page.locator("#face-img").bounding_box()["width"] == pytest.approx(face["width"], abs=1)
     assert page.locator("#zoom-in").get_attribute("aria-label")
+    # A two-finger pinch (touch pointers) that doubles the fingers' spread doubles the face.
+    page.evaluate("""() => {
+        const box = document.getElementById("face-box"), r = box.getBoundingClientRect();
+        const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
+        const ev = (type, id, x) => box.dispatchEvent(new PointerEvent(type, {pointerId: id, pointerType: "touch",
+            clientX: x, clientY: cy, bubbles: true, isPrimary: id === 1}));
+        ev("pointerdown", 1, cx - 50); ev("pointerdown", 2, cx + 50);
+        for (let d = 50; d <= 100; d += 10) { ev("pointermove", 1, cx - d); ev("pointermove", 2, cx + d); }
+        ev("pointerup", 1, cx - 100); ev("pointerup", 2, cx + 100);
+    }""")
+    assert page.locator("#face-img").bounding_box()["width"] == pytest.approx(2 * face["width"], rel=0.02)
+    assert page.locator("#zoom-level").inner_text() == "2×"
 
 
 @pytest.mark.browser
