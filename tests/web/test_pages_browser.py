@@ -16,7 +16,7 @@ from reviews.flagging import desired_flags
 from tests.conftest import browser_login, make_user
 from tests.review_factories import answer, flag, make_face, suggest, suggester
 
-SIZES = {"phone": (390, 844), "laptop": (1280, 720), "desktop": (1920, 1080)}
+SIZES = {"phone": (390, 844), "tablet": (1024, 768), "laptop": (1280, 720), "desktop": (1920, 1080)}
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 # In the page: what overflows the viewport sideways, what text is clipped (an element that hides its
@@ -46,11 +46,18 @@ LAYOUT_PROBLEMS = """() => {
       out.push(`${name(el)} lies outside the viewport: ${Math.round(box.left)}..${Math.round(box.right)}`);
     }
   }
+  // Chart text: inside its <svg>, and not cut off by a box around the chart that scrolls or clips.
   for (const text of document.querySelectorAll("svg text")) {
     if (!shown(text) || !text.textContent.trim()) continue;
-    const svg = text.ownerSVGElement.getBoundingClientRect(), box = text.getBoundingClientRect();
-    if (box.left < svg.left - 1 || box.right > svg.right + 1 || box.top < svg.top - 1 || box.bottom > svg.bottom + 1)
-      out.push(`svg text "${text.textContent}" is cut by its chart (${Math.round(box.right)} > ${Math.round(svg.right)})`);
+    const box = text.getBoundingClientRect();
+    const cuts = [text.ownerSVGElement];
+    for (let up = text.ownerSVGElement.parentElement; up && up !== document.body; up = up.parentElement)
+      if (getComputedStyle(up).overflowX !== "visible") { cuts.push(up); break; }
+    for (const cut of cuts) {
+      const c = cut.getBoundingClientRect();
+      if (box.left < c.left - 1 || box.right > c.right + 1 || box.top < c.top - 1 || box.bottom > c.bottom + 1)
+        out.push(`svg text "${text.textContent}" is cut by ${name(cut)} (${Math.round(box.right)} > ${Math.round(c.right)})`);
+    }
   }
   return out;
 }"""
