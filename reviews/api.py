@@ -138,6 +138,7 @@ class ItemApi(APIView):
         "decision": serializers.DictField(allow_null=True), "final": serializers.DictField(allow_null=True),
         "gold": serializers.DictField(allow_null=True), "history": serializers.ListField(child=serializers.DictField()),
         "next_face_id": serializers.IntegerField(allow_null=True),
+        "faces_left": serializers.IntegerField(help_text="Faces with an open flag under the filters, this one included"),
     }), summary="Everything the item page shows for one face, and the next face in the queue")
     def get(self, request, face_id: int):
         face_of_reviewer(request, face_id)
@@ -146,6 +147,7 @@ class ItemApi(APIView):
         exclude = [face_id, *exclude_ids(request.query_params.get("exclude", ""))]
         item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
         item["next_face_id"] = next_face_id(request, filters, exclude)
+        item["faces_left"] = selectors.review_faces_left(scope=project_ids_of(request.user), filters=filters)
         return Response(item)
 
 

@@ -63,6 +63,12 @@ def _open_flags(filters: QueueFilters, scope: Optional[set]) -> QuerySet:
     return flags
 
 
+def review_faces_left(*, scope: Optional[set], filters: QueueFilters = QueueFilters()) -> int:
+    """Return how many faces of the projects in `scope` (None: all) have an open flag under these
+    filters (the queue's length)."""
+    return _open_flags(filters, scope).values("face_id").distinct().count()
+
+
 def review_queue(*, scope: Optional[set], filters: QueueFilters = QueueFilters()) -> QuerySet:
     """Return the flagged faces of the projects in `scope` (None: all) as rows (face_id, severity,
     flag_count, since), most severe first.
@@ -125,7 +131,7 @@ def review_queue_details(face_ids) -> dict:
         flag["reason_label"] = Flag.Reason(flag["reason"]).label
         details[flag["face_id"]]["flags"].append(flag)
     for answer in Annotation.objects.filter(face_id__in=face_ids).order_by("created_at", "id").values(
-        "face_id", "annotator__username", "category", "valence", "arousal"
+        "face_id", "id", "annotator__username", "category", "valence", "arousal"
     ):
         answer["category_name"] = CATEGORY_NAMES[answer["category"]]
         details[answer["face_id"]]["answers"].append(answer)

@@ -32,6 +32,7 @@ from annotator.web.roles import ANNOTATOR, can_review, is_admin, user_roles
 from reviews import selectors
 from reviews.api import QueueFilterSerializer
 from reviews.dashboard import dashboard_cached, dashboard_standings, projects_overview_cached, refresh_asked
+from reviews.evidence_text import evidence_text
 from reviews.models import Flag
 
 
@@ -86,6 +87,10 @@ def queue_page(request):
     annotators = get_user_model().objects.filter(groups__name=ANNOTATOR)
     if scope is not None:  # only the people of the reviewer's projects are named
         annotators = annotators.filter(project_memberships__project_id__in=scope).distinct()
+    for detail in details.values():
+        names = {a["id"]: a["annotator__username"] for a in detail["answers"]}
+        for f in detail["flags"]:
+            f["evidence_text"] = evidence_text(f["evidence"] or {}, names)
     context = {
         "page": page,
         "rows": [{**r, **details[r["face_id"]]} for r in rows],
@@ -110,6 +115,7 @@ def item_page(request, face_id: int):
     item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
     item["next_face_id"] = selectors.review_next_face_id(scope=project_ids_of(request.user), filters=filters,
                                                          exclude=[face_id])
+    item["faces_left"] = selectors.review_faces_left(scope=project_ids_of(request.user), filters=filters)
     context = {
         "item": item,
         "config": {

@@ -12,6 +12,7 @@ from annotator.models import Face
 from annotator.projects.selectors import projects_of
 from annotator.qualification.selectors import standing_summary
 from annotator.qualification.services import standing_resolve
+from annotator.queue.selectors import annotator_pace, faces_per_hour
 from annotator.web import roles
 
 # One key per category, printed on its button: digits for 0-9, X for No-Face.
@@ -45,6 +46,7 @@ def annotate(request):
     ]
     # The banner of static/js/annotate-feedback.js: calibrating, qualified or paused, and the round's score.
     standing = standing_summary(standing_resolve(annotator=request.user, project=project))
+    pace = annotator_pace(annotator=request.user)
     config = {
         "project": project.slug,
         "region_check": project.region_check,
@@ -55,6 +57,10 @@ def annotate(request):
         # Before an annotator's first session: the guidelines overlay, until they dismiss it once.
         "show_guidelines": guideline_set.version is not None and not guideline_selectors.guidelines_read_by(request.user, project),
         "standing": standing,
+        # Done today and faces/hour come from the stored answers: they survive a reload.
+        "pace": pace,
     }
-    return render(request, "annotate.html", {"categories": categories, "config": config, "project": project,
+    rate = faces_per_hour(pace["recent_seconds"])
+    return render(request, "annotate.html", {"categories": categories, "config": config, "pace": pace,
+                                             "rate": None if rate is None else round(rate), "project": project,
                                              "other_projects": len(projects) > 1})

@@ -51,7 +51,9 @@ circle.addEventListener("change", (e) => {
   refresh();
 });
 
-const state = { buffer: [], history: [], done: 0, startedAt: null, fetching: false, exhausted: false, saving: 0 };
+// done: answers today; paceSeconds: seconds on screen of the recent answers (the server's, then this
+// session's), from which faces/hour is computed as the server does (annotator/queue/selectors.py).
+const state = { buffer: [], history: [], done: cfg.pace.done_today, paceSeconds: [...cfg.pace.recent_seconds], fetching: false, exhausted: false, saving: 0 };
 let current = null;
 let showLandmarks = false;
 // Enter -> next image painted, in milliseconds (read by the browser benchmark).
@@ -173,7 +175,6 @@ function show(item) {
   if (old) old.replaceWith(item.img);
   else stage.prepend(item.img);
   item.shownAt = performance.now();
-  if (!state.startedAt) state.startedAt = Date.now();
   if (!item.editing) {
     const s = item.data.suggestion;
     item.category = s ? s.category : null;
@@ -337,9 +338,19 @@ function refresh() {
     badge.className = "badge hidden";
   }
   badge.title = badge.textContent;
-  const hours = state.startedAt ? (Date.now() - state.startedAt) / 3600000 : 0;
+  $("#accept-point-button").hidden = !(current && current.unplaced);
+  $("#submit-button").disabled = !current;
+  $("#skip-button").disabled = !current;
   $("#count-done").textContent = state.done;
-  $("#count-rate").textContent = hours > 0 ? Math.round(state.done / Math.max(hours, 1 / 60)) : 0;
+  const seconds = state.paceSeconds.reduce((a, b) => a + b, 0);
+  const enough = state.paceSeconds.length >= cfg.pace.min_answers && seconds > 0;
+  $("#count-rate").textContent = enough ? Math.round((3600 * state.paceSeconds.length) / seconds) : "\u2013";
+}
+
+function toggleLandmarks() {
+  showLandmarks = !showLandmarks;
+  $("#landmarks-button").setAttribute("aria-pressed", String(showLandmarks));
+  drawLandmarks();
 }
 
 function drawLandmarks() {
@@ -409,6 +420,8 @@ function submit() {
     });
     item.promise = send("POST", "/api/annotations/", body).then((r) => report(item, r, null));
     state.done += 1;
+    state.paceSeconds.push(body.seconds_spent);
+    if (state.paceSeconds.length > cfg.pace.window) state.paceSeconds.shift();
     forget(item.data.id);
   }
   item.answer = { category: c, va };
@@ -496,8 +509,7 @@ document.addEventListener("keydown", (e) => {
   } else if (key === "a") {
     acceptPoint();
   } else if (key === "l") {
-    showLandmarks = !showLandmarks;
-    drawLandmarks();
+    toggleLandmarks();
   } else if (key === "s") {
     skip();
   } else if (key === "z" || e.key === "Backspace") {
@@ -519,6 +531,13 @@ function keepOutside() {
 $("#confirm-keep").addEventListener("click", keepOutside);
 $("#confirm-change").addEventListener("click", () => (confirmBox.hidden = true));
 $("#help-button").addEventListener("click", () => (helpBox.hidden = !helpBox.hidden));
+$("#help-close").addEventListener("click", () => (helpBox.hidden = true)); // a touch screen has no Esc
+// The keys' buttons, for touch screens and the mouse.
+$("#submit-button").addEventListener("click", submit);
+$("#accept-point-button").addEventListener("click", acceptPoint);
+$("#skip-button").addEventListener("click", skip);
+$("#undo-button").addEventListener("click", undo);
+$("#landmarks-button").addEventListener("click", toggleLandmarks);
 
 // The guidelines before the first session: shown until dismissed once; the server remembers.
 if (introBox && cfg.show_guidelines) {

@@ -109,6 +109,10 @@ function render() {
     svgEl("circle", { cx: item.landmarks[i], cy: item.landmarks[i + 1], r: 1.6, class: "landmark" }, lm);
   }
   $("landmarks-toggle").disabled = !item.landmarks;
+  showLandmarks($("landmarks-toggle").checked);
+  zoom.reset();
+  const left = item.faces_left ?? 0;
+  $("faces-left").textContent = `${left} face${left === 1 ? "" : "s"} left to review`;
 
   const flags = $("flags");
   flags.replaceChildren();
@@ -128,8 +132,8 @@ function render() {
     const color = COLORS[i % COLORS.length];
     const letter = LETTERS[i] ? LETTERS[i].toUpperCase() : "";
     const node = li(answers, `<button type="button" class="pick" data-answer="${i}"><kbd>${letter}</kbd> <span class="swatch" data-color="${color}"></span>
-      <b>${escape(a.annotator)}</b>: ${escape(labelText(a))}</button>
-      <small>${a.seconds_spent.toFixed(1)} s${a.shown_blind ? " · blind" : ""}${a.kept_suggestion ? " · kept suggestion" : ""}</small>`, { "data-answer-id": a.id });
+      <b>${escape(a.annotator)}</b>: ${escape(labelText(a))}
+      <small class="muted">${a.seconds_spent.toFixed(1)} s${a.shown_blind ? " · blind" : ""}${a.kept_suggestion ? " · kept suggestion" : ""}</small></button>`, { "data-answer-id": a.id });
     node.querySelector("button").addEventListener("click", () => pickAnswer(i));
     points.push({ valence: a.valence, arousal: a.arousal, color, label: letter || a.annotator });
   });
@@ -137,6 +141,8 @@ function render() {
 
   const sug = $("suggestion");
   sug.replaceChildren();
+  const chart = $("probabilities");
+  chart.replaceChildren();
   if (item.suggestion) {
     const s = item.suggestion;
     const head = document.createElement("button");
@@ -146,10 +152,9 @@ function render() {
     paintSwatches(head);
     head.addEventListener("click", pickSuggestion);
     sug.appendChild(head);
-    const chart = document.createElement("div");
-    chart.className = "probabilities";
-    sug.appendChild(chart);
-    barChart(chart, { labels: config.categories, series: [{ values: s.probabilities, color: MODEL_COLOR, name: "probability" }], max: 1, width: 330, row: 15 });
+    const svg = barChart(chart, { labels: config.categories, series: [{ values: s.probabilities, color: MODEL_COLOR, name: "probability" }], max: 1, width: 320, row: 14 });
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", `The model's probability of each category: ${config.categories.map((n, c) => `${n} ${Math.round(s.probabilities[c] * 100)}%`).join(", ")}`);
     points.push({ valence: s.valence, arousal: s.arousal, color: MODEL_COLOR, label: "S", shape: "diamond" });
   } else {
     sug.innerHTML = '<span class="muted">no suggestion</span>';
@@ -248,6 +253,89 @@ function prefetchNext() {
   prefetched = { id: next, promise };
 }
 
+// The 68 landmarks over the face, on request only (the checkbox or L): they hide the eyes and mouth.
+function showLandmarks(on) {
+  const usable = on && !!item.landmarks;
+  $("landmarks-toggle").checked = usable;
+  $("landmarks").toggleAttribute("hidden", !usable); // an <svg> has no .hidden property: the attribute itself
+}
+
+// Zoom on the face: the wheel (or a pinch, which Chromium sends as a wheel with Ctrl) zooms about the
+// pointer, + and − about the centre, = fits; a zoomed face is moved by dragging. The image and its
+// landmarks scale together (one transformed box).
+const zoom = (() => {
+  const box = $("face-box");
+  const inner = $("face-zoom");
+  const MAX = 6;
+  let scale = 1, x = 0, y = 0, drag = null;
+  const clamp = () => {
+    const w = box.clientWidth, h = box.clientHeight;
+    x = Math.min(0, Math.max(w - w * scale, x));
+    y = Math.min(0, Math.max(h - h * scale, y));
+  };
+  const apply = () => {
+    clamp();
+    inner.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
+    box.classList.toggle("zoomed", scale > 1);
+    $("zoom-level").textContent = `${scale.toFixed(scale < 2 ? 1 : 0).replace(/\.0$/, "")}×`;
+    $("zoom-out").disabled = scale <= 1;
+    $("zoom-in").disabled = scale >= MAX;
+  };
+  // Zoom by factor k keeping the point (px, py) of the box where it is.
+  const by = (k, px = box.clientWidth / 2, py = box.clientHeight / 2) => {
+    const next = Math.min(MAX, Math.max(1, scale * k));
+    x = px - ((px - x) * next) / scale;
+    y = py - ((py - y) * next) / scale;
+    scale = next;
+    apply();
+  };
+  box.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const r = box.getBoundingClientRect();
+    by(Math.exp(-e.deltaY / 300), e.clientX - r.left, e.clientY - r.top);
+  }, { passive: false });
+  // One pointer drags a zoomed face; two (fingers) pinch.
+  const pointers = new Map();
+  let pinch = null;
+  const spread = () => { const [a, b] = [...pointers.values()]; return Math.hypot(a.x - b.x, a.y - b.y); };
+  box.addEventListener("pointerdown", (e) => {
+    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (pointers.size === 2) {
+      drag = null;
+      pinch = spread();
+    } else if (scale > 1) {
+      drag = { id: e.pointerId, x: e.clientX - x, y: e.clientY - y };
+      box.setPointerCapture(e.pointerId);
+    }
+  });
+  box.addEventListener("pointermove", (e) => {
+    if (pointers.has(e.pointerId)) pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (pinch && pointers.size === 2) {
+      const now = spread(), r = box.getBoundingClientRect();
+      const [a, b] = [...pointers.values()];
+      by(now / pinch, (a.x + b.x) / 2 - r.left, (a.y + b.y) / 2 - r.top);
+      pinch = now;
+      return;
+    }
+    if (!drag || drag.id !== e.pointerId) return;
+    x = e.clientX - drag.x;
+    y = e.clientY - drag.y;
+    apply();
+  });
+  for (const type of ["pointerup", "pointercancel"]) {
+    box.addEventListener(type, (e) => { pointers.delete(e.pointerId); if (pointers.size < 2) pinch = null; });
+  }
+  for (const type of ["pointerup", "pointercancel"]) box.addEventListener(type, () => (drag = null));
+  box.addEventListener("dblclick", (e) => {
+    const r = box.getBoundingClientRect();
+    if (scale > 1) { scale = 1; apply(); } else by(2, e.clientX - r.left, e.clientY - r.top);
+  });
+  $("zoom-in").addEventListener("click", () => by(1.5));
+  $("zoom-out").addEventListener("click", () => by(1 / 1.5));
+  $("zoom-reset").addEventListener("click", () => { scale = 1; apply(); });
+  return { by, reset: () => { scale = 1; x = y = 0; apply(); }, get scale() { return scale; } };
+})();
+
 function decide() {
   if (!pending) return;
   return ask("decision", { category: pending.category, valence: pending.valence, arousal: pending.arousal, source: pending.source,
@@ -332,13 +420,16 @@ document.addEventListener("keydown", (e) => {
   else if (key === "x") setCategory(10);
   else if (LETTERS.includes(key) && key.length === 1) pickAnswer(LETTERS.indexOf(key));
   else if (key === "s") pickSuggestion();
-  else if (key === "l") { $("landmarks-toggle").checked = !$("landmarks-toggle").checked; $("landmarks").hidden = !$("landmarks-toggle").checked; }
+  else if (key === "l") showLandmarks(!$("landmarks-toggle").checked);
+  else if (e.key === "+") zoom.by(1.5);
+  else if (e.key === "-" || e.key === "\u2212") zoom.by(1 / 1.5);
+  else if (e.key === "=") zoom.reset();
   else if (key === "enter") decide();
   else if (!circle.handleKey(e)) return; // arrows move the final point, as on the annotate page
   e.preventDefault();
 });
 
-$("landmarks-toggle").addEventListener("change", (e) => { $("landmarks").hidden = !e.target.checked; });
+$("landmarks-toggle").addEventListener("change", (e) => showLandmarks(e.target.checked));
 $("decide").addEventListener("click", decide);
 $("mark-gold")?.addEventListener("click", markGold);
 $("note").addEventListener("input", showTalk);

@@ -50,6 +50,9 @@ export class VaCircle extends EventTarget {
       role: "slider",
       tabindex: "0",
       "aria-label": label,
+      "aria-valuemin": "-1",
+      "aria-valuemax": "1",
+      "aria-valuenow": "0",
     });
     container.appendChild(this.svg);
     // y grows downwards in SVG; this group flips it so arousal grows upwards.
@@ -222,6 +225,11 @@ export class VaCircle extends EventTarget {
 
   #render() {
     this.container.classList.toggle("disabled", !this.enabled);
+    // For screen readers: a slider's one number is the valence; the text says both, or why there is none.
+    this.svg.setAttribute("aria-valuenow", this.point ? String(this.point[0]) : "0");
+    this.svg.setAttribute("aria-valuetext", this.point
+      ? `valence ${fmt(this.point[0])}, arousal ${fmt(this.point[1])}${this.unplaced ? ", not placed yet" : ""}; arrow keys move it`
+      : this.enabled ? "no point yet; click or use the arrow keys" : this.disabledText);
     const unplaced = this.unplaced && !!this.point;
     this.container.classList.toggle("tentative", this.tentative && !!this.point && !unplaced);
     this.container.classList.toggle("unplaced", unplaced);

@@ -106,3 +106,33 @@ def test_upload_page_in_a_browser(page, live_server, admin_user_role, upload_dir
     assert "2 new faces stored" in text.replace("\n", " ") and "upload:coffee.jpg" in text
     page.screenshot(path=str(artifacts_dir / "photo_upload.png"), full_page=True)
     assert Face.objects.filter(source="upload:two_faces.jpg").count() == 2
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_photos_dropped_on_the_page_are_imported(page, live_server, admin_user_role, upload_dirs, artifacts_dir):
+    """Drag and drop: files dropped on the drop zone go into the form, are named, and are imported."""
+    import base64
+
+    browser_login(page, live_server, admin_user_role, next_path=URL)
+    files = [{"name": p.name, "data": base64.b64encode(p.read_bytes()).decode()}
+             for p in (PHOTOS / "two_faces.jpg", PHOTOS / "coffee.jpg")]
+    page.evaluate("""(files) => {
+        const dt = new DataTransfer();
+        for (const f of files) {
+          const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+          dt.items.add(new File([bytes], f.name, { type: "image/jpeg" }));
+        }
+        const zone = document.getElementById("drop-zone");
+        zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }""", files)
+    assert page.inner_text("#drop-chosen") == "2 files: two_faces.jpg, coffee.jpg"
+    # the file input is drawn by the drop zone, in the dark theme (not the browser's white button)
+    assert page.locator("#drop-zone").evaluate("n => getComputedStyle(n).backgroundColor") != "rgb(255, 255, 255)"
+    page.click("#import-button")
+    page.wait_for_selector("#import-summary")
+    text = page.inner_text("#import-summary").replace("\n", " ")
+    assert "2 photos read" in text and "2 new faces stored" in text
+    page.screenshot(path=str(artifacts_dir / "photo_upload_dropped.png"), full_page=True)
+    assert Face.objects.filter(source="upload:two_faces.jpg").count() == 2

@@ -73,7 +73,7 @@ def test_return_with_note_round_trip(chromium, page, live_server, data_root, rev
         assert annotator_page.locator("#review-note").is_hidden()  # it went with the face
         annotator_page.screenshot(path=str(artifacts_dir / "talk-annotate-after.png"))
         # The feedback page lists the note; the annotate page links it.
-        annotator_page.click("a.feedback-link")
+        annotator_page.click("#site-nav a[href=\"/review/me/\"]")
         annotator_page.wait_for_selector("#notes")
         assert NOTE in annotator_page.inner_text("#notes")
         annotator_page.screenshot(path=str(artifacts_dir / "talk-feedback.png"), full_page=True)
