@@ -269,7 +269,7 @@ def test_train_suggester_records_evaluates_and_activates(faces, data_root, check
     suggester = Suggester.objects.get(name="net", version="v1")
     assert suggester.kind == Suggester.Kind.CHECKPOINT and suggester.is_active
     assert not Suggester.objects.get(pk=old.pk).is_active
-    assert Path(suggester.path) == (checkpoint_dir / "net" / "v1" / "model.pt").resolve()
+    assert Path(suggester.path) == (checkpoint_dir / "net" / "v1" / "model.safetensors").resolve()
     assert suggester.training["train"]["faces"] == 18 and suggester.training["val"]["faces"] == 6
     assert suggester.training["train"]["per_category"]["No-Face"] == 9
     assert len(suggester.training["history"]) == 2
