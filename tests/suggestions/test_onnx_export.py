@@ -182,3 +182,31 @@ def test_an_onnx_file_or_config_that_does_not_fit_is_refused_naming_the_field(re
     onnx.save(proto, str(tmp_path / "meta.onnx"))
     with pytest.raises(CommandError, match=r"meta\.onnx: metadata 'annotator\.config' is not JSON"):
         add({}, path=tmp_path / "meta.onnx")
+
+
+def test_onnxruntime_takes_cuda_when_it_has_it_and_the_cpu_otherwise():
+    from annotator.suggestions.inference.onnx_model import execution_providers
+
+    gpu_wheel = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert execution_providers(None, gpu_wheel) == [("CUDAExecutionProvider", {"device_id": 0}),
+                                                    "CPUExecutionProvider"]
+    assert execution_providers("cuda:1", gpu_wheel)[0] == ("CUDAExecutionProvider", {"device_id": 1})
+    assert execution_providers("cpu", gpu_wheel) == ["CPUExecutionProvider"]
+    assert execution_providers("cuda", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]  # the CPU wheel
+
+
+@pytest.mark.django_db
+def test_benchmark_compares_torch_and_onnxruntime_on_one_network(recorded, data_root):
+    out = io.StringIO()
+    call_command("benchmark_suggest", faces=6, batch_size=4, repeats=1, create_faces=True, compare_runtimes=True,
+                 suggester=["net", "v1"], device="cpu", stdout=out)
+    text = out.getvalue()
+    assert "network: net v1" in text and "input 224 px" in text
+    for row in ("torch        cpu (fp32)                   bare model forward",
+                "torch        cpu (fp32)                   end-to-end",
+                "onnxruntime  CPUExecutionProvider (fp32)  bare model forward",
+                "onnxruntime  CPUExecutionProvider (fp32)  end-to-end"):
+        assert row in text, text
+    difference = float(text.split("max |probability difference| ")[1].split(",")[0])
+    assert difference <= 1e-4 and "same top category 100.0%" in text
+    assert Suggester.objects.count() == 1 and not Suggestion.objects.exists()  # its own rows are gone

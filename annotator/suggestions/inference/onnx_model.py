@@ -56,6 +56,17 @@ def embedded_config(path) -> dict:
     return config
 
 
+def execution_providers(device, available) -> list:
+    """Return onnxruntime's providers for a device name: CUDA first when onnxruntime has it (the
+    onnxruntime-gpu wheel) and no device or a CUDA one is asked for ("cuda:1": GPU 1); the CPU always."""
+    device = str(device or "")
+    providers = ["CPUExecutionProvider"]
+    if (not device or device.startswith("cuda")) and "CUDAExecutionProvider" in available:
+        index = int(device.split(":", 1)[1]) if device.startswith("cuda:") else 0
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+    return providers
+
+
 def _vector(config, key, channels, default):
     value = config.get(key, [default] * channels)
     try:
@@ -113,12 +124,7 @@ class OnnxModel:
         if not np.all(self.std != 0):
             raise OnnxConfigError(f"config.std: {self.std.tolist()} has a zero")
         self.softmax = bool(config.get("softmax", True))
-        # CUDA when onnxruntime has it (the onnxruntime-gpu wheel) and no other device is asked for.
-        providers = ["CPUExecutionProvider"]
-        device = str(device or "")
-        if (not device or device.startswith("cuda")) and "CUDAExecutionProvider" in ort.get_available_providers():
-            index = int(device.split(":", 1)[1]) if device.startswith("cuda:") else 0
-            providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+        providers = execution_providers(device, ort.get_available_providers())
         try:
             self.session = ort.InferenceSession(str(path), providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
