@@ -166,6 +166,9 @@ def test_damaged_and_foreign_files_are_refused_naming_file_and_field(faces, tmp_
     save_file(tensors, tmp_path / "state.safetensors", metadata=meta | {"state": "{not json"})
     with pytest.raises(CheckpointError, match=r"state\.safetensors: metadata 'state' is missing or not JSON"):
         checkpoint_load(tmp_path / "state.safetensors")
+    save_file(tensors, tmp_path / "layout.safetensors", metadata=meta | {"state": '{"epoch": {"__dict__": 3}}'})
+    with pytest.raises(CheckpointError, match=r"layout\.safetensors: metadata 'state' is not a checkpoint's layout"):
+        checkpoint_load(tmp_path / "layout.safetensors")
     config = json.loads(meta["config"])
     save_file(tensors, tmp_path / "eight.safetensors", metadata=meta | {"config": json.dumps(config | {"num_classes": 8})})
     with pytest.raises(CheckpointError, match=r"eight\.safetensors: the weights do not fit the network its config"):

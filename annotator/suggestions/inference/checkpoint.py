@@ -127,13 +127,14 @@ def checkpoint_save(path, *, model: ExpressionNet, config: dict, **training_stat
 def _load_safetensors(path: Path, map_location) -> dict:
     from safetensors import safe_open
 
-    device = str(map_location) if map_location is not None else "cpu"
     try:
-        with safe_open(str(path), framework="pt", device=device) as fh:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
             metadata = fh.metadata() or {}
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}
     except Exception as exc:  # safetensors raises SafetensorError (and OSError) for damaged files
         raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from None
+    if map_location is not None and str(map_location) != "cpu":
+        tensors = {key: value.to(map_location) for key, value in tensors.items()}
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: metadata 'format' is {metadata.get('format')!r}, not {FORMAT!r}: "
                               "not a checkpoint of the annotator's expression network")
@@ -145,9 +146,14 @@ def _load_safetensors(path: Path, map_location) -> dict:
             raise CheckpointError(f"{path}: metadata {field!r} is missing or not JSON ({exc})") from None
         if not isinstance(fields[field], dict):
             raise CheckpointError(f"{path}: metadata {field!r} is not a JSON object")
-    state = _decode(fields["state"], tensors, str(path))
+    try:
+        state = _decode(fields["state"], tensors, str(path))
+    except (TypeError, ValueError, AttributeError) as exc:  # a hand-edited or damaged layout
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: metadata 'state' is not a checkpoint's layout ({exc})") from None
     model = {k: v for k, v in tensors.items() if not k.startswith(STATE_PREFIX)}
-    return {"format": FORMAT, "config": fields["config"], "model": model} | state
+    return state | {"format": FORMAT, "config": fields["config"], "model": model}
 
 
 def _load_pickle(path: Path, map_location) -> dict:
