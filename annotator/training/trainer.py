@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.suggestions.inference.base import Predictions
 from annotator.suggestions.inference.checkpoint import (
+    CheckpointError,
     checkpoint_config,
     checkpoint_load,
     checkpoint_save,
@@ -35,8 +36,19 @@ from annotator.suggestions.inference.network import ExpressionNet, NetConfig, lo
 from annotator.training.evaluation import samples_evaluate
 from annotator.training.samples import Sample, TrainingError, sample_image
 
-LAST = "last.pt"  # the checkpoint of the last finished epoch (what --resume reads)
-FINAL = "model.pt"  # weights and config only: what the suggester loads
+LAST = "last.safetensors"  # the checkpoint of the last finished epoch (what --resume reads)
+FINAL = "model.safetensors"  # weights and config only: what the suggester loads
+LEGACY_LAST = "last.pt"  # what runs before safetensors wrote (torch.save); --resume still reads it
+
+
+def last_checkpoint(run_dir) -> Optional[Path]:
+    """Return the run's checkpoint of its last finished epoch: last.safetensors, else an older run's
+    last.pt; None when the folder has neither."""
+    for name in (LAST, LEGACY_LAST):
+        path = Path(run_dir) / name
+        if path.is_file():
+            return path
+    return None
 
 
 @dataclass
@@ -225,7 +237,7 @@ def train(
     """Train on the samples, checkpointing to out_dir after every epoch; evaluate on val_samples
     (a part of the table with fewer than evaluation_min_n faces is marked as not meaningful).
 
-    Return the result with the path of the final weights (out_dir/model.pt). A KeyboardInterrupt
+    Return the result with the path of the final weights (out_dir/model.safetensors). A KeyboardInterrupt
     ends the run after the last finished epoch's checkpoint; result.interrupted says so.
     """
     from tqdm import tqdm
@@ -243,7 +255,10 @@ def train(
     if backbone and resume:
         log(f"backbone {backbone} not loaded: a resumed run continues from its own checkpoint")
     elif backbone:
-        report = load_backbone_weights(model, backbone)
+        try:
+            report = load_backbone_weights(model, backbone)
+        except ValueError as exc:
+            raise TrainingError(f"--backbone: {exc}") from None
         log(f"backbone {backbone}: {report['loaded']} tensors loaded, missing {len(report['missing'])}: "
             f"{report['missing'][:8]}, unexpected {len(report['unexpected'])}: {report['unexpected'][:8]}, "
             f"shape mismatch {len(report['mismatched'])}: {report['mismatched'][:8]}")
@@ -257,8 +272,16 @@ def train(
 
     start_epoch, step, history = 1, 0, []
     if resume:
-        path = out_dir / LAST
-        state = checkpoint_load(path, map_location=device)
+        path = last_checkpoint(out_dir)
+        if path is None:
+            raise TrainingError(f"{out_dir / LAST}: no checkpoint to resume (nor an older {LEGACY_LAST})")
+        try:
+            state = checkpoint_load(path, map_location=device)
+        except CheckpointError as exc:
+            raise TrainingError(str(exc)) from None
+        lacking = [k for k in ("optimizer", "epoch", "step", "rng") if k not in state]
+        if lacking or not isinstance(state.get("rng"), dict) or "torch" not in state["rng"]:
+            raise TrainingError(f"{path}: lacks the training state a resume needs ({', '.join(lacking) or 'rng.torch'})")
         if not _same_network(state["config"], net_config):
             raise TrainingError(f"{path}: a checkpoint of another network ({state['config']}); "
                                 "use the same --categories/--width/--depth/--input-size, or another --name")
@@ -395,7 +418,7 @@ def measure_training_speed(samples: Sequence[Sample], *, net_config: NetConfig, 
 
 
 def _write_final(out_dir, *, model, config, history, summary, evaluation, train_config, device):
-    """Write model.pt (weights + config + record of the run); a copy of the tensors, never a half file."""
+    """Write model.safetensors (weights + config + record of the run); a copy of the tensors, never a half file."""
     cpu_model = model
     if device.type != "cpu":
         cpu_model = ExpressionNet(model.config)

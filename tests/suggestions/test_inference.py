@@ -91,9 +91,11 @@ def test_onnx_model_follows_its_config(tmp_path):
     batch = crops("smiling_obama_224.jpg", "biden_224.jpg")
     out = model.predict(batch)
 
-    # The same network in torch, preprocessed by hand, gives the same answer.
-    x = np.stack([np.asarray(Image.fromarray(c).resize((64, 64), Image.Resampling.BILINEAR)) for c in batch])
-    x = torch.from_numpy(((x / 255.0 - 0.5) / 0.25).astype(np.float32)).permute(0, 3, 1, 2)
+    # The same network in torch, preprocessed by hand, gives the same answer: the ONNX path resizes in
+    # float (no rounding to uint8), as torch's antialiased bilinear resize of the project's network does.
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+    x = torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
+    x = (x / 255.0 - 0.5) / 0.25
     logits, va = (t.detach().numpy() for t in net(x))
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert np.allclose(out.probabilities[:, :8], expected, atol=1e-4)

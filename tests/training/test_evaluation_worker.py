@@ -33,8 +33,8 @@ def test_evaluate_queues_what_the_model_lacks_and_the_worker_computes_it(data_ro
 
     set_policy(overlap_share=0.0)
     settings.EVALUATION_RESAMPLES = 50
-    tiny_checkpoint(tmp_path / "active.pt", "active")  # what the faces' own suggestions come from: quick
-    fresh = tiny_checkpoint(tmp_path / "fresh.pt", "fresh")
+    tiny_checkpoint(tmp_path / "active.safetensors", "active")  # what the faces' own suggestions come from: quick
+    fresh = tiny_checkpoint(tmp_path / "fresh.safetensors", "fresh")
     faces = faces_store([NewFace(crop_jpeg=photo(n), source=n, split="val") for n in
                          ("smiling_obama_224.jpg", "biden_224.jpg", "speaking_obama_224.jpg")])
     annotator = make_user("blind", "annotator")

@@ -153,7 +153,7 @@ def test_a_model_that_is_not_active_gets_its_missing_predictions_with_now(data_r
         answer(face, annotator, HAPPY if i < 2 else SAD, shown=shown if i < 2 else None, blind=i >= 2)
     torch.manual_seed(0)
     net = ExpressionNet(NetConfig(num_classes=8, width=8, layers=(1, 1, 1, 1), input_size=64))
-    path = checkpoint_save(tmp_path / "m.pt", model=net, config=checkpoint_config(net.config, name="fresh",
+    path = checkpoint_save(tmp_path / "m.safetensors", model=net, config=checkpoint_config(net.config, name="fresh",
                                                                                    version="2"))
     fresh = Suggester.objects.create(name="fresh", version="2", kind=Suggester.Kind.CHECKPOINT, path=str(path))
 

@@ -27,7 +27,7 @@ from annotator.suggestions.selectors import suggester_active
 from annotator.training import evaluation
 from annotator.training.data import samples_from_affectnet, samples_from_folder
 from annotator.training.samples import TrainingError
-from annotator.training.trainer import LAST, CropDataset, TrainConfig, class_weights, expression_loss, train
+from annotator.training.trainer import FINAL, LAST, CropDataset, TrainConfig, class_weights, expression_loss, train
 from tests.project_helpers import activate, active_in
 
 SAMPLE_FACES = Path(__file__).resolve().parents[2] / "annotator" / "sample_faces"
@@ -102,7 +102,7 @@ def test_checkpoint_reloads_with_the_same_outputs(faces, tmp_path):
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.1, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
-    path = checkpoint_save(tmp_path / "m.pt", model=model,
+    path = checkpoint_save(tmp_path / "m.safetensors", model=model,
                            config=checkpoint_config(model.config, name="net", version="v7"))
     crops = crops_of(faces[:5])
     expected_p, expected_va = predict_batches(model, crops, device=torch.device("cpu"))
@@ -145,7 +145,7 @@ def test_resumed_run_ends_where_an_uninterrupted_one_does(faces, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(faces, out_dir=tmp_path / "b", log=ctrl_c_after_first_epoch, **common)
-    assert not (tmp_path / "b" / "model.pt").exists()
+    assert not (tmp_path / "b" / FINAL).exists()
     resumed = train(faces, out_dir=tmp_path / "b", resume=True, log=lambda _: None, **common)
     a, b = checkpoint_load(straight.checkpoint)["model"], checkpoint_load(resumed.checkpoint)["model"]
     assert a.keys() == b.keys()
@@ -271,7 +271,7 @@ def test_train_suggester_records_evaluates_and_activates(faces, data_root, check
     suggester = Suggester.objects.get(name="net", version="v1")
     assert suggester.kind == Suggester.Kind.CHECKPOINT and active_in(suggester)
     assert not active_in(old)
-    assert Path(suggester.path) == (checkpoint_dir / "net" / "v1" / "model.pt").resolve()
+    assert Path(suggester.path) == (checkpoint_dir / "net" / "v1" / "model.safetensors").resolve()
     assert suggester.training["train"]["faces"] == 18 and suggester.training["val"]["faces"] == 6
     assert suggester.training["train"]["per_category"]["No-Face"] == 9
     assert len(suggester.training["history"]) == 2

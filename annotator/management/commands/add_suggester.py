@@ -8,6 +8,7 @@ from django.db import IntegrityError
 from annotator.domain.errors import DomainError
 from annotator.models import Suggester
 from annotator.projects.selectors import project_named
+from annotator.suggestions.inference.onnx_model import OnnxConfigError, embedded_config
 from annotator.suggestions.inference.registry import UnknownSuggesterKind, load_model
 from annotator.suggestions.services import suggester_activate, suggester_config
 
@@ -33,6 +34,15 @@ class Command(BaseCommand):
             config = json.loads(config)
         except json.JSONDecodeError as exc:
             raise CommandError(f"--config: not JSON ({exc})") from None
+        if not isinstance(config, dict):
+            raise CommandError("--config: not a JSON object")
+        if kind == Suggester.Kind.ONNX and path:
+            # A file from export_suggester carries its config; --config keys override it. The row keeps
+            # the whole, so a SUGGEST_ONNX_CONFIG meant for other models does not change this one.
+            try:
+                config = {**embedded_config(path), **config}
+            except OnnxConfigError as exc:
+                raise CommandError(str(exc)) from None
         merged = suggester_config(Suggester(kind=kind, config=config))
         try:
             # Refuse what would fail in the worker: load it and run it once on a blank crop.

@@ -60,13 +60,13 @@ class Command(BaseCommand):
         # torch loads only when the command runs, not for `manage.py help`.
         from annotator.suggestions.inference.checkpoint import checkpoint_config
         from annotator.suggestions.inference.network import NetConfig
-        from annotator.training.trainer import LAST, TrainConfig, data_summary, train
+        from annotator.training.trainer import TrainConfig, data_summary, last_checkpoint, train
 
         num_classes = options["categories"] or settings.SUGGESTER_CATEGORIES
         name = options["name"]
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise CommandError(f"--name: {name!r} is not a plain folder name")
-        run_dir = self._run_dir(name, options["model_version"], options["resume"], LAST)
+        run_dir = self._run_dir(name, options["model_version"], options["resume"], last_checkpoint)
         version = run_dir.name
         if not options["resume"] and Suggester.objects.filter(name=name, version=version).exists():
             raise CommandError(f"--model-version: {name} {version} is already recorded; choose another version")
@@ -165,24 +165,26 @@ class Command(BaseCommand):
                 words.append(f"--{flag.replace('_', '-')}")
         return shlex.join(words)
 
-    def _run_dir(self, name, version, resume, last_name) -> Path:
+    def _run_dir(self, name, version, resume, last_checkpoint) -> Path:
+        """Return the run's folder; with resume, one holding a checkpoint of a finished epoch
+        (last.safetensors, or last.pt of a run from before safetensors)."""
         base = Path(settings.CHECKPOINT_DIR) / name
         if resume:
             if version:
                 run_dir = base / version
             else:
-                runs = sorted((p for p in base.glob("*/") if (p / last_name).is_file()),
-                              key=lambda p: (p / last_name).stat().st_mtime)
+                runs = sorted((p for p in base.glob("*/") if last_checkpoint(p)),
+                              key=lambda p: last_checkpoint(p).stat().st_mtime)
                 if not runs:
                     raise CommandError(f"--resume: no run of {name} under {base} to resume")
                 run_dir = runs[-1]
-            if not (run_dir / last_name).is_file():
-                raise CommandError(f"--resume: {run_dir / last_name} does not exist")
+            if last_checkpoint(run_dir) is None:
+                raise CommandError(f"--resume: {run_dir} holds no last.safetensors (nor an older last.pt)")
             return run_dir
         version = version or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         if "/" in version or "\\" in version or version.startswith("."):
             raise CommandError(f"--model-version: {version!r} is not a plain folder name")
         run_dir = base / version
-        if (run_dir / last_name).exists():
+        if last_checkpoint(run_dir) is not None:
             raise CommandError(f"{run_dir} holds a run already: add --resume to continue it, or choose --model-version")
         return run_dir

@@ -139,15 +139,30 @@ class ExpressionNet(nn.Module):
         return self.categories(features), torch.tanh(self.va(features))
 
 
+def is_safetensors(path) -> bool:
+    """Tell a safetensors file by its first bytes: an 8-byte header length, then the JSON header's "{"."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
+
+
 def load_backbone_weights(model: ExpressionNet, path) -> dict:
     """Load a user's pretrained backbone weights (a state_dict file) into the model's backbone.
 
-    Read with weights_only=True (no arbitrary objects are unpickled). Keys may carry a "module."
+    A .safetensors file, or a torch.save file read with weights_only=True (no arbitrary objects are unpickled). Keys may carry a "module."
     (DataParallel) or "backbone." prefix; a torchvision ResNet's own "fc.*" comes back as unexpected.
     Shapes that differ are skipped and reported, never silently half-loaded. Return the report:
     {"loaded": n, "missing": [...], "unexpected": [...], "mismatched": [...]}.
     """
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if is_safetensors(path):
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged file, or a pickle of more than tensors (weights_only refuses it)
+        raise ValueError(f"{path}: not a readable weights file ({' '.join(str(exc).split())[:300]})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
