@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q
 
 from annotator.domain.categories import NUM_CATEGORIES
-from annotator.models import Annotation, Face, FinalSource, Project, Suggester, Suggestion
+from annotator.models import Annotation, Face, FinalSource, Suggester, Suggestion
 from annotator.suggestions.inference.base import Predictions
 from annotator.training.evaluation import evaluate_predictions
 
