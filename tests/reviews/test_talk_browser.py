@@ -4,6 +4,8 @@ reviewer sees the new answer."""
 import pytest
 from django.contrib.auth.models import Group
 
+from annotator.guidelines.selectors import guideline_version_current
+from annotator.guidelines.services import guidelines_mark_read
 from annotator.models import Annotation, ReviewerRequest
 from annotator.web.roles import ROLES
 from tests.conftest import browser_login, wait_for
@@ -49,7 +51,8 @@ def test_return_with_note_round_trip(chromium, page, live_server, data_root, rev
     request = ReviewerRequest.objects.get(face=face)
     assert (request.annotator, request.note, request.annotation) == (annotator_user, NOTE, returned)
 
-    # The annotator opens the annotate page: that face, with the note above it.
+    # The annotator opens the annotate page: that face, with the note above it (the guidelines read before).
+    guidelines_mark_read(user=annotator_user, version=guideline_version_current())
     context = chromium.new_context(viewport={"width": 1280, "height": 800})
     annotator_page = context.new_page()
     try:

@@ -16,6 +16,7 @@ from rest_framework.authtoken.models import Token
 from annotator.faces.store import NewFace, faces_store
 from annotator.guidelines.services import guideline_save
 from annotator.models import Annotation, AnnotatorStanding, Claim, Face, Photo, Project, Suggester, Suggestion
+from annotator.projects.services import project_policy_update
 from reviews.models import Decision, Flag, GoldItem
 from tests.affectnet_helpers import jpeg
 from tests.conftest import make_user
@@ -112,6 +113,7 @@ def world(data_root):
     AnnotatorStanding.objects.create(user=people["annotator"], project=Project.objects.default(),
                                      state=AnnotatorStanding.State.PAUSED,
                                      round_started_at="2026-01-01T00:00:00Z", changed_at="2026-01-01T00:00:00Z")
+    project_policy_update(project=Project.objects.default(), blind_share=0.25)  # a policy change: its history page
     # The sign-in records of django-axes (admin pages too): one failed and one good sign-in.
     AccessAttempt.objects.create(username="plain", ip_address="192.0.2.1", failures_since_start=1)
     AccessLog.objects.create(username="ann", ip_address="192.0.2.2")
