@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from annotator.common.paths import PathNotAllowed, allowed_path
 from annotator.common.process_pool import default_workers, process_map
-from annotator.datasets.formats import affectnet_csv, affectnet_npy
+from annotator.datasets.answer_export import answer_tables_write
+from annotator.datasets.formats import affectnet_csv, affectnet_npy, answer_tables
 from annotator.domain.categories import CATEGORY_NAMES, NUM_CATEGORIES
 from annotator.domain.crops import BOX_MARGIN, CROP_SIZE, ImageUnreadable, crop_normalise, landmarks_scale
 from annotator.faces.selectors import faces_with_final_label
@@ -97,7 +98,7 @@ def _not_an_export(target: Path) -> Optional[str]:
         return f"its manifest.json is not a readable export manifest ({exc})"
     if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in MANIFEST_MARKER.items()):
         return "its manifest.json was not written by export_affectnet"
-    top = {"manifest.json", *CSV_NAMES.values()}
+    top = {"manifest.json", *CSV_NAMES.values(), answer_tables.ANSWERS_FILE, answer_tables.FACES_FILE}
     folders = set(SPLIT_FOLDERS.values())
     with os.scandir(target) as entries:
         for entry in entries:
@@ -216,12 +217,29 @@ def _face_files_write(folder: str, row):
     return row._replace(landmarks=lnd)
 
 
-def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int, workers) -> dict:
+def _left_out_reason(face: dict, *, categories, unreadable: set) -> Optional[str]:
+    """Return why a face of an exported split is not in images/ (None: it is); the manifest's reasons."""
+    if face["final_category"] is None:
+        return "open disagreement (needs review)" if face["needs_review"] else "no final label"
+    if face["final_category"] not in categories:
+        return "category not selected"
+    if not face["landmarks"] or len(face["landmarks"]) != affectnet_npy.LANDMARK_VALUES:
+        return "no landmarks"
+    if face["id"] in unreadable:
+        return "stored image unreadable"
+    return None
+
+
+def _write(
+    folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int, workers,
+    answers: bool = False, names: bool = False,
+) -> dict:
     faces = faces_with_final_label(splits=splits).filter(final_category__in=categories)
     left_out = _left_out_counts(splits=splits, categories=categories)
     counts = {split: Counter() for split in splits}
     sources = Counter()
     with_open_flags = 0
+    unreadable = set()  # ids of the faces whose stored image could not be read (few, if any)
     rows = faces.values_list(
         "id",
         "split",
@@ -270,6 +288,7 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
             bar.update(1)
             if row.landmarks is None:
                 left_out["stored image unreadable"] += 1
+                unreadable.add(row.id)
                 continue
             if csv:
                 csv_writers[row.split].write(
@@ -284,6 +303,16 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
             sources[row.final_source] += 1
             with_open_flags += row.needs_review
     annotators, models = _involved(faces)
+    tables = None
+    if answers:
+        tables = answer_tables_write(
+            folder,
+            splits=splits,
+            left_out=partial(_left_out_reason, categories=set(categories), unreadable=unreadable),
+            names=names,
+            chunk_size=chunk_size,
+            progress=progress,
+        )
     return {
         **MANIFEST_MARKER,
         "format": affectnet_npy.FORMAT.name,
@@ -303,6 +332,8 @@ def _write(folder: Path, *, splits, categories, csv: bool, progress: bool, chunk
         "left_out": {reason: left_out[reason] for reason in LEFT_OUT_REASONS},
         "annotators": annotators,
         "models": models,
+        # answers.parquet and faces.parquet (export_affectnet --answers): their files and row counts.
+        "answer_tables": tables,
     }
 
 
@@ -335,12 +366,16 @@ def affectnet_export(
     progress: bool = True,
     chunk_size: int = CHUNK_SIZE,
     workers: Optional[int] = None,
+    answers: bool = False,
+    names: bool = False,
 ) -> dict:
     """Write every face with a final label to OUT/train_set and OUT/val_set; return the manifest.
 
     Faces whose split is unassigned are left out (and counted in the manifest): a split is a
     decision for the person who owns the dataset, not for the export. workers: writer processes
-    (default: one per core for a large export; 1 writes in this process).
+    (default: one per core for a large export; 1 writes in this process). answers: also write
+    answers.parquet and faces.parquet (every answer; per face its soft label), with usernames only
+    when names.
     """
     target = _target(out)
     if target.exists():
@@ -368,6 +403,8 @@ def affectnet_export(
             progress=progress,
             chunk_size=chunk_size,
             workers=workers,
+            answers=answers,
+            names=names,
         )
         with open(partial_folder / "manifest.json", "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2)
