@@ -70,6 +70,31 @@ class ExportError(ValueError):
     """An export that cannot start (OUT not allowed, not empty, ...) or could not be written (disk full, ...)."""
 
 
+EXPORT_ROW_FIELDS = (
+    "id", "split", "image", "content_hash", "landmarks", "final_category", "final_valence", "final_arousal",
+    "final_source", "needs_review",
+)
+
+
+def exported_faces(*, splits, categories):
+    """Return the faces an export writes (before its per-face checks): a final label of the categories, in the splits."""
+    return faces_with_final_label(splits=splits).filter(final_category__in=categories)
+
+
+def export_selection(splits, categories) -> tuple[list, list]:
+    """Return the splits (train and val by default) and categories (all by default) an export writes."""
+    splits = [Split(s) for s in (splits or EXPORT_SPLITS)]
+    if Split.UNASSIGNED in splits:
+        raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
+    categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
+    return splits, categories
+
+
+def usable_landmarks(row) -> bool:
+    """Return whether a face's stored landmarks are AffectNet's 136 numbers (an export leaves the others out)."""
+    return bool(row.landmarks) and len(row.landmarks) == affectnet_npy.LANDMARK_VALUES
+
+
 def _write_failed(out, exc: OSError) -> ExportError:
     """Return the error for an export that could not be written (OUT is as it was then)."""
     where = f" ({exc.filename})" if exc.filename else ""
@@ -127,13 +152,13 @@ def _not_a_split_folder(folder: Path) -> Optional[str]:
     return None
 
 
-def _check_replaceable(target: Path, out) -> None:
+def _check_replaceable(target: Path, out, not_ours=_not_an_export, command="export_affectnet") -> None:
     """Raise ExportError unless target is missing, empty, or an earlier export this command wrote."""
     if not target.exists() or not any(target.iterdir()):
         return
-    why = _not_an_export(target)
+    why = not_ours(target)
     if why:
-        raise ExportError(f"{out}: --force replaces only a folder that export_affectnet wrote, and {why}; "
+        raise ExportError(f"{out}: --force replaces only a folder that {command} wrote, and {why}; "
                           "nothing was deleted")
 
 
@@ -146,7 +171,7 @@ def _target(out) -> Path:
     return target
 
 
-def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list]]:
+def stored_crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list]]:
     """Return (224x224 RGB JPEG bytes, landmarks in its pixels) for a stored crop; None if it cannot be read.
 
     A crop whose bytes still hash to the face's content hash is the one faces.store stored, and
@@ -165,7 +190,7 @@ def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list
     return data, landmarks_scale(landmarks, (0, 0, *size))  # the whole image is the crop
 
 
-def _left_out_counts(*, splits, categories) -> Counter:
+def left_out_counts(*, splits, categories) -> Counter:
     """Count the faces that the export leaves out, by reason (those decided before writing)."""
     counts = Counter()
     unlabelled = Face.objects.filter(final_category__isnull=True)
@@ -198,7 +223,7 @@ def _face_files_write(folder: str, row):
     The landmarks are None when the stored image cannot be read (nothing is written then). Runs
     in a writer process for a large export (rows are Django's named rows, which pickle).
     """
-    crop = _crop(row.image, row.content_hash, row.landmarks)
+    crop = stored_crop(row.image, row.content_hash, row.landmarks)
     if crop is None:
         return row._replace(landmarks=None)
     data, landmarks = crop
@@ -234,30 +259,18 @@ def _write(
     folder: Path, *, splits, categories, csv: bool, progress: bool, chunk_size: int, workers,
     answers: bool = False, names: bool = False,
 ) -> dict:
-    faces = faces_with_final_label(splits=splits).filter(final_category__in=categories)
-    left_out = _left_out_counts(splits=splits, categories=categories)
+    faces = exported_faces(splits=splits, categories=categories)
+    left_out = left_out_counts(splits=splits, categories=categories)
     counts = {split: Counter() for split in splits}
     sources = Counter()
     with_open_flags = 0
     unreadable = set()  # ids of the faces whose stored image could not be read (few, if any)
-    rows = faces.values_list(
-        "id",
-        "split",
-        "image",
-        "content_hash",
-        "landmarks",
-        "final_category",
-        "final_valence",
-        "final_arousal",
-        "final_source",
-        "needs_review",
-        named=True,
-    )
+    rows = faces.values_list(*EXPORT_ROW_FIELDS, named=True)
     total = faces.count()
 
     def with_landmarks():
         for row in rows.iterator(chunk_size=chunk_size):
-            if not row.landmarks or len(row.landmarks) != affectnet_npy.LANDMARK_VALUES:
+            if not usable_landmarks(row):
                 left_out["no landmarks"] += 1
                 bar.update(1)
                 continue
@@ -302,7 +315,6 @@ def _write(
             counts[row.split][row.final_category] += 1
             sources[row.final_source] += 1
             with_open_flags += row.needs_review
-    annotators, models = _involved(faces)
     tables = None
     if answers:
         tables = answer_tables_write(
@@ -313,14 +325,40 @@ def _write(
             chunk_size=chunk_size,
             progress=progress,
         )
+    return export_manifest(
+        marker=MANIFEST_MARKER,
+        format_name=affectnet_npy.FORMAT.name,
+        faces=faces,
+        splits={split: SPLIT_FOLDERS[split] for split in splits},
+        categories=categories,
+        counts=counts,
+        sources=sources,
+        with_open_flags=with_open_flags,
+        left_out=left_out,
+        csv=[CSV_NAMES[s] for s in splits] if csv else [],
+        # answers.parquet and faces.parquet (export_affectnet --answers): their files and row counts.
+        answer_tables=tables,
+    )
+
+
+def export_manifest(
+    *, marker: dict, format_name: str, faces, splits: dict, categories, counts: dict, sources: Counter,
+    with_open_flags: int, left_out: Counter, **extra,
+) -> dict:
+    """Return an export's manifest.json: what was written (counts per split and category) and what was left out.
+
+    splits maps each exported split to its folder (or shard prefix) in this format; extra holds the
+    format's own entries (placed after the shared ones but before who worked on the faces).
+    """
+    annotators, models = _involved(faces)
     return {
-        **MANIFEST_MARKER,
-        "format": affectnet_npy.FORMAT.name,
+        **marker,
+        "format": format_name,
         "exported_at": timezone.now().isoformat(),
-        "splits": {split: SPLIT_FOLDERS[split] for split in splits},
+        "splits": splits,
         "categories": categories,
         "category_names": {str(c): CATEGORY_NAMES[c] for c in categories},
-        "csv": [CSV_NAMES[s] for s in splits] if csv else [],
+        **{k: v for k, v in extra.items() if k == "csv"},
         "total": sum(sum(c.values()) for c in counts.values()),
         "counts": {
             split: {**{str(c): counts[split][c] for c in categories}, "total": sum(counts[split].values())}
@@ -332,18 +370,17 @@ def _write(
         "left_out": {reason: left_out[reason] for reason in LEFT_OUT_REASONS},
         "annotators": annotators,
         "models": models,
-        # answers.parquet and faces.parquet (export_affectnet --answers): their files and row counts.
-        "answer_tables": tables,
+        **{k: v for k, v in extra.items() if k != "csv"},
     }
 
 
-def _replace(new: Path, target: Path, out) -> None:
+def _replace(new: Path, target: Path, out, not_ours=_not_an_export, command="export_affectnet") -> None:
     """Put the finished export at target; an old one is swapped out first, then deleted.
 
     The old folder is checked again here: the export may have run for an hour since the first check.
     """
     if target.exists() and any(target.iterdir()):
-        _check_replaceable(target, out)
+        _check_replaceable(target, out, not_ours, command)
         old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
         os.rename(target, old)
         try:
@@ -377,26 +414,12 @@ def affectnet_export(
     answers.parquet and faces.parquet (every answer; per face its soft label), with usernames only
     when names.
     """
-    target = _target(out)
-    if target.exists():
-        if not target.is_dir():
-            raise ExportError(f"{out}: exists and is not a folder")
-        if any(target.iterdir()):
-            if not force:
-                raise ExportError(f"{out}: exists and is not empty (--force replaces an earlier export)")
-            _check_replaceable(target, out)
-    splits = [Split(s) for s in (splits or EXPORT_SPLITS)]
-    if Split.UNASSIGNED in splits:
-        raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
-    categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    except OSError as exc:
-        raise _write_failed(out, exc) from exc
-    try:
-        manifest = _write(
-            partial_folder,
+    splits, categories = export_selection(splits, categories)
+    return export_atomically(
+        out,
+        force=force,
+        write=partial(
+            _write,
             splits=splits,
             categories=categories,
             csv=csv,
@@ -405,11 +428,36 @@ def affectnet_export(
             workers=workers,
             answers=answers,
             names=names,
-        )
+        ),
+    )
+
+
+def export_atomically(out, *, force: bool, write, not_ours=_not_an_export, command="export_affectnet") -> dict:
+    """Run write(folder) -> manifest in a temporary folder beside OUT, add manifest.json, then put it at OUT.
+
+    What every export shares: OUT must lie under DATA_ROOTS and be missing or empty, or, with force,
+    a folder this command wrote (not_ours(folder) says why not); an export that fails or is killed
+    leaves OUT as it was.
+    """
+    target = _target(out)
+    if target.exists():
+        if not target.is_dir():
+            raise ExportError(f"{out}: exists and is not a folder")
+        if any(target.iterdir()):
+            if not force:
+                raise ExportError(f"{out}: exists and is not empty (--force replaces an earlier export)")
+            _check_replaceable(target, out, not_ours, command)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    except OSError as exc:
+        raise _write_failed(out, exc) from exc
+    try:
+        manifest = write(partial_folder)
         with open(partial_folder / "manifest.json", "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2)
             handle.write("\n")
-        _replace(partial_folder, target, out)
+        _replace(partial_folder, target, out, not_ours, command)
     except BaseException as exc:
         shutil.rmtree(partial_folder, ignore_errors=True)
         if isinstance(exc, OSError):

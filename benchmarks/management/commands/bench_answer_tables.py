@@ -140,7 +140,7 @@ class Command(BaseCommand):
         w("{:>8} | {:>8} | {:>8} | {:>8} | {:>8} | {:>10} | {:>9}".format(
             "faces", "answers", "seconds", "faces/s", "peak MiB", "growth MiB", "files MiB"))
         w("-" * 80)
-        for faces, r in results.items():
+        for r in results.values():
             w(f"{r['faces']:>8} | {r['answers']:>8} | {r['seconds']:>8.1f} | {r['faces'] / r['seconds']:>8.0f} | "
               f"{r['peak_mib']:>8.1f} | {r['growth_mib']:>10.1f} | {r['file_mib']:>9.1f}")
         if len(results) >= 2:
