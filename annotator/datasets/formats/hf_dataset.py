@@ -225,6 +225,14 @@ def dataset_files(root: Path) -> list[Path]:
                                        "export_dataset --format hf wrote)")
 
 
+def row_count(path: Path) -> int:
+    """Return the rows a shard holds (from its footer; nothing else is read)."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetFileError(path, None, f"not a readable Parquet file ({exc})") from None
+
+
 def split_of_file(path: Path) -> Optional[str]:
     """Return the project's split named by a shard's file name (train-..., validation-...), or None."""
     prefix = path.name.split("-", 1)[0].split(".", 1)[0]
@@ -319,8 +327,8 @@ def _row(path: Path, index: int, values: dict) -> DatasetRow:
         raise bad("label", "empty")
     try:
         category, valence, arousal = validate_label(values["label"], values["valence"], values["arousal"])
-    except LabelError as exc:
-        raise bad(exc.field, exc.message) from None
+    except LabelError as exc:  # its field is the column's name, but for the category: that column is `label`
+        raise bad("label" if exc.field == "category" else exc.field, exc.message) from None
     landmarks = values["landmarks"]
     if landmarks is None or len(landmarks) != LANDMARK_VALUES:
         raise bad("landmarks", f"{0 if landmarks is None else len(landmarks)} values, expected {LANDMARK_VALUES}")
