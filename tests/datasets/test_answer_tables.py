@@ -165,3 +165,11 @@ def test_tables_are_written_a_chunk_a_row_group(answered, data_root):
     faces = read(target / "faces.parquet")
     assert [f["face_id"] for f in faces] == sorted(f["face_id"] for f in faces)
     assert all(not math.isnan(f["valence_mean"]) for f in faces)
+
+
+def test_readme_documents_the_schema_the_code_writes():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert answer_tables.readme_table(answer_tables.ANSWER_COLUMNS) in readme
+    assert answer_tables.readme_table(answer_tables.FACE_COLUMNS) in readme
