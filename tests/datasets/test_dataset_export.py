@@ -117,6 +117,10 @@ def test_hf_category_selection_matches_affectnet_export_selection(faces, hf_offl
     loaded = datasets.load_dataset(str(faces / "hf"), cache_dir=str(hf_offline))
     assert sorted(loaded) == ["train"]
     assert sorted(loaded["train"]["id"]) == sorted(affectnet_faces(faces / "affectnet")) == [1, 9]
+    # A split without faces (no Contempt in train) has no shard, and the card does not name it.
+    run("export_dataset", str(faces / "empty"), "--format", "hf", "--categories", "7")
+    loaded = datasets.load_dataset(str(faces / "empty"), cache_dir=str(hf_offline))
+    assert sorted(loaded) == ["validation"] and loaded["validation"]["id"] == [10]
 
 
 @pytest.mark.django_db

@@ -124,7 +124,9 @@ def card(manifest: dict, *, title: str = "Facial expressions (AffectNet categori
     splits = list(manifest["splits"])
     configs = [{
         "config_name": "default",
-        "data_files": [{"split": HF_SPLITS[s], "path": f"data/{HF_SPLITS[s]}-*"} for s in splits],
+        # A split without faces has no shard, and `datasets` refuses a split that names no file.
+        "data_files": [{"split": HF_SPLITS[s], "path": f"data/{HF_SPLITS[s]}-*"}
+                       for s in splits if manifest["counts"][s]["total"]],
     }]
     lines = [  # JSON values are YAML
         "---",
