@@ -102,7 +102,7 @@ def _write(folder: Path, *, layout: str, splits, categories, progress: bool, chu
 
     def with_landmarks():
         for row in rows.iterator(chunk_size=chunk_size):
-            if not usable_landmarks(row):
+            if not usable_landmarks(row.landmarks):
                 left_out["no landmarks"] += 1
                 bar.update(1)
                 continue

@@ -90,9 +90,9 @@ def export_selection(splits, categories) -> tuple[list, list]:
     return splits, categories
 
 
-def usable_landmarks(row) -> bool:
+def usable_landmarks(landmarks) -> bool:
     """Return whether a face's stored landmarks are AffectNet's 136 numbers (an export leaves the others out)."""
-    return bool(row.landmarks) and len(row.landmarks) == affectnet_npy.LANDMARK_VALUES
+    return bool(landmarks) and len(landmarks) == affectnet_npy.LANDMARK_VALUES
 
 
 def _write_failed(out, exc: OSError) -> ExportError:
@@ -248,7 +248,7 @@ def _left_out_reason(face: dict, *, categories, unreadable: set) -> Optional[str
         return "open disagreement (needs review)" if face["needs_review"] else "no final label"
     if face["final_category"] not in categories:
         return "category not selected"
-    if not face["landmarks"] or len(face["landmarks"]) != affectnet_npy.LANDMARK_VALUES:
+    if not usable_landmarks(face["landmarks"]):
         return "no landmarks"
     if face["id"] in unreadable:
         return "stored image unreadable"
@@ -270,7 +270,7 @@ def _write(
 
     def with_landmarks():
         for row in rows.iterator(chunk_size=chunk_size):
-            if not usable_landmarks(row):
+            if not usable_landmarks(row.landmarks):
                 left_out["no landmarks"] += 1
                 bar.update(1)
                 continue
