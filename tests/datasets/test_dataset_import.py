@@ -65,7 +65,7 @@ def test_a_dataset_moves_to_another_instance_and_exports_the_same_affectnet_file
 @pytest.mark.django_db
 def test_one_shard_a_split_option_and_no_labels(exported):
     shard = exported / "hf" / "data" / "validation-00000-of-00001.parquet"
-    run("import_dataset", str(shard), "--labels", "none", "--split", "unassigned")
+    run("import_dataset", str(shard), "--labels", "none", "--split", "unassigned", "--workers", "2")  # reader processes
     assert sorted(Face.objects.values_list("id", "split")) == [(3, "unassigned"), (5, "unassigned")]
     assert Annotation.objects.count() == 0 and not Face.objects.filter(final_category__isnull=False).exists()
 
