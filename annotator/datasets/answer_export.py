@@ -1,8 +1,9 @@
 """Write answers.parquet and faces.parquet for an export (export_affectnet --answers).
 
 Faces are read by keyset pagination on the primary key (CHUNK ids at a time), and each chunk's answers,
-gold references and flags in one query each; every chunk is one row group of each file. Memory
-holds one chunk and the annotators' pseudonyms (one number per person), whatever the number of faces.
+gold references and flags in one query each; rows go to the files a chunk at a time. Memory
+holds one chunk, one row group's columns (answer_tables.TableWriter) and the annotators' pseudonyms
+(one number per person), whatever the number of faces.
 """
 
 import math
@@ -154,6 +155,7 @@ def answer_tables_write(
     names: bool = False,
     chunk_size: int = CHUNK_SIZE,
     progress: bool = False,
+    row_group_rows: int = answer_tables.ROW_GROUP_ROWS,
 ) -> dict:
     """Write folder/answers.parquet and folder/faces.parquet; return their row counts for the manifest.
 
@@ -165,8 +167,10 @@ def answer_tables_write(
     extra = {"annotators": len(pseudonyms), "names": names}
     counts = {"answers": 0, "faces": 0}
     with (
-        answer_tables.TableWriter(folder / answer_tables.ANSWERS_FILE, answer_tables.answers_schema(**extra)) as aw,
-        answer_tables.TableWriter(folder / answer_tables.FACES_FILE, answer_tables.faces_schema(**extra)) as fw,
+        answer_tables.TableWriter(folder / answer_tables.ANSWERS_FILE, answer_tables.answers_schema(**extra),
+                                  row_group_rows=row_group_rows) as aw,
+        answer_tables.TableWriter(folder / answer_tables.FACES_FILE, answer_tables.faces_schema(**extra),
+                                  row_group_rows=row_group_rows) as fw,
         tqdm(total=faces.count(), unit="face", disable=not progress, file=sys.stderr, desc="answers") as bar,
     ):
         for chunk in _chunks(faces, chunk_size):

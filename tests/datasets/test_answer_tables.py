@@ -155,16 +155,27 @@ def test_without_answers_no_tables(answered, data_root):
 
 
 @pytest.mark.django_db
-def test_tables_are_written_a_chunk_a_row_group(answered, data_root):
+def test_tables_are_read_in_chunks_and_written_in_row_groups(answered, data_root):
     target = data_root
+    # One face a chunk, two rows a row group: faces 2 + 1; answers (2, 3, 1 a face) 2 + 3 + 1.
     result = answer_export.answer_tables_write(
-        target, splits=["train", "val"], left_out=lambda face: None, chunk_size=1)
+        target, splits=["train", "val"], left_out=lambda face: None, chunk_size=1, row_group_rows=2)
     assert result["faces"] == 3 and result["answers"] == 6
-    assert pq.ParquetFile(target / "faces.parquet").num_row_groups == 3
-    assert pq.ParquetFile(target / "answers.parquet").num_row_groups == 3
+    faces_file, answers_file = pq.ParquetFile(target / "faces.parquet"), pq.ParquetFile(target / "answers.parquet")
+    assert [faces_file.metadata.row_group(i).num_rows for i in range(faces_file.num_row_groups)] == [2, 1]
+    assert [answers_file.metadata.row_group(i).num_rows for i in range(answers_file.num_row_groups)] == [2, 3, 1]
     faces = read(target / "faces.parquet")
     assert [f["face_id"] for f in faces] == sorted(f["face_id"] for f in faces)
     assert all(not math.isnan(f["valence_mean"]) for f in faces)
+    # The same rows as one chunk and one row group.
+    (data_root / "one").mkdir()
+    answer_export.answer_tables_write(data_root / "one", splits=["train", "val"], left_out=lambda face: None)
+    assert pq.ParquetFile(data_root / "one" / "faces.parquet").num_row_groups == 1
+    def without_pseudonyms(rows):  # drawn anew for each export
+        return [{k: v for k, v in row.items() if k != "annotator"} for row in rows]
+
+    assert without_pseudonyms(read(data_root / "one" / "answers.parquet")) == without_pseudonyms(
+        read(target / "answers.parquet"))
 
 
 def test_readme_documents_the_schema_the_code_writes():
