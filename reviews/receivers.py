@@ -1,8 +1,12 @@
-"""Listen to the core's signals (sent on commit) and queue the flag refresh of the faces concerned."""
+"""Listen to the core's signals (sent on commit) and queue the flag refresh of the faces concerned.
+
+Also answers the export's question about the faces' flags (face_flags_wanted, sent at once).
+"""
 from django.conf import settings
 
 from annotator import signals
 from annotator.domain.batching import chunked
+from reviews.models import Flag
 from reviews.tasks import face_flags_refresh, faces_flags_refresh
 
 # Sending is the tasks' own (enqueue): a broker that is down is logged, never raised to the page or the
@@ -28,6 +32,18 @@ def faces_flags_enqueue(sender=None, *, answered_face_ids, **kwargs):
             break
 
 
+def face_flag_reasons(sender=None, *, face_ids, **kwargs):
+    """Answer face_flags_wanted: the reasons of each face's open and resolved flags (one query)."""
+    found = {}
+    wanted = (Flag.Status.OPEN, Flag.Status.RESOLVED)
+    rows = Flag.objects.filter(face_id__in=face_ids, status__in=wanted).order_by("face_id", "reason", "id")
+    for face_id, reason, status in rows.values_list("face_id", "reason", "status"):
+        entry = found.setdefault(face_id, {"open": [], "resolved": []})
+        entry["open" if status == Flag.Status.OPEN else "resolved"].append(reason)
+    return found
+
+
 def connect():
     signals.answer_saved.connect(face_flags_enqueue, dispatch_uid="reviews.flags.answer_saved")
     signals.suggestions_saved.connect(faces_flags_enqueue, dispatch_uid="reviews.flags.suggestions_saved")
+    signals.face_flags_wanted.connect(face_flag_reasons, dispatch_uid="reviews.flags.face_flags_wanted")

@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from annotator.common.paths import PathNotAllowed, allowed_path
 from annotator.common.process_pool import default_workers, process_map
-from annotator.datasets.formats import affectnet_csv, affectnet_npy
+from annotator.datasets.answer_export import answer_tables_write
+from annotator.datasets.formats import affectnet_csv, affectnet_npy, answer_tables
 from annotator.domain.categories import CATEGORY_NAMES, NUM_CATEGORIES
 from annotator.domain.crops import BOX_MARGIN, CROP_SIZE, ImageUnreadable, crop_normalise, landmarks_scale
 from annotator.faces.selectors import faces_with_final_label
@@ -69,6 +70,32 @@ class ExportError(ValueError):
     """An export that cannot start (OUT not allowed, not empty, ...) or could not be written (disk full, ...)."""
 
 
+EXPORT_ROW_FIELDS = (
+    "id", "split", "image", "content_hash", "landmarks", "final_category", "final_valence", "final_arousal",
+    "final_source", "needs_review",
+)
+
+
+def exported_faces(*, splits, categories, project: Project):
+    """Return the faces an export writes (before its per-face checks): the project's faces with a final
+    label of the categories, in the splits."""
+    return faces_with_final_label(splits=splits, projects=[project]).filter(final_category__in=categories)
+
+
+def export_selection(splits, categories) -> tuple[list, list]:
+    """Return the splits (train and val by default) and categories (all by default) an export writes."""
+    splits = [Split(s) for s in (splits or EXPORT_SPLITS)]
+    if Split.UNASSIGNED in splits:
+        raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
+    categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
+    return splits, categories
+
+
+def usable_landmarks(landmarks) -> bool:
+    """Return whether a face's stored landmarks are AffectNet's 136 numbers (an export leaves the others out)."""
+    return bool(landmarks) and len(landmarks) == affectnet_npy.LANDMARK_VALUES
+
+
 def _write_failed(out, exc: OSError) -> ExportError:
     """Return the error for an export that could not be written (OUT is as it was then)."""
     where = f" ({exc.filename})" if exc.filename else ""
@@ -97,7 +124,7 @@ def _not_an_export(target: Path) -> Optional[str]:
         return f"its manifest.json is not a readable export manifest ({exc})"
     if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in MANIFEST_MARKER.items()):
         return "its manifest.json was not written by export_affectnet"
-    top = {"manifest.json", *CSV_NAMES.values()}
+    top = {"manifest.json", *CSV_NAMES.values(), answer_tables.ANSWERS_FILE, answer_tables.FACES_FILE}
     folders = set(SPLIT_FOLDERS.values())
     with os.scandir(target) as entries:
         for entry in entries:
@@ -126,13 +153,13 @@ def _not_a_split_folder(folder: Path) -> Optional[str]:
     return None
 
 
-def _check_replaceable(target: Path, out) -> None:
+def _check_replaceable(target: Path, out, not_ours=_not_an_export, command="export_affectnet") -> None:
     """Raise ExportError unless target is missing, empty, or an earlier export this command wrote."""
     if not target.exists() or not any(target.iterdir()):
         return
-    why = _not_an_export(target)
+    why = not_ours(target)
     if why:
-        raise ExportError(f"{out}: --force replaces only a folder that export_affectnet wrote, and {why}; "
+        raise ExportError(f"{out}: --force replaces only a folder that {command} wrote, and {why}; "
                           "nothing was deleted")
 
 
@@ -145,7 +172,7 @@ def _target(out) -> Path:
     return target
 
 
-def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list]]:
+def stored_crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list]]:
     """Return (224x224 RGB JPEG bytes, landmarks in its pixels) for a stored crop; None if it cannot be read.
 
     A crop whose bytes still hash to the face's content hash is the one faces.store stored, and
@@ -164,7 +191,7 @@ def _crop(name: str, content_hash: str, landmarks) -> Optional[tuple[bytes, list
     return data, landmarks_scale(landmarks, (0, 0, *size))  # the whole image is the crop
 
 
-def _left_out_counts(*, project, splits, categories) -> Counter:
+def left_out_counts(*, splits, categories, project: Project) -> Counter:
     """Count the project's faces that the export leaves out, by reason (those decided before writing)."""
     counts = Counter()
     faces = Face.objects.filter(project=project)
@@ -198,7 +225,7 @@ def _face_files_write(folder: str, row):
     The landmarks are None when the stored image cannot be read (nothing is written then). Runs
     in a writer process for a large export (rows are Django's named rows, which pickle).
     """
-    crop = _crop(row.image, row.content_hash, row.landmarks)
+    crop = stored_crop(row.image, row.content_hash, row.landmarks)
     if crop is None:
         return row._replace(landmarks=None)
     data, landmarks = crop
@@ -217,31 +244,35 @@ def _face_files_write(folder: str, row):
     return row._replace(landmarks=lnd)
 
 
-def _write(folder: Path, *, project, splits, categories, csv: bool, progress: bool, chunk_size: int,
-           workers) -> dict:
-    faces = faces_with_final_label(splits=splits, projects=[project]).filter(final_category__in=categories)
-    left_out = _left_out_counts(project=project, splits=splits, categories=categories)
+def _left_out_reason(face: dict, *, categories, unreadable: set) -> Optional[str]:
+    """Return why a face of an exported split is not in images/ (None: it is); the manifest's reasons."""
+    if face["final_category"] is None:
+        return "open disagreement (needs review)" if face["needs_review"] else "no final label"
+    if face["final_category"] not in categories:
+        return "category not selected"
+    if not usable_landmarks(face["landmarks"]):
+        return "no landmarks"
+    if face["id"] in unreadable:
+        return "stored image unreadable"
+    return None
+
+
+def _write(
+    folder: Path, *, project: Project, splits, categories, csv: bool, progress: bool, chunk_size: int, workers,
+    answers: bool = False, names: bool = False,
+) -> dict:
+    faces = exported_faces(splits=splits, categories=categories, project=project)
+    left_out = left_out_counts(splits=splits, categories=categories, project=project)
     counts = {split: Counter() for split in splits}
     sources = Counter()
     with_open_flags = 0
-    rows = faces.values_list(
-        "id",
-        "split",
-        "image",
-        "content_hash",
-        "landmarks",
-        "final_category",
-        "final_valence",
-        "final_arousal",
-        "final_source",
-        "needs_review",
-        named=True,
-    )
+    unreadable = set()  # ids of the faces whose stored image could not be read (few, if any)
+    rows = faces.values_list(*EXPORT_ROW_FIELDS, named=True)
     total = faces.count()
 
     def with_landmarks():
         for row in rows.iterator(chunk_size=chunk_size):
-            if not row.landmarks or len(row.landmarks) != affectnet_npy.LANDMARK_VALUES:
+            if not usable_landmarks(row.landmarks):
                 left_out["no landmarks"] += 1
                 bar.update(1)
                 continue
@@ -272,6 +303,7 @@ def _write(folder: Path, *, project, splits, categories, csv: bool, progress: bo
             bar.update(1)
             if row.landmarks is None:
                 left_out["stored image unreadable"] += 1
+                unreadable.add(row.id)
                 continue
             if csv:
                 csv_writers[row.split].write(
@@ -285,16 +317,53 @@ def _write(folder: Path, *, project, splits, categories, csv: bool, progress: bo
             counts[row.split][row.final_category] += 1
             sources[row.final_source] += 1
             with_open_flags += row.needs_review
+    tables = None
+    if answers:
+        tables = answer_tables_write(
+            folder,
+            splits=splits,
+            left_out=partial(_left_out_reason, categories=set(categories), unreadable=unreadable),
+            names=names,
+            chunk_size=chunk_size,
+            progress=progress,
+            project=project,
+        )
+    return export_manifest(
+        marker=MANIFEST_MARKER,
+        format_name=affectnet_npy.FORMAT.name,
+        project=project,
+        faces=faces,
+        splits={split: SPLIT_FOLDERS[split] for split in splits},
+        categories=categories,
+        counts=counts,
+        sources=sources,
+        with_open_flags=with_open_flags,
+        left_out=left_out,
+        csv=[CSV_NAMES[s] for s in splits] if csv else [],
+        # answers.parquet and faces.parquet (export_affectnet --answers): their files and row counts.
+        answer_tables=tables,
+    )
+
+
+def export_manifest(
+    *, marker: dict, format_name: str, project: Project, faces, splits: dict, categories, counts: dict,
+    sources: Counter, with_open_flags: int, left_out: Counter, **extra,
+) -> dict:
+    """Return an export's manifest.json: what was written (counts per split and category) and what was left out.
+
+    splits maps each exported split to its folder (or shard prefix) in this format; extra holds the
+    format's own entries (placed after the shared ones but before who worked on the faces).
+    """
     annotators, models = _involved(faces)
     return {
-        **MANIFEST_MARKER,
-        "format": affectnet_npy.FORMAT.name,
+        **marker,
+        "format": format_name,
         "exported_at": timezone.now().isoformat(),
         "project": {"slug": project.slug, "name": project.name},
-        "splits": {split: SPLIT_FOLDERS[split] for split in splits},
+        "splits": splits,
         "categories": categories,
         "category_names": {str(c): CATEGORY_NAMES[c] for c in categories},
-        "csv": [CSV_NAMES[s] for s in splits] if csv else [],
+        **{k: v for k, v in extra.items() if k == "csv"},
         "total": sum(sum(c.values()) for c in counts.values()),
         "counts": {
             split: {**{str(c): counts[split][c] for c in categories}, "total": sum(counts[split].values())}
@@ -306,16 +375,17 @@ def _write(folder: Path, *, project, splits, categories, csv: bool, progress: bo
         "left_out": {reason: left_out[reason] for reason in LEFT_OUT_REASONS},
         "annotators": annotators,
         "models": models,
+        **{k: v for k, v in extra.items() if k != "csv"},
     }
 
 
-def _replace(new: Path, target: Path, out) -> None:
+def _replace(new: Path, target: Path, out, not_ours=_not_an_export, command="export_affectnet") -> None:
     """Put the finished export at target; an old one is swapped out first, then deleted.
 
     The old folder is checked again here: the export may have run for an hour since the first check.
     """
     if target.exists() and any(target.iterdir()):
-        _check_replaceable(target, out)
+        _check_replaceable(target, out, not_ours, command)
         old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
         os.rename(target, old)
         try:
@@ -338,6 +408,8 @@ def affectnet_export(
     progress: bool = True,
     chunk_size: int = CHUNK_SIZE,
     workers: Optional[int] = None,
+    answers: bool = False,
+    names: bool = False,
     project: Optional[Project] = None,
 ) -> dict:
     """Write every face of the project (default: the default project) with a final label to
@@ -345,7 +417,36 @@ def affectnet_export(
 
     Faces whose split is unassigned are left out (and counted in the manifest): a split is a
     decision for the person who owns the dataset, not for the export. workers: writer processes
-    (default: one per core for a large export; 1 writes in this process).
+    (default: one per core for a large export; 1 writes in this process). answers: also write
+    answers.parquet and faces.parquet (every answer; per face its soft label), with usernames only
+    when names.
+    """
+    splits, categories = export_selection(splits, categories)
+    project = project or Project.objects.default()
+    return export_atomically(
+        out,
+        force=force,
+        write=partial(
+            _write,
+            project=project,
+            splits=splits,
+            categories=categories,
+            csv=csv,
+            progress=progress,
+            chunk_size=chunk_size,
+            workers=workers,
+            answers=answers,
+            names=names,
+        ),
+    )
+
+
+def export_atomically(out, *, force: bool, write, not_ours=_not_an_export, command="export_affectnet") -> dict:
+    """Run write(folder) -> manifest in a temporary folder beside OUT, add manifest.json, then put it at OUT.
+
+    What every export shares: OUT must lie under DATA_ROOTS and be missing or empty, or, with force,
+    a folder this command wrote (not_ours(folder) says why not); an export that fails or is killed
+    leaves OUT as it was.
     """
     target = _target(out)
     if target.exists():
@@ -354,32 +455,18 @@ def affectnet_export(
         if any(target.iterdir()):
             if not force:
                 raise ExportError(f"{out}: exists and is not empty (--force replaces an earlier export)")
-            _check_replaceable(target, out)
-    splits = [Split(s) for s in (splits or EXPORT_SPLITS)]
-    if Split.UNASSIGNED in splits:
-        raise ExportError("--split: only train and val are exported (AffectNet has no other split)")
-    categories = sorted(categories) if categories is not None else list(range(NUM_CATEGORIES))
-    project = project or Project.objects.default()
+            _check_replaceable(target, out, not_ours, command)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial_folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     except OSError as exc:
         raise _write_failed(out, exc) from exc
     try:
-        manifest = _write(
-            partial_folder,
-            project=project,
-            splits=splits,
-            categories=categories,
-            csv=csv,
-            progress=progress,
-            chunk_size=chunk_size,
-            workers=workers,
-        )
+        manifest = write(partial_folder)
         with open(partial_folder / "manifest.json", "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2)
             handle.write("\n")
-        _replace(partial_folder, target, out)
+        _replace(partial_folder, target, out, not_ours, command)
     except BaseException as exc:
         shutil.rmtree(partial_folder, ignore_errors=True)
         if isinstance(exc, OSError):

@@ -1,4 +1,4 @@
-"""Import AffectNet data: the images/annotations folders and the full release's CSV.
+"""Import AffectNet data (the images/annotations folders, the full release's CSV) and Parquet datasets.
 
 Each face is read and checked whole (image, landmarks, labels) before anything of it is stored,
 so a bad file skips its face and nothing else. Good faces are stored in batches through
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from annotator.common.paths import PathNotAllowed, allowed_path, child_within
 from annotator.common.process_pool import default_workers, process_map
-from annotator.datasets.formats import affectnet_csv, affectnet_npy
+from annotator.datasets.formats import affectnet_csv, affectnet_npy, hf_dataset
 from annotator.domain.crops import ImageUnreadable, NotAnImage, crop_normalise, face_crop, landmarks_scale
 from annotator.domain.labels import Label
 from annotator.faces.services import faces_final_labels_store
@@ -399,3 +399,80 @@ def affectnet_csv_import(
         progress=progress,
         workers=workers,
     )
+
+
+# --- a Hugging Face / Parquet dataset (export_dataset --format hf) ---------------------------
+
+
+class DatasetImportError(ImportLayoutError):
+    """A dataset import refused whole: a file, row and field at fault; nothing of the dataset was stored."""
+
+
+def _dataset_face(row: hf_dataset.DatasetRow, split: str, labels: bool) -> _Candidate:
+    try:
+        crop, size = crop_normalise(row.jpeg, name=row.where)
+    except ImageUnreadable as exc:
+        raise _Skip(f"{row.where}: image", _crop_reason(exc)) from None
+    new_face = NewFace(
+        crop,
+        id=row.face_id,
+        source=row.where,
+        original_width=size[0],
+        original_height=size[1],
+        landmarks=landmarks_scale(row.landmarks, (0, 0, *size)),  # the whole image is the crop
+        split=split,
+        required_annotations=1 if labels else None,
+    )
+    label = Label(row.category, row.valence, row.arousal) if labels else None
+    return _Candidate(new_face=new_face, label=label, file=row.where)
+
+
+def dataset_import(
+    *,
+    path,
+    labels: bool = True,
+    username: str = DEFAULT_IMPORT_USER,
+    split: Optional[str] = None,
+    batch_size: Optional[int] = None,
+    progress: bool = True,
+    workers: Optional[int] = None,
+    project: Optional[Project] = None,
+) -> ImportReport:
+    """Import a dataset that export_dataset --format hf wrote (PATH, PATH/data or one .parquet file) into
+    `project` (default: the default project).
+
+    Each row becomes a face (its `id` kept, as import_affectnet keeps file stems) and, with labels,
+    its label an answer of `username` and the face's final label (source import). All or nothing:
+    every file's schema is checked first, then the rows are stored in one transaction that a bad
+    row (file, row and field named) or an unreadable image rolls back whole. Its split: --split,
+    else the row's `split`, else the shard's name (train-..., validation-...), else unassigned.
+    """
+    root = allowed_path(path)
+    if not root.exists():
+        raise DatasetImportError(f"{path}: no such file or folder")
+    try:
+        files = [child_within(root, f) if f != root else f for f in hf_dataset.dataset_files(root)]
+        for file in files:
+            hf_dataset.check_schema(file)
+        total = sum(hf_dataset.row_count(file) for file in files)
+    except hf_dataset.DatasetFileError as exc:
+        raise DatasetImportError(str(exc)) from None
+    user = import_user(username) if labels else None
+
+    def candidates():
+        for file in files:
+            file_split = hf_dataset.split_of_file(file)
+            for row in hf_dataset.read_rows(file):
+                yield partial(_dataset_face, row, split or row.split or file_split or Split.UNASSIGNED, labels)
+
+    try:
+        with transaction.atomic():
+            report = _run(candidates(), total=total, user=user, batch_size=batch_size, progress=progress,
+                          workers=workers, project=project)
+            if report.skipped:
+                where, reason = report.skipped[0]
+                more = f" (and {len(report.skipped) - 1} more)" if len(report.skipped) > 1 else ""
+                raise DatasetImportError(f"{where}: {reason}{more}; nothing was imported")
+    except hf_dataset.DatasetFileError as exc:
+        raise DatasetImportError(f"{exc}; nothing was imported") from None
+    return report

@@ -130,7 +130,7 @@ def test_csv_round_trip_and_bad_rows():
 
 
 def test_registry_names_both_formats():
-    assert [f.name for f in available_formats()] == ["affectnet-csv", "affectnet-npy"]
+    assert [f.name for f in available_formats()] == ["affectnet-csv", "affectnet-npy", "answer-tables", "hf"]
 
 
 def test_npy_bytes_are_what_np_save_writes():

@@ -27,6 +27,6 @@ def register(name: str, *, description: str, module: str) -> DatasetFormat:
 
 def available_formats() -> list[DatasetFormat]:
     """Return the registered formats, by name."""
-    from annotator.datasets.formats import affectnet_csv, affectnet_npy  # noqa: F401  (importing registers them)
+    from annotator.datasets.formats import affectnet_csv, affectnet_npy, answer_tables, hf_dataset  # noqa: F401 (importing registers them)
 
     return [FORMATS[name] for name in sorted(FORMATS)]

@@ -28,6 +28,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--split", nargs="+", choices=["train", "val"], default=None, help="splits to export (default: both)"
         )
+        parser.add_argument(
+            "--answers", action="store_true",
+            help="also write answers.parquet (every answer) and faces.parquet (per face: distribution, V/A mean/std, "
+                 "final label, flags); annotators are pseudonymous numbers",
+        )
+        parser.add_argument("--names", action="store_true", help="with --answers: add the annotators' usernames")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         parser.add_argument(
             "--workers",
@@ -38,6 +44,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         project = command_project(options["project"])
+        if options["names"] and not options["answers"]:
+            raise CommandError("--names: only with --answers (the usernames go into answers.parquet)")
         try:
             categories = parse_categories(options["categories"] or project.export_categories)
         except ValueError as exc:
@@ -54,6 +62,8 @@ class Command(BaseCommand):
                 force=options["force"],
                 progress=not options["no_progress"],
                 workers=options["workers"],
+                answers=options["answers"],
+                names=options["names"],
             )
         except ExportError as exc:
             raise CommandError(str(exc)) from None
@@ -67,4 +77,8 @@ class Command(BaseCommand):
                 f"{manifest['exported_with_open_flags']} exported faces carry open flags "
                 "(imported or reviewed labels stay final while a flag about them waits for review)"
             )
+        tables = manifest["answer_tables"]
+        if tables:
+            self.stdout.write(f"answers.parquet: {tables['answers']} answers of {tables['annotators']} annotators; "
+                              f"faces.parquet: {tables['faces']} faces")
         self.stdout.write(f"wrote {manifest['total']} faces of {project.slug} to {options['out']}")
