@@ -119,3 +119,30 @@ def test_csv_import_puts_the_faces_into_the_named_project(pilot, data_root, sett
     assert copy.content_hash == face.content_hash and copy.id != 5  # the same crop; id 5 is pilot's
     assert (copy.final_category, copy.split) == (3, "train")
     assert len(crop_files(settings)) == 1
+
+
+def test_the_ml_exports_and_the_dataset_import_follow_the_project(pilot, data_root):
+    """export_dataset (hf), export_affectnet --answers and import_dataset: one project's faces only."""
+    root = data_root / "affectnet"
+    for face_id, category in ((11, 3), (12, 1)):
+        write_face(root / "train_set", face_id, category=category)
+    write_face(root / "val_set", 21, category=9, valence=None, arousal=None)
+    run("import_affectnet", str(root), "--labels", "annotations", "--project", "default")
+    write_face(data_root / "pilot" / "train_set", 31, category=10, valence=None, arousal=None)  # 10: not in 0-7
+    write_face(data_root / "pilot" / "train_set", 32, category=6)
+    run("import_affectnet", str(data_root / "pilot"), "--labels", "annotations", "--project", "pilot")
+
+    out = run("export_dataset", str(data_root / "hf"), "--format", "hf", "--project", "pilot")
+    manifest = json.loads((data_root / "hf" / "manifest.json").read_text())
+    assert manifest["project"]["slug"] == "pilot" and manifest["total"] == 1 and manifest["categories"] == list(range(8))
+    assert "of pilot" in out
+    run("export_affectnet", str(data_root / "answers"), "--project", "default", "--answers")
+    import pyarrow.parquet as pq
+
+    answers = pq.read_table(data_root / "answers" / "answers.parquet").to_pydict()
+    assert sorted(answers["face_id"]) == sorted(Face.objects.filter(project__slug="default").values_list("id", flat=True))
+
+    run("import_dataset", str(data_root / "hf"), "--project", "default")  # pilot's face into the default project
+    moved = Face.objects.filter(project__slug="default", final_category=6)
+    assert moved.count() == 1 and moved.get().final_source == FinalSource.IMPORT
+    assert Face.objects.filter(project__slug="pilot").count() == 2
