@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 
 from annotator.web.roles import ROLES
 from reviews.flagging import desired_flags
+from annotator.projects.services import project_create
 from tests.conftest import browser_login, make_user
 from tests.review_factories import answer, flag, make_face, suggest, suggester
 
@@ -89,6 +90,10 @@ def seed():
         flagged.append(face)
     for _ in range(6):  # faces waiting for an annotator
         suggest(make_face(), model, 1, 0.4, 0.3)
+    # A second project: the admin (in every project) meets the project picker and the dashboard's overview.
+    pilot = project_create(slug="pilot", name="Pilot study of posed expressions",
+                           description="Forty posed faces, three annotators each", annotators_per_face=3)
+    suggest(make_face(project=pilot), model, 2, -0.5, -0.2)
     return {"annotator": ann, "reviewer": reviewer, "admin": admin, "flagged": flagged}
 
 
@@ -155,11 +160,13 @@ def bypass_csp_page(chromium):
 def pages_of(data):
     face = data["flagged"][0].id
     return [
-        ("annotate", "/annotate/"),
-        ("annotate-guidelines", "/annotate/"),  # the keys and the categories' guidelines (?), over the page
+        ("annotate-projects", "/annotate/"),  # the admin is in two projects: which one?
+        ("annotate", "/annotate/?project=default"),
+        ("annotate-guidelines", "/annotate/?project=default"),  # the keys and the guidelines (?), over the page
         ("review-queue", "/review/"),
         ("review-item", f"/review/face/{face}/"),
-        ("dashboard", "/review/dashboard/"),
+        ("dashboard-projects", "/review/dashboard/"),  # the projects side by side
+        ("dashboard", "/review/dashboard/?project=default"),
         ("upload", "/photos/upload/"),
         ("feedback", "/review/me/"),
         ("not-found", "/no/such/page/", 404),
@@ -170,7 +177,7 @@ def settle(page, path, status=200):
     response = page.goto(path)
     assert response.status == status, f"{path}: {response.status}"
     page.wait_for_load_state("networkidle")
-    if path.endswith("/annotate/"):
+    if "/annotate/?project=" in path:
         page.wait_for_selector("#stage img.face")
         if page.locator("#guidelines-intro").is_visible():  # the first visit's guidelines, read once
             page.click("#guidelines-done")
