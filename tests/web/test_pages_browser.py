@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group
 
+from annotator.projects.services import project_create
 from annotator.web.roles import ROLES
 from reviews.flagging import desired_flags
-from annotator.projects.services import project_create
 from tests.conftest import browser_login, make_user
 from tests.review_factories import answer, flag, make_face, suggest, suggester
 
