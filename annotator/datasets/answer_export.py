@@ -45,7 +45,9 @@ def table_faces(splits, project=None):
 
 def _pseudonyms(faces, *, names: bool) -> tuple[dict, dict]:
     """Return ({user id: 1..K drawn at random for this export}, {user id: username} with names)."""
-    user_ids = sorted(set(Annotation.objects.filter(face__in=faces.values("id")).values_list("annotator_id", flat=True)))
+    # DISTINCT in the database: the answers' annotator ids, one per answer, would fill a list of millions.
+    answers = Annotation.objects.filter(face__in=faces.values("id")).order_by()
+    user_ids = sorted(answers.values_list("annotator_id", flat=True).distinct())
     numbers = list(range(1, len(user_ids) + 1))
     random.SystemRandom().shuffle(numbers)
     usernames = {}

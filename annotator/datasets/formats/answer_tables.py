@@ -25,7 +25,7 @@ FORMAT = register(
 )
 
 SCHEMA_VERSION = 1
-ROW_GROUP_ROWS = 50_000  # rows a row group (see TableWriter)
+ROW_GROUP_ROWS = 10_000  # rows a row group (see TableWriter)
 ANSWERS_FILE = "answers.parquet"
 FACES_FILE = "faces.parquet"
 METADATA_KEY = b"face_annotator.schema"
