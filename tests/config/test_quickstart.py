@@ -30,6 +30,31 @@ def http_ok(url):
         return False
 
 
+def claim_as(base, username, password):
+    """Sign in through the login form and ask the queue API for a face; return (status, body)."""
+    import http.cookiejar
+    import json
+    import re
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/accounts/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token})
+    opener.open(urllib.request.Request(f"{base}/accounts/login/", data=form.encode(), headers={"Referer": base + "/"}),
+                timeout=10)
+    csrf = next(c.value for c in jar if c.name == "csrftoken")
+    request = urllib.request.Request(f"{base}/api/queue/next/", data=json.dumps({"count": 1}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "X-CSRFToken": csrf,
+                                              "Referer": base + "/"})
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
 @pytest.mark.worker
 @pytest.mark.slow
 def test_quickstart_serves_demo_and_stops_on_ctrl_c(tmp_path):
@@ -56,6 +81,10 @@ def test_quickstart_serves_demo_and_stops_on_ctrl_c(tmp_path):
 
         faces = count("select count(*) from annotator_face")
         assert faces >= 10
+        # An annotator signs in and gets a face at once (no gold face in the demo: no calibration wait).
+        password = next(line.split()[1] for line in output.splitlines() if line.strip().startswith("annotator1 "))
+        status, body = claim_as(f"http://127.0.0.1:{port}", "annotator1", password)
+        assert status == 200 and '"faces": [{"id"' in body.replace('":[{"', '": [{"'), body
         # The worker is alive when the demo faces get their suggestions.
         wait_for(lambda: count("select count(distinct face_id) from annotator_suggestion") == faces, 180,
                  "suggestions for every demo face")

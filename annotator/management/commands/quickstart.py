@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from annotator.models import Project, ProjectMembership
+from annotator.projects.services import project_policy_update
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 DEMO_USERS = (
@@ -33,6 +34,12 @@ class Command(BaseCommand):
     def handle(self, *args, addrport, no_serve, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write(self.style.SUCCESS("Database ready: ") + str(settings.DATABASES["default"]["NAME"]))
+        # The demo faces have no known labels, so no gold faces: annotators start without a calibration
+        # round (the dashboard says so) instead of waiting for the lead. A project's policy, not a setting.
+        demo = Project.objects.default()
+        mode = os.environ.get("CALIBRATION_WITHOUT_GOLD", "skip")
+        if demo.calibration_without_gold != mode:
+            project_policy_update(project=demo, calibration_without_gold=mode)
         passwords = self.create_demo_users()
         self.import_demo_faces()
         self.stdout.write("\nDemo users (passwords are new on every quickstart):")
