@@ -399,7 +399,8 @@ def test_claim_query_reads_the_open_faces_index(policy, annotator_user):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE annotator_face")
         cursor.execute("SET enable_seqscan = off")  # small tables favour a scan; ask what the index path is
-    sql, params = queue_services.lock_candidates_sql(annotator_id=annotator_user.pk, now=timezone.now(), limit=3, exclude=[1])
+    sql, params = queue_services.lock_candidates_sql(annotator_id=annotator_user.pk, project=Project.objects.default(),
+                                                      now=timezone.now(), limit=3, exclude=[1])
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
