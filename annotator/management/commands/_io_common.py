@@ -4,6 +4,7 @@ from django.core.management.base import CommandError
 
 from annotator.common.paths import PathNotAllowed
 from annotator.datasets.importing import DEFAULT_IMPORT_USER, ImportLayoutError
+from annotator.domain.categories import parse_categories
 from annotator.domain.errors import DomainError
 from annotator.models import Split
 from annotator.projects.selectors import project_named
@@ -39,6 +40,17 @@ def command_project(slug: str):
         return project_named(slug)
     except DomainError as exc:
         raise CommandError(f"--project: {exc.message}") from None
+
+
+def export_categories(option, project) -> list:
+    """Return the categories an export writes: --categories, else the project's export_categories; a bad
+    value fails naming the option, or the project's setting when that is at fault."""
+    try:
+        return parse_categories(option or project.export_categories)
+    except ValueError as exc:
+        if option is None:
+            raise CommandError(f"project {project.slug}: export_categories: {exc}") from None
+        raise CommandError(str(exc)) from None
 
 
 def import_options(options) -> dict:

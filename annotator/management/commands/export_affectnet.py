@@ -3,8 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.datasets.exporting import ExportError, affectnet_export
-from annotator.domain.categories import parse_categories
-from annotator.management.commands._io_common import add_project_option, command_project
+from annotator.management.commands._io_common import add_project_option, command_project, export_categories
 
 
 class Command(BaseCommand):
@@ -46,12 +45,7 @@ class Command(BaseCommand):
         project = command_project(options["project"])
         if options["names"] and not options["answers"]:
             raise CommandError("--names: only with --answers (the usernames go into answers.parquet)")
-        try:
-            categories = parse_categories(options["categories"] or project.export_categories)
-        except ValueError as exc:
-            if options["categories"] is None:  # the project's setting, not an option, is at fault
-                raise CommandError(f"project {project.slug}: export_categories: {exc}") from None
-            raise CommandError(str(exc)) from None
+        categories = export_categories(options["categories"], project)
         try:
             manifest = affectnet_export(
                 out=options["out"],

@@ -5,8 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotator.datasets.dataset_export import FORMATS, dataset_export
 from annotator.datasets.exporting import ExportError
 from annotator.datasets.formats.hf_dataset import SHARD_SIZE
-from annotator.domain.categories import parse_categories
-from annotator.management.commands._io_common import add_project_option, command_project
+from annotator.management.commands._io_common import add_project_option, command_project, export_categories
 
 
 class Command(BaseCommand):
@@ -36,12 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         project = command_project(options["project"])
-        try:
-            categories = parse_categories(options["categories"] or project.export_categories)
-        except ValueError as exc:
-            if options["categories"] is None:  # the project's setting, not an option, is at fault
-                raise CommandError(f"project {project.slug}: export_categories: {exc}") from None
-            raise CommandError(str(exc)) from None
+        categories = export_categories(options["categories"], project)
         try:
             manifest = dataset_export(
                 out=options["out"],
