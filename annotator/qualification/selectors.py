@@ -2,7 +2,6 @@
 the dashboard's overview."""
 from typing import Optional
 
-from django.contrib.auth import get_user_model
 from django.db.models import F
 
 from annotator.domain.categories import CATEGORY_NAMES
@@ -19,9 +18,10 @@ def gold_faces_count(project) -> int:
 
 
 def standing_of(user, project=None) -> Optional[AnnotatorStanding]:
-    """Return the user's standing in the project (None: their only one), None before their first claim there."""
+    """Return the standing of the user (a User, or a user id with a project) in the project (None: the
+    user's only one), None before their first claim there."""
     if project is None:
-        project = project_for_user(user if hasattr(user, "pk") else get_user_model().objects.get(pk=user))
+        project = project_for_user(user)
     return AnnotatorStanding.objects.filter(user=user, project=project).select_related("project").first()
 
 
