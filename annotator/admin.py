@@ -13,6 +13,7 @@ from annotator.models import (
     Annotation,
     AnnotatorStanding,
     Claim,
+    ConsoleAction,
     Face,
     Guideline,
     Photo,
@@ -248,6 +249,26 @@ class ClaimAdmin(admin.ModelAdmin):
     list_display = ("face_id", "annotator", "claimed_at", "expires_at", "shown_blind")
     list_filter = ("annotator",)
     raw_id_fields = ("face",)
+
+
+@admin.register(ConsoleAction)
+class ConsoleActionAdmin(admin.ModelAdmin):
+    """The console's history: read-only (it records what happened)."""
+
+    list_display = ("created_at", "user", "project", "action", "summary")
+    list_filter = ("action", "project")
+    search_fields = ("summary", "user__username")
+    readonly_fields = ("created_at", "user", "project", "action", "summary", "details")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Photo)

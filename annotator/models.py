@@ -586,3 +586,22 @@ class GuidelineReading(models.Model):
 
     def __str__(self):
         return f"{self.user} read guidelines version {self.version}"
+
+
+class ConsoleAction(models.Model):
+    """One thing an admin did in the lead's console (started or cancelled a job, assigned splits, put
+    faces up for spot checks): who, when, in which project, what, with its options. Written only through
+    annotator.console.services.console_action_record; shown on the console's page and in /admin/."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=64, help_text="e.g. export.start, job.cancel, splits.assign, spot_checks.add")
+    summary = models.CharField(max_length=500, help_text="What was done, in words")
+    details = models.JSONField(default=dict, blank=True, help_text="The options it was given and what it changed")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.user}: {self.summary}"

@@ -12,5 +12,6 @@ def navigation(request):
         "review": roles.can_review(user),
         "feedback": bool(roles.user_roles(user)),
         "upload": roles.is_admin(user),
+        "console": roles.is_admin(user),
         "admin": roles.is_admin(user) and user.is_staff,
     }}
