@@ -89,3 +89,57 @@ def test_a_worker_sends_task_events_that_a_receiver_on_the_broker_reads(events_w
         assert event["hostname"].startswith("events@"), event
     assert log.of("task-received", uuid=result.id)[0]["name"] == "reviews.tasks.flags_refresh_stale"
     assert proc.poll() is None
+
+
+def flower_get(url, auth=None):
+    """(status, JSON body or None) of a GET to Flower, with basic auth "user:password" if given."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except OSError:
+        return None, None
+
+
+def test_flower_asks_for_its_password_and_shows_the_workers_tasks(events_worker, tmp_path):
+    """The README's Flower command (on a free port instead of 5555), with FLOWER_BASIC_AUTH as compose sets it."""
+    from reviews.tasks import flags_refresh_stale
+    from tests.config.test_quickstart import free_port
+
+    proc, log_path = events_worker
+    port, auth = free_port(), "lead:flower-test-password"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "annotator.config.settings", "DATABASE_URL": database_url(),
+           "REDIS_URL": app.conf.broker_url, "VAR_DIR": str(tmp_path / "flower-var"), "FLOWER_BASIC_AUTH": auth}
+    with open(tmp_path / "flower.log", "wb") as log:
+        flower = subprocess.Popen([sys.executable, "-m", "celery", "-A", "annotator", "flower", f"--port={port}",
+                                   "--address=127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_for(lambda: flower_get(f"{base}/api/workers", auth)[0] == 200, 90, "Flower")
+        except AssertionError:
+            raise AssertionError((tmp_path / "flower.log").read_text()[-3000:]) from None
+        assert flower_get(f"{base}/api/workers")[0] == 401
+        assert flower_get(f"{base}/api/workers", "lead:wrong")[0] == 401
+        workers = wait_for(lambda: flower_get(f"{base}/api/workers?refresh=1", auth)[1], 60, "Flower's workers")
+        assert any(name.startswith("events@") for name in workers), workers
+        result = flags_refresh_stale.apply_async()
+        task = wait_for(lambda: (flower_get(f"{base}/api/task/info/{result.id}", auth)[1] or {}).get("state")
+                        == "SUCCESS", 60, "the task's success in Flower")
+        assert task
+    finally:
+        flower.terminate()
+        try:
+            flower.wait(15)
+        except subprocess.TimeoutExpired:
+            flower.kill()
+            flower.wait(5)
