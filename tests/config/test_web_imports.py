@@ -1,5 +1,6 @@
-"""A web-only machine (requirements-web.txt) runs the web process: starting it, and resolving every URL route's
-view, imports no torch, OpenCV, dlib or onnxruntime, and nothing that requirements-web.txt does not install."""
+"""A web-only machine (requirements-web.txt) runs the web process, beat and Flower: starting the web process,
+resolving every URL route's view and importing every tasks module (beat's start) imports no torch, OpenCV, dlib
+or onnxruntime, and nothing that requirements-web.txt does not install."""
 import json
 import os
 import subprocess
@@ -76,6 +77,7 @@ def web_only_modules() -> set:
 def test_the_web_process_imports_no_worker_package():
     report = web_startup_modules()
     assert report["views"] > 100, report["views"]  # every route was resolved (the probe walked them all)
+    assert report["tasks"] >= 7, report["tasks"]  # and every task registered (beat's start)
     assert "annotator.queue.views" in report["view_modules"] and "reviews.views" in report["view_modules"]
     imported = sorted(m for m in report["modules"] if m.partition(".")[0] in WORKER_ONLY)
     assert not imported, f"the web process imported worker-only packages: {imported[:20]}"

@@ -1,5 +1,6 @@
 """Run by test_web_imports.py in a fresh interpreter: start the web process as gunicorn's worker does (the WSGI
-application), resolve every URL route's view, and print what got imported, as JSON.
+application), resolve every URL route's view, import every tasks module (as beat does), and print what got
+imported, as JSON.
 
 With WEB_ONLY_MODULES set (a JSON list of the top-level modules requirements-web.txt installs), any other
 installed package is refused as if it were not installed, as on a web-only machine: a package imported only
@@ -39,6 +40,11 @@ def views(patterns):
 
 
 resolved = list(views(get_resolver().url_patterns))
+# Beat and Flower run on the web box too: they load the Celery app, and beat every tasks module.
+from annotator.config.celery import app  # noqa: E402
+
+app.loader.import_default_modules()
+task_count = len([name for name in app.tasks if not name.startswith("celery.")])
 view_modules = sorted({view.__module__ for view in resolved})
 torch_refused = None
 if ALLOWED is not None:  # proof that a web-only run refuses what is installed but not in requirements-web.txt
@@ -47,5 +53,5 @@ if ALLOWED is not None:  # proof that a web-only run refuses what is installed b
         torch_refused = False
     except ModuleNotFoundError:
         torch_refused = True
-print(json.dumps({"views": len(resolved), "view_modules": view_modules, "modules": sorted(sys.modules),
+print(json.dumps({"views": len(resolved), "tasks": task_count, "view_modules": view_modules, "modules": sorted(sys.modules),
                   "refused": sorted(refused), "torch_refused": torch_refused}))
