@@ -8,6 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -106,18 +107,21 @@ def deployment(data_root, redis_broker, tmp_path):  # noqa: F811
     commands = compose_commands()
     migrate = subprocess.run(commands["migrate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
-    services = {}
+    services, timings = {}, {}
+    started = time.monotonic()
     try:
         for name in SERVICES[1:]:
             services[name] = Service(name, commands[name], env, tmp_path)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_for(lambda: http_status(f"{base}/accounts/login/") == 200, 120, "gunicorn")
+            timings["start: gunicorn answers"] = time.monotonic() - started
             # Each queue's worker answers a ping over the broker, under the name its command gives it.
             wait_for(lambda: workers_answering(env) >= {"default", "model", "jobs"}, 180, "the workers' pongs")
+            timings["start: every queue's worker answers a ping"] = time.monotonic() - started
         except AssertionError:
             raise AssertionError("\n".join(f"--- {n}\n{s.output(1500)}" for n, s in services.items())) from None
-        yield SimpleNamespace(url=base, services=services, env=env, var_dir=var_dir)
+        yield SimpleNamespace(url=base, services=services, env=env, var_dir=var_dir, timings=timings)
     finally:
         for service in services.values():
             service.stop()
@@ -159,6 +163,7 @@ def test_annotate_suggest_review_export_through_gunicorn(deployment, people, chr
     # A face arrives; on commit its suggestion task goes to Redis, and the model worker computes it.
     crop = (DATA / "smiling_obama_224.jpg").read_bytes()
     landmarks = [float(60 + (i % 30) * 3) for i in range(136)]  # the export writes faces with landmarks only
+    timings, mark = deployment.timings, time.monotonic()
     [face] = faces_store([NewFace(crop_jpeg=crop, source="smiling_obama_224.jpg", split="train", landmarks=landmarks)])
     suggester = suggester_active_get_or_create()
     try:
@@ -166,6 +171,7 @@ def test_annotate_suggest_review_export_through_gunicorn(deployment, people, chr
                               "the model worker's suggestion")
     except AssertionError:
         raise AssertionError(deployment.services["worker-model"].output()) from None
+    timings["face stored -> the model worker's suggestion"] = time.monotonic() - mark
     assert suggestion.category == HAPPINESS and suggestion.confidence >= settings.FLAG_MODEL_MIN_PROBABILITY
 
     # The annotator, through gunicorn, sees the face and the model's suggestion, and says Sadness.
@@ -181,6 +187,7 @@ def test_annotate_suggest_review_export_through_gunicorn(deployment, people, chr
     page.keyboard.press("2")  # Sadness: the point moves to its region, not placed yet
     page.keyboard.press("ArrowLeft")  # placed
     page.keyboard.press("Enter")
+    mark = time.monotonic()
     answer = wait_for(lambda: Annotation.objects.filter(face=face, annotator=people.annotator).first(), 20,
                       "the answer stored by gunicorn")
     assert answer.category == SADNESS
@@ -193,6 +200,7 @@ def test_annotate_suggest_review_export_through_gunicorn(deployment, people, chr
                                                     status=Flag.Status.OPEN).first(), 90, "the worker's flag")
     except AssertionError:
         raise AssertionError(deployment.services["worker-default"].output()) from None
+    timings["Enter on the annotate page -> the default worker's flag"] = time.monotonic() - mark
     assert flag.evidence["suggestion"]["category"] == HAPPINESS
 
     # The reviewer finds it in the review queue and takes the model's suggestion.
@@ -214,7 +222,9 @@ def test_annotate_suggest_review_export_through_gunicorn(deployment, people, chr
     assert face.final_source == "review" and face.final_category == HAPPINESS
 
     # The export writes the reviewer's label, read with numpy as a training script would.
+    mark = time.monotonic()
     out = export_affectnet_step(deployment.env, data_root / "export")
+    timings["export_affectnet (a process of its own, 1 face)"] = time.monotonic() - mark
     exp, valence, arousal = read_affectnet_label(out, "train", face.id)
     assert exp == str(HAPPINESS)
     assert float(valence) == pytest.approx(face.final_valence, abs=1e-6)
@@ -234,3 +244,5 @@ def test_annotate_suggest_review_export_through_gunicorn(deployment, people, chr
     assert not list(ROOT.glob("celerybeat-schedule*"))
     dead = [name for name, service in deployment.services.items() if not service.alive()]
     assert not dead, {name: deployment.services[name].output() for name in dead}
+    print("\n".join(["", f"{'step':<58} | seconds", "-" * 68]
+                    + [f"{step:<58} | {seconds:7.1f}" for step, seconds in timings.items()]))
