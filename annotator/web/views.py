@@ -23,7 +23,7 @@ def home(request):
 
 # private: for this signed-in user's browser only, never a shared cache (the proxy, a CDN). immutable: the
 # bytes behind a face's URL never change, so a page reload does not ask again within the day; a day, not a
-# year, since a deleted face's id may be given to another face (SQLite reuses the highest id).
+# year, since a deleted face's id may come back with other bytes (an AffectNet import brings its own ids).
 FACE_IMAGE_CACHE_CONTROL = "private, max-age=86400, immutable"
 
 
