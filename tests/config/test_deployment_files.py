@@ -180,3 +180,16 @@ def test_the_dockerfile_takes_the_torch_wheel_as_a_build_arg_and_runs_as_a_user(
 @pytest.mark.parametrize("path", ["compose.yaml", "Dockerfile", ".env.example", ".dockerignore", "requirements-web.txt"])
 def test_the_readme_names_the_deployment_files(path):
     assert f"`{path}`" in (ROOT / "README.md").read_text()
+
+
+def test_the_nginx_sample_fits_the_upload_limit_and_gunicorns_timeout():
+    from annotator.config import gunicorn
+
+    [nginx] = [body for language, body in code_blocks((ROOT / "README.md").read_text()) if language == "nginx"]
+    body_size = re.search(r"client_max_body_size\s+(\d+)m;", nginx)
+    assert body_size and int(body_size.group(1)) * 1024 * 1024 == settings.PHOTO_UPLOAD_MAX_REQUEST_BYTES
+    read_timeout = re.search(r"proxy_read_timeout\s+(\d+)s;", nginx)
+    assert read_timeout and int(read_timeout.group(1)) > gunicorn.timeout  # gunicorn answers first, not a proxy 504
+    for header in ("Host $host", "X-Forwarded-Proto $scheme", "X-Forwarded-For   $proxy_add_x_forwarded_for"):
+        assert f"proxy_set_header {header};" in nginx
+    assert "proxy_pass http://127.0.0.1:8000;" in nginx
