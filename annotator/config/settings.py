@@ -346,6 +346,13 @@ CELERY_BEAT_SCHEDULE = {
     "flags-refresh-stale": {"task": "reviews.tasks.flags_refresh_stale", "schedule": 300.0},
     "claims-delete-forgotten": {"task": "annotator.tasks.claims_delete_forgotten", "schedule": 3600.0},
 }
+# Beat's record of when each sweep last ran: under VAR_DIR, not the directory beat was started in.
+CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME") or str(VAR_DIR / "celerybeat-schedule")
+# Task events (sent, received, started, succeeded, failed, retried) for Flower and `celery events`: each
+# worker publishes them on the broker's event exchange, and a producer announces each task it sends. A few
+# small messages per task; nothing is stored when no monitor listens.
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_TASK_EVENTS", True)
+CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_EVENTS", True)
 SUGGEST_BATCH_SIZE = env_int("SUGGEST_BATCH_SIZE", 64)  # faces per forward pass
 SUGGEST_TASK_SIZE = env_int("SUGGEST_TASK_SIZE", 256)  # face ids per queued task
 SUGGEST_DECODE_THREADS = env_int("SUGGEST_DECODE_THREADS", 4)
