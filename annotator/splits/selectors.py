@@ -23,7 +23,7 @@ STRATUM_NAMES = (*CATEGORY_NAMES, "unlabelled")
 # Which faces a plan assigns: those not in a split yet, or every face of the project.
 FACES_UNASSIGNED, FACES_ALL = "unassigned", "all"
 FACE_SETS = {FACES_UNASSIGNED: "faces in no split yet (unassigned)",
-             FACES_ALL: "every face of the project (moves faces between train and val too)"}
+             FACES_ALL: "every face (moves faces between train and val too)"}
 
 
 class SplitPlanError(DomainError, ValueError):

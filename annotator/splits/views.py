@@ -15,8 +15,7 @@ class SplitsForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.order_by("id"), to_field_name="slug", empty_label=None)
     train = forms.FloatField(label="Train %", min_value=0, max_value=100, initial=90)
     val = forms.FloatField(label="Validation %", min_value=0, max_value=100, initial=10)
-    faces = forms.ChoiceField(label="Faces", choices=FACE_SETS.items(), initial=FACES_UNASSIGNED,
-                              widget=forms.RadioSelect)
+    faces = forms.ChoiceField(label="Faces", choices=FACE_SETS.items(), initial=FACES_UNASSIGNED)
     seed = forms.IntegerField(label="Seed", min_value=0, max_value=2**32 - 1, initial=0,
                               help_text="The same seed and the same faces give the same assignment.")
     digest = forms.CharField(required=False, widget=forms.HiddenInput)
