@@ -73,3 +73,6 @@ def test_a_spot_check_reaches_the_review_queue(page, live_server, lead):
     page.locator("table tbody tr a").first.click()
     page.wait_for_selector("#flags .reason-spot_check")
     assert "spot check of the agreed label 1 Happiness" in page.inner_text("#flags")
+    # The dashboard counts them among the flagged faces, and says so.
+    page.goto(f"{live_server.url}/review/dashboard/")
+    assert page.inner_text("[data-spot-checks=val]") == "(2 spot checks)"

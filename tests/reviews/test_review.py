@@ -211,7 +211,8 @@ def test_dashboard_figures(disputed, reviewer_user, annotator_user, second_annot
     answer(c3, second_annotator, 1, 0.8, 0.0, seconds_spent=3.0)  # agreed: final by agreement
     data = client_for(reviewer_user).get("/api/review/dashboard/").json()
     progress = {p["split"]: p for p in data["progress"]}
-    assert progress["val"] == {"split": "val", "faces": 2, "answered": 2, "complete": 1, "final": 0, "flagged": 2}
+    assert progress["val"] == {"split": "val", "faces": 2, "answered": 2, "complete": 1, "final": 0, "flagged": 2,
+                                "spot_checks": 0}
     assert progress["train"]["final"] == 1 and progress["train"]["flagged"] == 0
     assert data["categories"]["answers"][1] == 3 and data["categories"]["final"][1] == 1
     assert data["categories"]["affectnet"][1] == 134915

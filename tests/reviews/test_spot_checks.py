@@ -7,6 +7,7 @@ from django.test import Client
 
 from annotator.models import ConsoleAction, Face, FinalSource
 from reviews import selectors
+from reviews.dashboard import progress_per_split
 from reviews.evidence_text import evidence_text
 from reviews.flagging import face_flags_evaluate
 from reviews.models import Flag
@@ -79,6 +80,9 @@ def test_spot_checks_reach_the_review_queue_and_a_decision_settles_them(agreed, 
     assert words.startswith("spot check of the agreed label 1 Happiness (+0.62, +0.31), drawn by admin1 (4 faces of 11")
     action = ConsoleAction.objects.get()
     assert action.action == "spot_checks.add" and action.details["drawn"] == 4 and action.user == admin_user_role
+    # The dashboard counts them among the flagged, and says how many are spot checks.
+    progress = {row["split"]: row for row in progress_per_split(project=project())}
+    assert progress["val"]["spot_checks"] == 4 and progress["val"]["flagged"] == 5
     # The flags' re-evaluation finds no cause for it, and leaves it open all the same.
     assert [f.reason for f in face_flags_evaluate(face_id=face.pk)] == [Flag.Reason.SPOT_CHECK]
     assert Face.objects.get(pk=face.pk).needs_review
