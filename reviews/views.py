@@ -247,6 +247,7 @@ def standing_change(request, user_id: int):
 class SpotCheckForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.order_by("id"), to_field_name="slug", empty_label=None)
     share = forms.FloatField(label="Share %", required=False, min_value=0.001, max_value=100,
+                             widget=forms.NumberInput(attrs={"placeholder": "e.g. 5"}),
                              help_text="of the project's agreed faces not in review (or give a count)")
     count = forms.IntegerField(label="Or a count", required=False, min_value=1, max_value=10**7)
     seed = forms.IntegerField(label="Seed", min_value=0, max_value=2**32 - 1, initial=0,
@@ -274,7 +275,7 @@ def spot_checks_page(request):
         raise PermissionDenied("Only admins may put faces up for spot checks.")
     if request.method != "POST":
         project = Project.objects.filter(slug=request.GET.get("project", "")).first()
-        form = SpotCheckForm(initial={"project": project.slug, "share": 5} if project else {"share": 5})
+        form = SpotCheckForm(initial={"project": project.slug} if project else None)
         return render(request, "review/spot_checks.html", {"form": form})
     form = SpotCheckForm(request.POST)
     if not form.is_valid():
