@@ -39,7 +39,7 @@ class Median(Aggregate):
 
 def progress_per_split(*, project) -> list:
     """Return per split of the project's faces: faces, answered (at least once), complete (all answers
-    in), final, flagged."""
+    in), final, flagged (and of those, in for a spot check)."""
     rows = {
         r["split"]: r
         for r in Face.objects.filter(project_id=project.pk).order_by().values("split").annotate(
@@ -53,11 +53,15 @@ def progress_per_split(*, project) -> list:
         Flag.objects.filter(status=Flag.Status.OPEN, face__project_id=project.pk).order_by().values("face__split")
         .annotate(n=Count("face_id", distinct=True)).values_list("face__split", "n")
     )
+    spot_checks = dict(  # of the flagged, those the lead drew for a second look
+        Flag.objects.filter(status=Flag.Status.OPEN, reason=Flag.Reason.SPOT_CHECK, face__project_id=project.pk)
+        .order_by().values("face__split").annotate(n=Count("face_id", distinct=True)).values_list("face__split", "n")
+    )
     out = []
     for split in Split.values:
         row = rows.get(split, {"faces": 0, "answered": 0, "complete": 0, "final": 0})
         out.append({"split": split, "faces": row["faces"], "answered": row["answered"], "complete": row["complete"],
-                    "final": row["final"], "flagged": flagged.get(split, 0)})
+                    "final": row["final"], "flagged": flagged.get(split, 0), "spot_checks": spot_checks.get(split, 0)})
     return out
 
 

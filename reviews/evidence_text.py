@@ -6,7 +6,7 @@ from annotator.domain.categories import CATEGORY_NAMES, has_va
 
 # Keys written out below; any other key of the evidence is printed as "key: value".
 SHOWN = {"answer", "answers", "suggestion", "gold", "va_distance", "confirmed_by_annotator", "category_differs",
-         "cause", "probability_of_answer"}
+         "cause", "probability_of_answer", "spot_check"}
 IMPORTED_CAUSES = {
     "annotator_vs_model": "the model disagrees with the imported label",
     "outside_region": "the imported point is outside its category's region",
@@ -22,6 +22,17 @@ def label_text(category, point=None) -> str:
     if has_va(category) and point and len(point) == 2 and None not in point:
         text += f" ({point[0]:+.2f}, {point[1]:+.2f})"
     return text
+
+
+def spot_check_text(spot: dict) -> str:
+    """Return "spot check of the agreed label 1 Happiness (+0.62, +0.31), drawn by lead (5% of 240 agreed
+    faces, seed 0)"."""
+    agreed = spot.get("agreed") or {}
+    asked = (f"{100 * spot['share']:g}%" if isinstance(spot.get("share"), (int, float))
+             else f"{spot.get('count')} faces")
+    return (f"spot check of the agreed label {label_text(agreed.get('category'), agreed.get('point'))}, "
+            f"drawn by {spot.get('by', 'the lead')} ({asked} of {spot.get('of', '?')} agreed faces, "
+            f"seed {spot.get('seed', '?')})")
 
 
 def evidence_text(evidence: dict, names: dict) -> str:
@@ -40,6 +51,8 @@ def evidence_text(evidence: dict, names: dict) -> str:
         parts.append(f"points {evidence['va_distance']:.2f} apart")
     if evidence.get("confirmed_by_annotator"):
         parts.append("kept outside the region by the annotator")
+    if isinstance(spot := evidence.get("spot_check"), dict):
+        parts.insert(0, spot_check_text(spot))
     if cause := evidence.get("cause"):
         parts.insert(0, IMPORTED_CAUSES.get(cause, str(cause)))
     parts += [f"{k}: {v}" for k, v in evidence.items() if k not in SHOWN]

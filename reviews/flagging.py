@@ -123,7 +123,9 @@ def face_flags_evaluate(*, face_id: int) -> list[Flag]:
                            region_check=Project.objects.values_list("region_check", flat=True).get(pk=face.project_id))
 
     now = timezone.now()
-    open_flags = {(f.reason, f.key): f for f in Flag.objects.filter(face=face, status=Flag.Status.OPEN)}
+    # A spot check is no cause computed here (the lead asked for it): only a reviewer's decision closes it.
+    open_flags = {(f.reason, f.key): f for f in Flag.objects.filter(face=face, status=Flag.Status.OPEN)
+                  .exclude(reason=Flag.Reason.SPOT_CHECK)}
     for cause, flag in open_flags.items():
         if cause not in wanted:
             flag.status, flag.closed_at = Flag.Status.CLOSED, now

@@ -17,6 +17,9 @@ class Flag(models.Model):
         GOLD_MISMATCH = "gold_mismatch", "gold mismatch"
         # About a label that came with an import: listed for review (after the others), never withheld.
         IMPORTED_LABEL = "imported_label", "imported label questioned"
+        # An agreed label drawn at random by the lead for a second look (reviews.services.spot_checks_add):
+        # no answer or model causes it, so re-evaluating the face's flags never closes it; a decision does.
+        SPOT_CHECK = "spot_check", "spot check"
 
     class Status(models.TextChoices):
         OPEN = "open", "open"

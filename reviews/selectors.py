@@ -10,7 +10,8 @@ import numpy as np
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 
 from annotator.domain.categories import CATEGORY_NAMES
-from annotator.models import Annotation, Face, Project, ReviewerRequest, Suggestion
+from annotator.domain.errors import DomainError
+from annotator.models import Annotation, Face, FinalSource, Project, ReviewerRequest, Suggestion
 from annotator.suggestions.selectors import suggestion_counting, suggestions_counting
 from reviews.models import Decision, Flag, GoldItem
 
@@ -378,3 +379,52 @@ def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
         "notes": notes,
         "overturned_answers": overturned,
     }
+
+
+# --- Spot checks: agreed labels drawn at random for a second look (services.spot_checks_add writes them) ---
+
+class SpotCheckError(DomainError, ValueError):
+    """A share or count a spot check cannot use; `field` names it (share, count, seed)."""
+
+
+@dataclass(frozen=True)
+class SpotCheckPlan:
+    """Which faces a spot check would put into the review queue (nothing written)."""
+
+    project: Project
+    eligible: int  # faces final through agreement, not in review
+    face_ids: tuple  # the sample, in id order
+    share: Optional[float]
+    count: Optional[int]
+    seed: int
+
+    @property
+    def drawn(self) -> int:
+        return len(self.face_ids)
+
+
+def spot_check_candidates(project: Project) -> QuerySet:
+    """The project's faces whose final label came from agreeing annotators and that are not in review
+    (no open flag), as ids in id order."""
+    open_flag = Flag.objects.filter(face_id=OuterRef("pk"), status=Flag.Status.OPEN)
+    return (Face.objects.filter(project=project, final_source=FinalSource.AGREEMENT, needs_review=False)
+            .filter(~Exists(open_flag)).order_by("id").values_list("id", flat=True))
+
+
+def spot_check_plan(project: Project, *, share: Optional[float] = None, count: Optional[int] = None,
+                    seed: int = 0) -> SpotCheckPlan:
+    """Draw the sample: `share` of the candidates (rounded, at least one when there is any) or `count`
+    of them (at most all), at random with `seed` (the same seed and candidates give the same faces)."""
+    if (share is None) == (count is None):
+        raise SpotCheckError("give either a share (0 to 1) or a count of faces", field="share")
+    if share is not None and (not isinstance(share, (int, float)) or not 0 < share <= 1):
+        raise SpotCheckError(f"{share!r} is not more than 0 and at most 1 (0.05 is 5%)", field="share")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+        raise SpotCheckError(f"{count!r} is not a whole number of at least 1", field="count")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise SpotCheckError(f"{seed!r} is not a whole number from 0 to {2**32 - 1}", field="seed")
+    ids = np.fromiter(spot_check_candidates(project).iterator(chunk_size=20000), dtype=np.int64)
+    size = min(len(ids), count) if count is not None else (max(1, int(share * len(ids) + 0.5)) if len(ids) else 0)
+    sample = np.sort(np.random.default_rng(seed).choice(ids, size=size, replace=False)) if size else ids[:0]
+    return SpotCheckPlan(project=project, eligible=len(ids), face_ids=tuple(int(i) for i in sample),
+                         share=share, count=count, seed=seed)

@@ -4,13 +4,19 @@ from typing import Optional
 from django.db import transaction
 from django.utils import timezone
 
+from annotator.console.services import console_action_record
 from annotator.domain.categories import validate_label, validate_point_in_circle
 from annotator.domain.errors import DomainError
 from annotator.domain.labels import Label
 from annotator.faces import services as core_services
 from annotator.feedback import services as feedback_services
-from annotator.models import Annotation, Face, Suggestion
+from annotator.models import Annotation, Face, Project, Suggestion
+from reviews import selectors
 from reviews.models import Decision, Flag, GoldItem
+
+# After every flag an answer or the model caused (the lowest, an imported label's, start at 0.06):
+# a second look at an agreed label waits for the disagreements.
+SPOT_CHECK_SEVERITY = 0.05
 
 
 class DecisionError(DomainError, ValueError):
@@ -97,3 +103,40 @@ def gold_unmark(*, face: Face) -> bool:
     deleted, _ = GoldItem.objects.filter(face=face).delete()
     core_services.face_gold_set(face_id=face.id, gold=False)
     return bool(deleted)
+
+
+def spot_check_words(plan) -> str:
+    """"Spot check: 12 of 240 agreed faces (5%, seed 0) put into the review queue" — the history's summary."""
+    asked = f"{100 * plan.share:g}%" if plan.share is not None else f"{plan.count} asked"
+    return (f"Spot check: {plan.drawn:,} of {plan.eligible:,} agreed faces ({asked}, seed {plan.seed}) "
+            "put into the review queue")
+
+
+@transaction.atomic
+def spot_checks_add(plan, *, user=None) -> list[Flag]:
+    """Open a spot-check flag on each face of the plan (selectors.spot_check_plan), put the faces into
+    the review queue, and record it in the console's history; all or nothing.
+
+    The sample is drawn again under a lock on the project, so two admins at once cannot flag a face
+    twice, and a face that went into review since the preview is not drawn. The flag's evidence keeps
+    the agreed label (an open flag withholds it until a reviewer decides: keeping it is accepting an
+    answer, changing it is any other decision).
+    """
+    list(Project.objects.select_for_update().filter(pk=plan.project.pk).values_list("id", flat=True))
+    plan = selectors.spot_check_plan(plan.project, share=plan.share, count=plan.count, seed=plan.seed)
+    who = user.username if user is not None and user.is_authenticated else "a command"
+    labels = Face.objects.filter(pk__in=plan.face_ids).values_list("id", "final_category", "final_valence",
+                                                                    "final_arousal")
+    flags = [
+        Flag(face_id=face_id, reason=Flag.Reason.SPOT_CHECK, key="spot_check", severity=SPOT_CHECK_SEVERITY,
+             evidence={"spot_check": {"agreed": {"category": category, "point": [valence, arousal]}, "by": who,
+                                      "share": plan.share, "count": plan.count, "seed": plan.seed,
+                                      "of": plan.eligible}})
+        for face_id, category, valence, arousal in labels
+    ]
+    flags = Flag.objects.bulk_create(flags, batch_size=1000)
+    core_services.faces_put_under_review(plan.face_ids)
+    console_action_record(user, "spot_checks.add", spot_check_words(plan), project=plan.project,
+                          details={"share": plan.share, "count": plan.count, "seed": plan.seed,
+                                   "eligible": plan.eligible, "drawn": plan.drawn})
+    return flags

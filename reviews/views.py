@@ -7,6 +7,7 @@ Every page checks login and the reviewer (or admin) role on the server.
 from datetime import datetime
 from functools import wraps
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -17,8 +18,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from annotator.domain.categories import CATEGORY_NAMES, has_va
+from annotator.domain.errors import DomainError
 from annotator.domain.evaluation_tables import CATEGORICAL_ROWS, DIMENSIONAL_ROWS, interval_text
-from annotator.models import Face, Suggester
+from annotator.models import Face, Project, Suggester
 from annotator.projects.selectors import (
     ProjectNeeded,
     ProjectNotFound,
@@ -29,7 +31,7 @@ from annotator.projects.selectors import (
 )
 from annotator.qualification import services as qualification_services
 from annotator.web.roles import ANNOTATOR, can_review, is_admin, user_roles
-from reviews import selectors
+from reviews import selectors, services
 from reviews.api import QueueFilterSerializer
 from reviews.dashboard import dashboard_cached, dashboard_standings, projects_overview_cached, refresh_asked
 from reviews.evidence_text import evidence_text
@@ -240,3 +242,53 @@ def standing_change(request, user_id: int):
         messages.success(request, f"{annotator.username}: {standing.state} ({standing.reason}).")
     several = projects_of(request.user)[1:2].exists()  # back to the project's dashboard, as before with one
     return redirect(reverse("review-dashboard") + (f"?project={project.slug}" if several else ""))
+
+
+class SpotCheckForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.order_by("id"), to_field_name="slug", empty_label=None)
+    share = forms.FloatField(label="Share %", required=False, min_value=0.001, max_value=100,
+                             widget=forms.NumberInput(attrs={"placeholder": "e.g. 5"}),
+                             help_text="of the project's agreed faces not in review (or give a count)")
+    count = forms.IntegerField(label="Or a count", required=False, min_value=1, max_value=10**7)
+    seed = forms.IntegerField(label="Seed", min_value=0, max_value=2**32 - 1, initial=0,
+                              help_text="The same seed and the same faces draw the same sample.")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("share") is None and data.get("count") is None and not self.errors:
+            self.add_error("share", "give a share or a count of faces")
+        elif data.get("share") is not None and data.get("count") is not None:
+            self.add_error("count", "give a share or a count, not both")
+        return data
+
+    def plan(self) -> selectors.SpotCheckPlan:
+        data = self.cleaned_data
+        share = data["share"] / 100 if data.get("share") is not None else None
+        return selectors.spot_check_plan(data["project"], share=share, count=data.get("count"), seed=data["seed"])
+
+
+@login_required
+def spot_checks_page(request):
+    """Spot checks (admins only): GET the form; POST action=preview: how many agreed faces there are and
+    how many would be drawn (nothing changes); POST action=apply: the sample flagged into the review queue."""
+    if not is_admin(request.user):
+        raise PermissionDenied("Only admins may put faces up for spot checks.")
+    if request.method != "POST":
+        project = Project.objects.filter(slug=request.GET.get("project", "")).first()
+        form = SpotCheckForm(initial={"project": project.slug} if project else None)
+        return render(request, "review/spot_checks.html", {"form": form})
+    form = SpotCheckForm(request.POST)
+    if not form.is_valid():
+        return render(request, "review/spot_checks.html", {"form": form}, status=400)
+    try:
+        plan = form.plan()
+        if request.POST.get("action") == "apply":
+            flags = services.spot_checks_add(plan, user=request.user)
+            project = form.cleaned_data["project"]
+            messages.success(request, f"{len(flags)} face{'s' if len(flags) != 1 else ''} of {project.name} put "
+                                      "into the review queue for a spot check.")
+            return redirect(reverse("review-spot-checks") + f"?project={project.slug}")
+    except DomainError as error:
+        form.add_error(None, f"{error.field}: {error.message}" if error.field else error.message)
+        return render(request, "review/spot_checks.html", {"form": form}, status=400)
+    return render(request, "review/spot_checks.html", {"form": form, "plan": plan})

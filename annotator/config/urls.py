@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("annotator.photos.urls")),
     path("", include("annotator.queue.urls")),
     path("", include("annotator.guidelines.urls")),
+    path("console/splits/", include("annotator.splits.urls")),
     path("console/", include("annotator.console.urls")),
     path("review/", include("reviews.urls")),
     path("api/review/", include("reviews.api_urls")),

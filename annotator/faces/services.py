@@ -120,3 +120,19 @@ def face_gold_set(*, face_id: int, gold: bool, label: Label | None = None) -> No
     elif not gold and face.final_source == FinalSource.GOLD:
         _store_final(face, None, FinalSource.NONE)
         face_refresh_final_label(face_id=face_id)
+
+
+def faces_put_under_review(face_ids) -> int:
+    """Mark many faces as having an open flag at once (a spot check's sample); return the faces marked.
+
+    The same as face_set_needs_review(needs_review=True) face by face, in a few UPDATEs: an open flag
+    withholds a label the annotators made (single or agreement) until a reviewer decides, and never a
+    decided one. Call it in the transaction that opens the flags.
+    """
+    marked = 0
+    decided = [str(source) for source in DECIDED_SOURCES]
+    for chunk in chunked(face_ids, FINAL_LABELS_CHUNK):
+        marked += Face.objects.filter(pk__in=chunk).update(needs_review=True)
+        Face.objects.filter(pk__in=chunk).exclude(final_source__in=decided).update(
+            final_category=None, final_valence=None, final_arousal=None, final_source=FinalSource.NONE, final_at=None)
+    return marked

@@ -63,7 +63,7 @@ const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<":
 
 // A flag's evidence as a reviewer reads it, answers by their letter on this page:
 // "A: 1 Happiness (+0.46, +0.35) · model: 6 Anger 100% (-0.50, +0.60) · points 0.99 apart".
-const EVIDENCE_SHOWN = new Set(["answer", "answers", "suggestion", "gold", "va_distance", "confirmed_by_annotator", "category_differs", "cause"]);
+const EVIDENCE_SHOWN = new Set(["answer", "answers", "suggestion", "gold", "va_distance", "confirmed_by_annotator", "category_differs", "cause", "spot_check"]);
 // Where the face's final label (what the export writes) came from.
 const FINAL_SOURCES = {
   single: "one annotator's answer",
@@ -90,6 +90,12 @@ function evidenceText(evidence) {
   if (evidence.va_distance !== null && evidence.va_distance !== undefined) parts.push(`points ${evidence.va_distance.toFixed(2)} apart`);
   if (evidence.confirmed_by_annotator) parts.push("kept outside the region by the annotator");
   if (evidence.cause) parts.unshift(IMPORTED_CAUSES[evidence.cause] || evidence.cause);
+  // Flag reason "spot_check": the lead drew this agreed label for a second look (reviews/evidence_text.py says the same).
+  const spot = evidence.spot_check;
+  if (spot) {
+    const asked = typeof spot.share === "number" ? `${+(spot.share * 100).toFixed(4)}%` : `${spot.count} faces`;
+    parts.unshift(`spot check of the agreed label ${point(spot.agreed || {})}, drawn by ${spot.by} (${asked} of ${spot.of} agreed faces, seed ${spot.seed})`);
+  }
   for (const [k, v] of Object.entries(evidence)) {
     if (!EVIDENCE_SHOWN.has(k)) parts.push(`${k}: ${Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : v}`);
   }

@@ -114,6 +114,16 @@ SCOPING = {
                               Probe("get", "/api/review/evaluation/", "clean")],
     "review-api-dashboard": [Probe("get", "/api/review/dashboard/?project=bravo", "hidden", control="rev_b"),
                              Probe("get", "/api/review/dashboard/", "clean", control="rev_b", shows_b=True)],
+    # Admins only (the admin role is instance-wide): A's users are refused whatever they name; a preview
+    # of B's faces writes nothing.
+    "console-splits": [Probe("get", "/console/splits/?project=bravo", "hidden", control="admin_a"),
+                       Probe("post", "/console/splits/", "hidden",
+                             {"project": "bravo", "train": "90", "val": "10", "faces": "all", "seed": "0",
+                              "action": "preview"}, control="admin_a")],
+    "review-spot-checks": [Probe("get", "/review/spot-checks/?project=bravo", "hidden", control="admin_a"),
+                           Probe("post", "/review/spot-checks/", "hidden",
+                                 {"project": "bravo", "share": "50", "seed": "0", "action": "preview"},
+                                 control="admin_a")],
     "review-api-projects": [Probe("get", "/api/review/projects/", "clean", control="rev_b", shows_b=True)],
 }
 # No project's rows behind them at all.

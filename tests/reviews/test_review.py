@@ -87,7 +87,7 @@ def test_queue_is_grouped_per_face_most_severe_first_with_filters_and_counts(dis
     assert data["results"][1]["flag_count"] == 2 and data["results"][1]["severity"] == 0.4
     assert data["count"] == 2
     assert data["reason_counts"] == {"annotator_vs_annotator": 1, "annotator_vs_model": 1, "outside_region": 1,
-                                     "gold_mismatch": 0, "imported_label": 0}
+                                     "gold_mismatch": 0, "imported_label": 0, "spot_check": 0}
     assert data["results"][0]["flags"][0]["evidence"] == {"categories": [1, 3]}
     ids = lambda q: [r["face_id"] for r in c.get("/api/review/queue/", q).json()["results"]]  # noqa: E731
     assert ids({"reason": "annotator_vs_model"}) == [b.id]
@@ -211,7 +211,8 @@ def test_dashboard_figures(disputed, reviewer_user, annotator_user, second_annot
     answer(c3, second_annotator, 1, 0.8, 0.0, seconds_spent=3.0)  # agreed: final by agreement
     data = client_for(reviewer_user).get("/api/review/dashboard/").json()
     progress = {p["split"]: p for p in data["progress"]}
-    assert progress["val"] == {"split": "val", "faces": 2, "answered": 2, "complete": 1, "final": 0, "flagged": 2}
+    assert progress["val"] == {"split": "val", "faces": 2, "answered": 2, "complete": 1, "final": 0, "flagged": 2,
+                                "spot_checks": 0}
     assert progress["train"]["final"] == 1 and progress["train"]["flagged"] == 0
     assert data["categories"]["answers"][1] == 3 and data["categories"]["final"][1] == 1
     assert data["categories"]["affectnet"][1] == 134915

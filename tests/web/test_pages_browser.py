@@ -168,6 +168,8 @@ def pages_of(data):
         ("dashboard-projects", "/review/dashboard/"),  # the projects side by side
         ("dashboard", "/review/dashboard/?project=default"),
         ("upload", "/photos/upload/"),
+        ("console-splits", "/console/splits/"),
+        ("spot-checks", "/review/spot-checks/"),
         ("feedback", "/review/me/"),
         ("not-found", "/no/such/page/", 404),
     ]

@@ -86,7 +86,7 @@ FACE_COLUMNS = (
     ("needs_review", pa.bool_(), False, "the face has an open flag"),
     ("open_flags", pa.list_(pa.string()), False,
      "reasons of its open flags (annotator_vs_annotator, annotator_vs_model, outside_region, "
-     "gold_mismatch, imported_label)"),
+     "gold_mismatch, imported_label, spot_check)"),
     ("resolved_flags", pa.list_(pa.string()), False, "reasons of the flags a reviewer resolved"),
     ("gold", pa.bool_(), False, "the face is a gold item"),
     ("source", pa.string(), True, "the photo or file the face came from"),
