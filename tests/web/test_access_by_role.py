@@ -65,6 +65,8 @@ ACCESS = {
     "review-api-gold": ADMIN,
     "review-api-gold-delete": ADMIN,
     "console:home": ADMIN,
+    "console-splits": ADMIN,
+    "review-spot-checks": ADMIN,
 }
 ADMIN_SITE_PUBLIC = {"admin/login/", "admin/logout/"}  # the admin's sign-in and sign-out pages
 # Refused to everyone: photos are recorded by import_images only, sign-in records by django-axes only;
