@@ -30,6 +30,26 @@ from annotator.projects.services import (
     project_policy_update,
 )
 from annotator.suggestions.services import suggester_activate
+from annotator.web.admin_paging import BigTableAdmin
+
+
+class RequiredAnnotationsFilter(admin.SimpleListFilter):
+    """Answers a face needs, from a fixed list: Django's default filter for a number field lists the
+    values with SELECT DISTINCT over the whole face table on every page view."""
+
+    title = "required annotations"
+    parameter_name = "required_annotations"
+
+    def lookups(self, request, model_admin):
+        return [(str(n), str(n)) for n in range(1, 6)] + [("6+", "6 or more")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "6+":
+            return queryset.filter(required_annotations__gte=6)
+        if value and value.isdigit():
+            return queryset.filter(required_annotations=int(value))
+        return queryset
 
 
 class ProjectForm(forms.ModelForm):
@@ -146,14 +166,16 @@ class ProjectAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Face)
-class FaceAdmin(admin.ModelAdmin):
+class FaceAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ("id", "thumbnail", "split", "final_category", "final_source", "answer_count",
                     "required_annotations", "needs_review", "created_at")
-    list_filter = ("project", "split", "final_source", "final_category", "needs_review", "required_annotations")
-    search_fields = ("=id", "source", "content_hash")
+    list_filter = ("project", "split", "final_source", "final_category", "needs_review", RequiredAnnotationsFilter)
+    search_fields = ("id", "content_hash")  # shows the box; get_search_results (BigTableAdmin) does the lookup
+    search_id_fields = ("id",)
+    search_exact_fields = ("content_hash",)
+    search_hex_length = 64
+    search_help_text = "A face id, or a crop's SHA-256 (64 hex digits)."
     readonly_fields = ("content_hash", "preview", "created_at", "final_at", "answer_count")
-    list_per_page = 50
-    show_full_result_count = False  # COUNT(*) over a million faces on every page is slow
 
     @admin.display(description="face")
     def thumbnail(self, face):
@@ -165,13 +187,16 @@ class FaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Annotation)
-class AnnotationAdmin(SimpleHistoryAdmin):
+class AnnotationAdmin(BigTableAdmin, SimpleHistoryAdmin):
     list_display = ("id", "face_id", "annotator", "category", "valence", "arousal", "seconds_spent",
                     "shown_blind", "kept_suggestion", "guideline_version", "updated_at")
     list_filter = ("category", "shown_blind", "kept_suggestion", "annotator")
-    search_fields = ("=face__id", "annotator__username")
+    list_select_related = ("annotator",)
+    search_fields = ("face__id", "annotator__username")
+    search_id_fields = ("face_id",)
+    search_prefix_fields = ("annotator__username",)
+    search_help_text = "A face id, or the start of an annotator's user name."
     raw_id_fields = ("face", "suggestion")
-    show_full_result_count = False
 
 
 @admin.register(AnnotatorStanding)
@@ -236,16 +261,18 @@ class SuggesterAdmin(admin.ModelAdmin):
 
 
 @admin.register(Suggestion)
-class SuggestionAdmin(admin.ModelAdmin):
+class SuggestionAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ("id", "face_id", "suggester", "category", "confidence", "valence", "arousal", "created_at")
     list_filter = ("suggester", "category")
-    search_fields = ("=face__id",)
+    list_select_related = ("suggester",)
+    search_fields = ("face__id",)
+    search_id_fields = ("face_id",)
+    search_help_text = "A face id."
     raw_id_fields = ("face",)
-    show_full_result_count = False
 
 
 @admin.register(Claim)
-class ClaimAdmin(admin.ModelAdmin):
+class ClaimAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ("face_id", "annotator", "claimed_at", "expires_at", "shown_blind")
     list_filter = ("annotator",)
     raw_id_fields = ("face",)

@@ -20,6 +20,7 @@ a command), and at most 1.2x growth for a page that shows one screen of data.
 import io
 import statistics
 import time
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -211,12 +212,9 @@ class Command(BaseCommand):
                 return response
             return read
 
-        def deep_queue_page():
-            # Follow the queue's own link to the page 80% down (a keyset link, or ?page=N).
-            return get(reviewer, self._deep_url("/review/", deep))()
-
-        def deep_queue_api():
-            return get(reviewer, self._deep_api_url(deep))()
+        # The page 80% down the queue, as its "next" links reach it.
+        deep_queue_page = get(reviewer, self._deep_url("/review/", deep))
+        deep_queue_api = get(reviewer, self._deep_api_url(deep))
 
         out = io.StringIO()
         return [
@@ -262,11 +260,21 @@ class Command(BaseCommand):
                 "evaluate", "--project", "reads", "--model", "reads:1", "--no-queue", stdout=out)),
         ]
 
+    def _deep_cursor(self, page):
+        """Return the queue's `after` that starts page `page` (as a reviewer following "next" gets it)."""
+        from annotator.models import Project
+        from reviews import selectors
+
+        scope = {Project.objects.get(slug="reads").pk}
+        before = selectors.review_queue(scope=scope, offset=(page - 1) * 50 - 1, limit=1)["rows"]
+        flag = selectors._leading_flags(selectors.QueueFilters(), scope).filter(face_id=before[0]["face_id"]).get()
+        return quote(selectors.QueueCursor(flag.severity, flag.created_at, flag.id).text())
+
     def _deep_url(self, base, page):
-        return f"{base}?page={page}"
+        return f"{base}?after={self._deep_cursor(page)}"
 
     def _deep_api_url(self, page):
-        return f"/api/review/queue/?offset={(page - 1) * 50}&limit=50"
+        return f"/api/review/queue/?after={self._deep_cursor(page)}&limit=50"
 
     def _measure(self, n, repeat, only):
         cache.clear()
