@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Optional
 
 import numpy as np
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Aggregate, Count, Exists, F, FloatField, Min, OuterRef, Q, QuerySet
 
 from annotator.domain.categories import CATEGORY_NAMES
 from annotator.models import Annotation, Face, Project, ReviewerRequest, Suggestion
@@ -411,13 +412,33 @@ def seconds_median(*, annotator_id: int, scope: Optional[set] = None) -> Optiona
 FEEDBACK_ROWS = 100
 
 
+class PercentileMedian(Aggregate):
+    """PostgreSQL's ordered-set median."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
 def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
     """Return what one annotator's feedback page shows: their numbers, the notes reviewers returned
     faces with, and the decisions that overturned their answers (newest first). Only their own, and
     only on faces of the projects in `scope` (the viewer's; None: all)."""
     aid = annotator.pk
-    overturn = overturn_counts(annotator_id=aid, scope=scope).get(
-        aid, {"answers": 0, "reviewed": 0, "overturned": 0, "rate": None})
+    if connection.vendor == "postgresql":
+        # One pass over their answers for the counts and the median (three before: at a million faces
+        # each read tens of thousands of answers).
+        decided = Q(face__decision__isnull=False)
+        figures = scoped(Annotation.objects.filter(annotator_id=aid), scope).aggregate(
+            answers=Count("id"), reviewed=Count("id", filter=decided),
+            overturned=Count("id", filter=decided & ~Q(category=F("face__decision__category"))),
+            median=PercentileMedian("seconds_spent"))
+        overturn = {**figures, "rate": figures["overturned"] / figures["answers"] if figures["answers"] else None}
+        median_seconds = figures["median"]
+    else:
+        overturn = overturn_counts(annotator_id=aid, scope=scope).get(
+            aid, {"answers": 0, "reviewed": 0, "overturned": 0, "rate": None})
+        median_seconds = seconds_median(annotator_id=aid, scope=scope)
     gold = gold_accuracy(annotator_id=aid, scope=scope).get(aid, {"answers": 0, "correct": 0, "accuracy": None})
     notes = [
         {"face_id": r.face_id, "note": r.note, "by": r.requested_by.username if r.requested_by else "",
@@ -437,7 +458,7 @@ def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
     ]
     return {
         "answers": overturn["answers"],
-        "median_seconds": seconds_median(annotator_id=aid, scope=scope),
+        "median_seconds": median_seconds,
         "gold_answers": gold["answers"],
         "gold_accuracy": gold["accuracy"],
         "reviewed": overturn["reviewed"],

@@ -70,3 +70,27 @@ class BigTableAdmin:
         return queryset.filter(search_terms_q(
             search_term, id_fields=self.search_id_fields, exact_fields=self.search_exact_fields,
             prefix_fields=self.search_prefix_fields, hex_length=self.search_hex_length)), False
+
+
+def figures_cached(key: str, compute) -> tuple:
+    """Return (compute(), when it was computed), kept in the cache for DASHBOARD_CACHE_SECONDS: figures
+    that aggregate over every face (a second or more at a million) are not recomputed on every view of
+    an admin list; the list says how old they are."""
+    from django.conf import settings
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    kept = cache.get(f"admin:figures:{key}")
+    if kept is None:
+        kept = (compute(), timezone.now())
+        cache.set(f"admin:figures:{key}", kept, settings.DASHBOARD_CACHE_SECONDS)
+    return kept
+
+
+def per_row(figures: dict, name: str, *, field: str = "pk"):
+    """Return an expression giving each row its figure from `figures` ({row pk: {name: value}}), so that
+    kept figures still sort in the admin list (a CASE over a handful of rows, e.g. projects)."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    whens = [When(**{field: pk}, then=Value(row[name])) for pk, row in figures.items()]
+    return Case(*whens, default=Value(0), output_field=IntegerField()) if whens else Value(0, output_field=IntegerField())
