@@ -70,6 +70,36 @@ def test_queue_pages_by_cursor_give_every_face_once_in_order(queue, reviewer_use
 
 
 @pytest.mark.django_db
+def test_queue_pages_through_ties_of_severity_and_time(data_root, reviewer_user):
+    """Flags of the same severity raised at the same instant: the flag id orders them, none is skipped."""
+    faces = [make_face() for _ in range(5)]
+    flags = [flag(face, severity=0.5) for face in faces]
+    Flag.objects.filter(pk__in=[f.pk for f in flags]).update(created_at=flags[0].created_at)
+    c = client_for(reviewer_user)
+    seen, after = [], None
+    while True:
+        data = c.get("/api/review/queue/", {"limit": 2, **({"after": after} if after else {})}).json()
+        seen += [r["face_id"] for r in data["results"]]
+        if not (after := data["next"]):
+            break
+    assert seen == [f.face_id for f in sorted(flags, key=lambda f: f.pk)]
+
+
+@pytest.mark.django_db
+def test_queue_reads_of_the_flags_all_stop_early(queue, reviewer_user):
+    """No read of the open flags without a LIMIT (the page, the counts, the next face), except the
+    details of the faces on the page: what keeps the queue's cost flat however many flags are open."""
+    c = client_for(reviewer_user)
+    for url in ("/api/review/queue/", "/review/", f"/api/review/faces/{queue[0]}/", f"/review/face/{queue[0]}/"):
+        with CaptureQueriesContext(connection) as ctx:
+            assert c.get(url).status_code == 200
+        unbounded = [q["sql"] for q in ctx.captured_queries
+                     if 'FROM "reviews_flag"' in q["sql"] and not re.search(r"LIMIT \d+( OFFSET \d+)?\s*$", q["sql"])
+                     and not re.search(r'"reviews_flag"\."face_id" (IN \(|= \d)', q["sql"])]
+        assert not unbounded, (url, unbounded)
+
+
+@pytest.mark.django_db
 def test_queue_page_follows_next_links_to_the_last_face(queue, reviewer_user, monkeypatch):
     monkeypatch.setattr(selectors, "QUEUE_PAGE", 4)
     c = client_for(reviewer_user)
