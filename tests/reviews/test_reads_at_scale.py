@@ -151,6 +151,7 @@ def test_admin_face_list_never_counts_the_whole_table(data_root, lead, monkeypat
     for url in ("/admin/annotator/face/", "/admin/annotator/face/?needs_review__exact=1",
                 "/admin/annotator/face/?split__exact=train&required_annotations=2",
                 f"/admin/annotator/face/?q={faces[1].id}", f"/admin/annotator/face/?q={faces[2].content_hash}",
+                "/admin/annotator/face/?_facets=True",
                 "/admin/annotator/face/?q=some+file+name"):
         with CaptureQueriesContext(connection) as ctx:
             response = c.get(url)
