@@ -3,7 +3,6 @@ from django.contrib import admin
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
 from django.db.models import Count
-from django.db.models.expressions import RawSQL
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -30,6 +29,26 @@ from annotator.projects.services import (
     project_policy_update,
 )
 from annotator.suggestions.services import suggester_activate
+from annotator.web.admin_paging import BigTableAdmin, figures_cached, per_row
+
+
+class RequiredAnnotationsFilter(admin.SimpleListFilter):
+    """Answers a face needs, from a fixed list: Django's default filter for a number field lists the
+    values with SELECT DISTINCT over the whole face table on every page view."""
+
+    title = "required annotations"
+    parameter_name = "required_annotations"
+
+    def lookups(self, request, model_admin):
+        return [(str(n), str(n)) for n in range(1, 6)] + [("6+", "6 or more")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "6+":
+            return queryset.filter(required_annotations__gte=6)
+        if value and value.isdigit():
+            return queryset.filter(required_annotations=int(value))
+        return queryset
 
 
 class ProjectForm(forms.ModelForm):
@@ -94,8 +113,21 @@ class ProjectAdmin(SimpleHistoryAdmin):
                 setattr(field.widget, attr, False)
         return field
 
+    FIGURES = ("face_count", "final_count", "flagged_count", "answers_24h")
+
     def get_queryset(self, request):
-        return projects_overview(super().get_queryset(request)).select_related("active_suggester")
+        # The figures over every face are kept (figures_cached, their age shown above the list), and
+        # ride along per row so that they still sort: counting a million faces per view took seconds.
+        figures, _ = figures_cached("projects", lambda: {
+            p.pk: {name: getattr(p, name) for name in self.FIGURES} for p in projects_overview()})
+        queryset = super().get_queryset(request).select_related("active_suggester").annotate(
+            member_count=Count("memberships", distinct=True))
+        return queryset.annotate(**{name: per_row(figures, name) for name in self.FIGURES})
+
+    def changelist_view(self, request, extra_context=None):
+        _, computed_at = figures_cached("projects", lambda: {
+            p.pk: {name: getattr(p, name) for name in self.FIGURES} for p in projects_overview()})
+        return super().changelist_view(request, {**(extra_context or {}), "figures_computed_at": computed_at})
 
     @admin.display(description="faces", ordering="face_count")
     def faces(self, project):
@@ -146,14 +178,16 @@ class ProjectAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Face)
-class FaceAdmin(admin.ModelAdmin):
+class FaceAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ("id", "thumbnail", "split", "final_category", "final_source", "answer_count",
                     "required_annotations", "needs_review", "created_at")
-    list_filter = ("project", "split", "final_source", "final_category", "needs_review", "required_annotations")
-    search_fields = ("=id", "source", "content_hash")
+    list_filter = ("project", "split", "final_source", "final_category", "needs_review", RequiredAnnotationsFilter)
+    search_fields = ("id", "content_hash")  # shows the box; get_search_results (BigTableAdmin) does the lookup
+    search_id_fields = ("id",)
+    search_exact_fields = ("content_hash",)
+    search_hex_length = 64
+    search_help_text = "A face id, or a crop's SHA-256 (64 hex digits)."
     readonly_fields = ("content_hash", "preview", "created_at", "final_at", "answer_count")
-    list_per_page = 50
-    show_full_result_count = False  # COUNT(*) over a million faces on every page is slow
 
     @admin.display(description="face")
     def thumbnail(self, face):
@@ -165,13 +199,16 @@ class FaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Annotation)
-class AnnotationAdmin(SimpleHistoryAdmin):
+class AnnotationAdmin(BigTableAdmin, SimpleHistoryAdmin):
     list_display = ("id", "face_id", "annotator", "category", "valence", "arousal", "seconds_spent",
                     "shown_blind", "kept_suggestion", "guideline_version", "updated_at")
     list_filter = ("category", "shown_blind", "kept_suggestion", "annotator")
-    search_fields = ("=face__id", "annotator__username")
+    list_select_related = ("annotator",)
+    search_fields = ("face__id", "annotator__username")
+    search_id_fields = ("face_id",)
+    search_prefix_fields = ("annotator__username",)
+    search_help_text = "A face id, or the start of an annotator's user name."
     raw_id_fields = ("face", "suggestion")
-    show_full_result_count = False
 
 
 @admin.register(AnnotatorStanding)
@@ -222,30 +259,40 @@ class SuggesterAdmin(admin.ModelAdmin):
         suggester = suggester_activate(suggester_id=queryset.get().pk, project=projects[0], by=request.user)
         self.message_user(request, f"{suggester} is now the active suggester of {projects[0].slug}.")
 
-    def get_queryset(self, request):
-        # The face total rides along as one uncorrelated subquery, not one COUNT per listed row.
-        face_total = RawSQL(f"SELECT COUNT(*) FROM {Face._meta.db_table}", [])  # noqa: S611 (no user input)
-        return super().get_queryset(request).annotate(suggestion_count=Count("suggestions"), face_total=face_total)
+    def _progress(self):
+        """({suggester id: faces it suggested for, "faces": all faces}, computed at), kept (figures_cached):
+        two counts over every face and suggestion, seconds at a million, not made on every view."""
+        def count():
+            counts = dict(Suggestion.objects.order_by().values("suggester_id").annotate(n=Count("id"))
+                          .values_list("suggester_id", "n"))
+            return {**counts, "faces": Face.objects.count()}
+        return figures_cached("suggester-progress", count)
+
+    def changelist_view(self, request, extra_context=None):
+        self._figures, computed_at = self._progress()
+        return super().changelist_view(request, {**(extra_context or {}), "figures_computed_at": computed_at})
 
     @admin.display(description="suggested faces")
     def progress(self, suggester):
-        # The worker's progress: faces with a suggestion from this model / all faces.
-        total = suggester.face_total
-        done = suggester.suggestion_count
+        # The worker's progress: faces with a suggestion from this model / all faces (as of the time shown).
+        figures = getattr(self, "_figures", None) or self._progress()[0]
+        total, done = figures["faces"], figures.get(suggester.pk, 0)
         return f"{done} / {total} ({100 * done / total:.1f}%)" if total else "0 / 0"
 
 
 @admin.register(Suggestion)
-class SuggestionAdmin(admin.ModelAdmin):
+class SuggestionAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ("id", "face_id", "suggester", "category", "confidence", "valence", "arousal", "created_at")
     list_filter = ("suggester", "category")
-    search_fields = ("=face__id",)
+    list_select_related = ("suggester",)
+    search_fields = ("face__id",)
+    search_id_fields = ("face_id",)
+    search_help_text = "A face id."
     raw_id_fields = ("face",)
-    show_full_result_count = False
 
 
 @admin.register(Claim)
-class ClaimAdmin(admin.ModelAdmin):
+class ClaimAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ("face_id", "annotator", "claimed_at", "expires_at", "shown_blind")
     list_filter = ("annotator",)
     raw_id_fields = ("face",)

@@ -351,6 +351,11 @@ class Annotation(models.Model):
                 condition=Q(seconds_spent__gte=0, seconds_spent__lte=MAX_SECONDS_SPENT), name="annotation_time_in_range"
             ),
         ]
+        indexes = [
+            # An annotator's latest answers (the annotate page's pace and today's count, the undo list):
+            # read from the end of their own answers, not filtered out of all their answers.
+            models.Index(fields=["annotator", "created_at", "id"], name="annotation_by_annotator_time"),
+        ]
 
     def __str__(self):
         return f"{self.annotator} on face {self.face_id}: {CATEGORY_NAMES[self.category]}"

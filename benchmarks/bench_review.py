@@ -107,7 +107,7 @@ def measure(n, seed):
             evaluation.agreement(scope=scope)  # warm up: imports scikit-learn, statsmodels
             face_id = selectors.review_next_face_id(scope=scope)
             results["queue: first page + count"] = timed(
-                lambda: (list(selectors.review_queue(scope=scope)[:50]), selectors.review_queue(scope=scope).count()))
+                lambda: (selectors.review_queue(scope=scope)["rows"], selectors.review_faces_left(scope=scope)))
             results["queue: counts per reason"] = timed(lambda: selectors.review_reason_counts(scope=scope))
             results["queue: next face"] = timed(lambda: selectors.review_next_face_id(scope=scope, exclude=[face_id]))
             results["item: one face"] = timed(lambda: selectors.face_review_item(face_id=face_id, with_audit=True))

@@ -1,24 +1,30 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from annotator.web.admin_paging import BigTableAdmin
 from reviews import services
 from reviews.models import Decision, Flag, GoldItem
 
 
 @admin.register(Flag)
-class FlagAdmin(admin.ModelAdmin):
+class FlagAdmin(BigTableAdmin, admin.ModelAdmin):
     list_display = ("id", "face_id", "reason", "status", "severity", "created_at", "closed_at")
     list_filter = ("reason", "status")
-    search_fields = ("=face__id", "key")
+    search_fields = ("face__id",)
+    search_id_fields = ("face_id",)
+    search_help_text = "A face id."
     raw_id_fields = ("face",)
-    show_full_result_count = False
 
 
 @admin.register(Decision)
-class DecisionAdmin(SimpleHistoryAdmin):
+class DecisionAdmin(BigTableAdmin, SimpleHistoryAdmin):
     list_display = ("face_id", "reviewer", "category", "valence", "arousal", "source", "decided_at")
     list_filter = ("source", "category", "reviewer")
-    search_fields = ("=face__id", "reviewer__username")
+    list_select_related = ("reviewer",)
+    search_fields = ("face__id", "reviewer__username")
+    search_id_fields = ("face_id",)
+    search_prefix_fields = ("reviewer__username",)
+    search_help_text = "A face id, or the start of a reviewer's user name."
     raw_id_fields = ("face", "annotation", "suggestion")
 
 

@@ -95,10 +95,21 @@ class QueueApi(APIView):
     class PageIn(serializers.Serializer):
         limit = IntegerField(min_value=1, max_value=500, default=50)
         offset = IntegerField(min_value=0, max_value=MAX_ID, default=0)
+        after = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+
+        def validate_after(self, value):
+            try:
+                return selectors.QueueCursor.parse(value) if value else None
+            except ValueError:
+                raise serializers.ValidationError("not a position in the queue (use a page's `next`)") from None
 
     class QueueOutputSerializer(serializers.Serializer):
-        count = serializers.IntegerField()
-        reason_counts = serializers.DictField(child=serializers.IntegerField())
+        count = serializers.IntegerField(help_text="Faces in the queue, counted up to count_cap")
+        count_capped = serializers.BooleanField(help_text="The queue holds more faces than count (count_cap)")
+        count_cap = serializers.IntegerField()
+        reason_counts = serializers.DictField(child=serializers.IntegerField(),
+                                              help_text="Faces per reason, each counted up to count_cap")
+        next = serializers.CharField(allow_null=True, help_text="Pass as `after` for the next page; null on the last")
         results = serializers.ListField(child=inline_serializer("ReviewQueueRow", {
             "face_id": serializers.IntegerField(), "severity": serializers.FloatField(),
             "flag_count": serializers.IntegerField(), "since": serializers.DateTimeField(),
@@ -108,20 +119,26 @@ class QueueApi(APIView):
             "project": serializers.DictField(),
         }))
 
-    @extend_schema(parameters=[*FILTER_PARAMETERS, OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+    @extend_schema(parameters=[*FILTER_PARAMETERS, OpenApiParameter("limit", int),
+                               OpenApiParameter("after", str, description="A page's `next`: the page after it (as quick "
+                                                                         "at any depth)"),
+                               OpenApiParameter("offset", int, description="Rows to skip (slower the deeper; prefer after)")],
                    responses=QueueOutputSerializer, summary="Open flags grouped per face, most severe first")
     def get(self, request):
         filters = queue_filters(request)
         page = self.PageIn(data=request.query_params)
         page.is_valid(raise_exception=True)
-        limit, offset = page.validated_data["limit"], page.validated_data["offset"]
+        limit, offset, after = (page.validated_data[k] for k in ("limit", "offset", "after"))
         scope = project_ids_of(request.user)
-        queue = selectors.review_queue(scope=scope, filters=filters)
-        rows = list(queue[offset:offset + limit])
+        queue = selectors.review_queue(scope=scope, filters=filters, after=after, offset=offset, limit=limit)
+        rows = queue["rows"]
         details = selectors.review_queue_details([r["face_id"] for r in rows])
         results = [{**r, **details[r["face_id"]]} for r in rows]
-        data = {"count": queue.count(), "reason_counts": selectors.review_reason_counts(scope=scope, filters=filters),
-                "results": results}
+        left = selectors.review_faces_left(scope=scope, filters=filters)
+        reasons = selectors.review_reason_counts(scope=scope, filters=filters)
+        data = {"count": left.value, "count_capped": left.capped, "count_cap": selectors.QUEUE_COUNT_CAP,
+                "reason_counts": {k: v.value for k, v in reasons.items()},
+                "next": queue["next"].text() if queue["next"] else None, "results": results}
         return Response(self.QueueOutputSerializer(data).data)
 
 
@@ -138,7 +155,9 @@ class ItemApi(APIView):
         "decision": serializers.DictField(allow_null=True), "final": serializers.DictField(allow_null=True),
         "gold": serializers.DictField(allow_null=True), "history": serializers.ListField(child=serializers.DictField()),
         "next_face_id": serializers.IntegerField(allow_null=True),
-        "faces_left": serializers.IntegerField(help_text="Faces with an open flag under the filters, this one included"),
+        "faces_left": serializers.IntegerField(help_text="Faces with an open flag under the filters, this one included, "
+                                                         "counted up to the queue's count_cap"),
+        "faces_left_capped": serializers.BooleanField(help_text="More faces are left than faces_left"),
     }), summary="Everything the item page shows for one face, and the next face in the queue")
     def get(self, request, face_id: int):
         face_of_reviewer(request, face_id)
@@ -147,7 +166,8 @@ class ItemApi(APIView):
         exclude = [face_id, *exclude_ids(request.query_params.get("exclude", ""))]
         item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
         item["next_face_id"] = next_face_id(request, filters, exclude)
-        item["faces_left"] = selectors.review_faces_left(scope=project_ids_of(request.user), filters=filters)
+        left = selectors.review_faces_left(scope=project_ids_of(request.user), filters=filters)
+        item["faces_left"], item["faces_left_capped"] = left.value, left.capped
         return Response(item)
 
 

@@ -8,9 +8,21 @@ from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Q, Sum, Value, Window
+from django.db.models import (
+    Aggregate,
+    Count,
+    F,
+    FilteredRelation,
+    FloatField,
+    IntegerField,
+    Q,
+    Sum,
+    Value,
+    Window,
+)
 from django.db.models.functions import Floor, Least, RowNumber
 from django.utils import timezone
 
@@ -23,7 +35,7 @@ from annotator.suggestions.selectors import suggester_active
 from annotator.training.selectors import suggester_evaluate
 from reviews.evaluation import PAPER_AGREEMENT, agreement
 from reviews.models import Flag
-from reviews.selectors import agreement_rows, gold_accuracy, overturn_counts
+from reviews.selectors import agreement_rows, gold_accuracy
 
 VA_BINS = 20
 CACHE_KEY = "reviews:dashboard:v1"
@@ -65,12 +77,40 @@ def progress_per_split(*, project) -> list:
     return out
 
 
-def category_distribution(*, project) -> dict:
-    """Return counts per category of the project's final labels and answers, with AffectNet's counts."""
+def answer_groups(*, project) -> list:
+    """Return the project's answers counted per (annotator, category, shown blind, the active model's
+    category on the face): one pass over the answers that the annotators' table, the answers per
+    category and the annotator-vs-model matrix all read (each was a pass of its own over a million
+    answers). Each row also counts the answering time, the suggestions shown and kept, and the
+    answers a reviewer decided and overturned."""
+    active = suggester_active(project)
+    answers = Annotation.objects.filter(face__project_id=project.pk).order_by()
+    if active is not None:
+        answers = answers.alias(active_suggestion=FilteredRelation(
+            "face__suggestions", condition=Q(face__suggestions__suggester=active))).annotate(
+            model=F("active_suggestion__category"))
+    else:
+        answers = answers.annotate(model=Value(None, output_field=IntegerField()))
+    decided = Q(face__decision__isnull=False)
+    shown = Q(shown_blind=False, suggestion__isnull=False)
+    return list(answers.values("annotator_id", "category", "shown_blind", "model").annotate(
+        n=Count("id"),
+        seconds=Sum("seconds_spent"),
+        shown=Count("id", filter=shown),
+        kept=Count("id", filter=shown & Q(kept_suggestion=True)),
+        reviewed=Count("id", filter=decided),
+        overturned=Count("id", filter=decided & ~Q(category=F("face__decision__category"))),
+    ))
+
+
+def category_distribution(*, project, groups=None) -> dict:
+    """Return counts per category of the project's final labels and answers, with AffectNet's counts
+    (`groups`: answer_groups(), when already read)."""
     final = dict(Face.objects.filter(project_id=project.pk, final_category__isnull=False).order_by().values("final_category")
                  .annotate(n=Count("id")).values_list("final_category", "n"))
-    answers = dict(Annotation.objects.filter(face__project_id=project.pk).order_by().values("category").annotate(n=Count("id"))
-                   .values_list("category", "n"))
+    answers = {}
+    for r in answer_groups(project=project) if groups is None else groups:
+        answers[r["category"]] = answers.get(r["category"], 0) + r["n"]
     return {
         "names": list(CATEGORY_NAMES),
         "final": [final.get(c, 0) for c in range(NUM_CATEGORIES)],
@@ -100,78 +140,57 @@ def _medians_seconds(project) -> dict:
     return {annotator_id: sum(v) / len(v) for annotator_id, v in values.items()}
 
 
-def _blind_stats(active, active_in) -> dict:
-    """Return {annotator_id: (blind answers where the model has a suggestion, of them matching it)}
-    on the faces of the project `active_in`.
-
-    A join over the blind answers only (a few percent of all), not a subquery per answer.
-    """
-    if active is None:
-        return {}
-    rows = (
-        Annotation.objects.filter(shown_blind=True, face__project_id=active_in.pk,
-                                  face__suggestions__suggester=active).order_by()
-        .values("annotator_id")
-        .annotate(blind=Count("id"), match=Count("id", filter=Q(category=F("face__suggestions__category"))))
-    )
-    return {r["annotator_id"]: (r["blind"], r["match"]) for r in rows}
-
-
-def annotator_stats(per_annotator_agreement: dict, *, project) -> list:
+def annotator_stats(per_annotator_agreement: dict, *, project, groups=None) -> list:
     """Return per annotator, on the project's faces: answers, faces/hour of answering time, median
     seconds, agreement with others, gold accuracy, overturn rate (reviewers' decisions of another
-    category), and anchoring (kept the shown suggestion vs matched the model when blind)."""
-    rows = list(
-        Annotation.objects.filter(face__project_id=project.pk).order_by().values("annotator_id", "annotator__username").annotate(
-            answers=Count("id"),
-            seconds=Sum("seconds_spent"),
-            shown=Count("id", filter=Q(shown_blind=False, suggestion__isnull=False)),
-            kept=Count("id", filter=Q(shown_blind=False, suggestion__isnull=False, kept_suggestion=True)),
-        ).order_by("annotator__username")
-    )
+    category), and anchoring (kept the shown suggestion vs matched the model when blind).
+    `groups`: answer_groups(), when already read."""
+    totals = {}
+    for r in answer_groups(project=project) if groups is None else groups:
+        t = totals.setdefault(r["annotator_id"], dict.fromkeys(
+            ("answers", "seconds", "shown", "kept", "reviewed", "overturned", "blind", "blind_match"), 0))
+        t["answers"] += r["n"]
+        t["seconds"] += r["seconds"] or 0
+        for key in ("shown", "kept", "reviewed", "overturned"):
+            t[key] += r[key]
+        if r["shown_blind"] and r["model"] is not None:  # blind answers where the model has a suggestion
+            t["blind"] += r["n"]
+            t["blind_match"] += r["n"] if r["model"] == r["category"] else 0
+    names = dict(get_user_model().objects.filter(id__in=list(totals)).values_list("id", "username"))
     medians = _medians_seconds(project)
     gold = gold_accuracy(scope={project.pk})
-    overturns = overturn_counts(scope={project.pk})
-    blind_stats = _blind_stats(suggester_active(project), project)
     out = []
-    for r in rows:
-        aid = r["annotator_id"]
-        hours = (r["seconds"] or 0) / 3600
-        blind, blind_match = blind_stats.get(aid, (0, 0))
+    for aid, t in sorted(totals.items(), key=lambda item: names.get(item[0], "")):
+        hours = t["seconds"] / 3600
         agree = per_annotator_agreement.get(aid)
         out.append({
             "annotator_id": aid,
-            "annotator": r["annotator__username"],
-            "answers": r["answers"],
-            "faces_per_hour": r["answers"] / hours if hours > 0 else None,
+            "annotator": names.get(aid, str(aid)),
+            "answers": t["answers"],
+            "faces_per_hour": t["answers"] / hours if hours > 0 else None,
             "median_seconds": medians.get(aid),
             "agreement": agree["agreement"] if agree else None,
             "agreement_pairs": agree["pairs"] if agree else 0,
             "gold_answers": gold.get(aid, {}).get("answers", 0),
             "gold_accuracy": gold.get(aid, {}).get("accuracy"),
-            "shown": r["shown"],
-            "kept_rate": r["kept"] / r["shown"] if r["shown"] else None,
-            "blind": blind,
-            "blind_match_rate": blind_match / blind if blind else None,
-            "overturned": overturns.get(aid, {}).get("overturned", 0),
-            "reviewed": overturns.get(aid, {}).get("reviewed", 0),
-            "overturn_rate": overturns.get(aid, {}).get("rate"),
+            "shown": t["shown"],
+            "kept_rate": t["kept"] / t["shown"] if t["shown"] else None,
+            "blind": t["blind"],
+            "blind_match_rate": t["blind_match"] / t["blind"] if t["blind"] else None,
+            "overturned": t["overturned"],
+            "reviewed": t["reviewed"],
+            "overturn_rate": t["overturned"] / t["answers"] if t["answers"] else None,
         })
     return out
 
 
-def annotator_vs_model_confusion(*, project) -> list:
+def annotator_vs_model_confusion(*, project, groups=None) -> list:
     """Return an 11x11 matrix over the project's faces: rows the annotators' categories, columns the
-    project's active model's."""
+    project's active model's (`groups`: answer_groups(), when already read)."""
     matrix = [[0] * NUM_CATEGORIES for _ in range(NUM_CATEGORIES)]
-    active = suggester_active(project)
-    if active is None:
-        return matrix
-    # A join (one suggestion per face and model), which the database hashes once, not a subquery per answer.
-    rows = (Annotation.objects.filter(face__project_id=project.pk, face__suggestions__suggester=active).order_by()
-            .values("category", "face__suggestions__category").annotate(n=Count("id")))
-    for r in rows:
-        matrix[r["category"]][r["face__suggestions__category"]] = r["n"]
+    for r in answer_groups(project=project) if groups is None else groups:
+        if r["model"] is not None:
+            matrix[r["category"]][r["model"]] += r["n"]
     return matrix
 
 
@@ -194,13 +213,14 @@ def dashboard_data(*, project) -> dict:
     agree = agreement(scope={project.pk})
     active = suggester_active(project)
     evaluation = suggester_evaluate(active, Split.VAL, projects=[project]) if active else None
+    groups = answer_groups(project=project)
     return {
         "project": {"slug": project.slug, "name": project.name},
         "progress": progress_per_split(project=project),
-        "categories": category_distribution(project=project),
-        "annotators": annotator_stats(agree["per_annotator"], project=project),
+        "categories": category_distribution(project=project, groups=groups),
+        "annotators": annotator_stats(agree["per_annotator"], project=project, groups=groups),
         "confusion_annotators": agree["confusion"],
-        "confusion_model": annotator_vs_model_confusion(project=project),
+        "confusion_model": annotator_vs_model_confusion(project=project, groups=groups),
         "model": f"{active.name} {active.version}" if active else None,
         "va_histogram": va_histogram(project=project),
         "agreement": {k: agree[k] for k in ("faces", "answers", "pairs", "categorical", "valence", "arousal")},

@@ -45,6 +45,14 @@ class Flag(models.Model):
                 fields=["face", "reason", "key"], condition=Q(status="open"), name="one_open_flag_per_cause"
             ),
         ]
+        indexes = [
+            # The review queue walks the open flags in its order and keeps each face's leading one
+            # (reviews.selectors): a page reads its own rows, at any depth, however many flags are open.
+            models.Index(fields=["-severity", "created_at", "id"], condition=Q(status="open"),
+                         name="flag_open_queue_order"),
+            # Faces per reason (the queue's counts): a walk of one reason's open flags by face.
+            models.Index(fields=["reason", "face"], condition=Q(status="open"), name="flag_open_reason_face"),
+        ]
 
     def __str__(self):
         return f"{self.get_reason_display()} on face {self.face_id} ({self.status})"

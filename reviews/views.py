@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -81,9 +80,14 @@ def queue_page(request):
     filters, errors = _filters(request)
     scope = project_ids_of(request.user)
     projects = list(projects_of(request.user))
-    queue = selectors.review_queue(scope=scope, filters=filters)
-    page = Paginator(queue, 50).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
+    after = request.GET.get("after", "")
+    try:
+        cursor = selectors.QueueCursor.parse(after) if after else None
+    except ValueError:
+        return HttpResponseBadRequest(f"after: {after[:100]!r} is not a position in the queue (follow the page's links).",
+                                      content_type="text/plain; charset=utf-8")
+    page = selectors.review_queue(scope=scope, filters=filters, after=cursor, limit=selectors.QUEUE_PAGE)
+    rows = page["rows"]
     details = selectors.review_queue_details([r["face_id"] for r in rows])
     counts = selectors.review_reason_counts(scope=scope, filters=filters)
     annotators = get_user_model().objects.filter(groups__name=ANNOTATOR)
@@ -94,7 +98,9 @@ def queue_page(request):
         for f in detail["flags"]:
             f["evidence_text"] = evidence_text(f["evidence"] or {}, names)
     context = {
-        "page": page,
+        "faces_left": selectors.review_faces_left(scope=scope, filters=filters),
+        "next_cursor": page["next"].text() if page["next"] else "",
+        "deeper": cursor is not None,
         "rows": [{**r, **details[r["face_id"]]} for r in rows],
         "reasons": [(value, label, counts[value]) for value, label in Flag.Reason.choices],
         "categories": list(enumerate(CATEGORY_NAMES)),
@@ -117,7 +123,8 @@ def item_page(request, face_id: int):
     item = selectors.face_review_item(face_id=face_id, with_audit=is_admin(request.user))
     item["next_face_id"] = selectors.review_next_face_id(scope=project_ids_of(request.user), filters=filters,
                                                          exclude=[face_id])
-    item["faces_left"] = selectors.review_faces_left(scope=project_ids_of(request.user), filters=filters)
+    left = selectors.review_faces_left(scope=project_ids_of(request.user), filters=filters)
+    item["faces_left"], item["faces_left_capped"] = left.value, left.capped
     context = {
         "item": item,
         "config": {

@@ -219,12 +219,16 @@ def fleiss_kappa(unit_ids, categories, *, num_categories: int) -> dict:
     return {"kappa": float(sm_fleiss_kappa(table, method="fleiss")), "n": int(table.shape[0]), "raters": raters}
 
 
-def _kappa_or_none(a, b):
-    from sklearn.metrics import cohen_kappa_score
-
-    if len(set(a.tolist()) | set(b.tolist())) < 2:
+def _kappa_of_table(table):
+    """Cohen's kappa of two raters from their confusion matrix (scikit-learn's cohen_kappa_score, unweighted,
+    from the counts); None when they used fewer than two categories between them."""
+    rows, cols = table.sum(axis=1), table.sum(axis=0)
+    if np.count_nonzero(rows + cols) < 2:
         return None
-    return float(cohen_kappa_score(a, b))
+    n = table.sum()
+    observed = np.trace(table) / n
+    expected = float(rows @ cols) / (n * n)
+    return float((observed - expected) / (1 - expected))
 
 
 def inter_annotator_agreement(unit_ids, annotator_ids, categories, valences, arousals, *, num_categories=11,
@@ -267,16 +271,19 @@ def inter_annotator_agreement(unit_ids, annotator_ids, categories, valences, aro
         keys = np.stack([a_lo, a_hi], axis=1)
         uniq, group = np.unique(keys, axis=0, return_inverse=True)
         group = group.reshape(-1)
+        # Every pair of annotators' confusion matrix at once (one pass over the answer pairs, not one
+        # mask per pair of annotators): [pair of annotators, first's category, second's category].
+        k = int(max(first.max(), second.max())) + 1
+        tables = np.bincount((group * k + first) * k + second, minlength=len(uniq) * k * k).reshape(len(uniq), k, k)
         for g, (lo, hi) in enumerate(uniq.tolist()):
-            sel = group == g
-            n = int(sel.sum())
+            n = int(tables[g].sum())
             if n < min_pair_items:
                 continue
             pairs.append({
                 "annotators": (lo, hi),
                 "n": n,
-                "agreement": float(np.mean(first[sel] == second[sel])),
-                "kappa": _kappa_or_none(first[sel], second[sel]),
+                "agreement": float(np.trace(tables[g]) / n),
+                "kappa": _kappa_of_table(tables[g]),
             })
     weighted = [(p["kappa"], p["n"]) for p in pairs if p["kappa"] is not None]
     mean_kappa = float(np.average([k for k, _ in weighted], weights=[n for _, n in weighted])) if weighted else None

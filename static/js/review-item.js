@@ -118,7 +118,8 @@ function render() {
   showLandmarks($("landmarks-toggle").checked);
   zoom.reset();
   const left = item.faces_left ?? 0;
-  $("faces-left").textContent = `${left} face${left === 1 ? "" : "s"} left to review`;
+  const more = item.faces_left_capped ? "+" : "";
+  $("faces-left").textContent = `${left.toLocaleString("en")}${more} face${left === 1 && !more ? "" : "s"} left to review`;
 
   const flags = $("flags");
   flags.replaceChildren();
