@@ -1,12 +1,13 @@
 """Server-rendered pages of the core: the home redirect and face images."""
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views import defaults
 
 from annotator.models import Face
 from annotator.web import roles
+from annotator.web.files import stored_file_response
 from annotator.web.middleware import wants_json
 
 
@@ -30,13 +31,8 @@ def face_image(request, face_id: int):
     if not roles.is_admin(request.user):  # as projects.selectors.faces_of (which imports this package)
         faces = faces.filter(project__memberships__user=request.user)
     face = get_object_or_404(faces, pk=face_id)
-    try:
-        handle = face.image.open("rb")
-    except FileNotFoundError:
-        raise Http404("Image file missing") from None
-    response = FileResponse(handle, content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    # Streamed through the app from the crops' storage (local or S3): never a public or presigned URL.
+    return stored_file_response(face.image.name, content_type="image/jpeg", cache_control="private, max-age=86400")
 
 
 # Errors Django answers itself (no URL matched, an exception outside DRF): JSON under /api/, where
