@@ -168,6 +168,16 @@ def test_export_writes_the_buckets_crops_byte_for_byte(data_root, s3_bucket, wor
         assert (category, valence, arousal) == (face.final_category, face.final_valence, face.final_arousal)
 
 
+@pytest.mark.django_db
+def test_export_dataset_imagefolder_writes_the_buckets_crops(data_root, s3_bucket):
+    root = affectnet_folder(data_root)
+    run("import_affectnet", str(root), "--labels", "annotations")
+    out_dir = data_root / "folder"
+    assert "wrote 4 faces" in run("export_dataset", str(out_dir), "--format", "imagefolder", "--workers", "2")
+    found = {int(path.stem): path.read_bytes() for path in out_dir.glob("*/*/*.jpg")}
+    assert found == {face.id: s3_bucket.read(face.image.name) for face in Face.objects.all()}
+
+
 # --- the face-image view -----------------------------------------------------------------------------------
 
 @pytest.mark.django_db
