@@ -160,9 +160,48 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# django-storages' S3 backends (AWS S3, MinIO, Ceph, moto's server: any S3-compatible endpoint).
+S3_BACKENDS = ("storages.backends.s3.S3Storage", "storages.backends.s3boto3.S3Boto3Storage")
+
+
+def crop_storage(environ) -> dict:
+    """Return the STORAGES entry of the face crops, from environment variables (environ: a mapping).
+
+    FileSystemStorage (the default) keeps its files under MEDIA_ROOT. An S3 backend takes its bucket,
+    endpoint, region and key prefix from AWS_* variables; its credentials come from the standard AWS
+    variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or, without them, boto3's own
+    chain (an instance role, say). Crops are never public: objects get no ACL (the bucket's private
+    default), and the app streams them to users it has checked (web.views.face_image).
+    """
+    backend = environ.get("FILE_STORAGE") or "django.core.files.storage.FileSystemStorage"
+    if backend not in S3_BACKENDS:
+        return {"BACKEND": backend}
+    bucket = environ.get("AWS_STORAGE_BUCKET_NAME")
+    if not bucket:
+        raise ImproperlyConfigured(f"FILE_STORAGE={backend} needs AWS_STORAGE_BUCKET_NAME (the crops' bucket).")
+    return {
+        "BACKEND": backend,
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,  # None: AWS itself
+            "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+            "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,  # "path" for most MinIO set-ups
+            "location": environ.get("AWS_LOCATION", ""),  # key prefix: crops are <prefix>/faces/ab/<sha256>.jpg
+            "default_acl": None,  # no per-object ACL: the bucket's own (private) policy applies
+            "querystring_auth": True,  # any URL made for an object is signed, never a public one
+            # Crops are stored by content: a second save of a name writes the same bytes, so it may
+            # overwrite (no HEAD request for a free name, no "_a1b2c3" copies).
+            "file_overwrite": True,
+            # A file read whole through the storage spills to disk past this size (common.storage
+            # streams instead where it can).
+            "max_memory_size": int(environ.get("AWS_S3_MAX_MEMORY_SIZE") or 16 * 1024 * 1024),
+        },
+    }
+
+
 STORAGES = {
-    # Face crops go through Django's storage API, so an S3 backend is a settings change.
-    "default": {"BACKEND": os.environ.get("FILE_STORAGE", "django.core.files.storage.FileSystemStorage")},
+    # Face crops go through Django's storage API (annotator/common/storage.py), so S3 is a settings change.
+    "default": crop_storage(os.environ),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True

@@ -53,15 +53,19 @@ def crop_save(content_hash: str, crop_jpeg: bytes) -> str:
     Content-addressed, so this may run before the face's row exists and in any process: a crash
     in between leaves at most an unused file that the next import of that crop reuses. A file of
     another size under the name is one whose writer was killed part-way (FileSystemStorage writes
-    in place): it is written again, never taken for the crop.
+    in place): it is written again, never taken for the crop. One look-up per crop (a stat, or a
+    HEAD request on S3), then a write only for a crop not stored yet.
     """
     name = crop_storage_name(content_hash)
-    if default_storage.exists(name) and default_storage.size(name) != len(crop_jpeg):
+    try:
+        if default_storage.size(name) == len(crop_jpeg):
+            return name
         default_storage.delete(name)
-    if not default_storage.exists(name):
-        saved = default_storage.save(name, ContentFile(crop_jpeg))
-        if saved != name:  # a racing writer stored the same bytes first; keep one copy
-            default_storage.delete(saved)
+    except FileNotFoundError:  # not stored yet (both backends say so with FileNotFoundError)
+        pass
+    saved = default_storage.save(name, ContentFile(crop_jpeg))
+    if saved != name:  # a racing writer stored the same bytes first (a local disk); keep one copy
+        default_storage.delete(saved)
     return name
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 
+from annotator.common.storage import local_path
 from annotator.datasets.formats.affectnet_npy import LABEL_KINDS, annotation_name, read_label
 from annotator.domain.categories import NUM_CATEGORIES, validate_label
 from annotator.faces.selectors import faces_with_final_label
@@ -33,11 +34,8 @@ def training_samples(*, splits: Iterable[str], limit: int | None = None, project
             continue
         seen.add(face.content_hash)
         try:
-            try:
-                image = default_storage.path(face.image.name)
-                if not default_storage.exists(face.image.name):
-                    raise FileNotFoundError(image)
-            except NotImplementedError:  # remote storage (S3...): no local path
+            image = local_path(face.image.name)
+            if image is None:  # remote storage (S3...): no local path
                 with default_storage.open(face.image.name, "rb") as handle:
                     image = handle.read()
         except OSError as exc:

@@ -1,13 +1,14 @@
 """Server-rendered pages of the core: the home redirect and face images."""
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.views import defaults
 
 from annotator.models import Face
 from annotator.web import roles
+from annotator.web.files import stored_file_response
 from annotator.web.middleware import wants_json
 
 
@@ -43,11 +44,8 @@ def face_image(request, face_id: int):
     etag = f'"{face.content_hash}"'
     response = get_conditional_response(request, etag=etag)
     if response is None:
-        try:
-            handle = face.image.open("rb")
-        except FileNotFoundError:
-            raise Http404("Image file missing") from None
-        response = FileResponse(handle, content_type="image/jpeg")
+        # Streamed through the app from the crops' storage (local or S3): never a public or presigned URL.
+        response = stored_file_response(face.image.name, content_type="image/jpeg")
     response["ETag"] = etag
     response["Cache-Control"] = FACE_IMAGE_CACHE_CONTROL
     # The answer differs by who asks (a non-member gets a 404): no shared cache may keep it for others.
