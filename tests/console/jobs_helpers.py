@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 from tests.affectnet_helpers import write_face
@@ -56,3 +57,45 @@ class JobsWorker:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def jobs_inline(settings, django_capture_on_commit_callbacks):
+    """Returns post(client, url, data, **extra): the POST, then the job it started run here (its task's
+    body, called as the worker calls it, inside the test's transaction), then the job's page.
+    No heartbeat meanwhile: its thread's own connection would not see the test's uncommitted job."""
+    from annotator.jobs.tasks import job_run
+    from annotator.models import Job
+    from annotator.photos.tasks import photo_upload_run
+
+    settings.JOB_HEARTBEAT_SECONDS = 3600
+
+    def post(client, url, data, follow=True, **extra):
+        with django_capture_on_commit_callbacks(execute=False):  # nothing sent to a broker
+            response = client.post(url, data, **extra)
+        location = response.get("Location", "") if response.status_code == 302 else ""
+        if follow and location.startswith("/console/jobs/"):
+            job = Job.objects.get(id=int(location.strip("/").split("/")[-1]))
+            (photo_upload_run if job.kind == Job.Kind.PHOTO_UPLOAD else job_run)(job.id)
+            return client.get(location)
+        return response
+
+    return post
+
+
+@pytest.fixture
+def jobs_worker(tmp_path, redis_broker):
+    """A real worker on the jobs queue, this process sending to the same Redis (the test module imports
+    redis_broker from tests.suggestions.test_worker beside this fixture)."""
+    worker = JobsWorker(tmp_path, redis_broker).start()
+    yield worker
+    worker.stop()
+
+
+def job_page_finished(page) -> str:
+    """Wait until a job's page shows it finished (its script polls); return its summary, failing unless
+    it succeeded."""
+    page.wait_for_selector(", ".join(f"#job-state[data-state={s}]" for s in ("succeeded", "failed", "cancelled")),
+                           timeout=90_000)
+    assert page.inner_text("#job-state") == "succeeded", page.inner_text("#job")
+    return page.inner_text("#job-summary")
