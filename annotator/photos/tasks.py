@@ -17,6 +17,10 @@ def uploads_delete(job: Job) -> None:
     """Remove the job's stored upload files (those that are still there)."""
     for stored in job.options.get("files", []):
         default_storage.delete(stored["stored"])
+    try:  # the job's folder, on a file system (object stores have none)
+        default_storage.delete(f"uploads/job-{job.id}")
+    except OSError:
+        pass
 
 
 def _upload_body(job: Job, run: JobRun) -> dict:

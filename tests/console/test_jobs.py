@@ -176,3 +176,25 @@ def test_progress_bar_reports_to_the_job_and_raises_its_cancel():
         for _ in range(5):
             bar.update(1)
     assert stopping.seen == [(1, 5), (2, 5)]
+
+
+def test_a_second_delivery_does_nothing_while_the_run_beats_and_a_stale_job_runs_again(data_root, settings):
+    """acks_late: Redis delivers an unacknowledged message again; a run claims the job first."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotator.jobs.services import job_claim, jobs_requeue_stale
+
+    settings.JOB_STALE_SECONDS = 60
+    job = Job.objects.create(kind=Job.Kind.AFFECTNET_IMPORT, options={}, state=Job.State.RUNNING, attempts=1,
+                             heartbeat_at=timezone.now())
+    assert job_claim(job.id) is None and jobs_requeue_stale() == []
+    Job.objects.filter(id=job.id).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+    assert jobs_requeue_stale() == [job.id]  # sent again (the filesystem broker here; nobody runs it)
+    claimed = job_claim(job.id)
+    assert claimed.attempts == 2 and "run 2: the worker of run 1 stopped" in claimed.log
+    Job.objects.filter(id=job.id).update(heartbeat_at=timezone.now() - timedelta(seconds=61), attempts=3)
+    assert job_claim(job.id) is None
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED and "its worker stopped 3 times" in job.error

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from annotator.models import Face, Job, Suggestion
+from annotator.models import ConsoleAction, Face, Job, Suggestion
 from tests.conftest import browser_login
 from tests.console.jobs_helpers import job_page_finished, jobs_inline, jobs_worker  # noqa: F401  (fixtures)
 from tests.suggestions.test_worker import redis_broker  # noqa: F401  (fixture)
@@ -90,6 +90,7 @@ def test_zip_and_photos_become_faces_and_bad_members_are_named(jobs_inline, clie
     job = Job.objects.get()  # the upload's job; its stored files are deleted once it ended
     assert len(job.options["files"]) == 3 and not any(default_storage.exists(f["stored"]) for f in job.options["files"])
     assert job.state == Job.State.FAILED and "file(s) skipped as bad input" in job.error  # as import_images
+    assert ConsoleAction.objects.get().details["job"] == job.id  # the upload is in the console's history
 
 
 @pytest.mark.django_db

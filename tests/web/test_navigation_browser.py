@@ -21,7 +21,7 @@ def nav_links(page):
 EXPECTED = {
     "annotator": ["/annotate/", "/review/me/"],
     "reviewer": ["/review/", "/review/dashboard/", "/review/me/"],
-    "admin": ["/annotate/", "/review/", "/review/dashboard/", "/review/me/", "/photos/upload/", "/admin/"],
+    "admin": ["/annotate/", "/review/", "/review/dashboard/", "/review/me/", "/photos/upload/", "/console/", "/admin/"],
 }
 
 
