@@ -63,7 +63,7 @@ class ImportForm(PathForm):
     csv = forms.CharField(required=False, label="CSV file", help_text="training.csv or validation.csv")
     images = forms.CharField(required=False, label="Images folder", help_text="what the CSV's paths are relative to")
     labels = forms.ChoiceField(choices=[("annotations", "store the labels as answers"), ("none", "ignore the labels")],
-                               initial="annotations", help_text="AffectNet imports")
+                               initial="annotations", required=False, help_text="AffectNet imports")
     split = forms.ChoiceField(choices=[("", "from the names (AffectNet); unassigned (photos)"), *Split.choices],
                               required=False)
     no_face_as_candidates = forms.BooleanField(required=False,
@@ -76,11 +76,11 @@ class ImportForm(PathForm):
         if kind == Job.Kind.CSV_IMPORT:
             options["csv"] = self.chosen("csv", kind="file")
             options["images"] = self.chosen("images")
-            options["labels"] = data.get("labels")
+            options["labels"] = data.get("labels") or "annotations"
         else:
             options["folder"] = self.chosen("folder")
             if kind == Job.Kind.AFFECTNET_IMPORT:
-                options["labels"] = data.get("labels")
+                options["labels"] = data.get("labels") or "annotations"
             else:
                 options["no_face_as_candidates"] = bool(data.get("no_face_as_candidates"))
         if data.get("split"):

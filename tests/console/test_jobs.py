@@ -2,6 +2,7 @@
 running (eager), cancelling, the export's zip streamed from storage, and the progress helper."""
 import io
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,9 +16,11 @@ from annotator.common.paths import PathNotAllowed, data_root_path, folder_listin
 from annotator.common.progress import JobCancelled, job_reporting, progress_bar
 from annotator.models import ConsoleAction, Face, Job
 from tests.conftest import make_user
-from tests.console.jobs_helpers import labelled_folder
+from tests.console.jobs_helpers import jobs_inline, labelled_folder  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
+
+PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 
 GETS = ["/console/jobs/", "/console/jobs/status/?ids=1", "/console/jobs/import/", "/console/jobs/export/",
         "/console/jobs/{job}/", "/console/jobs/{job}/status/", "/console/jobs/{job}/download/",
@@ -198,3 +201,35 @@ def test_a_second_delivery_does_nothing_while_the_run_beats_and_a_stale_job_runs
     assert job_claim(job.id) is None
     job.refresh_from_db()
     assert job.state == Job.State.FAILED and "its worker stopped 3 times" in job.error
+
+
+def test_the_csv_and_photo_imports_run_their_commands_with_the_same_output(data_root, lead, jobs_inline):
+    from PIL import Image
+
+    from tests.datasets.test_affectnet_import import HEADER, _csv_line
+
+    images = data_root / "release" / "Manually_Annotated_Images"
+    (images / "12").mkdir(parents=True)
+    Image.new("RGB", (400, 300), (90, 90, 90)).save(images / "12" / "abc.jpg")
+    lnd = [150, 120, 220, 200] + [200, 150] * 66
+    (data_root / "release" / "training.csv").write_text(HEADER + _csv_line("12/abc.jpg", (120, 100, 140, 120), lnd)
+                                                        + _csv_line("12/missing.jpg", (1, 1, 50, 50), lnd))
+    client = Client()
+    client.force_login(lead)
+    page = jobs_inline(client, "/console/jobs/import/", {
+        "kind": "csv_import", "project": "default", "root": 0, "csv": "release/training.csv",
+        "images": "release/Manually_Annotated_Images", "labels": "annotations"}).content.decode()
+    job = Job.objects.get()
+    assert job.state == Job.State.FAILED and job.error == "1 face(s) skipped; the rest was imported"  # as the command
+    assert "imported 1 faces (1 annotations)" in job.summary and "missing.jpg" in job.summary and job.error in page
+    assert Face.objects.get().final_category == 1
+
+    (data_root / "photos").mkdir()
+    (data_root / "photos" / "hopper.jpg").write_bytes((PHOTOS / "grace_hopper.jpg").read_bytes())
+    jobs_inline(client, "/console/jobs/import/", {"kind": "photos_import", "project": "default", "root": 0,
+                                                  "folder": "photos", "split": "train"})
+    job = Job.objects.latest("id")
+    assert job.state == Job.State.SUCCEEDED, (job.error, job.log)
+    assert "1 photo files" in job.summary and "1 new faces stored" in job.summary and job.done == 1
+    assert Face.objects.filter(split="train", source__endswith="hopper.jpg").count() == 1
+    assert [a.action for a in ConsoleAction.objects.order_by("id")] == ["import.start", "import.start"]
