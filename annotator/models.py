@@ -610,3 +610,61 @@ class ConsoleAction(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.user}: {self.summary}"
+
+
+class Job(models.Model):
+    """A data operation run by a worker (the `jobs` queue) for the console: an import, an export, a photo
+    upload. Its state lives here, so a page reload or a worker restart loses nothing: the page polls this
+    row, and a job whose worker died is run again (annotator.jobs.services.jobs_requeue_stale)."""
+
+    class Kind(models.TextChoices):
+        AFFECTNET_IMPORT = "affectnet_import", "AffectNet folder import"
+        CSV_IMPORT = "csv_import", "AffectNet CSV + images import"
+        PHOTOS_IMPORT = "photos_import", "Photos import"
+        EXPORT_AFFECTNET = "export_affectnet", "AffectNet export"
+        PHOTO_UPLOAD = "photo_upload", "Photo upload"
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    options = models.JSONField(default=dict, blank=True, help_text="The command's options (paths relative to a DATA_ROOT)")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True, help_text="Unknown until counted")
+    log = models.TextField(blank=True, help_text="The lines the command printed (bounded)")
+    summary = models.TextField(blank=True, help_text="The command's own output (its summary lines)")
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Runs started (a worker that died starts another)")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Written every few seconds while it runs")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    result_name = models.CharField(max_length=300, blank=True, help_text="The export's zip in default storage")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"job {self.id} ({self.kind}, {self.state})"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in self.FINISHED
+
+    @property
+    def percent(self) -> int:
+        if self.state == self.State.SUCCEEDED:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, int(100 * self.done / self.total))

@@ -136,9 +136,13 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web server read while the worker writes; the timeout rides out short locks.
+    # WAL lets the web server read while the worker writes; the timeout rides out short locks. IMMEDIATE:
+    # a transaction takes the write lock when it begins, so it waits (the timeout) for another writer; a
+    # deferred one that read first and then writes fails at once ("database is locked") if another
+    # connection wrote meanwhile, as a job's heartbeat does beside its import.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+         "transaction_mode": "IMMEDIATE"}
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -364,6 +368,15 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_MODEL_QUEUE = "model"
+# The console's jobs (imports, exports, photo uploads): long, so on their own queue, beside the model's.
+CELERY_JOBS_QUEUE = "jobs"
+JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 2.0)  # a running job writes its progress this often
+# A running job whose heartbeat is older than this lost its worker: it is run again (the sweep, on worker
+# start and every JOB_SWEEP_SECONDS), at most JOB_MAX_ATTEMPTS runs in all, then failed with that reason.
+JOB_STALE_SECONDS = env_float("JOB_STALE_SECONDS", 60.0)
+JOB_SWEEP_SECONDS = env_float("JOB_SWEEP_SECONDS", 60.0)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+JOB_LOG_LINES = env_int("JOB_LOG_LINES", 1000)  # lines of a job's log kept (the first tenth and the last)
 # Suggestion worker: model tasks on their own queue (the GPU box consumes only it; each task names its
 # queue where it is defined), acknowledged after they finish (a killed worker's batch is delivered
 # again), one task prefetched at a time.
@@ -384,6 +397,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_BEAT_SCHEDULE = {
     "flags-refresh-stale": {"task": "reviews.tasks.flags_refresh_stale", "schedule": 300.0},
     "claims-delete-forgotten": {"task": "annotator.tasks.claims_delete_forgotten", "schedule": 3600.0},
+    "jobs-requeue-stale": {"task": "annotator.tasks.jobs_requeue_stale", "schedule": JOB_SWEEP_SECONDS},
 }
 # Beat's record of when each sweep last ran: under VAR_DIR, not the directory beat was started in.
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME") or str(VAR_DIR / "celerybeat-schedule")

@@ -13,8 +13,8 @@ from typing import Callable, Optional
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
-from tqdm import tqdm
 
+from annotator.common.progress import progress_bar
 from annotator.datasets.formats import answer_tables
 from annotator.domain.categories import NUM_CATEGORIES
 from annotator.models import Annotation, Face, GoldReference, Project
@@ -177,7 +177,7 @@ def answer_tables_write(
                                   row_group_rows=row_group_rows) as aw,
         answer_tables.TableWriter(folder / answer_tables.FACES_FILE, answer_tables.faces_schema(**extra),
                                   row_group_rows=row_group_rows) as fw,
-        tqdm(total=faces.count(), unit="face", disable=not progress, file=sys.stderr, desc="answers") as bar,
+        progress_bar(total=faces.count(), unit="face", disable=not progress, file=sys.stderr, desc="answers") as bar,
     ):
         for chunk in _chunks(faces, chunk_size):
             ids = [f["id"] for f in chunk]

@@ -19,9 +19,8 @@ from functools import partial
 from pathlib import Path
 from typing import Iterable, Optional
 
-from tqdm import tqdm
-
 from annotator.common.process_pool import default_workers, process_map
+from annotator.common.progress import progress_bar
 from annotator.datasets.exporting import (
     CHUNK_SIZE,
     EXPORT_ROW_FIELDS,
@@ -119,7 +118,7 @@ def _write(folder: Path, *, project, layout: str, splits, categories, progress: 
                 for category in categories:
                     (folder / IMAGEFOLDER_SPLITS[split] / class_folder(category)).mkdir(parents=True)
         bar = closing_all.enter_context(
-            tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc=f"export {layout}"))
+            progress_bar(total=total, unit="face", disable=not progress, file=sys.stderr, desc=f"export {layout}"))
         source = closing_all.enter_context(closing(with_landmarks()))
         read = closing_all.enter_context(closing(process_map(
             _with_crop, source, workers=workers or default_workers(total), chunk_size=WRITER_CHUNK)))

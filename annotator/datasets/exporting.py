@@ -25,10 +25,10 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db.models import Count
 from django.utils import timezone
-from tqdm import tqdm
 
 from annotator.common.paths import PathNotAllowed, allowed_path
 from annotator.common.process_pool import default_workers, process_map
+from annotator.common.progress import progress_bar
 from annotator.datasets.answer_export import answer_tables_write
 from annotator.datasets.formats import affectnet_csv, affectnet_npy, answer_tables
 from annotator.domain.categories import CATEGORY_NAMES, NUM_CATEGORIES
@@ -289,7 +289,7 @@ def _write(
                 handle = closing_all.enter_context(open(folder / CSV_NAMES[split], "w", newline="", encoding="utf-8"))
                 csv_writers[split] = affectnet_csv.CsvWriter(handle)
         bar = closing_all.enter_context(
-            tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export"))
+            progress_bar(total=total, unit="face", disable=not progress, file=sys.stderr, desc="export"))
         # Reading each stored crop and writing five files a face is the work; writer processes
         # do it beside this one, which streams the rows and keeps the counts and the CSV in order.
         source = closing_all.enter_context(closing(with_landmarks()))  # its database cursor too

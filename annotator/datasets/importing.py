@@ -16,10 +16,10 @@ from typing import Iterable, Iterator, Optional, Union
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from tqdm import tqdm
 
 from annotator.common.paths import PathNotAllowed, allowed_path, child_within
 from annotator.common.process_pool import default_workers, process_map
+from annotator.common.progress import progress_bar
 from annotator.datasets.formats import affectnet_csv, affectnet_npy, hf_dataset
 from annotator.domain.crops import ImageUnreadable, NotAnImage, crop_normalise, face_crop, landmarks_scale
 from annotator.domain.labels import Label
@@ -196,7 +196,7 @@ def _run(
     workers = workers or default_workers(total)
     batch_size = batch_size or settings.IMPORT_BATCH_SIZE
     batch: list[_Candidate] = []
-    with tqdm(total=total, unit="face", disable=not progress, file=sys.stderr, desc="import") as bar:
+    with progress_bar(total=total, unit="face", disable=not progress, file=sys.stderr, desc="import") as bar:
         # Reader processes also store the crops, under their own GIL: writer threads in this
         # process were starved by its database work.
         for item in process_map(_read, candidates, workers=workers, chunk_size=READER_CHUNK):

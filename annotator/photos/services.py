@@ -13,18 +13,21 @@ import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Optional
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from annotator.common.paths import PathNotAllowed, allowed_path, child_within
 from annotator.common.process_pool import process_map
+from annotator.console.services import console_action_record
 from annotator.domain.batching import chunked
 from annotator.domain.categories import CATEGORY_NAMES
 from annotator.faces.store import NewFace, faces_store
-from annotator.models import Photo, Project, Split, Suggester, Suggestion
+from annotator.jobs.services import job_create
+from annotator.models import Job, Photo, Project, Split, Suggester, Suggestion
 from annotator.photos import detection
 from annotator.suggestions.services import suggestions_store
 
@@ -69,6 +72,18 @@ class ImportSummary:
 
     def add_seconds(self, stage: str, value: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + value
+
+    def line(self, no_face_as_candidates: bool) -> str:
+        """The one-line summary import_images prints (and an upload's job shows)."""
+        rate = self.photos / self.elapsed if self.elapsed else 0.0
+        return (
+            f"{self.files} photo files ({self.detector} detector): {self.photos} read, "
+            f"{self.seen_before} seen before (skipped), "
+            f"{self.bad_count} bad; {self.faces_found} faces found, {self.faces_stored} new faces stored, "
+            f"{self.no_face_count} photos with no face"
+            + (f" ({self.no_face_candidates} stored as No-Face candidates)" if no_face_as_candidates else "")
+            + f"; {self.elapsed:.1f} s ({rate:.1f} photos/s)"
+        )
 
 
 def photo_files(folder: Path, on_bad: Callable[[str], None]) -> Iterator[Path]:
@@ -251,3 +266,30 @@ def photos_import(*, folder, workers: Optional[int] = None, detector: Optional[s
         _store_batch(batch, summary=summary, split=split, detector=detector, source_of=source_of, project=project)
     summary.elapsed = time.perf_counter() - started
     return summary
+
+
+def photos_upload_start(*, user, files, split: str, no_face_as_candidates: bool, refused, project: Project):
+    """Store uploaded files (default storage, uploads/<job id>/, under numbered names: nothing of a user's
+    file name is used in a path) and start the upload's job (annotator.photos.tasks); return the job.
+    Recorded in the console's history."""
+    stored = []
+    try:
+        with transaction.atomic():
+            job = job_create(kind=Job.Kind.PHOTO_UPLOAD, user=user, project=project, options={})
+            for number, upload in enumerate(files):
+                name = PurePosixPath(str(upload.name).replace("\\", "/")).name or "upload"
+                suffix = PurePosixPath(name).suffix.lower()[:10]
+                upload.seek(0)
+                path = default_storage.save(f"uploads/job-{job.id}/{number:06d}{suffix}", upload)
+                stored.append({"stored": path, "name": name})
+            job.options = {"files": stored, "refused": list(refused), "split": split,
+                           "no_face_as_candidates": no_face_as_candidates}
+            job.save(update_fields=["options"])
+            console_action_record(user, "upload.start", f"uploaded {len(stored)} file(s) into {project.slug}: job {job.id}",
+                                  project=project, details={"job": job.id, "files": [f["name"] for f in stored],
+                                                            "split": split})
+    except BaseException:
+        for item in stored:
+            default_storage.delete(item["stored"])
+        raise
+    return job

@@ -12,7 +12,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Iterable, Optional
+from typing import IO, Callable, Iterable, Optional
 
 from django.conf import settings
 
@@ -123,11 +123,13 @@ def uploads_unpack(*, files: Iterable, folder: Path, refused: Iterable[str] = ()
 
 
 def photos_upload(*, files: Iterable, split: str = Split.UNASSIGNED, no_face_as_candidates: bool = False,
-                  workers: int = 1, refused: Iterable[str] = (), project: Optional[Project] = None) -> ImportSummary:
+                  workers: int = 1, refused: Iterable[str] = (), project: Optional[Project] = None,
+                  progress: Optional[Callable[[int], None]] = None) -> ImportSummary:
     """Import uploaded photos and zips into the project (default: the default project); return the
     summary, sources named "upload:<name>".
 
     refused: messages about files dropped while the request was read; they are listed with the bad files.
+    progress(n) is called as photos finish (the upload's job counts them).
     """
     folder = Path(settings.VAR_DIR) / "uploads" / uuid.uuid4().hex
     folder.mkdir(parents=True)
@@ -139,7 +141,7 @@ def photos_upload(*, files: Iterable, split: str = Split.UNASSIGNED, no_face_as_
 
         summary = photos_import(folder=folder, trusted_folder=True, workers=workers, split=split,
                                 no_face_as_candidates=no_face_as_candidates, source_of=display,
-                                project=project)
+                                project=project, progress=progress)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     bad = list(unpacked.bad)

@@ -3,11 +3,11 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from annotator.models import Project, Split
-from annotator.photos.upload import photos_upload
+from annotator.photos.services import photos_upload_start
 from annotator.photos.upload_limits import LimitedUploadHandler, request_too_large, short_size
 from annotator.projects.selectors import project_named
 from annotator.web import roles
@@ -78,26 +78,27 @@ def photo_upload(request):
 
 @csrf_protect
 def _photo_upload(request, limiter):
-    """Show the upload form; on POST, import the photos and show what happened to each."""
-    summary = None
+    """Show the upload form; on POST, store the files and start a job that imports them (its page shows
+    what happened to each), so the request returns at once whatever the upload's size."""
     if request.method == "POST":
         form = PhotoUploadForm(request.POST, request.FILES, files_refused=bool(limiter.refused))
     else:
         form = PhotoUploadForm()
     if request.method == "POST" and form.is_valid():
-        summary = photos_upload(files=form.cleaned_data["files"], split=form.cleaned_data["split"],
-                                no_face_as_candidates=form.cleaned_data["no_face_as_candidates"],
-                                refused=limiter.refused, project=form.chosen_project())
-        form = PhotoUploadForm()
-    return _page(request, form, summary=summary)
+        job = photos_upload_start(
+            user=request.user, files=form.cleaned_data["files"], split=form.cleaned_data["split"],
+            no_face_as_candidates=form.cleaned_data["no_face_as_candidates"], refused=limiter.refused,
+            project=form.chosen_project())
+        return redirect("console:job", job_id=job.id)
+    return _page(request, form)
 
 
 def _too_large(request, message):
     return _page(request, PhotoUploadForm(), error=message, status=413)
 
 
-def _page(request, form, *, summary=None, error=None, status=200):
+def _page(request, form, *, error=None, status=200):
     limits = {"max_file": short_size(settings.PHOTO_UPLOAD_MAX_BYTES),
               "max_request": short_size(settings.PHOTO_UPLOAD_MAX_REQUEST_BYTES)}
-    return render(request, "photos/upload.html", {"form": form, "summary": summary, "error": error, **limits},
+    return render(request, "photos/upload.html", {"form": form, "error": error, **limits},
                   status=status)

@@ -19,6 +19,7 @@ from annotator.domain.crops import photo_decode
 from annotator.models import Face, Photo
 from annotator.photos import detection
 from annotator.photos.services import photos_import
+from tests.console.jobs_helpers import jobs_inline  # noqa: F401  (fixture)
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 KNOWN = json.loads((PHOTOS / "faces.json").read_text())["photos"]
@@ -100,7 +101,7 @@ def test_faces_score_counts_found_missed_and_junk():
 
 
 @pytest.mark.django_db
-def test_import_images_and_the_upload_page_use_the_default_detector(data_root, client, admin_user_role, tmp_path,
+def test_import_images_and_the_upload_page_use_the_default_detector(jobs_inline, data_root, client, admin_user_role, tmp_path,
                                                                     settings, capsys):
     settings.VAR_DIR = tmp_path / "var"
     shutil.copy(PHOTOS / "obama_edge_right.jpg", data_root)  # Haar finds no face here, the DNN one
@@ -111,8 +112,8 @@ def test_import_images_and_the_upload_page_use_the_default_detector(data_root, c
 
     client.force_login(admin_user_role)
     with open(PHOTOS / "obama_edge_left.jpg", "rb") as f:
-        page = client.post("/photos/upload/", {"files": [f], "split": "unassigned"}).content.decode()
-    assert '<span id="import-detector">dnn</span>' in page and "detector-warning" not in page
+        page = jobs_inline(client, "/photos/upload/", {"files": [f], "split": "unassigned"}).content.decode()
+    assert "(dnn detector)" in page and "warning:" not in page
     photo = Photo.objects.get(source="upload:obama_edge_left.jpg")
     assert (photo.detector, photo.face_count) == (detection.DNN, 1)
     assert Face.objects.count() == 2

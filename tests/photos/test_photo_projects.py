@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from annotator.models import Face, Photo, Project
 from annotator.projects.services import project_create
+from tests.console.jobs_helpers import jobs_inline  # noqa: F401  (fixture)
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 URL = "/photos/upload/"
@@ -59,25 +60,25 @@ def photo():
 
 
 @pytest.mark.django_db
-def test_with_one_project_the_upload_page_asks_nothing_and_ignores_a_project_sent(client, admin_user_role,
+def test_with_one_project_the_upload_page_asks_nothing_and_ignores_a_project_sent(jobs_inline, client, admin_user_role,
                                                                                    upload_dirs):
     client.force_login(admin_user_role)
     page = client.get(URL).content.decode()
     assert 'name="project"' not in page
-    response = client.post(URL, {"files": [photo()], "split": "unassigned", "project": "whatever"})
+    response = jobs_inline(client, URL, {"files": [photo()], "split": "unassigned", "project": "whatever"})
     assert response.status_code == 200 and Face.objects.get().project == Project.objects.default()
 
 
-def test_with_two_projects_the_admin_chooses_and_the_server_checks_the_choice(client, admin_user_role, pilot,
+def test_with_two_projects_the_admin_chooses_and_the_server_checks_the_choice(jobs_inline, client, admin_user_role, pilot,
                                                                              upload_dirs):
     client.force_login(admin_user_role)
     page = client.get(URL).content.decode()
     assert 'name="project"' in page and 'value="pilot"' in page and 'value="default"' in page
-    refused = client.post(URL, {"files": [photo()], "split": "unassigned"})
+    refused = jobs_inline(client, URL, {"files": [photo()], "split": "unassigned"})
     assert refused.status_code == 200 and "This field is required" in refused.content.decode()
-    refused = client.post(URL, {"files": [photo()], "split": "unassigned", "project": "nope"})
+    refused = jobs_inline(client, URL, {"files": [photo()], "split": "unassigned", "project": "nope"})
     assert "Select a valid choice" in refused.content.decode()
     assert not Face.objects.exists()
-    response = client.post(URL, {"files": [photo()], "split": "unassigned", "project": "pilot"})
+    response = jobs_inline(client, URL, {"files": [photo()], "split": "unassigned", "project": "pilot"})
     assert response.status_code == 200
     assert list(Face.objects.values_list("project__slug", flat=True)) == ["pilot"]

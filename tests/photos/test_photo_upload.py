@@ -5,10 +5,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from annotator.models import Face, Suggestion
+from annotator.models import ConsoleAction, Face, Job, Suggestion
 from tests.conftest import browser_login
+from tests.console.jobs_helpers import job_page_finished, jobs_inline, jobs_worker  # noqa: F401  (fixtures)
+from tests.suggestions.test_worker import redis_broker  # noqa: F401  (fixture)
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 URL = "/photos/upload/"
@@ -45,7 +48,7 @@ def test_only_admins_may_upload(client, annotator_user, reviewer_user, upload_di
 
 
 @pytest.mark.django_db
-def test_zip_and_photos_become_faces_and_bad_members_are_named(client, admin_user_role, upload_dirs, settings,
+def test_zip_and_photos_become_faces_and_bad_members_are_named(jobs_inline, client, admin_user_role, upload_dirs, settings,
                                                                tmp_path):
     settings.PHOTO_ZIP_MAX_MEMBER_BYTES = 80_000
     escape_target = tmp_path / "evil.jpg"
@@ -59,7 +62,7 @@ def test_zip_and_photos_become_faces_and_bad_members_are_named(client, admin_use
         ("people/notes.txt", b"ignored: not a photo"),
     ])
     client.force_login(admin_user_role)
-    response = client.post(URL, {
+    response = jobs_inline(client, URL, {
         "files": [
             SimpleUploadedFile("batch.zip", archive, "application/zip"),
             SimpleUploadedFile("../hopper.jpg", (PHOTOS / "grace_hopper.jpg").read_bytes(), "image/jpeg"),
@@ -84,25 +87,28 @@ def test_zip_and_photos_become_faces_and_bad_members_are_named(client, admin_use
     assert Suggestion.objects.get(face=candidate).category == 10
     assert Face.objects.count() == 4
     assert list(upload_dirs.iterdir()) == []  # the temporary folder is gone
+    job = Job.objects.get()  # the upload's job; its stored files are deleted once it ended
+    assert len(job.options["files"]) == 3 and not any(default_storage.exists(f["stored"]) for f in job.options["files"])
+    assert job.state == Job.State.FAILED and "file(s) skipped as bad input" in job.error  # as import_images
+    assert ConsoleAction.objects.get().details["job"] == job.id  # the upload is in the console's history
 
 
 @pytest.mark.django_db
-def test_a_file_that_is_not_a_zip_is_named(client, admin_user_role, upload_dirs):
+def test_a_file_that_is_not_a_zip_is_named(jobs_inline, client, admin_user_role, upload_dirs):
     client.force_login(admin_user_role)
-    response = client.post(URL, {"files": [SimpleUploadedFile("fake.zip", b"not a zip")], "split": "unassigned"})
+    response = jobs_inline(client, URL, {"files": [SimpleUploadedFile("fake.zip", b"not a zip")], "split": "unassigned"})
     assert "fake.zip: not a readable zip archive" in response.content.decode()
     assert Face.objects.count() == 0
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_upload_page_in_a_browser(page, live_server, admin_user_role, upload_dirs, artifacts_dir):
+def test_upload_page_in_a_browser(page, live_server, admin_user_role, upload_dirs, artifacts_dir, jobs_worker):
     browser_login(page, live_server, admin_user_role, next_path=URL)
     assert page.url.endswith(URL)
     page.set_input_files("input[name=files]", [str(PHOTOS / "two_faces.jpg"), str(PHOTOS / "coffee.jpg")])
-    page.click("#import-button")
-    page.wait_for_selector("#import-summary")
-    text = page.inner_text("#import-summary")
+    page.click("#import-button")  # the files are stored, and their job's page shows how it goes
+    text = job_page_finished(page)
     assert "2 new faces stored" in text.replace("\n", " ") and "upload:coffee.jpg" in text
     page.screenshot(path=str(artifacts_dir / "photo_upload.png"), full_page=True)
     assert Face.objects.filter(source="upload:two_faces.jpg").count() == 2
@@ -110,7 +116,8 @@ def test_upload_page_in_a_browser(page, live_server, admin_user_role, upload_dir
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_photos_dropped_on_the_page_are_imported(page, live_server, admin_user_role, upload_dirs, artifacts_dir):
+def test_photos_dropped_on_the_page_are_imported(page, live_server, admin_user_role, upload_dirs, artifacts_dir,
+                                                 jobs_worker):
     """Drag and drop: files dropped on the drop zone go into the form, are named, and are imported."""
     import base64
 
@@ -131,8 +138,7 @@ def test_photos_dropped_on_the_page_are_imported(page, live_server, admin_user_r
     # the file input is drawn by the drop zone, in the dark theme (not the browser's white button)
     assert page.locator("#drop-zone").evaluate("n => getComputedStyle(n).backgroundColor") != "rgb(255, 255, 255)"
     page.click("#import-button")
-    page.wait_for_selector("#import-summary")
-    text = page.inner_text("#import-summary").replace("\n", " ")
-    assert "2 photos read" in text and "2 new faces stored" in text
+    text = job_page_finished(page).replace("\n", " ")
+    assert "2 read" in text and "2 new faces stored" in text
     page.screenshot(path=str(artifacts_dir / "photo_upload_dropped.png"), full_page=True)
     assert Face.objects.filter(source="upload:two_faces.jpg").count() == 2

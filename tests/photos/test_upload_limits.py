@@ -19,6 +19,7 @@ from django.test.client import encode_multipart
 from annotator.faces.store import NewFace, faces_store
 from annotator.models import Face
 from tests.conftest import make_user
+from tests.console.jobs_helpers import jobs_inline  # noqa: F401  (fixture)
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 URL = "/photos/upload/"
@@ -80,7 +81,7 @@ def uploads_left(upload_dirs):
 
 
 @pytest.mark.django_db
-def test_content_length_over_the_request_limit_is_refused_before_the_body_is_read(
+def test_content_length_over_the_request_limit_is_refused_before_the_body_is_read(jobs_inline,
     client, admin_user_role, upload_dirs, stored_face, settings, tmp_path
 ):
     settings.PHOTO_UPLOAD_MAX_REQUEST_BYTES = 100_000
@@ -89,7 +90,7 @@ def test_content_length_over_the_request_limit_is_refused_before_the_body_is_rea
     assert len(data) > 100_000
     stream = CountingBody(data)
     client.force_login(admin_user_role)
-    response = client.post(URL, data, content_type=CONTENT_TYPE, **{"wsgi.input": stream})
+    response = jobs_inline(client, URL, data, content_type=CONTENT_TYPE, **{"wsgi.input": stream})
 
     assert response.status_code == 413
     page = response.content.decode()
@@ -102,7 +103,7 @@ def test_content_length_over_the_request_limit_is_refused_before_the_body_is_rea
     assert uploads_left(upload_dirs) == []
 
     # Under the limit, the same page imports as before.
-    response = client.post(URL, body([("grace_hopper.jpg", photo("grace_hopper.jpg"))]), content_type=CONTENT_TYPE)
+    response = jobs_inline(client, URL, body([("grace_hopper.jpg", photo("grace_hopper.jpg"))]), content_type=CONTENT_TYPE)
     assert response.status_code == 200 and Face.objects.filter(source="upload:grace_hopper.jpg").count() == 1
 
 
@@ -120,7 +121,7 @@ def spool_peak(folder: Path, stop: threading.Event, peak: list):
 
 
 @pytest.mark.django_db
-def test_a_file_over_the_per_file_limit_is_dropped_as_it_is_read_and_named(
+def test_a_file_over_the_per_file_limit_is_dropped_as_it_is_read_and_named(jobs_inline,
     client, admin_user_role, upload_dirs, stored_face, settings
 ):
     settings.PHOTO_UPLOAD_MAX_BYTES = 100_000
@@ -130,7 +131,7 @@ def test_a_file_over_the_per_file_limit_is_dropped_as_it_is_read_and_named(
     sampler = threading.Thread(target=spool_peak, args=(Path(settings.FILE_UPLOAD_TEMP_DIR), stop, peak))
     sampler.start()
     try:
-        response = client.post(URL, body([("big.jpg", big), ("grace_hopper.jpg", photo("grace_hopper.jpg"))]),
+        response = jobs_inline(client, URL, body([("big.jpg", big), ("grace_hopper.jpg", photo("grace_hopper.jpg"))]),
                                content_type=CONTENT_TYPE)
     finally:
         stop.set()
@@ -149,27 +150,27 @@ def test_a_file_over_the_per_file_limit_is_dropped_as_it_is_read_and_named(
 
 
 @pytest.mark.django_db
-def test_every_file_over_the_limit_gives_the_summary_not_a_form_error(client, admin_user_role, upload_dirs, settings):
+def test_every_file_over_the_limit_gives_the_summary_not_a_form_error(jobs_inline, client, admin_user_role, upload_dirs, settings):
     settings.PHOTO_UPLOAD_MAX_BYTES = 50_000
     client.force_login(admin_user_role)
-    response = client.post(URL, body([("astronaut.jpg", photo("astronaut.jpg"))]), content_type=CONTENT_TYPE)
+    response = jobs_inline(client, URL, body([("astronaut.jpg", photo("astronaut.jpg"))]), content_type=CONTENT_TYPE)
     assert response.status_code == 200
     page = response.content.decode()
     assert "astronaut.jpg: more than PHOTO_UPLOAD_MAX_BYTES (50000 bytes (48.83 KiB))" in page
-    assert 'id="import-summary"' in page and "This field is required" not in page
+    assert 'id="job-summary"' in page and "This field is required" not in page
     assert Face.objects.count() == 0
 
 
 @pytest.mark.django_db
-def test_the_upload_still_checks_csrf(admin_user_role, upload_dirs):
+def test_the_upload_still_checks_csrf(jobs_inline, admin_user_role, upload_dirs):
     """The view that sets the upload handlers is csrf_exempt; its inner view must check CSRF itself."""
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user_role)
     data = body([("grace_hopper.jpg", photo("grace_hopper.jpg"))])
-    assert client.post(URL, data, content_type=CONTENT_TYPE).status_code == 403
+    assert jobs_inline(client, URL, data, content_type=CONTENT_TYPE).status_code == 403
     assert Face.objects.count() == 0
     token = client.get(URL).cookies["csrftoken"].value
-    response = client.post(URL, body([("grace_hopper.jpg", photo("grace_hopper.jpg"))], csrfmiddlewaretoken=token),
+    response = jobs_inline(client, URL, body([("grace_hopper.jpg", photo("grace_hopper.jpg"))], csrfmiddlewaretoken=token),
                            content_type=CONTENT_TYPE)
     assert response.status_code == 200 and Face.objects.filter(source="upload:grace_hopper.jpg").count() == 1
 

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 from annotator.console.services import console_action_record
 from annotator.faces.store import NewFace, faces_store
 from annotator.guidelines.services import guideline_save
-from annotator.models import Annotation, AnnotatorStanding, Claim, Face, Photo, Project, Suggester, Suggestion
+from annotator.models import Annotation, AnnotatorStanding, Claim, Face, Job, Photo, Project, Suggester, Suggestion
 from annotator.projects.services import project_policy_update
 from reviews.models import Decision, Flag, GoldItem
 from tests.affectnet_helpers import jpeg
@@ -64,7 +64,17 @@ ACCESS = {
     "review-api-history": ADMIN,
     "review-api-gold": ADMIN,
     "review-api-gold-delete": ADMIN,
+    # The lead's console: admins only, every page, endpoint and action.
     "console:home": ADMIN,
+    "console:jobs": ADMIN,
+    "console:jobs-status": ADMIN,
+    "console:job-import": ADMIN,
+    "console:job-export": ADMIN,
+    "console:job": ADMIN,
+    "console:job-status": ADMIN,
+    "console:job-cancel": ADMIN,
+    "console:job-download": ADMIN,
+    "console:folders": ADMIN,
     "console-splits": ADMIN,
     "review-spot-checks": ADMIN,
 }
@@ -75,25 +85,25 @@ ADMIN_SITE_NOBODY = {"admin/annotator/photo/add/", "admin/annotator/annotatorsta
                      "admin/annotator/consoleaction/add/",
                      "admin/axes/accessattempt/add/", "admin/axes/accesslog/add/",
                      "admin/axes/accessfailurelog/add/", "admin/autocomplete/"}
-# Guideline versions are never deleted: answers record the version they were given under.
-# Read-only records (the console's history): admins may look, nobody may change them.
+# Guideline versions are never deleted: answers record the version they were given under. The console's
+# history is read-only in the admin: nobody adds or deletes a record, and its change page only shows one.
+ADMIN_SITE_NOBODY_PATTERN = re.compile(r"admin/annotator/(guideline/\d+/delete|consoleaction/(add|\d+/delete))/\Z")
 ADMIN_SITE_READ_ONLY_PATTERN = re.compile(r"admin/annotator/consoleaction/\d+/change/\Z")
-ADMIN_SITE_NOBODY_PATTERN = re.compile(r"admin/annotator/(guideline|consoleaction)/\d+/delete/\Z")
 TABLES = ["annotator_face", "annotator_annotation", "annotator_claim", "annotator_suggestion", "annotator_suggester",
-          "annotator_photo", "annotator_consoleaction", "annotator_guideline", "annotator_guidelinereading", "annotator_annotatorstanding",
+          "annotator_photo", "annotator_guideline", "annotator_guidelinereading", "annotator_annotatorstanding",
           "reviews_flag", "reviews_decision", "reviews_golditem", "annotator_reviewerrequest", "auth_user", "auth_group",
-          "authtoken_token", "axes_accessattempt"]
+          "authtoken_token", "axes_accessattempt", "annotator_job", "annotator_consoleaction"]
 
 
 def patterns(resolvers=None, prefix="", namespace=""):
-    """Yield (route, name) of every URL pattern, the admin's included; a name in a namespace other than
-    the admin's is given as `namespace:name` (the console's `home` is not the site's)."""
+    """Yield (route, name) of every URL pattern, the admin's included; a name in a namespace (the
+    console's) as "console:home"."""
     for p in get_resolver().url_patterns if resolvers is None else resolvers:
         if isinstance(p, URLResolver):
-            inner = p.namespace if p.namespace and p.namespace != "admin" else namespace
+            inner = f"{p.namespace}:" if p.namespace and p.namespace != "admin" else namespace
             yield from patterns(p.url_patterns, prefix + str(p.pattern), inner)
         else:
-            yield prefix + str(p.pattern), (f"{namespace}:{p.name}" if namespace and p.name else p.name)
+            yield prefix + str(p.pattern), (namespace + p.name if p.name else p.name)
 
 
 @pytest.fixture
@@ -128,7 +138,10 @@ def world(data_root):
     AccessAttempt.objects.create(username="plain", ip_address="192.0.2.1", failures_since_start=1)
     AccessLog.objects.create(username="ann", ip_address="192.0.2.2")
     AccessFailureLog.objects.create(username="plain", ip_address="192.0.2.1")
-    return {"people": people, "face": face, "answer": answer, "suggestion": suggestion, "decision": decision}
+    console_action_record(people["admin"], "job.cancel", "cancelled a job")  # the console's history (admin pages)
+    job = Job.objects.create(kind=Job.Kind.EXPORT_AFFECTNET, options={})
+    return {"people": people, "face": face, "answer": answer, "suggestion": suggestion, "decision": decision,
+            "job": job}
 
 
 def concrete(route, name, world):
@@ -148,6 +161,7 @@ def concrete(route, name, world):
                         f"{ContentType.objects.get_for_model(Face).pk}/{face.pk}")
     path = path.replace("auth/user/<id>/", f"auth/user/{world['people']['annotator'].pk}/")
     path = path.replace("<id:user_id>", str(world["people"]["annotator"].pk))
+    path = path.replace("<id:job_id>", str(world["job"].pk))
     if name == "app_list":
         path = "admin/annotator/"
     if path == "admin/(?P<url>.*)$":
@@ -211,8 +225,8 @@ def test_every_url_lets_in_exactly_its_roles(world, role):
             status = response.status_code
             if status >= 500:
                 problems.append(f"{method.upper()} {path}: {status}")
-            elif (allowed and refused(response) and not (name == "home" and role == "no role")
-                  and not (method != "get" and ADMIN_SITE_READ_ONLY_PATTERN.match(path[1:]))):
+            elif allowed and refused(response) and not (name == "home" and role == "no role") and not (
+                    method != "get" and ADMIN_SITE_READ_ONLY_PATTERN.match(path[1:])):
                 problems.append(f"{method.upper()} {path}: {role} refused ({status} {response.get('Location', '')})")
             elif not allowed and not (refused(response) or (method != "get" and status == 405)):
                 problems.append(f"{method.upper()} {path}: {role} let in ({status})")

@@ -3,9 +3,9 @@ from concurrent.futures.process import BrokenProcessPool
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from annotator.common.paths import PathNotAllowed
+from annotator.common.progress import progress_bar
 from annotator.management.commands._io_common import add_project_option, command_project
 from annotator.models import Split
 from annotator.photos.detection import DETECTORS, DetectorUnavailable
@@ -35,12 +35,12 @@ class Command(BaseCommand):
     def handle(self, *args, folder, no_face_as_candidates, split, workers, detector, batch_size, no_progress,
                project="", **options):
         project = command_project(project)
-        bar = tqdm(unit="photo", desc="photos", disable=no_progress or options["verbosity"] == 0)
+        bar = progress_bar(unit="photo", desc="photos", disable=no_progress or options["verbosity"] == 0)
         suffix = " (stored as a No-Face candidate)" if no_face_as_candidates else ""
 
         def report(kind, text):
             # Printed as it happens (above the bar), so a long run's problems show at once.
-            with tqdm.external_write_mode():
+            with progress_bar.external_write_mode():
                 if kind in ("bad", "warning"):
                     self.stderr.write(f"{kind}: {text}")
                 else:
@@ -59,14 +59,6 @@ class Command(BaseCommand):
             ) from None
         finally:
             bar.close()
-        rate = summary.photos / summary.elapsed if summary.elapsed else 0.0
-        self.stdout.write(
-            f"{summary.files} photo files ({summary.detector} detector): {summary.photos} read, "
-            f"{summary.seen_before} seen before (skipped), "
-            f"{summary.bad_count} bad; {summary.faces_found} faces found, {summary.faces_stored} new faces stored, "
-            f"{summary.no_face_count} photos with no face"
-            + (f" ({summary.no_face_candidates} stored as No-Face candidates)" if no_face_as_candidates else "")
-            + f"; {summary.elapsed:.1f} s ({rate:.1f} photos/s)"
-        )
+        self.stdout.write(summary.line(no_face_as_candidates))
         if summary.bad_count:
             raise CommandError(f"{summary.bad_count} file(s) skipped as bad input (listed above); the rest was imported")

@@ -79,7 +79,7 @@ class Command(BaseCommand):
                 (settings.BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
         broker = settings.REDIS_URL or f"filesystem ({settings.BROKER_DIR})"
         worker_cmd = [sys.executable, "-m", "celery", "-A", "annotator", "worker", "--loglevel", "INFO",
-                      "-Q", f"{settings.CELERY_MODEL_QUEUE},{settings.CELERY_TASK_DEFAULT_QUEUE}",
+                      "-Q", f"{settings.CELERY_MODEL_QUEUE},{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_JOBS_QUEUE}",
                       "--concurrency", "1", "--hostname", "quickstart@%h",
                       # -B: the periodic sweeps (stale flags, forgotten claims) run in the demo too.
                       "-B", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]
