@@ -80,7 +80,7 @@ def worker_queues(tokens: tuple) -> set:
 def test_the_readme_parser_finds_the_worker_commands():
     commands = readme_commands((ROOT / "README.md").read_text())
     assert ("celery", "-A", "annotator", "beat") in commands
-    assert ("celery", "-A", "annotator", "worker", "-Q", "model,default", "--concurrency", "1") in commands
+    assert ("celery", "-A", "annotator", "worker", "-Q", "model,default,jobs", "--concurrency", "1") in commands
     # Assignments before the command and comments after it are not part of it.
     assert not any(c[0].startswith("REDIS_URL=") or "#" in c for c in commands)
 
