@@ -69,7 +69,7 @@ def test_spot_checks_reach_the_review_queue_and_a_decision_settles_them(agreed, 
     plan = spot_check_plan(project(), count=4, seed=1)
     flags = spot_checks_add(plan, user=admin_user_role)
     assert sorted(f.face_id for f in flags) == list(plan.face_ids)
-    queued = {row["face_id"] for row in review_queue(scope=None, filters=selectors.QueueFilters(reason="spot_check"))}
+    queued = {row["face_id"] for row in review_queue(scope=None, filters=selectors.QueueFilters(reason="spot_check"))["rows"]}
     assert queued == set(plan.face_ids)
     face = Face.objects.get(pk=plan.face_ids[0])
     # In review, like any flag: the agreed label is held back until a reviewer decides.
