@@ -51,6 +51,10 @@ def command_call(job: Job) -> tuple[str, list, dict]:
             **common, "categories": options.get("categories") or None, "split": options.get("splits") or None,
             "csv": bool(options.get("csv")), "answers": bool(options.get("answers")),
             "names": bool(options.get("names")), "force": bool(options.get("force"))}
+    if kind == Job.Kind.ASSIGN_SPLITS:  # the plan the lead previewed, refused if the faces changed since
+        return "assign_splits", [], {
+            "project": common["project"], "shares": options["shares"], "faces": options["faces"],
+            "seed": int(options["seed"]), "expect_digest": options["digest"], "by": options.get("by") or None}
     raise ValueError(f"job {job.id}: kind {kind!r} is not run by a command")
 
 
