@@ -51,7 +51,9 @@ def test_preview_then_apply_as_a_job(client, faces, admin_user_role, jobs_inline
     job.refresh_from_db()
     assert job.state == Job.State.SUCCEEDED, job.error
     assert "applied: 200 faces changed split" in job.summary and "largest share error" in job.log
-    assert "$ manage.py assign_splits" in job.log and f"plan digest: {digest}" in job.log
+    assert (f"$ manage.py assign_splits --project {job.project.slug} --shares train=0.9,val=0.1 --faces unassigned "
+            f"--seed 0 --expect-digest {digest} --by {admin_user_role.username}") in job.log
+    assert f"plan digest: {digest}" in job.log
     assert Face.objects.filter(split="val").count() == 20 and Face.objects.filter(split="train").count() == 180
     # The history: the start (naming the job) and, once, what was written (by whom).
     start, assigned = ConsoleAction.objects.order_by("id")
