@@ -614,7 +614,7 @@ class ConsoleAction(models.Model):
 
 class Job(models.Model):
     """A data operation run by a worker (the `jobs` queue) for the console: an import, an export, a photo
-    upload. Its state lives here, so a page reload or a worker restart loses nothing: the page polls this
+    upload, a split assignment. Its state lives here, so a page reload or a worker restart loses nothing: the page polls this
     row, and a job whose worker died is run again (annotator.jobs.services.jobs_requeue_stale)."""
 
     class Kind(models.TextChoices):
@@ -623,6 +623,7 @@ class Job(models.Model):
         PHOTOS_IMPORT = "photos_import", "Photos import"
         EXPORT_AFFECTNET = "export_affectnet", "AffectNet export"
         PHOTO_UPLOAD = "photo_upload", "Photo upload"
+        ASSIGN_SPLITS = "assign_splits", "Split assignment"
 
     class State(models.TextChoices):
         QUEUED = "queued"

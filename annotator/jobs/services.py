@@ -6,7 +6,8 @@ delivers an unacknowledged one again after the visibility timeout, acks_late) fi
 fresh heartbeat, or finished, and does nothing. A job whose heartbeat stopped (its worker was killed) is
 run again, since every kind is safe to redo: imports skip the faces they stored before, an export writes
 beside its destination and replaces it only at the end, an upload keeps its files in storage until the job
-ends. After JOB_MAX_ATTEMPTS runs it is failed, with that reason.
+ends, a split assignment writes in one transaction and plans again (a run after one that committed finds
+its preview stale, or nothing left to change). After JOB_MAX_ATTEMPTS runs it is failed, with that reason.
 """
 import logging
 from datetime import timedelta

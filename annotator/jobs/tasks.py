@@ -51,6 +51,10 @@ def command_call(job: Job) -> tuple[str, list, dict]:
             **common, "categories": options.get("categories") or None, "split": options.get("splits") or None,
             "csv": bool(options.get("csv")), "answers": bool(options.get("answers")),
             "names": bool(options.get("names")), "force": bool(options.get("force"))}
+    if kind == Job.Kind.ASSIGN_SPLITS:  # the plan the lead previewed, refused if the faces changed since
+        return "assign_splits", [], {
+            "project": common["project"], "shares": options["shares"], "faces": options["faces"],
+            "seed": int(options["seed"]), "expect_digest": options["digest"], "by": options.get("by") or None}
     raise ValueError(f"job {job.id}: kind {kind!r} is not run by a command")
 
 
@@ -98,9 +102,23 @@ def job_execute(job_id: int, body) -> None:
         run.finish(Job.State.SUCCEEDED, **fields)
 
 
+def command_line(name: str, args: list, options: dict) -> str:
+    """The command as typed on a terminal, for the job's log (the options given, flags without a value)."""
+    words = ["manage.py", name, *map(str, args)]
+    for key, value in options.items():
+        if value is None or value is False or value == "" or value == []:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        else:
+            words += [flag, *map(str, value if isinstance(value, list | tuple) else [value])]
+    return "$ " + " ".join(words)
+
+
 def _command_body(job: Job, run: JobRun) -> dict:
     name, args, options = command_call(job)
-    run.stderr.write(f"$ manage.py {name} {' '.join(args)}\n")
+    run.stderr.write(command_line(name, args, options) + "\n")
     call_command(name, *args, **options, stdout=run.stdout, stderr=run.stderr)
     if job.kind == Job.Kind.EXPORT_AFFECTNET:
         return {"result_name": export_zip(job, run, Path(args[0]))}

@@ -4,7 +4,8 @@ from django.db import connection, transaction
 
 from annotator.console.services import console_action_record
 from annotator.domain.errors import CONFLICT, DomainError
-from annotator.models import Face, Project
+from annotator.jobs.services import job_create
+from annotator.models import Face, Job, Project
 from annotator.splits.selectors import SPLITS, SplitPlan, split_plan
 
 # Ids per UPDATE: well under SQLite's 32,766 parameters, and few statements at a million faces.
@@ -64,3 +65,20 @@ def splits_apply(plan: SplitPlan, *, user=None, expected_digest: str | None = No
         summary = plan.summary()
         console_action_record(user, "splits.assign", plan_words(plan), project=plan.project, details=summary)
     return summary
+
+
+def splits_apply_start(plan: SplitPlan, *, user) -> Job:
+    """Start a console job that applies the previewed plan (manage.py assign_splits ... --expect-digest): it
+    plans again when it runs and fails, writing nothing, if the faces changed since. The history gets the
+    start here and, from splits_apply, what was written (or nothing, if the job fails)."""
+    options = {"shares": ",".join(f"{name}={share!r}" for name, share in plan.shares.items()),
+               "faces": plan.faces, "seed": plan.seed, "digest": plan.digest,
+               "by": user.get_username() if user and user.is_authenticated else ""}
+    with transaction.atomic():
+        job = job_create(kind=Job.Kind.ASSIGN_SPLITS, options=options, user=user, project=plan.project)
+        console_action_record(user, "splits.start",
+                              f"started job {job.id}: assign the previewed splits {'/'.join(SPLITS)} "
+                              f"{'/'.join(_percent(plan.shares[s]) for s in SPLITS)} (seed {plan.seed}) to "
+                              f"{plan.total:,} {'unassigned ' if plan.faces == 'unassigned' else ''}faces",
+                              project=plan.project, details={"job": job.id, "kind": job.kind, "options": options})
+    return job

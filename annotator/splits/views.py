@@ -1,14 +1,14 @@
-"""The console's splits page (admins only): the form, its preview (nothing changes), and applying it."""
+"""The console's splits page (admins only): the form, its preview (nothing changes), and applying it as a
+console job (at a million faces applying outlasts any web request)."""
 from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.urls import reverse
 
 from annotator.console.views import admin_required
 from annotator.domain.errors import DomainError
 from annotator.models import Project
 from annotator.splits.selectors import FACE_SETS, FACES_UNASSIGNED, SPLITS, split_plan
-from annotator.splits.services import PlanChanged, splits_apply
+from annotator.splits.services import PlanChanged, splits_apply_start
 
 
 class SplitsForm(forms.Form):
@@ -33,7 +33,8 @@ class SplitsForm(forms.Form):
 @admin_required
 def splits_page(request):
     """GET: the form. POST action=preview: the counts per split and per category (nothing changes).
-    POST action=apply: the previewed plan written, if the faces did not change since (else the new preview)."""
+    POST action=apply: a job that writes the previewed plan (its page next), if the faces did not change since
+    (else the new preview); the job checks it again when it runs, and fails if they changed meanwhile."""
     if request.method != "POST":
         project = Project.objects.filter(slug=request.GET.get("project", "")).first()
         form = SplitsForm(initial={"project": project.slug} if project else None)
@@ -47,11 +48,8 @@ def splits_page(request):
         if request.POST.get("action") == "apply" and data["digest"]:
             if data["digest"] != plan.digest:
                 raise PlanChanged("the faces changed since the preview; look at the new preview and apply it")
-            summary = splits_apply(plan, user=request.user, expected_digest=data["digest"])
-            messages.success(request, f"Splits assigned in {data['project'].name}: "
-                             + ", ".join(f"{n} {c:,}" for n, c in summary["counts"].items())
-                             + f" ({summary['changed']:,} faces changed split).")
-            return redirect(reverse("console:home"))
+            job = splits_apply_start(plan, user=request.user)
+            return redirect("console:job", job_id=job.id)
     except PlanChanged as error:
         messages.warning(request, error.message)
         plan = split_plan(data["project"], form.shares(), faces=data["faces"], seed=data["seed"])

@@ -1,14 +1,17 @@
-"""The console's bulk pages in Chromium, as the lead uses them: splits (preview, then apply: the counts
-shown, the faces moved, the history kept) and a spot check reaching the review queue."""
+"""The console's bulk pages in Chromium, as the lead uses them: splits (preview, then apply: a job that a
+real worker on the jobs queue runs, its page reaching succeeded, the faces moved, the history kept) and a
+spot check reaching the review queue."""
 import pytest
 from django.contrib.auth.models import Group
 
-from annotator.models import ConsoleAction, Face, Project
+from annotator.models import ConsoleAction, Face, Job, Project
 from annotator.web.roles import ROLES
 from reviews.models import Flag
 from tests.conftest import browser_login, make_user
+from tests.console.jobs_helpers import job_page_finished, jobs_worker  # noqa: F401  (fixture)
 from tests.console.split_helpers import bulk_faces
 from tests.review_factories import answer, make_face
+from tests.suggestions.test_worker import redis_broker  # noqa: F401  (fixture: this process sends to Redis)
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +26,9 @@ def lead():
 
 
 @pytest.mark.browser
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_the_lead_previews_then_applies_splits(page, live_server, lead, artifacts_dir):
+def test_the_lead_previews_then_applies_splits_as_a_job(page, live_server, lead, jobs_worker, artifacts_dir):
     bulk_faces(Project.objects.default(), 100, max_per_photo=1)
     browser_login(page, live_server, lead, next_path="/console/")
     page.click("#console-splits-link")
@@ -38,11 +42,19 @@ def test_the_lead_previews_then_applies_splits(page, live_server, lead, artifact
     assert set(Face.objects.values_list("split", flat=True)) == {"unassigned"}  # the preview wrote nothing
     page.screenshot(path=str(artifacts_dir / "console-splits-preview.png"), full_page=True)
     page.click("#apply-button")
-    page.wait_for_url(f"{live_server.url}/console/")
-    assert "Splits assigned in Default project: train 80, val 20" in page.inner_text("main")
-    assert "Assigned splits train/val 80/20 (seed 0) to 100 unassigned faces" in page.inner_text(".console-history")
+    page.wait_for_url("**/console/jobs/*/")
+    job = Job.objects.get()
+    assert job.kind == Job.Kind.ASSIGN_SPLITS and page.url.endswith(f"/console/jobs/{job.id}/")
+    summary = job_page_finished(page)  # the worker ran it; the page polled until it ended
+    assert "applied: 100 faces changed split in default" in summary, page.inner_text("#job")
+    page.screenshot(path=str(artifacts_dir / "console-splits-job.png"), full_page=True)
     assert Face.objects.filter(split="val").count() == 20 and Face.objects.filter(split="train").count() == 80
-    assert ConsoleAction.objects.get().user_id == lead.pk
+    page.goto(f"{live_server.url}/console/")
+    history = page.inner_text(".console-history")
+    assert "Assigned splits train/val 80/20 (seed 0) to 100 unassigned faces" in history
+    assert f"started job {job.id}: assign the previewed splits train/val 80/20" in history
+    assert [(a.action, a.user_id) for a in ConsoleAction.objects.order_by("id")] == [
+        ("splits.start", lead.pk), ("splits.assign", lead.pk)]
 
 
 @pytest.mark.browser

@@ -160,3 +160,22 @@ def test_the_command_prints_the_preview_applies_it_and_refuses_bad_shares(projec
     assert ConsoleAction.objects.get().user is None
     with pytest.raises(CommandError, match="--shares: the shares add up to 0.8"):
         call_command("assign_splits", "--shares", "train=0.7,val=0.1")
+
+
+def test_the_command_applies_only_the_plan_whose_digest_it_expects(project, admin_user_role, capsys):
+    bulk_faces(project, 100)
+    digest = split_plan(project, {"train": 0.9, "val": 0.1}, seed=4).digest
+    call_command("assign_splits", "--shares", "train=0.9,val=0.1", "--seed", "4", "--dry-run")
+    assert f"plan digest: {digest}" in capsys.readouterr().out
+    bulk_faces(project, 5, seed=9)  # an import since the preview
+    with pytest.raises(CommandError, match="--expect-digest: the faces changed since the preview .* preview again"):
+        call_command("assign_splits", "--shares", "train=0.9,val=0.1", "--seed", "4", "--expect-digest", digest)
+    assert set(Face.objects.values_list("split", flat=True)) == {"unassigned"} and not ConsoleAction.objects.exists()
+    fresh = split_plan(project, {"train": 0.9, "val": 0.1}, seed=4).digest
+    call_command("assign_splits", "--shares", "train=0.9,val=0.1", "--seed", "4", "--expect-digest", fresh,
+                 "--by", admin_user_role.username)
+    assert "applied: 105 faces changed split" in capsys.readouterr().out
+    assert set(Face.objects.values_list("split", flat=True)) == {"train", "val"}
+    assert ConsoleAction.objects.get().user == admin_user_role
+    with pytest.raises(CommandError, match="--by: no user 'nobody'"):
+        call_command("assign_splits", "--shares", "train=0.9,val=0.1", "--by", "nobody")
