@@ -298,7 +298,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--faces", default="10000",
-                            help="N (runs N/100 and N), or sizes separated by commas: 10000,1000000")
+                            help="N (runs N/100 and N), or sizes separated by commas: 10000,1000000 (one size: N,)")
         parser.add_argument("--stages", help=f"comma-separated, of {', '.join(STAGES)} (default: all; "
                                              f"{', '.join(DATA_STAGES)} always run)")
         parser.add_argument("--device", default="cpu", help="suggest on cpu or cuda (bf16 autocast there)")
@@ -324,7 +324,7 @@ class Command(BaseCommand):
             raise CommandError(f"--stages: unknown {', '.join(sorted(unknown))} (choose from {', '.join(STAGES)})")
         stages = tuple(s for s in STAGES if s in stages or s in DATA_STAGES)
         sizes = [int(s) for s in str(options["faces"]).split(",") if s.strip()]
-        if len(sizes) == 1 and sizes[0] // 100 >= 100 and not options["results"]:
+        if "," not in str(options["faces"]) and sizes[0] // 100 >= 100 and not options["results"]:
             sizes = [sizes[0] // 100, sizes[0]]
         if options["results"]:  # the child: one size, the scratch database already in DATABASE_URL
             return _Run(self, sizes[0], stages, options).run()
