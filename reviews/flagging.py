@@ -117,8 +117,9 @@ def face_flags_evaluate(*, face_id: int) -> list[Flag]:
     """Bring the face's flags in line with its current answers; return its open flags.
 
     The worker runs this for every answer saved, so its round trips are few: the face with its project's
-    setting in one locked read, every open and resolved flag in one read, the check's time in one upsert, and the face's review state written only when it changes
-    (what the answer itself changed, the queue's services have written already).
+    setting in one locked read, every open and resolved flag in one read, the check's time in one upsert,
+    and the face's review state written only when it changes (what the answer itself changed, the
+    queue's services have written already).
     """
     face = (Face.objects.select_for_update(of=("self",)).select_related("project")
             .only("id", "project_id", "needs_review", "project__region_check").get(pk=face_id))
