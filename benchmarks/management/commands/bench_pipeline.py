@@ -834,16 +834,15 @@ class _Run:
         from annotator.datasets.exporting import affectnet_export
 
         out = self.work / "export"
+        # Flushed before each timed part, not in it: a sync waits for every writer on the machine.
         os.sync()
         with _Stage() as m:
             manifest = affectnet_export(out=out, progress=False, workers=self.workers)
-            os.sync()  # both pay for their files reaching the disk
         shutil.rmtree(out, ignore_errors=True)
         os.sync()
         bare_out = self.work / "bare-write"
         with _Stage() as bare:
             written = bare_write(Path(settings.MEDIA_ROOT), bare_out, manifest["total"], self.workers)
-            os.sync()
         shutil.rmtree(bare_out, ignore_errors=True)
         self.record("bare-write", bare, faces=written, note=f"copy the crop + 4 np.save a face, {self.workers} processes")
         self.record("export", m, faces=manifest["total"],
