@@ -19,7 +19,7 @@ from django.utils import timezone
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import point_in_region
 from annotator.faces.services import face_set_needs_review
-from annotator.models import Annotation, Face, Project, Suggestion
+from annotator.models import Annotation, Face, Suggestion
 from annotator.suggestions.selectors import suggestion_counting
 from reviews.models import Flag, FlagCheck, GoldItem
 
@@ -114,36 +114,50 @@ def _signature(evidence):
 
 @transaction.atomic
 def face_flags_evaluate(*, face_id: int) -> list[Flag]:
-    """Bring the face's flags in line with its current answers; return its open flags."""
-    face = Face.objects.select_for_update().get(pk=face_id)
+    """Bring the face's flags in line with its current answers; return its open flags.
+
+    The worker runs this for every answer saved, so its round trips are few: the face with its project's
+    setting in one locked read, every open and resolved flag in one read, the check's time in one upsert,
+    and the face's review state written only when it changes (what the answer itself changed, the
+    queue's services have written already).
+    """
+    face = (Face.objects.select_for_update(of=("self",)).select_related("project")
+            .only("id", "project_id", "needs_review", "project__region_check").get(pk=face_id))
     annotations = list(Annotation.objects.filter(face=face))
     suggestion = suggestion_counting(face.id)
     gold = GoldItem.objects.filter(face=face).first()
     wanted = desired_flags(annotations=annotations, suggestion=suggestion, gold=gold,
-                           region_check=Project.objects.values_list("region_check", flat=True).get(pk=face.project_id))
+                           region_check=face.project.region_check)
 
     now = timezone.now()
-    # A spot check is no cause computed here (the lead asked for it): only a reviewer's decision closes it.
-    open_flags = {(f.reason, f.key): f for f in Flag.objects.filter(face=face, status=Flag.Status.OPEN)
-                  .exclude(reason=Flag.Reason.SPOT_CHECK)}
+    open_flags, resolved, still_open = {}, {}, []
+    for f in Flag.objects.filter(face=face, status__in=(Flag.Status.OPEN, Flag.Status.RESOLVED)).order_by("id"):
+        if f.status == Flag.Status.RESOLVED:
+            resolved.setdefault((f.reason, f.key), []).append(_signature(f.evidence))
+        elif f.reason == Flag.Reason.SPOT_CHECK:
+            # A spot check is no cause computed here (the lead asked for it): only a reviewer's decision closes it.
+            still_open.append(f)
+        else:
+            open_flags[(f.reason, f.key)] = f
     for cause, flag in open_flags.items():
         if cause not in wanted:
             flag.status, flag.closed_at = Flag.Status.CLOSED, now
             flag.save(update_fields=["status", "closed_at"])
-    resolved = {}
-    for f in Flag.objects.filter(face=face, status=Flag.Status.RESOLVED):
-        resolved.setdefault((f.reason, f.key), []).append(_signature(f.evidence))
     for (reason, key), (evidence, severity) in wanted.items():
         flag = open_flags.get((reason, key))
         if flag is not None:
             if flag.evidence != evidence or flag.severity != severity:
                 flag.evidence, flag.severity = evidence, severity
                 flag.save(update_fields=["evidence", "severity"])
+            still_open.append(flag)
         elif _signature(evidence) not in resolved.get((reason, key), []):
-            Flag.objects.create(face=face, reason=reason, key=key, evidence=evidence, severity=severity)
-    FlagCheck.objects.update_or_create(face=face, defaults={"checked_at": now})
-    still_open = list(Flag.objects.filter(face=face, status=Flag.Status.OPEN))
-    face_set_needs_review(face_id=face.id, needs_review=bool(still_open))
+            still_open.append(Flag.objects.create(face=face, reason=reason, key=key, evidence=evidence,
+                                                  severity=severity))
+    FlagCheck.objects.bulk_create([FlagCheck(face_id=face.id, checked_at=now)], update_conflicts=True,
+                                  unique_fields=["face"], update_fields=["checked_at"])
+    if face.needs_review != bool(still_open):
+        face_set_needs_review(face_id=face.id, needs_review=bool(still_open))
+    still_open.sort(key=lambda f: (-f.severity, f.created_at))  # Flag's own order
     return still_open
 
 

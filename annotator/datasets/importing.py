@@ -178,6 +178,10 @@ def _read(item) -> Union[_Candidate, _Skip]:
         return skip
     crop_save(candidate.new_face.content_hash, candidate.new_face.crop_jpeg)
     candidate.new_face.crop_saved = True
+    # What the command's process would do for each row is done here, beside the reading: the
+    # landmarks' JSON text; and the crop's bytes, stored now, need not travel back to it.
+    candidate.new_face.landmarks_encode()
+    candidate.new_face.crop_release()
     return candidate
 
 
