@@ -71,7 +71,9 @@ def folder_listing(root: int, relative: str = "") -> dict:
     stay inside the root; hidden ones left out), its first 200 files' names and how many files it holds."""
     folder = data_root_path(root, relative)
     if not folder.is_dir():
-        raise PathNotAllowed(f"{relative or '.'}: not a folder under the data root")
+        if not relative.strip("/."):
+            raise PathNotAllowed(f"the data root {folder} does not exist: create it, or name others in DATA_ROOTS")
+        raise PathNotAllowed(f"{relative}: not a folder under the data root")
     base = data_roots()[int(root)]
     folders, files, file_count = [], [], 0
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):

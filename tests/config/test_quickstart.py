@@ -81,6 +81,8 @@ def test_quickstart_serves_demo_and_stops_on_ctrl_c(tmp_path):
 
         faces = count("select count(*) from annotator_face")
         assert faces >= 10
+        # The default data root exists, so the console's folder browser and exports work at once.
+        assert (tmp_path / "var" / "data").is_dir()
         # An annotator signs in and gets a face at once (no gold face in the demo: no calibration wait).
         password = next(line.split()[1] for line in output.splitlines() if line.strip().startswith("annotator1 "))
         status, body = claim_as(f"http://127.0.0.1:{port}", "annotator1", password)

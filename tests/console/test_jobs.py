@@ -94,6 +94,15 @@ def test_the_folder_browser_lists_only_inside_the_roots_and_refuses_escapes(data
     assert not Job.objects.exists()
 
 
+def test_the_folder_browser_says_when_a_data_root_does_not_exist(data_root, settings, lead):
+    settings.DATA_ROOTS = [data_root / "not-made-yet"]
+    client = Client()
+    client.force_login(lead)
+    response = client.get("/console/folders/", {"root": 0, "path": ""})
+    assert response.status_code == 400
+    assert response.json()["error"] == f"the data root {data_root / 'not-made-yet'} does not exist: create it, or name others in DATA_ROOTS"
+
+
 def test_an_export_job_runs_the_command_and_its_zip_downloads_from_storage(imported, lead, eager_tasks,
                                                                             django_capture_on_commit_callbacks):
     client = Client()

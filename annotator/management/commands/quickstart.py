@@ -41,6 +41,7 @@ class Command(BaseCommand):
         if demo.calibration_without_gold != mode:
             project_policy_update(project=demo, calibration_without_gold=mode)
         passwords = self.create_demo_users()
+        self.data_root_create()
         self.import_demo_faces()
         self.stdout.write("\nDemo users (passwords are new on every quickstart):")
         for username, password in passwords.items():
@@ -63,6 +64,12 @@ class Command(BaseCommand):
             ProjectMembership.objects.get_or_create(project=Project.objects.default(), user=user)
             passwords[username] = password
         return passwords
+
+    def data_root_create(self):
+        """The default data root (VAR_DIR/data), where the console's exports go: a fresh demo has none yet."""
+        default_root = Path(settings.VAR_DIR) / "data"
+        if any(Path(root) == default_root for root in settings.DATA_ROOTS):
+            default_root.mkdir(parents=True, exist_ok=True)
 
     def import_demo_faces(self):
         self.stdout.write(f"Importing demo faces from {DEMO_DIR} ...")
