@@ -85,7 +85,7 @@ class _WorkerPeak(threading.Thread):
         return self.peak_mib
 
 
-def _base_jpegs(count=64) -> list[bytes]:
+def _base_jpegs(count=64, grid=16) -> list[bytes]:
     import io
 
     from PIL import Image
@@ -93,7 +93,7 @@ def _base_jpegs(count=64) -> list[bytes]:
     rng = np.random.default_rng(0)
     out = []
     for _ in range(count):
-        blocks = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+        blocks = rng.integers(0, 256, size=(grid, grid, 3), dtype=np.uint8)
         buffer = io.BytesIO()
         Image.fromarray(blocks).resize((224, 224), Image.Resampling.BILINEAR).save(buffer, format="JPEG", quality=85)
         out.append(buffer.getvalue())

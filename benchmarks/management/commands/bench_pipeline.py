@@ -37,7 +37,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from benchmarks.management.commands.bench_affectnet_io import _WorkerPeak
+from benchmarks.management.commands.bench_affectnet_io import _base_jpegs, _distinct, _WorkerPeak
 
 # Every stage in order. The data stages always run (the others need their rows); the rest run when
 # --stages names them (default: all).
@@ -134,24 +134,7 @@ def _point(category: int, rng: random.Random):
 
 def _pool_jpegs() -> list[bytes]:
     """DISTINCT small 224x224 JPEGs (8x8 random blocks, upscaled: ~6 KB, like a smooth face crop)."""
-    import io
-
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    out = []
-    for _ in range(DISTINCT):
-        blocks = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(blocks).resize((224, 224), Image.Resampling.BILINEAR).save(buffer, format="JPEG", quality=85)
-        out.append(buffer.getvalue())
-    return out
-
-
-def _distinct(jpeg: bytes, index: int) -> bytes:
-    """The JPEG with a comment segment naming index: other bytes (another face), the same pixels."""
-    payload = f"face {index}".encode()
-    return jpeg[:2] + b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+    return _base_jpegs(DISTINCT, grid=8)
 
 
 def set_generate(root: Path, faces: int, *, first_id: int = 1, labelled_share: float = LABELLED_SHARE) -> dict:
