@@ -78,10 +78,13 @@ def flags_drain_mark() -> bool:
     """Mark a drain as queued; return True when the caller should queue it: none was queued, or the one
     queued was queued longer ago than FLAG_DRAIN_RESEND_SECONDS (taken for lost).
 
-    One statement (an upsert that writes only when it wins), so concurrent answers queue one drain.
+    While a drain is queued (most answers under load), one plain read, which locks nothing; else one upsert
+    that writes only when it wins, so concurrent answers queue one drain.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.FLAG_DRAIN_RESEND_SECONDS)
+    if FlagDrain.objects.filter(pk=1, queued_at__gte=stale).exists():
+        return False
     table = connection.ops.quote_name(FlagDrain._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
