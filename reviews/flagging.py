@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from annotator.common.tasks import TRANSIENT
 from annotator.domain.batching import chunked
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import point_in_region
@@ -132,7 +133,21 @@ def faces_flags_evaluate(face_ids: Iterable[int]) -> int:
     deleted since. Return how many were evaluated."""
     count = 0
     for chunk in chunked(sorted(set(face_ids)), CHECK_CHUNK):
-        checked = _faces_evaluate(chunk)
+        try:
+            checked = _faces_evaluate(chunk)
+        except TRANSIENT:
+            raise  # the task is retried
+        except Exception:  # noqa: BLE001  (a face's bad data: the others of its chunk are checked without it)
+            if len(chunk) == 1:
+                raise
+            checked = {}
+            for face_id in chunk:
+                try:
+                    checked.update(_faces_evaluate([face_id]))
+                except TRANSIENT:
+                    raise
+                except Exception:  # noqa: BLE001  (the stale sweep tries it again; the log says why)
+                    logger.exception("the flag check of face %s failed", face_id)
         for face_id in set(chunk) - set(checked):  # deleted since it was named: nothing to flag
             logger.info("face %s is gone; no flags to refresh", face_id)
         count += len(checked)
