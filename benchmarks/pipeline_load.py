@@ -36,6 +36,13 @@ def _queue_depths(client) -> dict:
     return depths
 
 
+def _pending() -> int:
+    """The faces waiting for their coalesced flag check (reviews/pending.py)."""
+    from reviews.models import FlagPending
+
+    return FlagPending.objects.count()
+
+
 def worker_load(run):
     """Run the stage for bench_pipeline's _Run; return its row's parts, or None (skipped, saying why)."""
     import redis
@@ -51,9 +58,14 @@ def worker_load(run):
     if not redis_url:
         run.log("worker-load: skipped (no --redis URL and no REDIS_URL_FOR_TESTS)")
         return None
+    from reviews.pending import flags_drain_unmark
+
     client = redis.Redis.from_url(redis_url)
     for key in list(client.scan_iter(count=1000)):  # this Redis database is the benchmark's alone
         client.delete(key)
+    # A drain marked as queued by an earlier stage (to the scratch folder's broker, which no worker reads) would
+    # hold the answers' drains back for FLAG_DRAIN_RESEND_SECONDS: none is queued now.
+    flags_drain_unmark()
     extra = max(1000, min(20000, run.faces // 20))
     source = run.work / "load-source"
     set_generate(source, extra, first_id=_next_id(), labelled_share=0)
@@ -79,7 +91,7 @@ def worker_load(run):
                                            "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             load_end = None
             while True:
-                depths = _queue_depths(client)
+                depths = {**_queue_depths(client), "pending": _pending()}
                 now = time.monotonic() - start
                 samples.append((now, depths))
                 if load_end is None and importer.poll() is not None and annotators.poll() is not None:
@@ -103,17 +115,34 @@ def worker_load(run):
         for key in list(client.scan_iter(count=1000)):
             client.delete(key)
     final = samples[-1][1]
-    peak = {q: max(s[1][q] for s in samples) for q in (*QUEUES, "unacked")}
+    peak = {q: max(s[1][q] for s in samples) for q in (*QUEUES, "unacked", "pending")}
     drained = not any(final.values())
     answered = answers[-1] if answers else "0 answers"
+    halves = {q: _halves(samples, load_end, q) for q in (*QUEUES, "pending")}
     note = (f"a real worker (-Q model,default, 2 processes), an import of {extra} faces and 32 annotators "
             f"({answered}) at once; queue depth max model {peak['model']}, default {peak['default']}, unacked "
-            f"{peak['unacked']}; final model {final['model']}, default {final['default']}; "
+            f"{peak['unacked']}, pending flag checks {peak['pending']}; the load's first half / second half: "
+            + ", ".join(f"{q} {a} / {b}" for q, (a, b) in halves.items())
+            + ("; bounded" if all(_bounded(*h) for h in halves.values()) else "; GROWING")
+            + f"; final model {final['model']}, default {final['default']}; "
             + (f"drained {samples[-1][0] - load_end:.0f} s after the load ended" if drained
                else f"NOT drained {DRAIN_SECONDS} s after the load ended"))
-    (run.work / "queue-depths.tsv").write_text("\n".join(
-        f"{t:.1f}\t{d['model']}\t{d['default']}\t{d['unacked']}" for t, d in samples))
+    (run.work / "queue-depths.tsv").write_text("seconds\tmodel\tdefault\tunacked\tpending\n" + "\n".join(
+        f"{t:.1f}\t{d['model']}\t{d['default']}\t{d['unacked']}\t{d['pending']}" for t, d in samples))
     return {"stage": measured, "faces": extra, "note": note}
+
+
+def _halves(samples, load_end: float, key: str) -> tuple[int, int]:
+    """The largest depth in the load's first half and in its second half."""
+    first = [d[key] for t, d in samples if t < load_end / 2] or [0]
+    second = [d[key] for t, d in samples if load_end / 2 <= t <= load_end] or [0]
+    return max(first), max(second)
+
+
+def _bounded(first: int, second: int) -> bool:
+    """A depth that does not grow with the load's length: its second half's peak no more than the first's
+    (with some slack for noise: half again, or 10 tasks)."""
+    return second <= max(first * 1.5, first + 10)
 
 
 def _idle(run, client) -> bool:

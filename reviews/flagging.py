@@ -16,11 +16,13 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from annotator.common.tasks import TRANSIENT
+from annotator.domain.batching import chunked
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import point_in_region
 from annotator.faces.services import face_set_needs_review
 from annotator.models import Annotation, Face, Suggestion
-from annotator.suggestions.selectors import suggestion_counting
+from annotator.suggestions.selectors import suggestions_counting
 from reviews.models import Flag, FlagCheck, GoldItem
 
 logger = logging.getLogger(__name__)
@@ -112,26 +114,85 @@ def _signature(evidence):
     return [[x["category"], x["point"]] for x in answers if x], model.get("category")
 
 
-@transaction.atomic
 def face_flags_evaluate(*, face_id: int) -> list[Flag]:
-    """Bring the face's flags in line with its current answers; return its open flags.
+    """Bring the face's flags in line with its current answers; return its open flags (Face.DoesNotExist
+    when it is gone)."""
+    checked = _faces_evaluate([face_id])
+    if face_id not in checked:
+        raise Face.DoesNotExist(f"face {face_id} does not exist")
+    return checked[face_id]
 
-    The worker runs this for every answer saved, so its round trips are few: the face with its project's
-    setting in one locked read, every open and resolved flag in one read, the check's time in one upsert,
-    and the face's review state written only when it changes (what the answer itself changed, the
-    queue's services have written already).
+
+# Faces locked and read together: a chunk is one transaction, its faces locked until it commits (an
+# annotator answering one of them waits that long), its reads one statement each for the whole chunk.
+CHECK_CHUNK = 50
+
+
+def faces_flags_evaluate(face_ids: Iterable[int]) -> int:
+    """Bring the flags of the faces in line with their answers, CHECK_CHUNK faces a transaction; skip faces
+    deleted since. Return how many were evaluated."""
+    count = 0
+    for chunk in chunked(sorted(set(face_ids)), CHECK_CHUNK):
+        try:
+            checked = _faces_evaluate(chunk)
+        except TRANSIENT:
+            raise  # the task is retried
+        except Exception:  # noqa: BLE001  (a face's bad data: the others of its chunk are checked without it)
+            if len(chunk) == 1:
+                raise
+            checked = {}
+            for face_id in chunk:
+                try:
+                    checked.update(_faces_evaluate([face_id]))
+                except TRANSIENT:
+                    raise
+                except Exception:  # noqa: BLE001  (the stale sweep tries it again; the log says why)
+                    logger.exception("the flag check of face %s failed", face_id)
+        for face_id in set(chunk) - set(checked):  # deleted since it was named: nothing to flag
+            logger.info("face %s is gone; no flags to refresh", face_id)
+        count += len(checked)
+    return count
+
+
+@transaction.atomic
+def _faces_evaluate(face_ids: list[int]) -> dict[int, list[Flag]]:
+    """Evaluate the faces in one transaction; return {face_id: its open flags} for those that exist.
+
+    The worker runs this for every face answered, so its round trips are few and do not grow with the
+    faces: the faces with their projects' setting locked in one read (in id order, so two chunks never
+    deadlock), then their answers, suggestions, gold items and open and resolved flags in one read each,
+    the check's time in one upsert; a face's flags and review state are written only when they change
+    (what the answer itself changed, the queue's services have written already).
     """
-    face = (Face.objects.select_for_update(of=("self",)).select_related("project")
-            .only("id", "project_id", "needs_review", "project__region_check").get(pk=face_id))
-    annotations = list(Annotation.objects.filter(face=face))
-    suggestion = suggestion_counting(face.id)
-    gold = GoldItem.objects.filter(face=face).first()
-    wanted = desired_flags(annotations=annotations, suggestion=suggestion, gold=gold,
-                           region_check=face.project.region_check)
-
+    faces = list(Face.objects.select_for_update(of=("self",)).select_related("project")
+                 .only("id", "project_id", "needs_review", "project__region_check")
+                 .filter(id__in=face_ids).order_by("id"))
+    if not faces:
+        return {}
+    ids = [f.id for f in faces]
+    answers = {}
+    for a in Annotation.objects.filter(face_id__in=ids).order_by("face_id", "id"):
+        answers.setdefault(a.face_id, []).append(a)
+    suggestions = suggestions_counting(ids)
+    golds = {g.face_id: g for g in GoldItem.objects.filter(face_id__in=ids)}
+    flags = {}
+    for f in Flag.objects.filter(face_id__in=ids, status__in=(Flag.Status.OPEN, Flag.Status.RESOLVED)).order_by("id"):
+        flags.setdefault(f.face_id, []).append(f)
     now = timezone.now()
+    checked = {face.id: _face_apply(face, answers=answers.get(face.id, []), suggestion=suggestions.get(face.id),
+                                    gold=golds.get(face.id), flags=flags.get(face.id, []), now=now)
+               for face in faces}
+    FlagCheck.objects.bulk_create([FlagCheck(face_id=face_id, checked_at=now) for face_id in ids],
+                                  update_conflicts=True, unique_fields=["face"], update_fields=["checked_at"])
+    return checked
+
+
+def _face_apply(face, *, answers, suggestion, gold, flags, now) -> list[Flag]:
+    """Open, refresh and close one face's flags against the causes present now; return its open flags."""
+    wanted = desired_flags(annotations=answers, suggestion=suggestion, gold=gold,
+                           region_check=face.project.region_check)
     open_flags, resolved, still_open = {}, {}, []
-    for f in Flag.objects.filter(face=face, status__in=(Flag.Status.OPEN, Flag.Status.RESOLVED)).order_by("id"):
+    for f in flags:
         if f.status == Flag.Status.RESOLVED:
             resolved.setdefault((f.reason, f.key), []).append(_signature(f.evidence))
         elif f.reason == Flag.Reason.SPOT_CHECK:
@@ -153,28 +214,10 @@ def face_flags_evaluate(*, face_id: int) -> list[Flag]:
         elif _signature(evidence) not in resolved.get((reason, key), []):
             still_open.append(Flag.objects.create(face=face, reason=reason, key=key, evidence=evidence,
                                                   severity=severity))
-    FlagCheck.objects.bulk_create([FlagCheck(face_id=face.id, checked_at=now)], update_conflicts=True,
-                                  unique_fields=["face"], update_fields=["checked_at"])
     if face.needs_review != bool(still_open):
         face_set_needs_review(face_id=face.id, needs_review=bool(still_open))
     still_open.sort(key=lambda f: (-f.severity, f.created_at))  # Flag's own order
     return still_open
-
-
-def faces_flags_evaluate(face_ids: Iterable[int]) -> int:
-    """Evaluate the flags of each face in turn (each its own transaction); skip faces deleted since.
-
-    Return how many were evaluated.
-    """
-    count = 0
-    for face_id in face_ids:
-        try:
-            face_flags_evaluate(face_id=face_id)
-        except Face.DoesNotExist:  # deleted since it was named: nothing to flag
-            logger.info("face %s is gone; no flags to refresh", face_id)
-            continue
-        count += 1
-    return count
 
 
 def faces_with_stale_flags():

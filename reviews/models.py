@@ -109,3 +109,32 @@ class FlagCheck(models.Model):
 
     def __str__(self):
         return f"Flags of face {self.face_id} checked at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class FlagPending(models.Model):
+    """A face answered since its flags were last checked, waiting for a drain (reviews/pending.py).
+
+    One row a face however many answers come: the checks are coalesced. `claim` is the drain that took
+    the face (none: waiting); a new answer clears it, so a face answered during its check is checked again.
+    """
+
+    face = models.OneToOneField(Face, on_delete=models.CASCADE, primary_key=True, related_name="flag_pending")
+    queued_at = models.DateTimeField(db_index=True)
+    claim = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Flags of face {self.face_id} pending since {self.queued_at:%Y-%m-%d %H:%M:%S}"
+
+
+class FlagDrain(models.Model):
+    """One row: when a drain of the pending flag checks was last queued (none: no drain is queued).
+
+    Answers queue a drain only when none is queued, so the broker holds one or two drains however fast
+    answers come.
+    """
+
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Flag drain queued at {self.queued_at}" if self.queued_at else "No flag drain queued"

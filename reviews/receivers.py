@@ -7,7 +7,8 @@ from django.conf import settings
 from annotator import signals
 from annotator.domain.batching import chunked
 from reviews.models import Flag
-from reviews.tasks import face_flags_refresh, faces_flags_refresh
+from reviews.pending import flags_pending_add
+from reviews.tasks import faces_flags_refresh, flags_drain_send
 
 # Sending is the tasks' own (enqueue): a broker that is down is logged, never raised to the page or the
 # worker. What was stored stays stored; `manage.py refresh_flags --stale` (or the periodic
@@ -15,8 +16,10 @@ from reviews.tasks import face_flags_refresh, faces_flags_refresh
 
 
 def face_flags_enqueue(sender=None, *, face_id, **kwargs):
-    """Queue the flag refresh of a face whose answer was saved (one answer, one task)."""
-    face_flags_refresh.enqueue(face_id)
+    """Add the face whose answer was saved to the pending flag checks, and queue a drain unless one is
+    queued: however fast answers come, the broker holds a drain or two (reviews/pending.py)."""
+    flags_pending_add(face_ids=[face_id])
+    flags_drain_send()
 
 
 def faces_flags_enqueue(sender=None, *, answered_face_ids, **kwargs):

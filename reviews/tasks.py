@@ -4,20 +4,57 @@ from celery import shared_task
 from django.conf import settings
 
 from reviews.flagging import faces_flags_evaluate, faces_with_stale_flags
+from reviews.pending import (
+    flags_drain_mark,
+    flags_drain_unmark,
+    flags_pending_claim,
+    flags_pending_release,
+    flags_pending_waiting,
+)
 
 QUEUE = settings.CELERY_TASK_DEFAULT_QUEUE
 
 
 @shared_task(name="reviews.tasks.face_flags_refresh", queue_name=QUEUE)
 def face_flags_refresh(face_id):
-    """Re-evaluate one face's flags (an answer was saved)."""
+    """Re-evaluate one face's flags. No longer queued per answer (answers go through flags_drain); kept
+    so the messages an older release queued still run."""
     return faces_flags_evaluate([face_id])
+
+
+@shared_task(name="reviews.tasks.flags_drain", queue_name=QUEUE)
+def flags_drain():
+    """Check the flags of up to FLAG_DRAIN_BATCH_SIZE pending faces (answered since their last check).
+
+    Unmarked first, so answers saved from now on queue the next drain (the other worker process takes it
+    while this one checks); queues the next itself when faces are still waiting. See reviews/pending.py.
+    """
+    flags_drain_unmark()
+    claim = flags_pending_claim(size=settings.FLAG_DRAIN_BATCH_SIZE)
+    evaluated = faces_flags_evaluate(claim.face_ids)
+    flags_pending_release(claim)
+    if flags_pending_waiting():
+        flags_drain_send()
+    return evaluated
+
+
+def flags_drain_send() -> bool:
+    """Queue a drain unless one is queued already; return whether one was sent.
+
+    A broker that is down leaves no drain marked as queued, so the next answer (or the stale sweep) tries again.
+    """
+    if not flags_drain_mark():
+        return False
+    if flags_drain.enqueue():
+        return True
+    flags_drain_unmark()
+    return False
 
 
 @shared_task(name="reviews.tasks.faces_flags_refresh", queue_name=QUEUE)
 def faces_flags_refresh(face_ids):
-    """Re-evaluate the flags of a batch of faces (those a batch of suggestions reached); each face is
-    its own transaction, so a retry after a failure redoes only what is idempotent anyway."""
+    """Re-evaluate the flags of a batch of faces (those a batch of suggestions reached), 50 faces a
+    transaction; a retry after a failure redoes only what is idempotent anyway."""
     return faces_flags_evaluate(face_ids)
 
 
@@ -31,5 +68,6 @@ def flags_refresh_stale(self, after=0):
     size = settings.SWEEP_BATCH_SIZE
     ids = list(faces_with_stale_flags().filter(id__gt=after)[:size])
     evaluated = faces_flags_evaluate(ids)
-    self.sweep_continue(ids, size)
+    if not self.sweep_continue(ids, size) and flags_pending_waiting():
+        flags_drain_send()  # the last batch: pending rows whose drain was lost (a face checked here is harmless)
     return evaluated

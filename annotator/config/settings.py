@@ -410,6 +410,12 @@ SUGGEST_BATCH_SIZE = env_int("SUGGEST_BATCH_SIZE", 64)  # faces per forward pass
 SUGGEST_TASK_SIZE = env_int("SUGGEST_TASK_SIZE", 256)  # face ids per queued task
 SUGGEST_DECODE_THREADS = env_int("SUGGEST_DECODE_THREADS", 4)
 FLAG_TASK_SIZE = env_int("FLAG_TASK_SIZE", 500)  # faces per queued flag refresh (after a batch of suggestions)
+# The flag checks of answers are coalesced (reviews/pending.py): a drain task takes this many pending faces a
+# run; a claim older than the lease is taken again (its worker died); a drain queued longer ago than the resend
+# time is taken for lost and queued again.
+FLAG_DRAIN_BATCH_SIZE = env_int("FLAG_DRAIN_BATCH_SIZE", 200)
+FLAG_DRAIN_LEASE_SECONDS = env_int("FLAG_DRAIN_LEASE_SECONDS", 300)
+FLAG_DRAIN_RESEND_SECONDS = env_int("FLAG_DRAIN_RESEND_SECONDS", 60)
 # Faces per task of a sweep (stale flags, missing suggestions, re-prioritisation); each task queues the next.
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 1000)
 # Label order and preprocessing of an ONNX suggester, as JSON (see annotator/suggestions/inference/onnx_model.py);

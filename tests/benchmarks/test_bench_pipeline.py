@@ -94,6 +94,8 @@ def test_worker_load_samples_the_queues_while_a_real_worker_drains_them(tmp_path
     row = tables(out.getvalue())[300]["worker-load"]
     note = row["rest"]
     assert re.search(r"an import of 1000 faces and 32 annotators \(\d+ answers by 32 annotators", note), note
-    assert re.search(r"queue depth max model \d+, default \d+, unacked \d+; final model 0, default 0; drained", note)
+    assert re.search(r"queue depth max model \d+, default \d+, unacked \d+, pending flag checks \d+; the load's first "
+                     r"half / second half: model \d+ / \d+, default \d+ / \d+, pending \d+ / \d+; (bounded|GROWING); "
+                     r"final model 0, default 0; drained", note), note
     assert re.search(r"max model [1-9]", note), note  # the import's suggestions went through the queue
     assert scratch_databases(300) == []

@@ -53,3 +53,27 @@ def test_a_check_takes_few_round_trips_and_writes_the_face_only_when_its_state_c
     face = Face.objects.get(pk=face.pk)
     assert not face.needs_review and face.final_category == ANGER
     assert Flag.objects.get(pk=flag.pk).status == Flag.Status.CLOSED
+
+
+@pytest.mark.django_db
+def test_a_batch_of_faces_is_checked_with_the_statements_of_one(data_root):
+    """The drain and the sweeps check faces in chunks: the reads and the check's time are one statement each
+    for the whole chunk, so 40 faces whose state does not change cost what one face does."""
+    from reviews.flagging import CHECK_CHUNK, faces_flags_evaluate
+
+    user = make_user("ann1", "annotator")
+    model = suggester()
+    anger = REGIONS[ANGER]["center"]
+    faces = [make_face(required=1) for _ in range(40)]
+    assert len(faces) <= CHECK_CHUNK
+    for face in faces:
+        suggest(face, model, ANGER, *anger, confidence=0.95)
+        answer(face, user, HAPPINESS, *REGIONS[HAPPINESS]["center"])
+    ids = [f.id for f in faces]
+    assert faces_flags_evaluate(ids) == 40
+    assert Flag.objects.filter(face_id__in=ids, status=Flag.Status.OPEN).count() == 40
+    with CaptureQueriesContext(connection) as again:
+        assert faces_flags_evaluate(ids) == 40
+    assert len(statements(again.captured_queries)) <= MOST_STATEMENTS - 1, statements(again.captured_queries)
+    assert Flag.objects.filter(face_id__in=ids, status=Flag.Status.OPEN).count() == 40  # none opened twice
+    assert FlagCheck.objects.filter(face_id__in=ids).count() == 40

@@ -151,3 +151,19 @@ def test_a_batch_of_faces_is_evaluated_face_by_face_skipping_those_deleted_since
     gone.delete()
     assert faces_flags_evaluate([gone_id, kept.id]) == 1
     assert FlagCheck.objects.filter(face=kept).exists()
+
+
+@pytest.mark.django_db
+def test_a_face_whose_check_fails_does_not_stop_the_others_of_its_chunk(data_root, annotator_user, caplog):
+    from reviews.flagging import faces_flags_evaluate
+
+    faces = [make_face() for _ in range(3)]
+    for face in faces:
+        answer(face, annotator_user, HAPPINESS, 0.6, 0.3)
+    broken = faces[1]
+    Suggestion.objects.create(face=broken, suggester=suggester_active_get_or_create(), probabilities=[],
+                              category=HAPPINESS, confidence=0.9, valence=0.6, arousal=0.3)  # bad data: no probabilities
+    assert faces_flags_evaluate([f.id for f in faces]) == 2
+    assert set(FlagCheck.objects.values_list("face_id", flat=True)) == {faces[0].id, faces[2].id}
+    assert f"the flag check of face {broken.id} failed" in caplog.text
+    assert list(faces_with_stale_flags()) == [broken.id]  # the sweep tries it again

@@ -326,3 +326,68 @@ def test_the_stale_sweep_reaches_every_face_through_the_broker_a_batch_a_task(
         raise AssertionError(worker.output()) from None
     received = re.findall(r"Task reviews\.tasks\.flags_refresh_stale\[[^\]]+\] received", worker.output(full=True))
     assert len(received) == 3  # 2 + 2 + 1: the last batch is short, so it queues no fourth
+
+
+
+def test_a_burst_of_answers_queues_a_drain_or_two_and_every_face_gets_its_flags(
+    data_root, redis_broker, worker_factory, annotator_user, second_annotator
+):
+    """Answers saved as fast as this process can: the flag checks are coalesced. 200 answers with no
+    worker running queue one drain, which the worker runs a batch a task; 100 more while it runs never
+    hold more than a drain or two in the queue. Every face ends checked after its last answer, flagged
+    where its answers disagree."""
+    import redis
+
+    from benchmarks.pipeline_load import _queue_depths
+    from reviews.flagging import faces_with_stale_flags
+    from reviews.models import FlagPending
+    from tests.queue.test_queue import make_face
+
+    client = redis.Redis.from_url(redis_broker)
+    faces = [make_face(n) for n in range(100)]
+    ids = [f.id for f in faces]
+
+    def burst(disagreeing, *, first):
+        depths = []
+        for face in faces:
+            if first:
+                save_answer(face, annotator_user, HAPPINESS, 0.6, 0.3)
+            if face.id in disagreeing:
+                save_answer(face, second_annotator, SADNESS, -0.6, -0.3)
+            else:
+                save_answer(face, second_annotator, HAPPINESS, 0.5, 0.3)
+            depths.append(_queue_depths(client)["default"])
+        return depths
+
+    def flagged():
+        return set(Flag.objects.filter(face__in=faces, reason=Flag.Reason.ANNOTATOR_VS_ANNOTATOR,
+                                       status=Flag.Status.OPEN).values_list("face_id", flat=True))
+
+    def settled(worker):
+        try:
+            wait_for(lambda: not FlagPending.objects.exists() and not faces_with_stale_flags().filter(id__in=ids).exists(),
+                     120, "every pending face checked")
+        except AssertionError:
+            raise AssertionError(worker.output()) from None
+
+    # 200 answers, no worker yet: one task queued, not 200.
+    disagreeing = {face.id for n, face in enumerate(faces) if n % 3 == 0}
+    depths = burst(disagreeing, first=True)
+    assert max(depths) == 1 and depths[-1] == 1
+    assert FlagPending.objects.count() == 100
+    worker = worker_factory(redis_broker, FLAG_DRAIN_BATCH_SIZE="40")
+    settled(worker)
+    log = worker.output(full=True)
+    assert len(re.findall(r"Task reviews\.tasks\.flags_drain\[[^\]]+\] received", log)) == 3  # 40 + 40 + 20
+    assert "reviews.tasks.face_flags_refresh[" not in log
+    assert flagged() == disagreeing
+
+    # 100 answers changed while the worker runs: the queue holds a drain or two at every moment.
+    disagreeing = {face.id for n, face in enumerate(faces) if n % 3 == 1}
+    depths = burst(disagreeing, first=False)
+    settled(worker)
+    drains = len(re.findall(r"Task reviews\.tasks\.flags_drain\[[^\]]+\] received", worker.output(full=True)))
+    print(f"100 answers with the worker running: {drains - 3} drains, queue depth at most {max(depths)}")
+    assert max(depths) <= 2, depths
+    assert flagged() == disagreeing
+    assert set(Face.objects.filter(id__in=ids, needs_review=True).values_list("id", flat=True)) == disagreeing

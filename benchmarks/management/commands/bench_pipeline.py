@@ -642,7 +642,7 @@ class _Run:
         """The worker's flag check on a sample of answered faces; the rest by the same rule, in bulk."""
         from annotator.models import Face
         from reviews.flagging import faces_flags_evaluate
-        from reviews.models import FlagCheck
+        from reviews.models import FlagCheck, FlagPending
 
         checked = set(FlagCheck.objects.values_list("face_id", flat=True))
         step = max(1, self.faces // self.options["sample"])
@@ -655,6 +655,9 @@ class _Run:
             count, flagged = self._flags_bulk()
         self.record("flags-bulk", bulk, faces=count,
                     note=f"the same rule for the other answered faces in bulk; {flagged} faces with open flags")
+        # Every answered face is checked now: what a drain would have taken from the pending checks the
+        # answers stage left (worker-load counts only its own).
+        FlagPending.objects.all().delete()
         self._analyze()
 
     def _flags_bulk(self) -> tuple[int, int]:
