@@ -192,8 +192,7 @@ def _empty_answers():
     return {
         "group_keys": np.zeros((0, len(GROUP_KEYS)), dtype=np.int64),
         "group_values": np.zeros((0, len(GROUP_VALUES)), dtype=np.float64),
-        "seconds_annotator": np.zeros(0, dtype=np.int64),
-        "seconds": np.zeros(0, dtype=np.float64),
+        "seconds": {},  # annotator id: the seconds of each of their answers
         "gold": np.zeros((0, 3), dtype=np.int64),  # annotator, answers, correct
         "va": np.zeros((VA_BINS, VA_BINS), dtype=np.int64),
         "final": np.zeros(NUM_CATEGORIES, dtype=np.int64),
@@ -235,9 +234,11 @@ def _answers_partials(project, active, blocks) -> dict:
     seconds = list(answers.annotate(block=_block_of("face_id")).values_list("block", "annotator_id", "seconds_spent"))
     if seconds:
         block, annotator, secs = (np.array(c) for c in zip(*seconds))
-        for b in np.unique(block).tolist():
-            keep = block == b
-            cell(b).update(seconds_annotator=annotator[keep].astype(np.int64), seconds=secs[keep].astype(np.float64))
+        key = np.stack([block, annotator], axis=1).astype(np.int64)
+        order = np.lexsort(key.T[::-1])
+        keys, starts = np.unique(key[order], axis=0, return_index=True)
+        for (b, a), at in zip(keys.tolist(), np.split(order, starts[1:])):
+            cell(b)["seconds"][a] = secs[at].astype(np.float64)
     # gold accuracy counts
     gold = {}
     for r in answers.filter(face__gold__isnull=False).annotate(block=_block_of("face_id")).values(
@@ -361,8 +362,8 @@ def answers_merge(partials) -> dict:
         gold = np.stack([ids, np.bincount(inverse, gold[:, 1]), np.bincount(inverse, gold[:, 2])], axis=1).astype(np.int64)
     return {
         "group_keys": keys, "group_values": values,
-        "seconds_annotator": np.concatenate([p["seconds_annotator"] for p in partials]),
-        "seconds": np.concatenate([p["seconds"] for p in partials]),
+        "seconds": {a: np.concatenate([p["seconds"][a] for p in partials if a in p["seconds"]])
+                    for a in {a for p in partials for a in p["seconds"]}},
         "gold": gold,
         "va": np.sum([p["va"] for p in partials], axis=0),
         "final": np.sum([p["final"] for p in partials], axis=0),
@@ -384,12 +385,7 @@ def answer_groups_of(merged) -> list:
 def medians_of(merged) -> dict:
     """{annotator: median seconds} (np.median: the mean of the middle two for an even count, as
     PERCENTILE_CONT(0.5) and the SQLite fallback give)."""
-    annotators, seconds = merged["seconds_annotator"], merged["seconds"]
-    if not annotators.size:
-        return {}
-    order = np.lexsort((seconds, annotators))
-    ids, starts = np.unique(annotators[order], return_index=True)
-    return {int(a): float(np.median(s)) for a, s in zip(ids, np.split(seconds[order], starts[1:]))}
+    return {int(a): float(np.median(s)) for a, s in merged["seconds"].items() if s.size}
 
 
 def gold_of(merged) -> dict:
