@@ -40,9 +40,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Floor, Least
 
+from annotator.domain.agreement_stats import STATS_VERSION, agreement_finalize, agreement_merge, agreement_partial
 from annotator.domain.categories import NUM_CATEGORIES
 from annotator.models import Annotation, Face, Split, Suggestion
-from reviews.agreement_partials import agreement_finalize, agreement_merge, agreement_partial
 from reviews.models import Decision, Flag, GoldItem
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 # tens of milliseconds a figure), large enough that a million faces are 62 cache entries a kind.
 BLOCK_FACES = 16384
 # Part of every partial's cache key: change it when a partial's content or meaning changes.
-PARTIALS_VERSION = 1
+PARTIALS_VERSION = 2
 # A partial is immutable under its fingerprint; an unused one (its block changed) just expires.
 PARTIAL_SECONDS = 7 * 24 * 3600
 VA_BINS = 20
@@ -112,13 +112,23 @@ def _ranges(blocks):
 
 
 def _in_blocks(queryset, blocks, field):
-    """The rows of `queryset` whose face lies in `blocks` (None: every block)."""
+    """The rows of `queryset` whose face lies in `blocks` (None: every block). On a table with a face_id,
+    the joined face's id is bounded too: PostgreSQL carries an equality across a join, not a range, and
+    would otherwise read every face to join a block's answers."""
     if blocks is None:
         return queryset
+    joined = field == "face_id"  # "id_of_face": face_id, on a query that does not join the faces
+    field = "face_id" if field == "id_of_face" else field
     where = Q()
     for lo, hi in _ranges(blocks):
         where |= Q(**{f"{field}__gte": lo, f"{field}__lt": hi})
-    return queryset.filter(where)
+    queryset = queryset.filter(where)
+    if joined:  # the same bounds on the joined face (Django would write face__id as face_id)
+        table = connection.ops.quote_name(Face._meta.db_table)
+        ranges = _ranges(blocks)
+        queryset = queryset.extra(where=[" OR ".join([f"({table}.id >= %s AND {table}.id < %s)"] * len(ranges))],
+                                  params=[x for r in ranges for x in r])
+    return queryset
 
 
 def _block_of(field):
@@ -161,9 +171,11 @@ def _progress_partials(pids, blocks) -> dict:
 def _agreement_partials(pids, blocks) -> dict:
     """{(project, block): {split: agreement_partial}} of the answers on faces with two or more answers,
     each face's answers in the order they were first given (created_at, id), as agreement_rows reads them."""
-    answers = _in_blocks(Annotation.objects.all(), blocks, "face_id")
-    shared = answers.order_by().values("face_id").annotate(n=Count("annotator_id")).filter(n__gte=2).values("face_id")
-    rows = list(answers.filter(face_id__in=shared, face__project_id__in=pids).order_by("created_at", "id").values_list(
+    # The shared faces from the answers' (face, annotator) index alone, as agreement_rows reads them.
+    shared = _in_blocks(Annotation.objects.all(), blocks, "id_of_face").order_by().values("face_id").annotate(
+        n=Count("annotator_id")).filter(n__gte=2).values("face_id")
+    answers = _in_blocks(Annotation.objects.filter(face__project_id__in=pids), blocks, "face_id")
+    rows = list(answers.filter(face_id__in=shared).order_by("created_at", "id").values_list(
         "face__project_id", "face_id", "face__split", "annotator_id", "category", "valence", "arousal"))
     out = {}
     if not rows:
@@ -283,8 +295,33 @@ def _empty(kind):
     return _empty_answers()
 
 
+def _packed(kind, partial):
+    """A partial as it is kept: the agreement's per-pair-of-annotators 11x11 tables are mostly zeros (a
+    block's few thousand answer pairs over 190 pairs of annotators x 121 cells), so kept sparse."""
+    if kind != "agreement":
+        return partial
+    out = {}
+    for split, p in partial.items():
+        tables = p["pair_tables"]
+        at = np.flatnonzero(tables)
+        out[split] = {**p, "pair_tables": ("sparse", tables.shape, at.astype(np.int32), tables.flat[at].astype(np.int32))}
+    return out
+
+
+def _unpacked(kind, partial):
+    if kind != "agreement":
+        return partial
+    out = {}
+    for split, p in partial.items():
+        _, shape, at, values = p["pair_tables"]
+        tables = np.zeros(shape, dtype=np.int64)
+        tables.flat[at] = values
+        out[split] = {**p, "pair_tables": tables}
+    return out
+
+
 def _key(kind, pid, block, fingerprint, active_id):
-    return f"reviews:partial:v{PARTIALS_VERSION}:{kind}:{pid}:{block}:{fingerprint}:{active_id or 0}"
+    return f"reviews:partial:v{PARTIALS_VERSION}.{STATS_VERSION}:{kind}:{pid}:{block}:{fingerprint}:{active_id or 0}"
 
 
 def block_partials(projects, kinds) -> tuple:
@@ -312,10 +349,10 @@ def block_partials(projects, kinds) -> tuple:
             fresh = {}
             for (kind, pid, block), key in keys.items():
                 if key in found:
-                    out[(kind, pid)].append(found[key])
+                    out[(kind, pid)].append(_unpacked(kind, found[key]))
                 else:
                     partial = computed.get((kind, pid, block), _empty(kind))
-                    fresh[key] = partial
+                    fresh[key] = _packed(kind, partial)
                     out[(kind, pid)].append(partial)
             if fresh:
                 cache.set_many(fresh, PARTIAL_SECONDS)
@@ -342,6 +379,8 @@ def agreement_of(partials, splits=None) -> dict:
     """The agreement between annotators (inter_annotator_agreement's dict) from agreement partials, over
     `splits` (None: all)."""
     chosen = [partial for p in partials for s, partial in p.items() if splits is None or s in splits]
+    if not chosen:  # no face with two answers: the measures of no rows
+        chosen = [agreement_partial([], [], [], [], [], num_categories=NUM_CATEGORIES)]
     return agreement_finalize(agreement_merge(chosen))
 
 
