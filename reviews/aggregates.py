@@ -25,6 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
@@ -42,7 +43,8 @@ from django.db.models.functions import Floor, Least
 
 from annotator.domain.agreement_stats import STATS_VERSION, agreement_finalize, agreement_merge, agreement_partial
 from annotator.domain.categories import NUM_CATEGORIES
-from annotator.models import Annotation, Face, Split, Suggestion
+from annotator.models import Annotation, Face, Split, Suggester, Suggestion
+from annotator.training.selectors import evaluation_finalize, evaluation_rows
 from reviews.models import Decision, Flag, GoldItem
 
 logger = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ PROGRESS_COLUMNS = ("faces", "answered", "complete", "final", "flagged", "spot_c
 # answer groups: key columns (the active model's category -1 where it has none) and summed columns
 GROUP_KEYS = ("annotator_id", "category", "shown_blind", "model")
 GROUP_VALUES = ("n", "seconds", "shown", "kept", "reviewed", "overturned")
-KINDS = ("progress", "agreement", "answers")
+KINDS = ("progress", "agreement", "answers", "evaluation")
 
 
 def _fingerprint_tables():
@@ -131,6 +133,18 @@ def _in_blocks(queryset, blocks, field):
     return queryset
 
 
+def _rows(queryset) -> list:
+    """The rows of a values_list queryset as the database driver returns them: no per-value converters
+    of the ORM (1.2 million answers' seconds cost seconds through them)."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # e.g. no project asked
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def _block_of(field):
     return ExpressionWrapper(F(field) / BLOCK_FACES, output_field=BigIntegerField())
 
@@ -175,7 +189,7 @@ def _agreement_partials(pids, blocks) -> dict:
     shared = _in_blocks(Annotation.objects.all(), blocks, "id_of_face").order_by().values("face_id").annotate(
         n=Count("annotator_id")).filter(n__gte=2).values("face_id")
     answers = _in_blocks(Annotation.objects.filter(face__project_id__in=pids), blocks, "face_id")
-    rows = list(answers.filter(face_id__in=shared).order_by("created_at", "id").values_list(
+    rows = _rows(answers.filter(face_id__in=shared).order_by("created_at", "id").values_list(
         "face__project_id", "face_id", "face__split", "annotator_id", "category", "valence", "arousal"))
     out = {}
     if not rows:
@@ -243,7 +257,7 @@ def _answers_partials(project, active, blocks) -> dict:
     for block, (keys, values) in groups.items():
         cell(block).update(group_keys=np.array(keys, dtype=np.int64), group_values=np.array(values, dtype=np.float64))
     # every answer's seconds, per block (medians are exact only from the values themselves)
-    seconds = list(answers.annotate(block=_block_of("face_id")).values_list("block", "annotator_id", "seconds_spent"))
+    seconds = _rows(answers.annotate(block=_block_of("face_id")).values_list("block", "annotator_id", "seconds_spent"))
     if seconds:
         block, annotator, secs = (np.array(c) for c in zip(*seconds))
         key = np.stack([block, annotator], axis=1).astype(np.int64)
@@ -275,6 +289,27 @@ def _answers_partials(project, active, blocks) -> dict:
     return out
 
 
+def _evaluation_partials(project, active_id, blocks) -> dict:
+    """{(project, block): evaluation_rows()} of the project's active model on its val faces, the rows a
+    block's own (its face counts, its predictions in face id order)."""
+    if active_id is None:
+        return {}
+    where = None
+    if blocks is not None:
+        where = Q()
+        for lo, hi in _ranges(blocks):
+            where |= Q(id__gte=lo, id__lt=hi)
+    active = Suggester.objects.get(pk=active_id)
+    rows = evaluation_rows(active, Split.VAL, list(range(NUM_CATEGORIES)), [project], faces=where,
+                           group=_block_of("id"))
+    out = {}
+    for block, *row in rows["faces"]:
+        out.setdefault((project.pk, int(block)), _empty("evaluation"))["faces"].append((block, *row))
+    for row in rows["predictions"]:
+        out.setdefault((project.pk, row[0] // BLOCK_FACES), _empty("evaluation"))["predictions"].append(row)
+    return out
+
+
 def _compute(kind, projects, actives, blocks) -> dict:
     pids = [p.pk for p in projects]
     if kind == "progress":
@@ -283,7 +318,10 @@ def _compute(kind, projects, actives, blocks) -> dict:
         return _agreement_partials(pids, blocks)
     out = {}
     for p in projects:
-        out.update(_answers_partials(p, actives.get(p.pk), blocks))
+        if kind == "answers":
+            out.update(_answers_partials(p, actives.get(p.pk), blocks))
+        else:
+            out.update(_evaluation_partials(p, actives.get(p.pk), blocks))
     return out
 
 
@@ -292,6 +330,8 @@ def _empty(kind):
         return np.zeros((len(SPLITS) + 1, len(PROGRESS_COLUMNS)), dtype=np.int64)
     if kind == "agreement":
         return {}
+    if kind == "evaluation":
+        return {"faces": [], "predictions": []}
     return _empty_answers()
 
 
@@ -337,7 +377,7 @@ def block_partials(projects, kinds) -> tuple:
             dirty, found, keys = None, {}, {}
         else:
             keys = {(kind, p.pk, block): _key(kind, p.pk, block, fp, actives[p.pk])
-                    for kind in kinds for p in projects for block, fp in fingerprints.items()}
+                    for kind in kinds for p in projects for block, fp in sorted(fingerprints.items())}
             found = cache.get_many(list(keys.values())) if keys else {}
             dirty = sorted({block for (kind, pid, block), key in keys.items() if key not in found})
         computed = {}
@@ -356,8 +396,8 @@ def block_partials(projects, kinds) -> tuple:
                     out[(kind, pid)].append(partial)
             if fresh:
                 cache.set_many(fresh, PARTIAL_SECONDS)
-        else:
-            for (kind, pid, _), partial in computed.items():
+        else:  # in block order, as with fingerprints (the evaluation's rows go in face id order)
+            for (kind, pid, _), partial in sorted(computed.items(), key=lambda item: item[0][2]):
                 out[(kind, pid)].append(partial)
     blocks = len(fingerprints) if fingerprints is not None else len({b for _, _, b in computed})
     stats = {"blocks": blocks, "recomputed": blocks if dirty is None else len(dirty)}
@@ -432,9 +472,10 @@ def gold_of(merged) -> dict:
     return {int(a): {"answers": int(n), "correct": int(c), "accuracy": c / n} for a, n, c in merged["gold"].tolist()}
 
 
-def partials_stamp(fingerprints) -> str | None:
-    """One text for the whole database's state (every block's fingerprint); None without fingerprints."""
-    if fingerprints is None:
-        return None
-    return hashlib.sha1(";".join(f"{b}:{fp}" for b, fp in sorted(fingerprints.items())).encode()).hexdigest()
+def evaluation_of(active, project, partials) -> dict:
+    """suggester_evaluate(active, "val", projects=[project]) from the project's evaluation partials (in
+    block order, so the predictions are in face id order, as the bootstrap drew them before)."""
+    rows = {"faces": [r for p in partials for r in p["faces"]],
+            "predictions": [r for p in partials for r in p["predictions"]]}
+    return evaluation_finalize(active, Split.VAL, list(range(NUM_CATEGORIES)), [project], rows)
 

@@ -30,7 +30,6 @@ from annotator.domain.evaluation_tables import SEED_BASELINE
 from annotator.models import Annotation, Face, Project, Split
 from annotator.qualification.selectors import standings_overview
 from annotator.suggestions.selectors import suggester_active
-from annotator.training.selectors import suggester_evaluate
 from reviews import aggregates
 from reviews.evaluation import PAPER_AGREEMENT
 from reviews.models import Flag
@@ -217,7 +216,7 @@ def dashboard_data(*, project) -> dict:
     """
     project = Project.objects.select_related("active_suggester").get(pk=project.pk)
     active = project.active_suggester
-    partials, blocks, fingerprints = aggregates.block_partials([project], aggregates.KINDS)
+    partials, blocks, _ = aggregates.block_partials([project], aggregates.KINDS)
     agree = aggregates.agreement_of(partials[("agreement", project.pk)])
     merged = aggregates.answers_merge(partials[("answers", project.pk)])
     groups = aggregates.answer_groups_of(merged)
@@ -233,26 +232,21 @@ def dashboard_data(*, project) -> dict:
         "model": f"{active.name} {active.version}" if active else None,
         "va_histogram": {"bins": aggregates.VA_BINS, "counts": merged["va"].tolist()},
         "agreement": {k: agree[k] for k in ("faces", "answers", "pairs", "categorical", "valence", "arousal")},
-        "evaluation": _evaluation_kept(active, project, fingerprints) if active else None,
+        "evaluation": aggregates.evaluation_of(active, project, partials[("evaluation", project.pk)]) if active else None,
         "seed_baseline": SEED_BASELINE,
         "paper_agreement": PAPER_AGREEMENT,
         "blocks": blocks,
     }
 
 
-def _evaluation_kept(active, project, fingerprints) -> dict:
-    """suggester_evaluate on the project's val faces, kept in the cache under the whole database's
-    fingerprint (any change anywhere recomputes it: it reads every val face); always computed on SQLite."""
-    stamp = aggregates.partials_stamp(fingerprints)
-    key = f"{CACHE_KEY}:evaluation:v{aggregates.PARTIALS_VERSION}:{project.pk}:{active.pk}:{stamp}"
-    if stamp is not None:
-        kept = cache.get(key)
-        if kept is not None:
-            return kept
-    evaluation = suggester_evaluate(active, Split.VAL, projects=[project])
-    if stamp is not None:
-        cache.set(key, evaluation, aggregates.PARTIAL_SECONDS)
-    return evaluation
+def evaluation_kept(*, project) -> dict | None:
+    """The project's active model against the val faces' independent final labels (suggester_evaluate),
+    from the per-block partials: the blocks changed since they were kept are read again."""
+    project = Project.objects.select_related("active_suggester").get(pk=project.pk)
+    if project.active_suggester is None:
+        return None
+    partials, _, _ = aggregates.block_partials([project], ("evaluation",))
+    return aggregates.evaluation_of(project.active_suggester, project, partials[("evaluation", project.pk)])
 
 
 THROUGHPUT_WINDOWS = (("hour", timedelta(hours=1)), ("day", timedelta(days=1)), ("week", timedelta(days=7)))
@@ -271,12 +265,14 @@ def projects_overview(projects) -> list:
     partials, _, _ = aggregates.block_partials(projects, ("progress", "agreement"))
     now = timezone.now()
     windows = {name: Count("id", filter=Q(created_at__gte=now - span)) for name, span in THROUGHPUT_WINDOWS}
-    throughput = {
-        r["face__project_id"]: r
-        for r in Annotation.objects.filter(face__project_id__in=[p.pk for p in projects],
-                                           created_at__gte=now - THROUGHPUT_WINDOWS[-1][1])
-        .order_by().values("face__project_id").annotate(**windows)
-    }
+    recent = Annotation.objects.filter(created_at__gte=now - THROUGHPUT_WINDOWS[-1][1]).order_by()
+    others = Project.objects.exclude(pk__in=[p.pk for p in projects]).exists()
+    if len(projects) == 1 and not others:
+        # the only project: every answer is its own, counted from the created_at index alone (no join)
+        throughput = {projects[0].pk: recent.aggregate(**windows)}
+    else:
+        throughput = {r["face__project_id"]: r for r in recent.filter(face__project_id__in=[p.pk for p in projects])
+                      .values("face__project_id").annotate(**windows)}
     out = []
     for p in projects:
         progress = aggregates.progress_finalize(partials[("progress", p.pk)])

@@ -14,6 +14,7 @@ from annotator.domain.metrics import inter_annotator_agreement
 from annotator.faces.services import face_refresh_final_label
 from annotator.models import Annotation, Face
 from annotator.projects.services import project_create
+from annotator.training.selectors import suggester_evaluate
 from reviews import aggregates, services
 from reviews.dashboard import (
     _medians_seconds,
@@ -42,6 +43,7 @@ def small_blocks(monkeypatch):
 
 def direct(project) -> dict:
     """The figures computed over every face at once (the per-figure functions, no partials)."""
+    project.refresh_from_db()
     rows = agreement_rows(scope={project.pk})
     agree = inter_annotator_agreement(rows["face"], rows["annotator"], rows["category"], rows["valence"],
                                       rows["arousal"], num_categories=NUM_CATEGORIES)
@@ -54,6 +56,7 @@ def direct(project) -> dict:
         "confusion_model": annotator_vs_model_confusion(project=project, groups=groups),
         "va_histogram": va_histogram(project=project),
         "agreement": {k: agree[k] for k in ("faces", "answers", "pairs", "categorical", "valence", "arousal")},
+        "evaluation": suggester_evaluate(project.active_suggester, "val", projects=[project]),
     }
 
 
@@ -117,6 +120,7 @@ def test_partials_merged_equal_the_figures_over_every_face(data_root, small_bloc
     other, _, _, _ = random_project(seed + 10, faces=9, slug="other")
     data = dashboard_data(project=project)
     assert data["blocks"]["blocks"] >= 10
+    assert data["evaluation"]["faces"] > 0 or seed == 3  # val faces with an independent label (none in seed 3)
     assert_same(data, direct(project))
     assert_same(dashboard_data(project=other), direct(other))
     # the agreement of the API and the command, with and without a split
