@@ -26,6 +26,7 @@ PINNED = {
     "reviews.tasks.face_flags_refresh": "default",
     "reviews.tasks.faces_flags_refresh": "default",
     "reviews.tasks.flags_refresh_stale": "default",
+    "reviews.tasks.dashboard_figures_refresh": "default",
 }
 
 

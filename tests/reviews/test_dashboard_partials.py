@@ -226,3 +226,17 @@ def test_blocks_are_counted_on_sqlite_too(data_root, small_blocks):
     blocks = len({f.id // 4 for f in faces})
     assert dashboard_data(project=project)["blocks"] == {"blocks": blocks, "recomputed": blocks}
     assert np.all([r["faces"] >= 0 for r in dashboard_data(project=project)["progress"]])
+
+
+@pytest.mark.django_db
+def test_the_periodic_refresh_keeps_every_projects_figures(data_root, small_blocks):
+    from django.core.cache import cache
+
+    from reviews.dashboard import CACHE_KEY, dashboard_cached
+    from reviews.tasks import dashboard_figures_refresh
+
+    project, _, _, _ = random_project(6, faces=8)
+    assert cache.get(f"{CACHE_KEY}:{project.pk}") is None
+    assert dashboard_figures_refresh() >= 2  # the default project and this one
+    kept = cache.get(f"{CACHE_KEY}:{project.pk}")
+    assert kept is not None and dashboard_cached(project=project)["computed_at"] == kept["computed_at"]
