@@ -33,7 +33,7 @@ from annotator.suggestions.selectors import suggester_active
 from reviews import aggregates
 from reviews.evaluation import PAPER_AGREEMENT
 from reviews.models import Flag
-from reviews.selectors import gold_accuracy
+from reviews.selectors import gold_accuracy, projects_with_faces
 
 VA_BINS = 20
 CACHE_KEY = "reviews:dashboard:v1"
@@ -266,10 +266,10 @@ def projects_overview(projects) -> list:
     now = timezone.now()
     windows = {name: Count("id", filter=Q(created_at__gte=now - span)) for name, span in THROUGHPUT_WINDOWS}
     recent = Annotation.objects.filter(created_at__gte=now - THROUGHPUT_WINDOWS[-1][1]).order_by()
-    others = Project.objects.exclude(pk__in=[p.pk for p in projects]).exists()
-    if len(projects) == 1 and not others:
-        # the only project: every answer is its own, counted from the created_at index alone (no join)
-        throughput = {projects[0].pk: recent.aggregate(**windows)}
+    holding = projects_with_faces()
+    if len(holding) == 1 and holding <= {p.pk for p in projects}:
+        # the only project with faces: every answer is its own, counted from the created_at index alone
+        throughput = {holding.pop(): recent.aggregate(**windows)}
     else:
         throughput = {r["face__project_id"]: r for r in recent.filter(face__project_id__in=[p.pk for p in projects])
                       .values("face__project_id").annotate(**windows)}

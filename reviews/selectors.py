@@ -415,6 +415,18 @@ def seconds_median(*, annotator_id: int, scope: Optional[set] = None) -> Optiona
 FEEDBACK_ROWS = 100
 
 
+def projects_with_faces() -> set:
+    """Return the ids of the projects that hold a face (one query: an index probe a project)."""
+    return set(Project.objects.filter(Exists(Face.objects.filter(project_id=OuterRef("pk"))))
+               .values_list("pk", flat=True))
+
+
+def faces_outside(scope: set) -> bool:
+    """Return whether any face lies outside the projects of `scope` (an empty project, like the default
+    project of a lab that made its own, holds none)."""
+    return bool(projects_with_faces() - set(scope))
+
+
 class PercentileMedian(Aggregate):
     """PostgreSQL's ordered-set median."""
 
@@ -433,7 +445,7 @@ def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
         # project (no join to the faces for theirs: the common case, one project or an admin); the
         # reviewed and overturned from their answers on decided faces (decisions are few).
         mine = Annotation.objects.filter(annotator_id=aid)
-        if scope is not None and Project.objects.exclude(pk__in=scope).exists():
+        if scope is not None and faces_outside(scope):
             mine = scoped(mine, scope)
         figures = mine.aggregate(answers=Count("seconds_spent"), median=PercentileMedian("seconds_spent"))
         figures.update(scoped(Annotation.objects.filter(annotator_id=aid, face__decision__isnull=False), scope).aggregate(
