@@ -77,13 +77,15 @@ def block_fingerprints():
     None where the database has no xmin (SQLite: every block is computed every time)."""
     if connection.vendor != "postgresql":
         return None
+    # One statement for every table: PostgreSQL may scan them side by side (a parallel append).
+    tables = _fingerprint_tables()
+    sql = " UNION ALL ".join(f'SELECT {i}, "{column}" / %s, count(*), sum(xmin::text::bigint) FROM "{table}" GROUP BY 2'
+                             for i, (table, column) in enumerate(tables))
     parts = {}
     with connection.cursor() as cursor:
-        for table, column in _fingerprint_tables():
-            cursor.execute(f'SELECT "{column}" / %s, count(*), sum(xmin::text::bigint) FROM "{table}" GROUP BY 1',
-                           [BLOCK_FACES])
-            for block, n, xmins in cursor.fetchall():
-                parts.setdefault(int(block), []).append(f"{table}:{n}:{xmins}")
+        cursor.execute(sql, [BLOCK_FACES] * len(tables))
+        for i, block, n, xmins in cursor.fetchall():
+            parts.setdefault(int(block), []).append(f"{tables[i][0]}:{n}:{xmins}")
     return {block: hashlib.sha1(";".join(sorted(p)).encode()).hexdigest()[:20] for block, p in parts.items()}
 
 
