@@ -240,3 +240,35 @@ def test_the_periodic_refresh_keeps_every_projects_figures(data_root, small_bloc
     assert dashboard_figures_refresh() >= 2  # the default project and this one
     kept = cache.get(f"{CACHE_KEY}:{project.pk}")
     assert kept is not None and dashboard_cached(project=project)["computed_at"] == kept["computed_at"]
+
+
+@pytest.mark.django_db
+def test_feedback_figures_whatever_the_scope(data_root):
+    """The feedback page's count, median, reviewed and overturned (PostgreSQL: from the (annotator,
+    seconds) index when no face lies outside the scope, else joined with the faces) equal the plain
+    per-figure reads, for a scope of one project, of both, and of the only project with faces."""
+    from reviews.selectors import annotator_feedback, overturn_counts, seconds_median
+
+    one, faces_one, users, reviewer = random_project(8, faces=14, slug="fb1")
+    worker = users[0]
+    for scope in ({one.pk}, None):
+        got = annotator_feedback(annotator=worker, scope=scope)
+        want = overturn_counts(annotator_id=worker.pk, scope=scope)[worker.pk]
+        assert (got["answers"], got["reviewed"], got["overturned"]) == (want["answers"], want["reviewed"],
+                                                                        want["overturned"])
+        assert got["median_seconds"] == pytest.approx(seconds_median(annotator_id=worker.pk, scope=scope))
+    two = project_create(slug="fb2", name="fb2")
+    from annotator.models import ProjectMembership
+
+    ProjectMembership.objects.create(project=two, user=worker)
+    for i in range(3):
+        face = make_face(project=two)
+        answer(face, worker, 1, 0.1, 0.1, seconds_spent=100.0 + i)
+    services.decision_make(face=face, reviewer=make_user("fb2-r", "reviewer", projects=[two]), category=2,
+                           valence=0.3, arousal=0.3)
+    for scope in ({one.pk}, {two.pk}, {one.pk, two.pk}):
+        got = annotator_feedback(annotator=worker, scope=scope)
+        want = overturn_counts(annotator_id=worker.pk, scope=scope)[worker.pk]
+        assert (got["answers"], got["reviewed"], got["overturned"]) == (want["answers"], want["reviewed"],
+                                                                        want["overturned"]), scope
+        assert got["median_seconds"] == pytest.approx(seconds_median(annotator_id=worker.pk, scope=scope)), scope
