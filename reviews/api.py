@@ -22,7 +22,7 @@ from annotator.training.selectors import suggester_evaluate
 from annotator.web.api_fields import FloatField, IntegerField, id_field
 from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
 from reviews import selectors, services
-from reviews.dashboard import dashboard_cached, projects_overview_cached, refresh_asked
+from reviews.dashboard import dashboard_cached, evaluation_kept, projects_overview_cached, refresh_asked
 from reviews.evaluation import agreement, suggester_by_spec
 from reviews.models import Decision, Flag
 from reviews.selectors import scoped
@@ -359,6 +359,9 @@ class EvaluationApi(APIView):
         split, spec = s.validated_data["split"], s.validated_data["model"]
         project = project_for_user(request.user, request.query_params.get("project"))
         suggester = suggester_by_spec(spec, project)
+        if split == Split.VAL and suggester.pk == project.active_suggester_id:
+            # the active model on val, as the dashboard shows it: from the per-block partials
+            return Response(evaluation_kept(project=project))
         return Response(suggester_evaluate(suggester, None if split == "all" else split, projects=[project]))
 
 

@@ -6,7 +6,6 @@ only for faces with two or more answers.
 """
 from datetime import timedelta
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -28,14 +27,13 @@ from django.utils import timezone
 
 from annotator.domain.categories import AFFECTNET_COUNTS, CATEGORY_NAMES, NUM_CATEGORIES
 from annotator.domain.evaluation_tables import SEED_BASELINE
-from annotator.domain.metrics import inter_annotator_agreement
-from annotator.models import Annotation, Face, Split
+from annotator.models import Annotation, Face, Project, Split
 from annotator.qualification.selectors import standings_overview
 from annotator.suggestions.selectors import suggester_active
-from annotator.training.selectors import suggester_evaluate
-from reviews.evaluation import PAPER_AGREEMENT, agreement
+from reviews import aggregates
+from reviews.evaluation import PAPER_AGREEMENT
 from reviews.models import Flag
-from reviews.selectors import agreement_rows, gold_accuracy
+from reviews.selectors import gold_accuracy, projects_with_faces
 
 VA_BINS = 20
 CACHE_KEY = "reviews:dashboard:v1"
@@ -103,11 +101,12 @@ def answer_groups(*, project) -> list:
     ))
 
 
-def category_distribution(*, project, groups=None) -> dict:
+def category_distribution(*, project, groups=None, final=None) -> dict:
     """Return counts per category of the project's final labels and answers, with AffectNet's counts
-    (`groups`: answer_groups(), when already read)."""
-    final = dict(Face.objects.filter(project_id=project.pk, final_category__isnull=False).order_by().values("final_category")
-                 .annotate(n=Count("id")).values_list("final_category", "n"))
+    (`groups`: answer_groups(), `final`: {category: final labels}, when already read)."""
+    if final is None:
+        final = dict(Face.objects.filter(project_id=project.pk, final_category__isnull=False).order_by()
+                     .values("final_category").annotate(n=Count("id")).values_list("final_category", "n"))
     answers = {}
     for r in answer_groups(project=project) if groups is None else groups:
         answers[r["category"]] = answers.get(r["category"], 0) + r["n"]
@@ -140,11 +139,12 @@ def _medians_seconds(project) -> dict:
     return {annotator_id: sum(v) / len(v) for annotator_id, v in values.items()}
 
 
-def annotator_stats(per_annotator_agreement: dict, *, project, groups=None) -> list:
+def annotator_stats(per_annotator_agreement: dict, *, project, groups=None, medians=None, gold=None) -> list:
     """Return per annotator, on the project's faces: answers, faces/hour of answering time, median
     seconds, agreement with others, gold accuracy, overturn rate (reviewers' decisions of another
     category), and anchoring (kept the shown suggestion vs matched the model when blind).
-    `groups`: answer_groups(), when already read."""
+    `groups`: answer_groups(), `medians`: {annotator: median seconds}, `gold`: gold_accuracy(), when
+    already read."""
     totals = {}
     for r in answer_groups(project=project) if groups is None else groups:
         t = totals.setdefault(r["annotator_id"], dict.fromkeys(
@@ -157,8 +157,8 @@ def annotator_stats(per_annotator_agreement: dict, *, project, groups=None) -> l
             t["blind"] += r["n"]
             t["blind_match"] += r["n"] if r["model"] == r["category"] else 0
     names = dict(get_user_model().objects.filter(id__in=list(totals)).values_list("id", "username"))
-    medians = _medians_seconds(project)
-    gold = gold_accuracy(scope={project.pk})
+    medians = _medians_seconds(project) if medians is None else medians
+    gold = gold_accuracy(scope={project.pk}) if gold is None else gold
     out = []
     for aid, t in sorted(totals.items(), key=lambda item: names.get(item[0], "")):
         hours = t["seconds"] / 3600
@@ -209,25 +209,44 @@ def va_histogram(bins: int = VA_BINS, *, project) -> dict:
 
 
 def dashboard_data(*, project) -> dict:
-    """Return everything /review/dashboard/ draws for one project (its faces only)."""
-    agree = agreement(scope={project.pk})
-    active = suggester_active(project)
-    evaluation = suggester_evaluate(active, Split.VAL, projects=[project]) if active else None
-    groups = answer_groups(project=project)
+    """Return everything /review/dashboard/ draws for one project (its faces only).
+
+    From the per-block partials (reviews.aggregates): only the blocks changed since they were kept are
+    computed; "blocks" says how many there are and how many were computed now.
+    """
+    project = Project.objects.select_related("active_suggester").get(pk=project.pk)
+    active = project.active_suggester
+    partials, blocks, _ = aggregates.block_partials([project], aggregates.KINDS)
+    agree = aggregates.agreement_of(partials[("agreement", project.pk)])
+    merged = aggregates.answers_merge(partials[("answers", project.pk)])
+    groups = aggregates.answer_groups_of(merged)
+    final = {c: int(n) for c, n in enumerate(merged["final"].tolist()) if n}
     return {
         "project": {"slug": project.slug, "name": project.name},
-        "progress": progress_per_split(project=project),
-        "categories": category_distribution(project=project, groups=groups),
-        "annotators": annotator_stats(agree["per_annotator"], project=project, groups=groups),
+        "progress": aggregates.progress_finalize(partials[("progress", project.pk)]),
+        "categories": category_distribution(project=project, groups=groups, final=final),
+        "annotators": annotator_stats(agree["per_annotator"], project=project, groups=groups,
+                                      medians=aggregates.medians_of(merged), gold=aggregates.gold_of(merged)),
         "confusion_annotators": agree["confusion"],
         "confusion_model": annotator_vs_model_confusion(project=project, groups=groups),
         "model": f"{active.name} {active.version}" if active else None,
-        "va_histogram": va_histogram(project=project),
+        "va_histogram": {"bins": aggregates.VA_BINS, "counts": merged["va"].tolist()},
         "agreement": {k: agree[k] for k in ("faces", "answers", "pairs", "categorical", "valence", "arousal")},
-        "evaluation": evaluation,
+        "evaluation": aggregates.evaluation_of(active, project, partials[("evaluation", project.pk)]) if active else None,
         "seed_baseline": SEED_BASELINE,
         "paper_agreement": PAPER_AGREEMENT,
+        "blocks": blocks,
     }
+
+
+def evaluation_kept(*, project) -> dict | None:
+    """The project's active model against the val faces' independent final labels (suggester_evaluate),
+    from the per-block partials: the blocks changed since they were kept are read again."""
+    project = Project.objects.select_related("active_suggester").get(pk=project.pk)
+    if project.active_suggester is None:
+        return None
+    partials, _, _ = aggregates.block_partials([project], ("evaluation",))
+    return aggregates.evaluation_of(project.active_suggester, project, partials[("evaluation", project.pk)])
 
 
 THROUGHPUT_WINDOWS = (("hour", timedelta(hours=1)), ("day", timedelta(days=1)), ("week", timedelta(days=7)))
@@ -238,60 +257,40 @@ def projects_overview(projects) -> list:
     flagged), agreement (faces with 2+ answers, percent agreement, Fleiss' kappa) and throughput
     (answers in the last hour, day and week, and per day over the week).
 
-    One GROUP BY project query per figure, whatever the number of projects: the faces, the open
-    flags, the answers per window, and one fetch of the answers on shared faces, whose measures are
-    computed per project in memory (the same function the project's dashboard uses).
+    Progress and agreement from the per-block partials (reviews.aggregates; one query per figure
+    for the blocks changed, whatever the number of projects), the throughput live (one GROUP BY
+    project over the last week's answers, a range of the answers' created_at index).
     """
-    projects = list(projects)
-    ids = [p.pk for p in projects]
-    faces = {
-        r["project_id"]: r
-        for r in Face.objects.filter(project_id__in=ids).order_by().values("project_id").annotate(
-            faces=Count("id"),
-            answered=Count("id", filter=Q(answer_count__gt=0)),
-            complete=Count("id", filter=Q(answer_count__gte=F("required_annotations"))),
-            final=Count("id", filter=Q(final_category__isnull=False)),
-        )
-    }
-    flagged = dict(
-        Flag.objects.filter(status=Flag.Status.OPEN, face__project_id__in=ids).order_by().values("face__project_id")
-        .annotate(n=Count("face_id", distinct=True)).values_list("face__project_id", "n")
-    )
+    projects = list(Project.objects.filter(pk__in=[p.pk for p in projects]).order_by("id"))
+    partials, _, _ = aggregates.block_partials(projects, ("progress", "agreement"))
     now = timezone.now()
     windows = {name: Count("id", filter=Q(created_at__gte=now - span)) for name, span in THROUGHPUT_WINDOWS}
-    throughput = {
-        r["face__project_id"]: r
-        for r in Annotation.objects.filter(face__project_id__in=ids, created_at__gte=now - THROUGHPUT_WINDOWS[-1][1])
-        .order_by().values("face__project_id").annotate(**windows)
-    }
-    agree = _agreement_by_project(ids)
+    recent = Annotation.objects.filter(created_at__gte=now - THROUGHPUT_WINDOWS[-1][1]).order_by()
+    holding = projects_with_faces()
+    if len(holding) == 1 and holding <= {p.pk for p in projects}:
+        # the only project with faces: every answer is its own, counted from the created_at index alone
+        throughput = {holding.pop(): recent.aggregate(**windows)}
+    else:
+        throughput = {r["face__project_id"]: r for r in recent.filter(face__project_id__in=[p.pk for p in projects])
+                      .values("face__project_id").annotate(**windows)}
     out = []
     for p in projects:
-        f = faces.get(p.pk, {"faces": 0, "answered": 0, "complete": 0, "final": 0})
+        progress = aggregates.progress_finalize(partials[("progress", p.pk)])
+        f = {k: sum(row[k] for row in progress) for k in ("faces", "answered", "complete", "final", "flagged")}
         t = throughput.get(p.pk, {name: 0 for name, _ in THROUGHPUT_WINDOWS})
-        a = agree.get(p.pk)
+        a = aggregates.agreement_of(partials[("agreement", p.pk)]) if partials[("agreement", p.pk)] else None
+        if a is not None and not a["faces"]:
+            a = None
         out.append({
             "slug": p.slug, "name": p.name,
             "faces": f["faces"], "answered": f["answered"], "complete": f["complete"], "final": f["final"],
-            "flagged": flagged.get(p.pk, 0),
+            "flagged": f["flagged"],
             "shared_faces": a["faces"] if a else 0,
             "percent_agreement": a["categorical"]["percent_agreement"] if a else None,
             "fleiss_kappa": a["categorical"]["fleiss"]["kappa"] if a else None,
             "answers_hour": t["hour"], "answers_day": t["day"], "answers_week": t["week"],
             "answers_per_day": t["week"] / THROUGHPUT_WINDOWS[-1][1].days,
         })
-    return out
-
-
-def _agreement_by_project(ids) -> dict:
-    """Return {project id: agreement} from one fetch of the answers on shared faces of these projects."""
-    rows = agreement_rows(scope=set(ids), with_project=True)
-    out = {}
-    for pid in np.unique(rows["project"]).tolist():
-        keep = rows["project"] == pid
-        out[pid] = inter_annotator_agreement(rows["face"][keep], rows["annotator"][keep], rows["category"][keep],
-                                             rows["valence"][keep], rows["arousal"][keep],
-                                             num_categories=NUM_CATEGORIES)
     return out
 
 

@@ -4,15 +4,14 @@ A suggester against final labels is annotator.training.selectors.suggester_evalu
 annotator.domain.evaluation_tables.format_evaluation; format_agreement() prints the agreement.
 """
 
-import numpy as np
+from django.contrib.auth import get_user_model
 
-from annotator.domain.categories import NUM_CATEGORIES
 from annotator.domain.evaluation_tables import DIMENSIONAL_ROWS, number, text_table
-from annotator.domain.metrics import inter_annotator_agreement
+from annotator.models import Project
 
 # The evaluate command and the API take these from here; suggestions.selectors owns them.
 from annotator.suggestions.selectors import SuggesterNotFound, suggester_by_spec  # noqa: F401
-from reviews.selectors import agreement_rows
+from reviews import aggregates
 
 # The AffectNet paper's agreement between two annotators (sec. 3.3 and table 3 of Mollahosseini
 # et al. 2017).
@@ -27,13 +26,12 @@ PAPER_AGREEMENT = {
 
 def agreement(*, splits=None, scope=None) -> dict:
     """Return the agreement between annotators on faces with two or more answers, in the projects of
-    `scope` (a set of project ids; None: all)."""
-    from django.contrib.auth import get_user_model
-
-    rows = agreement_rows(splits=splits, scope=scope)
-    result = inter_annotator_agreement(rows["face"], rows["annotator"], rows["category"], rows["valence"],
-                                       rows["arousal"], num_categories=NUM_CATEGORIES)
-    ids = np.unique(rows["annotator"]).tolist()
+    `scope` (a set of project ids; None: all), of `splits` (None: all): merged from the per-block
+    partials (reviews.aggregates), computing only the blocks changed since they were kept."""
+    projects = Project.objects.order_by("id") if scope is None else Project.objects.filter(pk__in=scope).order_by("id")
+    partials, _, _ = aggregates.block_partials(projects, ("agreement",))
+    result = aggregates.agreement_of([p for per_block in partials.values() for p in per_block], splits=splits)
+    ids = sorted({a for p in result["cohen_pairs"] for a in p["annotators"]} | set(result["per_annotator"]))
     result["names"] = dict(get_user_model().objects.filter(id__in=ids).values_list("id", "username"))
     return result
 

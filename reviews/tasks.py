@@ -71,3 +71,17 @@ def flags_refresh_stale(self, after=0):
     if not self.sweep_continue(ids, size) and flags_pending_waiting():
         flags_drain_send()  # the last batch: pending rows whose drain was lost (a face checked here is harmless)
     return evaluated
+
+
+@shared_task(name="reviews.tasks.dashboard_figures_refresh", queue_name=QUEUE)
+def dashboard_figures_refresh():
+    """Compute every project's dashboard figures again and keep them (periodic, every
+    DASHBOARD_CACHE_SECONDS): the per-block partials stay warm, so a reviewer's "Recompute now" reads
+    only the blocks changed since, and the kept figures are never older than about that."""
+    from annotator.models import Project
+    from reviews.dashboard import dashboard_cached
+
+    projects = list(Project.objects.order_by("id"))
+    for project in projects:
+        dashboard_cached(project=project, refresh=True)
+    return len(projects)

@@ -396,6 +396,8 @@ if REDIS_URL:
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE = {
     "flags-refresh-stale": {"task": "reviews.tasks.flags_refresh_stale", "schedule": 300.0},
+    "dashboard-figures-refresh": {"task": "reviews.tasks.dashboard_figures_refresh",
+                                  "schedule": float(DASHBOARD_CACHE_SECONDS)},
     "claims-delete-forgotten": {"task": "annotator.tasks.claims_delete_forgotten", "schedule": 3600.0},
     "jobs-requeue-stale": {"task": "annotator.tasks.jobs_requeue_stale", "schedule": JOB_SWEEP_SECONDS},
 }

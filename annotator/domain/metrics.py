@@ -9,6 +9,16 @@ CORR is Pearson's r; SAGR the share of items whose prediction and label have the
 """
 import numpy as np
 
+from annotator.domain.agreement_stats import (
+    agreement_finalize,
+    agreement_partial,
+    interval_alpha_from_sums,
+    interval_alpha_sums,
+    nominal_alpha_from_sums,
+    nominal_alpha_sums,
+    unit_index,
+)
+
 
 def dimensional_metrics(y_true, y_pred) -> dict:
     """Return RMSE, CORR, SAGR and CCC for one dimension (valence or arousal)."""
@@ -93,31 +103,6 @@ def interval_alpha(reliability_data) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _units(unit_ids):
-    """Return (sorted order, unit index of each sorted row, answers per unit) for unit ids."""
-    unit_ids = np.asarray(unit_ids)
-    order = np.argsort(unit_ids, kind="stable")
-    _, inverse, counts = np.unique(unit_ids[order], return_inverse=True, return_counts=True)
-    return order, inverse, counts
-
-
-def _pairable(unit_ids, values):
-    """Return (unit index, value) of the pairable values (not NaN, in a unit with two or more such
-    values) and the pairable values per unit; None where alpha is undefined: no pairable value, or
-    all of them equal. The shared first step of the nominal and interval alpha."""
-    values = np.asarray(values, dtype=np.float64)
-    keep = ~np.isnan(values)
-    unit_ids, values = np.asarray(unit_ids)[keep], values[keep]
-    if values.size == 0:
-        return None
-    order, unit, m = _units(unit_ids)
-    pairable = m[unit] >= 2
-    unit, vals = unit[pairable], values[order][pairable]
-    if vals.size == 0 or np.all(vals == vals[0]):
-        return None
-    return unit, vals, np.bincount(unit, minlength=m.size).astype(np.float64)
-
-
 def nominal_alpha_units(unit_ids, values) -> float | None:
     """Krippendorff's alpha (nominal) from (unit, value) rows, in O(rows) memory.
 
@@ -128,22 +113,7 @@ def nominal_alpha_units(unit_ids, values) -> float | None:
     The `krippendorff` package computes the same from a units x values matrix (tests compare the two);
     this form never builds that matrix, so it stays small for a million faces.
     """
-    found = _pairable(unit_ids, values)
-    if found is None:
-        return None
-    unit, vals, m_u = found
-    _, val_idx = np.unique(vals, return_inverse=True)
-    n = vals.size
-    # counts per (unit, value) from a joint key; the sum of their squares per unit
-    joint = unit.astype(np.int64) * (val_idx.max() + 1) + val_idx
-    joint_keys, joint_counts = np.unique(joint, return_counts=True)
-    sq_per_unit = np.bincount(joint_keys // (val_idx.max() + 1), weights=joint_counts.astype(np.float64) ** 2,
-                              minlength=m_u.size)
-    used = m_u >= 2
-    observed = np.sum((m_u[used] ** 2 - sq_per_unit[used]) / (m_u[used] - 1))
-    n_c = np.bincount(val_idx).astype(np.float64)
-    expected = n * n - np.sum(n_c**2)
-    return float(1.0 - (n - 1) * observed / expected)
+    return nominal_alpha_from_sums(*nominal_alpha_sums(unit_ids, values))
 
 
 def interval_alpha_units(unit_ids, values) -> float | None:
@@ -154,41 +124,7 @@ def interval_alpha_units(unit_ids, values) -> float | None:
     alpha = 1 - (n - 1) * sum_u S_u / (m_u - 1) / S, with S_u that sum within unit u and S the same
     over all n pairable values. Checked against the `krippendorff` package in the tests.
     """
-    found = _pairable(unit_ids, values)
-    if found is None:
-        return None
-    unit, vals, m_u = found
-    n = vals.size
-    s1 = np.bincount(unit, weights=vals, minlength=m_u.size)
-    s2 = np.bincount(unit, weights=vals**2, minlength=m_u.size)
-    used = m_u >= 2
-    within = 2.0 * (m_u[used] * s2[used] - s1[used] ** 2) / (m_u[used] - 1)
-    total = 2.0 * (n * np.sum(vals**2) - np.sum(vals) ** 2)
-    return float(1.0 - (n - 1) * np.sum(within) / total)
-
-
-def answer_pairs(unit_ids):
-    """Return index arrays (i, j) of every pair of rows that share a unit, i before j in input order.
-
-    Rows of a unit need not be adjacent. With three answers on a face this gives its three pairs.
-    """
-    unit_ids = np.asarray(unit_ids)
-    order = np.argsort(unit_ids, kind="stable")
-    sorted_units = unit_ids[order]
-    firsts, seconds = [], []
-    gap = 1
-    while gap < sorted_units.size:
-        same = sorted_units[gap:] == sorted_units[:-gap]
-        if not same.any():
-            break
-        idx = np.nonzero(same)[0]
-        firsts.append(order[idx])
-        seconds.append(order[idx + gap])
-        gap += 1
-    if not firsts:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    return np.concatenate(firsts), np.concatenate(seconds)
+    return interval_alpha_from_sums(interval_alpha_sums(unit_ids, values))
 
 
 def fleiss_kappa(unit_ids, categories, *, num_categories: int) -> dict:
@@ -203,7 +139,7 @@ def fleiss_kappa(unit_ids, categories, *, num_categories: int) -> dict:
     categories = np.asarray(categories, dtype=np.int64)
     if unit_ids.size == 0:
         return {"kappa": None, "n": 0, "raters": None}
-    _, unit, m = _units(unit_ids)
+    _, unit, m = unit_index(unit_ids)
     order = np.argsort(unit_ids, kind="stable")
     cats = categories[order]
     multi = m[m >= 2]
@@ -219,18 +155,6 @@ def fleiss_kappa(unit_ids, categories, *, num_categories: int) -> dict:
     return {"kappa": float(sm_fleiss_kappa(table, method="fleiss")), "n": int(table.shape[0]), "raters": raters}
 
 
-def _kappa_of_table(table):
-    """Cohen's kappa of two raters from their confusion matrix (scikit-learn's cohen_kappa_score, unweighted,
-    from the counts); None when they used fewer than two categories between them."""
-    rows, cols = table.sum(axis=1), table.sum(axis=0)
-    if np.count_nonzero(rows + cols) < 2:
-        return None
-    n = table.sum()
-    observed = np.trace(table) / n
-    expected = float(rows @ cols) / (n * n)
-    return float((observed - expected) / (1 - expected))
-
-
 def inter_annotator_agreement(unit_ids, annotator_ids, categories, valences, arousals, *, num_categories=11,
                               min_pair_items=2) -> dict:
     """Return the agreement between annotators, the way the AffectNet paper (sec. 3.3) reports it.
@@ -243,82 +167,5 @@ def inter_annotator_agreement(unit_ids, annotator_ids, categories, valences, aro
     answer pairs where both carry a point (the earlier answer as x, the later as y). Per annotator:
     answers on shared faces, and the share of their pairs that agree on the category.
     """
-    unit_ids = np.asarray(unit_ids)
-    annotator_ids = np.asarray(annotator_ids, dtype=np.int64)
-    categories = np.asarray(categories, dtype=np.int64)
-    valences = np.asarray(valences, dtype=np.float64)
-    arousals = np.asarray(arousals, dtype=np.float64)
-    _, unit, m = _units(unit_ids)
-    shared_units = int(np.count_nonzero(m >= 2))
-    i, j = answer_pairs(unit_ids)
-    same = categories[i] == categories[j]
-
-    # A face agrees when none of its pairs disagree.
-    order = np.argsort(unit_ids, kind="stable")
-    unit_of_row = np.empty_like(unit)
-    unit_of_row[order] = unit
-    disagreeing_units = np.unique(unit_of_row[i[~same]])
-    percent = (shared_units - disagreeing_units.size) / shared_units if shared_units else None
-
-    # Cohen's kappa for each pair of annotators, the lower id always as the first rater.
-    a_lo = np.minimum(annotator_ids[i], annotator_ids[j])
-    a_hi = np.maximum(annotator_ids[i], annotator_ids[j])
-    swap = annotator_ids[i] > annotator_ids[j]
-    first = np.where(swap, categories[j], categories[i])
-    second = np.where(swap, categories[i], categories[j])
-    pairs = []
-    if i.size:
-        keys = np.stack([a_lo, a_hi], axis=1)
-        uniq, group = np.unique(keys, axis=0, return_inverse=True)
-        group = group.reshape(-1)
-        # Every pair of annotators' confusion matrix at once (one pass over the answer pairs, not one
-        # mask per pair of annotators): [pair of annotators, first's category, second's category].
-        k = int(max(first.max(), second.max())) + 1
-        tables = np.bincount((group * k + first) * k + second, minlength=len(uniq) * k * k).reshape(len(uniq), k, k)
-        for g, (lo, hi) in enumerate(uniq.tolist()):
-            n = int(tables[g].sum())
-            if n < min_pair_items:
-                continue
-            pairs.append({
-                "annotators": (lo, hi),
-                "n": n,
-                "agreement": float(np.trace(tables[g]) / n),
-                "kappa": _kappa_of_table(tables[g]),
-            })
-    weighted = [(p["kappa"], p["n"]) for p in pairs if p["kappa"] is not None]
-    mean_kappa = float(np.average([k for k, _ in weighted], weights=[n for _, n in weighted])) if weighted else None
-
-    per_annotator = {}
-    if i.size:
-        both = np.concatenate([annotator_ids[i], annotator_ids[j]])
-        agree = np.concatenate([same, same]).astype(np.float64)
-        ids, inv = np.unique(both, return_inverse=True)
-        totals = np.bincount(inv)
-        agreed = np.bincount(inv, weights=agree)
-        per_annotator = {int(a): {"pairs": int(t), "agreement": float(g / t)} for a, t, g in zip(ids, totals, agreed)}
-
-    confusion = np.zeros((num_categories, num_categories), dtype=np.int64)
-    np.add.at(confusion, (categories[i], categories[j]), 1)
-    confusion = confusion + confusion.T  # who answered first does not matter: each pair counts both ways
-
-    result = {
-        "faces": shared_units,
-        "answers": int(np.sum(m[m >= 2])),
-        "pairs": int(i.size),
-        "categorical": {
-            "percent_agreement": percent,
-            "pairwise_agreement": float(np.mean(same)) if i.size else None,
-            "cohen_kappa_mean": mean_kappa,
-            "fleiss": fleiss_kappa(unit_ids, categories, num_categories=num_categories),
-            "alpha": nominal_alpha_units(unit_ids, categories.astype(np.float64)),
-        },
-        "cohen_pairs": pairs,
-        "per_annotator": per_annotator,
-        "confusion": confusion.tolist(),
-    }
-    for name, values in (("valence", valences), ("arousal", arousals)):
-        with_point = ~np.isnan(values[i]) & ~np.isnan(values[j])
-        dims = dimensional_metrics(values[i][with_point], values[j][with_point])
-        dims["alpha"] = interval_alpha_units(unit_ids, values)
-        result[name] = dims
-    return result
+    return agreement_finalize(agreement_partial(unit_ids, annotator_ids, categories, valences, arousals,
+                                                num_categories=num_categories), min_pair_items=min_pair_items)

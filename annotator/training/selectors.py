@@ -9,7 +9,7 @@ from collections import Counter
 
 import numpy as np
 from django.conf import settings
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, IntegerField, OuterRef, Q, Value
 
 from annotator.domain.categories import NUM_CATEGORIES
 from annotator.models import Annotation, Face, FinalSource, Suggester, Suggestion
@@ -84,21 +84,43 @@ def suggester_evaluate(suggester: Suggester, split: str | None = "val", categori
     whether the model is the active one of any of them, `active_in` names those projects.
     """
     labels = _labels(categories)
+    return evaluation_finalize(suggester, split, labels, projects,
+                               evaluation_rows(suggester, split, labels, projects))
+
+
+def evaluation_rows(suggester: Suggester, split: str | None, labels, projects=None, faces=None, group=None) -> dict:
+    """Return what suggester_evaluate reads: "faces", (group, final source, independent of this model's
+    suggestion, count) of the faces with a final label in `labels`, and "predictions", (face id, final
+    category, valence, arousal, the model's probabilities, valence, arousal) of the evaluation faces
+    with its prediction, in face id order. `faces`: a Q over the faces (e.g. id ranges) that narrows
+    both; `group`: an expression over the faces the counts are grouped by (None: one group, 0), so that
+    blocks of faces can be read apart and put together (reviews.aggregates keeps them per block)."""
     final = _final_faces(split, labels, projects)
+    if faces is not None:
+        final = final.filter(faces)
     independent = ExpressionWrapper(independent_label_q(suggester), output_field=BooleanField())
+    face_rows = [(r["group"], r["final_source"], r["independent"], r["n"]) for r in final.order_by().annotate(
+        independent=independent, group=group if group is not None else Value(0, output_field=IntegerField())).values(
+        "group", "final_source", "independent").annotate(n=Count("id"))]
+    evaluated = evaluation_faces(suggester, split, labels, projects)
+    if faces is not None:
+        evaluated = evaluated.filter(faces)
+    rows = Suggestion.objects.filter(suggester=suggester, face__in=evaluated).order_by("face_id").values_list(
+        "face_id", "face__final_category", "face__final_valence", "face__final_arousal", "probabilities", "valence",
+        "arousal")
+    return {"faces": face_rows, "predictions": list(rows.iterator(chunk_size=5000))}
+
+
+def evaluation_finalize(suggester: Suggester, split: str | None, labels, projects, rows: dict) -> dict:
+    """Return suggester_evaluate's table from evaluation_rows() (of all the faces, in face id order)."""
     sources, left_out = Counter(), 0
-    for row in final.order_by().annotate(independent=independent).values("final_source", "independent").annotate(
-            n=Count("id")):
-        if row["independent"]:
-            sources[row["final_source"]] += row["n"]
+    for _, final_source, is_independent, n in rows["faces"]:
+        if is_independent:
+            sources[final_source] += n
         else:
-            left_out += row["n"]
-    faces = evaluation_faces(suggester, split, labels, projects)
-    rows = Suggestion.objects.filter(suggester=suggester, face__in=faces).order_by("face_id").values_list(
-        "face__final_category", "face__final_valence", "face__final_arousal", "probabilities", "valence", "arousal"
-    )
+            left_out += n
     truth, probabilities, valence, arousal = [], [], [], []
-    for category, final_valence, final_arousal, probs, s_valence, s_arousal in rows.iterator(chunk_size=5000):
+    for _, category, final_valence, final_arousal, probs, s_valence, s_arousal in rows["predictions"]:
         truth.append((category, final_valence, final_arousal))
         probabilities.append(probs)
         valence.append(np.nan if s_valence is None else s_valence)  # no point: left out of valence/arousal

@@ -27,6 +27,7 @@ PINNED = {
     "reviews.tasks.faces_flags_refresh": "default",
     "reviews.tasks.flags_refresh_stale": "default",
     "reviews.tasks.flags_drain": "default",
+    "reviews.tasks.dashboard_figures_refresh": "default",
 }
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
+from annotator.domain.agreement_stats import answer_pairs
 from annotator.domain.metrics import (
-    answer_pairs,
     categorical_metrics,
     fleiss_kappa,
     inter_annotator_agreement,

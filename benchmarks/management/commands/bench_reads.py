@@ -193,7 +193,8 @@ class Command(BaseCommand):
     # --- reads ----------------------------------------------------------------------------------------
 
     def _reads(self, n):
-        """Return [(name, kind, callable)]; kind: 'page' (one screen of data), 'read', 'recompute', 'command'."""
+        """Return [(name, kind, callable[, untimed step before each run])]; kind: 'page' (one screen of
+        data), 'read', 'recompute', 'command'."""
         from annotator.models import Face
         from reviews.models import Flag
 
@@ -220,6 +221,29 @@ class Command(BaseCommand):
         deep_queue_page = get(reviewer, self._deep_url("/review/", deep))
         deep_queue_api = get(reviewer, self._deep_api_url(deep))
 
+        writer = User.objects.get(username="reads-admin")  # answers no face in the fill: every (face, writer) is new
+        from annotator.models import Annotation
+
+        rounds = [Annotation.objects.filter(annotator=writer).count() // 100]  # faces no earlier run answered
+
+        def new_answers():
+            """Before a timed run: 100 answers on faces of 4 blocks (25 each, other faces each round), as the
+            annotate page writes them (the face's answer count with its answer), each committed."""
+            rounds[0] += 1
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT min(id) FROM annotator_face WHERE project_id = (SELECT id FROM annotator_project"
+                               " WHERE slug = 'reads')")
+                first = cursor.fetchone()[0]
+                for block in (1, 5, 9, 13):
+                    lo = first + block * n // 16 + rounds[0] * 25
+                    ids = list(range(lo, lo + 25))
+                    cursor.execute(
+                        "INSERT INTO annotator_annotation (face_id, annotator_id, category, valence, arousal, seconds_spent,"
+                        " shown_blind, kept_suggestion, outside_region_confirmed, imported, created_at, updated_at)"
+                        " SELECT id, %s, 3, 0.1, 0.2, 4.0, false, false, false, false, now(), now()"
+                        " FROM annotator_face WHERE id = ANY(%s)", [writer.pk, ids])
+                    cursor.execute("UPDATE annotator_face SET answer_count = answer_count + 1 WHERE id = ANY(%s)", [ids])
+
         out = io.StringIO()
         return [
             ("review queue: first page", "page", get(reviewer, "/review/")),
@@ -228,8 +252,15 @@ class Command(BaseCommand):
             ("review item page", "page", get(reviewer, f"/review/face/{face_id}/")),
             ("dashboard (cached)", "page", get(reviewer, "/review/dashboard/")),
             ("dashboard recompute (?refresh=1)", "recompute", get(reviewer, "/review/dashboard/?refresh=1")),
+            ("dashboard recompute, cold (no partials kept)", "recompute", get(reviewer, "/review/dashboard/?refresh=1"),
+             cache.clear),
+            ("dashboard recompute after 100 new answers", "recompute", get(reviewer, "/review/dashboard/?refresh=1"),
+             new_answers),
             ("projects overview (cached)", "page", get(admin, "/review/dashboard/")),
             ("projects overview recompute", "recompute", get(admin, "/review/dashboard/?refresh=1")),
+            ("projects overview recompute, cold", "recompute", get(admin, "/review/dashboard/?refresh=1"), cache.clear),
+            ("projects overview recompute after 100 new answers", "recompute", get(admin, "/review/dashboard/?refresh=1"),
+             new_answers),
             ("feedback page (annotator's own)", "page", get(annotator, "/review/me/")),
             ("annotate page", "page", get(annotator, "/annotate/")),
             ("API queue: first page", "page", get(reviewer, "/api/review/queue/")),
@@ -240,6 +271,8 @@ class Command(BaseCommand):
             ("API projects overview (cached)", "page", get(admin, "/api/review/projects/")),
             ("API my answers", "page", get(annotator, "/api/annotations/mine/")),
             ("API agreement", "recompute", get(reviewer, "/api/review/agreement/")),
+            ("API agreement, cold", "recompute", get(reviewer, "/api/review/agreement/"), cache.clear),
+            ("API agreement after 100 new answers", "recompute", get(reviewer, "/api/review/agreement/"), new_answers),
             ("API evaluation (val)", "recompute", get(reviewer, "/api/review/evaluation/?model=reads:1")),
             ("admin: faces", "page", get(admin, "/admin/annotator/face/")),
             ("admin: faces, filter needs review", "page", get(admin, "/admin/annotator/face/?needs_review__exact=1")),
@@ -283,13 +316,15 @@ class Command(BaseCommand):
     def _measure(self, n, repeat, only):
         cache.clear()
         results = {}
-        for name, kind, read in self._reads(n):
+        for name, kind, read, *before in self._reads(n):
             if only and only not in name:
                 continue
-            if kind in ("page", "read"):
-                read()  # warm: the first request imports, fills the cache
+            if kind in ("page", "read") or before:
+                read()  # warm: the first request imports, fills the cache (the partials kept, for a recompute)
             times = []
             for _ in range(repeat if kind != "command" else max(1, repeat // 2)):
+                for step in before:  # untimed: what the read runs after (a cleared cache, new answers)
+                    step()
                 started = time.perf_counter()
                 read()
                 times.append(time.perf_counter() - started)
