@@ -16,7 +16,7 @@ ROW = re.compile(r"^(?P<stage>[a-z0-9-]+)\s+(?P<seconds>[0-9.]+)\s+(?P<rate>[0-9
                  r"(?P<growth>-?[0-9.]+)\s+(?P<worker>[0-9.]+) \| (?P<rest>.*)$")
 # Rows the stages add beside their own: the bulk rows of the sampled stages, the extra pages.
 EXTRA_ROWS = {"suggest-bulk", "answers-bulk", "flags-bulk", "dashboard-hit", "admin-filter", "admin-search",
-              "bare-write", "bare-read-1-after"}
+              "bare-write", "bare-read-1b"}
 
 
 def tables(text: str) -> dict:

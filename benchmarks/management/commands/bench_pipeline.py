@@ -11,7 +11,7 @@ baseline where one makes sense:
 
   import   vs  bare-read-1  numpy/PIL reading the same files in one process: the baseline of
                bench_affectnet_io and of the issue's goal (import >= 0.8x it), run before the import and again
-               after it (bare-read-1-after), both runs together; the note gives the ratio to bare-read too,
+               after it (bare-read-1b), both runs together; the note gives the ratio to bare-read too,
                the same reading in as many processes as the import has readers (stricter)
   suggest  vs  bare-forward  the model's forward on the same crops already decoded in memory
   export   vs  bare-write  reading each stored crop and writing the same five files, the same processes
@@ -482,7 +482,7 @@ class _Run:
             os.sync()
             with _Stage() as again:
                 read = bare_read(self.source, 1)
-            self.record("bare-read-1-after", again, faces=read, note="bare-read-1 again, right after the import")
+            self.record("bare-read-1b", again, faces=read, note="bare-read-1 again, right after the import")
             one = {"name": "bare-read-1", "seconds": one["seconds"] + again.seconds, "faces": one["faces"] + read}
         # Judged against one process reading (the baseline; its runs before and after the import
         # together); beside it, the same reading in as many processes as the import's readers.
