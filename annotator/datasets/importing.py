@@ -15,7 +15,8 @@ from typing import Iterable, Iterator, Optional, Union
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from annotator.common.paths import PathNotAllowed, allowed_path, child_within
 from annotator.common.process_pool import default_workers, process_map
@@ -23,9 +24,9 @@ from annotator.common.progress import progress_bar
 from annotator.datasets.formats import affectnet_csv, affectnet_npy, hf_dataset
 from annotator.domain.crops import ImageUnreadable, NotAnImage, crop_normalise, face_crop, landmarks_scale
 from annotator.domain.labels import Label
-from annotator.faces.services import faces_final_labels_store
-from annotator.faces.store import NewFace, crop_save, faces_store
-from annotator.models import MAX_ID, Annotation, Face, FinalSource, Project, Split
+from annotator.faces import store
+from annotator.faces.store import NewFace, crop_save, faces_known, faces_store
+from annotator.models import MAX_ID, Annotation, FinalSource, Project, Split
 
 DEFAULT_IMPORT_USER = "affectnet-import"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -117,12 +118,8 @@ def _store_batch(batch: list[_Candidate], *, user, project: Project, report: Imp
     """Store a batch (crops already stored): skip what the project has, then faces + answers + final
     labels atomically. A face of another project is stored again in this one (a new row, the same crop
     file); an AffectNet id another project's face holds is given up (faces_store gives it a new id)."""
-    hashes = {c.new_face.content_hash for c in batch}
-    ids = {c.new_face.id for c in batch if c.new_face.id is not None}
-    known_hashes = set(Face.objects.filter(project=project, content_hash__in=hashes)
-                       .values_list("content_hash", flat=True))
-    known_ids = (dict(Face.objects.filter(project=project, id__in=ids).values_list("id", "content_hash"))
-                 if ids else {})
+    known = faces_known([c.new_face for c in batch], project)
+    known_hashes, known_ids, _ = known
     fresh, seen_hashes, seen_ids = [], set(), {}
     for c in batch:
         nf = c.new_face
@@ -139,28 +136,52 @@ def _store_batch(batch: list[_Candidate], *, user, project: Project, report: Imp
         fresh.append(c)
     if not fresh:
         return
+    for c in fresh:
+        if c.label is not None:
+            # A released label is one someone already decided: it is the face's final label (source
+            # "import") until a reviewer changes it, whatever flags are raised about it later. The row is
+            # inserted with it, and with the count of the one answer stored beside it: no UPDATE after.
+            c.new_face.final_label, c.new_face.final_source, c.new_face.answer_count = c.label, FinalSource.IMPORT, 1
     with transaction.atomic():
-        created = {face.content_hash: face for face in faces_store([c.new_face for c in fresh], project=project)}
+        created = {face.content_hash: face for face in faces_store([c.new_face for c in fresh], project=project,
+                                                                    known=known)}
         # A face another import stored meanwhile is not created here (faces_store skips it): no answer for it.
         labelled = [(created[c.new_face.content_hash], c.label) for c in fresh
                     if c.label is not None and c.new_face.content_hash in created]
         if labelled:
-            Annotation.objects.bulk_create(
-                [
-                    Annotation(
-                        face=face, annotator=user, category=lab.category, valence=lab.valence,
-                        arousal=lab.arousal, imported=True,
-                    )
-                    for face, lab in labelled
-                ]
-            )
-            # Each face is new and has this one answer: one UPDATE for the batch, not one per face.
-            Face.objects.filter(id__in=[face.id for face, _ in labelled]).update(answer_count=1)
-            # A released label is one someone already decided: it is the face's final label (source
-            # "import") until a reviewer changes it, whatever flags are raised about it later.
-            faces_final_labels_store({face.id: lab for face, lab in labelled}, FinalSource.IMPORT)
+            _answers_insert(labelled, user)
     report.imported += len(created)
     report.annotations += len(labelled)
+
+
+def _answers_insert(labelled: list, user) -> None:
+    """Store each (face, label) as an imported answer of user: COPY on PostgreSQL, bulk_create elsewhere.
+
+    The same rows either way: the label's fields, imported, and every other field at its default
+    (created_at and updated_at the moment of the insert). Neither way writes a history row.
+    """
+    if not store.rows_by_copy():
+        Annotation.objects.bulk_create(
+            [Annotation(face=face, annotator=user, category=lab.category, valence=lab.valence, arousal=lab.arousal,
+                        imported=True) for face, lab in labelled]
+        )
+        return
+    now = timezone.now()
+    template = Annotation(annotator=user, imported=True)
+    fields = [f for f in Annotation._meta.concrete_fields if not f.primary_key]  # id: the identity's next value
+    varying = ("face_id", "category", "valence", "arousal")
+    constants = [None if f.attname in varying else now if f.attname in ("created_at", "updated_at")
+                 else getattr(template, f.attname) for f in fields]
+    at = {name: [f.attname for f in fields].index(name) for name in varying}
+    table = connection.ops.quote_name(Annotation._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    with connection.cursor() as cursor, connection.wrap_database_errors, \
+            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for face, lab in labelled:
+            values = list(constants)
+            values[at["face_id"]], values[at["category"]] = face.id, lab.category
+            values[at["valence"]], values[at["arousal"]] = lab.valence, lab.arousal
+            copy.write_row(values)
 
 
 def _read(item) -> Union[_Candidate, _Skip]:

@@ -1,6 +1,7 @@
 """Writes to the core's data that other parts share: final labels, review state and gold status.
 
-The final_* fields of a face are written here only (one face at a time, or in bulk for imports).
+The final_* fields of a face are written here only (one face at a time, or in bulk for imports), or
+take their values from here (final_label_fields: a new face's row carries its import's label).
 """
 from collections.abc import Mapping
 
@@ -59,6 +60,22 @@ def face_set_needs_review(*, face_id: int, needs_review: bool) -> Face:
     return face_refresh_final_label(face_id=face_id)
 
 
+def _source_check(source: str) -> None:
+    if source not in FinalSource.values or source == FinalSource.NONE:
+        raise ValueError(f"source: {source!r} is not a source of a final label")
+
+
+def final_label_fields(label: Label, source: str, at) -> dict:
+    """Return the Face fields that make `label` a face's final label from `source` since `at`: what
+    faces_final_labels_store writes, for a row inserted with its label (faces.store, an import's new faces).
+
+    The label is taken as it is, as faces_final_labels_store takes it: a caller checks it.
+    """
+    _source_check(source)
+    return {"final_category": label.category, "final_valence": label.valence, "final_arousal": label.arousal,
+            "final_source": source, "final_at": at}
+
+
 def faces_final_labels_store(labels_by_face: Mapping[int, Label], source: str) -> int:
     """Make each label the final label of its face (an import's released labels); return faces updated.
 
@@ -66,8 +83,7 @@ def faces_final_labels_store(labels_by_face: Mapping[int, Label], source: str) -
     and a statement per face (or Django's CASE per row) costs many times more. The labels are
     taken as they are: a caller checks them (an import's readers do).
     """
-    if source not in FinalSource.values or source == FinalSource.NONE:
-        raise ValueError(f"source: {source!r} is not a source of a final label")
+    _source_check(source)
     items = list(labels_by_face.items())
     if not items:
         return 0

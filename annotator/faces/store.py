@@ -16,7 +16,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from annotator import signals
+from annotator.domain.labels import Label
 from annotator.domain.overlap import required_annotations
+from annotator.faces.services import final_label_fields
 from annotator.models import Face, Project, Split
 
 
@@ -34,6 +36,11 @@ class NewFace:
     split: str = Split.UNASSIGNED
     required_annotations: Optional[int] = None
     crop_saved: bool = False  # crop_save() already stored the crop (an import does, ahead of the row)
+    # An import's released label: the face's final label from its first row (source final_source), and the
+    # answers its caller stores in the same transaction (answer_count), so no UPDATE rewrites the new rows.
+    final_label: Optional[Label] = None
+    final_source: str = ""
+    answer_count: int = 0
     content_hash: str = field(init=False)
     landmarks_json: Optional[str] = field(init=False, default=None)  # landmarks_encode()'s cache
 
@@ -143,14 +150,16 @@ def face_id_sequence_sync() -> None:
                 cursor.execute(sql)
 
 
-def faces_store(new_faces: Sequence[NewFace], *, project: Optional[Project] = None) -> list[Face]:
+def faces_store(new_faces: Sequence[NewFace], *, project: Optional[Project] = None,
+                known: Optional[tuple[set, set, set]] = None) -> list[Face]:
     """Store the faces the project has not seen before (by content hash, and by id where one is given).
 
     project None means the default project. A face of another project may be stored again in this one (a new row; the crop file is shared, by
     content). An id another project's face holds is given up: the face takes a new id.
 
     Files are written first (content-addressed, so a crash leaves at most an unused file that the
-    next run reuses), then the rows in one transaction. Return the Face rows created.
+    next run reuses), then the rows in one transaction. Return the Face rows created. `known`: what
+    faces_known() said of these faces just before (an importer looks first, to report them), not looked up again.
     """
     if not new_faces:
         return []
@@ -159,27 +168,49 @@ def faces_store(new_faces: Sequence[NewFace], *, project: Optional[Project] = No
     else:  # the policy as it is now: a long import's batches follow a change the lead makes meanwhile
         project = Project.objects.only("slug", "annotators_per_face", "overlap_share").get(pk=project.pk)
     try:
-        return _rows_store(new_faces, project)
+        return _rows_store(new_faces, project, known)
     except IntegrityError:
         # Another import (two uploads of one photo) stored some of these faces after they were looked
         # up; the insert waited for its commit, so a second look finds them and stores only the rest.
         return _rows_store(new_faces, project)
 
 
-def _known(new_faces: Sequence[NewFace], project: Project) -> tuple[set, set, set]:
+def rows_by_copy() -> bool:
+    """Whether new rows go in with COPY (PostgreSQL), not bulk_create: the same rows either way."""
+    return connection.vendor == "postgresql"
+
+
+def faces_known(new_faces: Sequence[NewFace], project: Project) -> tuple[set, set, set]:
     """Return the content hashes and ids of these faces that the project holds already, and the ids
-    that faces of other projects hold."""
+    that faces of other projects hold (what faces_store skips or gives up; an importer reports them)."""
+    return _known(new_faces, project)
+
+
+def _known(new_faces: Sequence[NewFace], project: Project) -> tuple[set, set, set]:
     hashes = {nf.content_hash for nf in new_faces}
-    known_hashes = set(Face.objects.filter(project=project, content_hash__in=hashes)
-                       .values_list("content_hash", flat=True))
     ids = {nf.id for nf in new_faces if nf.id is not None}
-    taken = dict(Face.objects.filter(id__in=ids).values_list("id", "project_id")) if ids else {}
+    if connection.vendor == "postgresql":
+        # One statement, each list one array parameter: an IN list of a batch's hashes cost the importing
+        # process more to build and send than the database took to answer it.
+        table = connection.ops.quote_name(Face._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, project_id, content_hash FROM {table} WHERE (project_id = %s AND "
+                           f"content_hash = ANY(CAST(%s AS text[]))) OR id = ANY(CAST(%s AS bigint[]))",
+                           [project.pk, list(hashes), list(ids)])
+            found = cursor.fetchall()
+        known_hashes = {h for _, project_id, h in found if project_id == project.pk and h in hashes}
+        taken = {pk: project_id for pk, project_id, _ in found if pk in ids}
+    else:
+        known_hashes = set(Face.objects.filter(project=project, content_hash__in=hashes)
+                           .values_list("content_hash", flat=True))
+        taken = dict(Face.objects.filter(id__in=ids).values_list("id", "project_id")) if ids else {}
     known_ids = {pk for pk, project_id in taken.items() if project_id == project.pk}
     return known_hashes, known_ids, set(taken) - known_ids
 
 
-def _rows_store(new_faces: Sequence[NewFace], project: Project) -> list[Face]:
-    known_hashes, known_ids, ids_elsewhere = _known(new_faces, project)
+def _rows_store(new_faces: Sequence[NewFace], project: Project, known=None) -> list[Face]:
+    known_hashes, known_ids, ids_elsewhere = known or _known(new_faces, project)
+    now = timezone.now()
     rows, seen, seen_order = [], set(), []
     for nf in new_faces:
         if nf.content_hash in known_hashes or nf.content_hash in seen or nf.id in known_ids:
@@ -188,6 +219,7 @@ def _rows_store(new_faces: Sequence[NewFace], project: Project) -> list[Face]:
         seen_order.append(nf)
         name = crop_storage_name(nf.content_hash) if nf.crop_saved else crop_save(nf.content_hash, nf.crop_jpeg)
         box = list(nf.box) if nf.box is not None else [None] * 4
+        final = final_label_fields(nf.final_label, nf.final_source, now) if nf.final_label is not None else {}
         rows.append(
             Face(
                 id=None if nf.id in ids_elsewhere else nf.id,
@@ -204,13 +236,14 @@ def _rows_store(new_faces: Sequence[NewFace], project: Project) -> list[Face]:
                 landmarks=[float(v) for v in nf.landmarks] if nf.landmarks is not None else None,
                 split=nf.split,
                 required_annotations=nf.required_annotations or required_annotations_for(nf.content_hash, project),
+                answer_count=nf.answer_count,
+                **final,
             )
         )
     if not rows:
         return []
     with transaction.atomic():
-        created = _rows_insert(rows, seen_order) \
-            if connection.vendor == "postgresql" else Face.objects.bulk_create(rows)
+        created = _rows_insert(rows, seen_order, now) if rows_by_copy() else Face.objects.bulk_create(rows)
         if any(r.id is not None for r in rows):
             face_id_sequence_sync()
         created_ids = [face.id for face in created]
@@ -221,10 +254,11 @@ def _rows_store(new_faces: Sequence[NewFace], project: Project) -> list[Face]:
 
 # Face columns that differ from row to row in _rows_store; every other column holds its default.
 _VARYING = ("id", "project_id", "image", "content_hash", "source", "original_width", "original_height", "box_x",
-            "box_y", "box_width", "box_height", "landmarks", "split", "required_annotations")
+            "box_y", "box_width", "box_height", "landmarks", "split", "required_annotations", "answer_count",
+            "final_category", "final_valence", "final_arousal", "final_source", "final_at")
 
 
-def _rows_insert(rows: list[Face], new_faces: list[NewFace]) -> list[Face]:
+def _rows_insert(rows: list[Face], new_faces: list[NewFace], now) -> list[Face]:
     """Insert new Face rows (PostgreSQL) with COPY; return them as saved rows.
 
     An import inserts a million faces from one process, and bulk_create's work per value (preparing
@@ -234,7 +268,6 @@ def _rows_insert(rows: list[Face], new_faces: list[NewFace]) -> list[Face]:
     text bulk_create would have written), and ids without a value are drawn from the sequence first.
     """
     fields = Face._meta.concrete_fields
-    now = timezone.now()
     template = Face(project_id=rows[0].project_id)
     constants = {}
     for f in fields:

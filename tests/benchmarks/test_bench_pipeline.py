@@ -16,7 +16,7 @@ ROW = re.compile(r"^(?P<stage>[a-z0-9-]+)\s+(?P<seconds>[0-9.]+)\s+(?P<rate>[0-9
                  r"(?P<growth>-?[0-9.]+)\s+(?P<worker>[0-9.]+) \| (?P<rest>.*)$")
 # Rows the stages add beside their own: the bulk rows of the sampled stages, the extra pages.
 EXTRA_ROWS = {"suggest-bulk", "answers-bulk", "flags-bulk", "dashboard-hit", "admin-filter", "admin-search",
-              "bare-write"}
+              "bare-write", "bare-read-1b"}
 
 
 def tables(text: str) -> dict:
@@ -61,7 +61,10 @@ def test_every_stage_is_measured_at_both_sizes_and_nothing_is_left_behind(tmp_pa
         # Every face went in, and the export wrote those with a final label.
         assert re.search(r"labelled part with labels", rows["import"]["rest"])
         assert int(rows["import"]["rate"]) > 0 and int(rows["export"]["rate"]) > 0
-        assert re.match(r"bare-read\s+[0-9.]+\s+[0-9]+\s+[0-9.]+x \(goal >= 0.8x (ok|MISSED)\)", rows["import"]["rest"])
+        # The import's goal is judged against one process reading (issue 19's baseline); the note gives the
+        # ratio to the same reading in as many processes as the import has readers.
+        assert re.match(r"bare-read-1\s+[0-9.]+\s+[0-9]+\s+[0-9.]+x \(goal >= 0.8x (ok|MISSED)\)", rows["import"]["rest"])
+        assert re.search(r"; [0-9.]+x bare-read \(2 processes\)", rows["import"]["rest"])
         assert re.match(r"bare-write\s+[0-9.]+\s+[0-9]+\s+[0-9.]+x \(goal >= 0.8x (ok|MISSED)\)", rows["export"]["rest"])
         assert re.match(r"bare-forward\s+[0-9.]+\s+[0-9]+\s+[0-9.]+x", rows["suggest"]["rest"])
         exported = int(re.search(r"(\d+) faces with a final label", rows["export"]["rest"]).group(1))

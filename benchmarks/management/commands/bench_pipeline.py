@@ -9,10 +9,13 @@ measured (agreement, evaluate) and exported. Each stage prints its time, faces/s
 process's RSS high-water, reset before each stage, and the largest worker process's), beside a bare
 baseline where one makes sense:
 
-  import   vs  bare-read   numpy/PIL reading the same files, the same number of processes (and, in the
-               note, bare-read-1: one process, the baseline of bench_affectnet_io and of the issue's figures)
+  import   vs  bare-read-1  numpy/PIL reading the same files in one process: the baseline of
+               bench_affectnet_io and of the issue's goal (import >= 0.8x it), run before the import and again
+               after it (bare-read-1b), both runs together; the note gives the ratio to bare-read too,
+               the same reading in as many processes as the import has readers (stricter)
   suggest  vs  bare-forward  the model's forward on the same crops already decoded in memory
   export   vs  bare-write  reading each stored crop and writing the same five files, the same processes
+               (each run twice, alternated, the better run of each compared)
 
 Work that would take hours at a million faces through the per-face services (answers, flag checks)
 runs through them on a sample and is timed there; the rest is stored in bulk (the same rows, made by
@@ -48,7 +51,8 @@ STAGES = (
     "worker-load",
 )
 ONE_SCREEN = ("queue-first", "queue-deep", "review-item", "admin-faces")  # pages that show one screen
-GOALS = {"import": 0.8, "export": 0.8}  # x the bare baseline of the same run
+# x the bare baseline of the same run, judged only against the baseline named here (issue 19's)
+GOALS = {"import": (0.8, "bare-read-1"), "export": (0.8, "bare-write")}
 LABELLED_SHARE = 0.45  # AffectNet: 450,000 manually labelled faces and 550,000 more
 VAL_EVERY = 10  # one face in ten is in val_set
 DISTINCT = 256  # distinct pixel crops and annotation sets
@@ -379,8 +383,9 @@ class Command(BaseCommand):
             if base:
                 base_rate = f"{base['faces'] / base['seconds']:.0f}"
                 value = (r["faces"] / r["seconds"]) / (base["faces"] / base["seconds"])
-                goal = GOALS.get(r["stage"])
-                ratio = f"{value:.2f}x" + (f" (goal >= {goal}x {'ok' if value >= goal else 'MISSED'})" if goal else "")
+                goal, goal_base = GOALS.get(r["stage"], (None, None))
+                judged = goal is not None and base.get("name") == goal_base
+                ratio = f"{value:.2f}x" + (f" (goal >= {goal}x {'ok' if value >= goal else 'MISSED'})" if judged else "")
             w(f"{r['stage']:<13} {r['seconds']:>9.3f} {rate:>9} {r['peak_mib']:>9.1f} {r['growth_mib']:>7.1f} {r['worker_mib'] or 0:>10.1f} | "
               f"{base.get('name', ''):<13} {base.get('seconds', 0) or 0:>8.2f} {base_rate:>9} {ratio:>7}  "
               f"{r.get('note', '')}")
@@ -455,7 +460,7 @@ class _Run:
     def stage_bare_read_1(self):
         with _Stage() as m:
             read = bare_read(self.source, 1)
-        self.bare_read_1 = {"seconds": m.seconds, "faces": read}
+        self.bare_read_1 = {"name": "bare-read-1", "seconds": m.seconds, "faces": read}
         self.record("bare-read-1", m, faces=read, note="the same in one process")
 
     def stage_import(self):
@@ -470,12 +475,24 @@ class _Run:
         imported = sum(r.imported for r in reports)
         if imported != self.faces or any(r.skipped for r in reports):
             raise CommandError(f"import went wrong: {[line for r in reports for line in r.lines()[:3]]}")
-        one = getattr(self, "bare_read_1", None)
-        versus_one = (f"; {(imported / m.seconds) / (one['faces'] / one['seconds']):.2f}x bare-read-1"
-                      if one else "")
-        self.record("import", m, faces=imported, baseline=getattr(self, "bare_read_result", None),
+        one, same = getattr(self, "bare_read_1", None), getattr(self, "bare_read_result", None)
+        if one:
+            # The one-process reading again, right after the import: on a machine others share, one run of
+            # it before the import may fall in a quiet spell or a busy one. The baseline is both runs together.
+            os.sync()
+            with _Stage() as again:
+                read = bare_read(self.source, 1)
+            self.record("bare-read-1b", again, faces=read, note="bare-read-1 again, right after the import")
+            one = {"name": "bare-read-1", "seconds": one["seconds"] + again.seconds, "faces": one["faces"] + read}
+        # Judged against one process reading (the issue's baseline; its runs before and after the import
+        # together); beside it, the same reading in as many processes as the import's readers.
+        versus_same = (f"; {(imported / m.seconds) / (same['faces'] / same['seconds']):.2f}x bare-read "
+                       f"({self.workers} processes)" if same and one else "")
+        if one:
+            versus_same += "; baseline: bare-read-1's runs before and after, together"
+        self.record("import", m, faces=imported, baseline=one or same,
                     note=f"labelled part with labels (answers + final labels), the rest without; {self.workers} "
-                         f"readers{versus_one}")
+                         f"readers{versus_same}")
         shutil.rmtree(self.source, ignore_errors=True)  # disk: the crops are in MEDIA_ROOT now
         self._analyze()
 
@@ -819,21 +836,30 @@ class _Run:
     def stage_export(self):
         from annotator.datasets.exporting import affectnet_export
 
-        out = self.work / "export"
-        # Flushed before each timed part, not in it: a sync waits for every writer on the machine.
-        os.sync()
-        with _Stage() as m:
-            manifest = affectnet_export(out=out, progress=False, workers=self.workers)
-        shutil.rmtree(out, ignore_errors=True)
-        os.sync()
-        bare_out = self.work / "bare-write"
-        with _Stage() as bare:
-            written = bare_write(Path(settings.MEDIA_ROOT), bare_out, manifest["total"], self.workers)
-        shutil.rmtree(bare_out, ignore_errors=True)
-        self.record("bare-write", bare, faces=written, note=f"copy the crop + 4 np.save a face, {self.workers} processes")
-        self.record("export", m, faces=manifest["total"],
-                    baseline={"name": "bare-write", "seconds": bare.seconds, "faces": written},
-                    note=f"{manifest['total']} faces with a final label, {self.workers} writers")
+        # Two rounds, the order alternated (export then bare-write, bare-write then export), each side's
+        # better round compared: a writer elsewhere on the machine, or its sync, that slows one run shows
+        # as a gap between the rounds (in the note) instead of as the ratio.
+        runs = {"export": [], "bare-write": []}
+        total = written = None
+        for order in (("export", "bare-write"), ("bare-write", "export")):  # the export first: it counts the faces
+            for which in order:
+                out = self.work / which
+                os.sync()  # flushed before each timed part, not in it: a sync waits for every writer on the machine
+                with _Stage() as m:
+                    if which == "export":
+                        total = affectnet_export(out=out, progress=False, workers=self.workers)["total"]
+                    else:
+                        written = bare_write(Path(settings.MEDIA_ROOT), out, total, self.workers)
+                runs[which].append(m)
+                shutil.rmtree(out, ignore_errors=True)
+        best = {which: min(ms, key=lambda m: m.seconds) for which, ms in runs.items()}
+        rounds = {which: ", ".join(f"{m.seconds:.1f}" for m in ms) for which, ms in runs.items()}
+        self.record("bare-write", best["bare-write"], faces=written,
+                    note=f"copy the crop + 4 np.save a face, {self.workers} processes; best of {rounds['bare-write']} s")
+        self.record("export", best["export"], faces=total,
+                    baseline={"name": "bare-write", "seconds": best["bare-write"].seconds, "faces": written},
+                    note=f"{total} faces with a final label, {self.workers} writers; best of {rounds['export']} s, "
+                         f"alternated with bare-write")
 
     def stage_worker_load(self):
         from benchmarks.pipeline_load import worker_load
