@@ -12,11 +12,10 @@ import math
 from typing import Iterable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotator.common.tasks import TRANSIENT
 from annotator.domain.batching import chunked
 from annotator.domain.categories import CATEGORY_NAMES, has_va
 from annotator.domain.va_regions import point_in_region
@@ -126,6 +125,8 @@ def face_flags_evaluate(*, face_id: int) -> list[Flag]:
 # Faces locked and read together: a chunk is one transaction, its faces locked until it commits (an
 # annotator answering one of them waits that long), its reads one statement each for the whole chunk.
 CHECK_CHUNK = 50
+# The database briefly unreachable: the task retries the whole chunk (the flag check touches no broker).
+TRANSIENT = (OperationalError, InterfaceError)
 
 
 def faces_flags_evaluate(face_ids: Iterable[int]) -> int:
