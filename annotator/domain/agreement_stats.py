@@ -257,21 +257,25 @@ def agreement_partial(unit_ids, annotator_ids, categories, valences, arousals, *
     return result
 
 
+def _unique_inverse(values):
+    """np.unique(values, return_inverse=True) by a sort and a binary search: faster than its argsort."""
+    distinct = np.unique(values)
+    return distinct, np.searchsorted(distinct, values)
+
+
 def _pair_index(lo, hi):
-    """Return (distinct (lo, hi) pairs in order, the pair of each row, the pairs' first annotator index
-    and the annotators): one sort of int64 keys, not np.unique(axis=0)."""
-    ids, idx = np.unique(np.concatenate([lo, hi]), return_inverse=True)
-    idx = idx.reshape(-1)
-    keys, group = np.unique(idx[:lo.size] * ids.size + idx[lo.size:], return_inverse=True)
-    return np.stack([ids[keys // ids.size], ids[keys % ids.size]], axis=1).reshape(-1, 2), group.reshape(-1)
+    """Return (distinct (lo, hi) pairs in order, the pair of each row): one sort of int64 keys, not
+    np.unique(axis=0)."""
+    ids = np.unique(np.concatenate([lo, hi]))
+    keys, group = _unique_inverse(np.searchsorted(ids, lo) * ids.size + np.searchsorted(ids, hi))
+    return np.stack([ids[keys // ids.size], ids[keys % ids.size]], axis=1).reshape(-1, 2), group
 
 
 def _sum_cells(lo, hi, first, second, counts, k):
     """Return the distinct cells (lo annotator, hi annotator, lo's category, hi's category), sorted, and
     their summed counts (one each where counts is None)."""
     pairs, group = _pair_index(lo, hi)
-    keys, inverse = np.unique((group * k + first) * k + second, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    keys, inverse = _unique_inverse((group * k + first) * k + second)
     total = np.bincount(inverse, minlength=keys.size) if counts is None else np.bincount(
         inverse, weights=counts, minlength=keys.size)
     pair, cell = keys // (k * k), keys % (k * k)
