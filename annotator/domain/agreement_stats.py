@@ -11,15 +11,21 @@ Every measure depends on the answers only through sums over faces:
   formula) needs exactly these for the modal m; Krippendorff's nominal alpha (Krippendorff 2011,
   sec. C) needs them for every m, as D_u = (m^2 - sum_c n_uc^2) / (m - 1) depends on the face only
   through m and that sum;
-- per pair of annotators, the confusion matrix of their categories on the faces both answered: Cohen's
-  kappa, the pairwise and per-annotator agreement and the overall confusion are sums of these;
+- per pair of annotators, the confusion matrix of their categories on the faces both answered (kept as
+  its nonzero cells: a block seldom fills a pair's 11 x 11): Cohen's kappa, the pairwise and
+  per-annotator agreement and the overall confusion come from these;
 - per dimension (valence, arousal), the moments of the answer pairs where both carry a point (RMSE,
   CORR, SAGR, CCC with population moments) and of the pairable values (interval alpha), with their
   minimum and maximum: "all values equal" is then exact, not a question of rounding.
 
 A partial holds numpy arrays and plain numbers; `json.dumps(p, default=lambda a: a.tolist())` writes
-it, and merge and finalize take the lists back. Its size grows with the annotators and the pairs of
-annotators, not with the answers.
+it, and merge and finalize take the lists back. Its size grows with the pairs of annotators (at most
+11 x 11 cells each, never more than the block's answer pairs), not otherwise with the answers:
+  version, num_categories, unanimous (shared faces whose answers all name one category);
+  raters (m >= 2, ascending), raters_faces, raters_squares, raters_totals (per m, x category);
+  pair_cells (lo annotator, hi annotator, lo's category, hi's category), pair_counts;
+  valence / arousal: {"pairs": n, sum_x, sum_y, sum_xx, sum_yy, sum_xy, sum_dd, same_sign, min_x, max_x,
+  min_y, max_y; "alpha": n, sum, sum_sq, within, min, max} (min and max None where n is 0).
 """
 import numpy as np
 
@@ -171,16 +177,18 @@ def dimensional_from_sums(s: dict) -> dict:
             "n": int(n)}
 
 
-def kappa_of_table(table) -> float | None:
-    """Cohen's kappa of two raters from their confusion matrix (scikit-learn's cohen_kappa_score, unweighted,
-    from the counts); None when they used fewer than two categories between them."""
-    rows, cols = table.sum(axis=1), table.sum(axis=0)
-    if np.count_nonzero(rows + cols) < 2:
-        return None
-    n = table.sum()
-    observed = np.trace(table) / n
-    expected = float(rows @ cols) / (n * n)
-    return float((observed - expected) / (1 - expected))
+def kappas_of_tables(tables) -> list:
+    """Cohen's kappa of two raters from each of their confusion matrices (P, K, K) (scikit-learn's
+    cohen_kappa_score, unweighted, from the counts); None where they used fewer than two categories
+    between them."""
+    rows, cols = tables.sum(axis=2), tables.sum(axis=1)
+    defined = np.count_nonzero(rows + cols, axis=1) >= 2
+    n = np.maximum(rows.sum(axis=1), 1).astype(np.float64)
+    observed = np.trace(tables, axis1=1, axis2=2) / n
+    expected = np.sum(rows * cols, axis=1) / (n * n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = (observed - expected) / (1 - expected)
+    return [float(x) if ok else None for x, ok in zip(kappa.tolist(), defined.tolist())]
 
 
 def _column(name, values, dtype):
@@ -223,17 +231,13 @@ def agreement_partial(unit_ids, annotator_ids, categories, valences, arousals, *
     totals = np.bincount((which[:, None] * k + np.arange(k)).reshape(-1), weights=per_face.reshape(-1),
                          minlength=raters.size * k).reshape(raters.size, k)
 
-    # Per pair of annotators (the lower id first), the confusion of their categories.
+    # Per pair of annotators (the lower id first), the confusion of their categories, as its nonzero cells.
     i, j = _pairs_of_sorted(order, unit_ids[order])
-    ids, who = np.unique(annotator_ids, return_inverse=True)
-    who = who.reshape(-1)
-    swap = who[i] > who[j]
-    lo, hi = np.where(swap, who[j], who[i]), np.where(swap, who[i], who[j])
-    first = np.where(swap, categories[j], categories[i])
-    second = np.where(swap, categories[i], categories[j])
-    pair_keys, group = np.unique(lo * ids.size + hi, return_inverse=True)
-    tables = np.bincount((group.reshape(-1) * k + first) * k + second,
-                         minlength=pair_keys.size * k * k).reshape(pair_keys.size, k, k)
+    swap = annotator_ids[i] > annotator_ids[j]
+    cells, cell_counts = _sum_cells(np.where(swap, annotator_ids[j], annotator_ids[i]),
+                                    np.where(swap, annotator_ids[i], annotator_ids[j]),
+                                    np.where(swap, categories[j], categories[i]),
+                                    np.where(swap, categories[i], categories[j]), None, k)
 
     result = {
         "version": STATS_VERSION,
@@ -243,14 +247,40 @@ def agreement_partial(unit_ids, annotator_ids, categories, valences, arousals, *
         "raters_faces": np.bincount(which, minlength=raters.size).astype(np.int64),
         "raters_squares": squares.astype(np.int64),
         "raters_totals": totals.astype(np.int64),
-        "annotator_pairs": np.stack([ids[pair_keys // ids.size], ids[pair_keys % ids.size]], axis=1).reshape(-1, 2),
-        "pair_tables": tables.astype(np.int64),
+        "pair_cells": cells,
+        "pair_counts": cell_counts,
     }
     for name, values in (("valence", columns["valences"]), ("arousal", columns["arousals"])):
         with_point = ~np.isnan(values[i]) & ~np.isnan(values[j])
         result[name] = {"pairs": _pair_sums(values[i][with_point], values[j][with_point]),
                         "alpha": interval_alpha_sums(unit_ids, values)}
     return result
+
+
+def _unique_inverse(values):
+    """np.unique(values, return_inverse=True) by a sort and a binary search: faster than its argsort."""
+    distinct = np.unique(values)
+    return distinct, np.searchsorted(distinct, values)
+
+
+def _pair_index(lo, hi):
+    """Return (distinct (lo, hi) pairs in order, the pair of each row): one sort of int64 keys, not
+    np.unique(axis=0)."""
+    ids = np.unique(np.concatenate([lo, hi]))
+    keys, group = _unique_inverse(np.searchsorted(ids, lo) * ids.size + np.searchsorted(ids, hi))
+    return np.stack([ids[keys // ids.size], ids[keys % ids.size]], axis=1).reshape(-1, 2), group
+
+
+def _sum_cells(lo, hi, first, second, counts, k):
+    """Return the distinct cells (lo annotator, hi annotator, lo's category, hi's category), sorted, and
+    their summed counts (one each where counts is None)."""
+    pairs, group = _pair_index(lo, hi)
+    keys, inverse = _unique_inverse((group * k + first) * k + second)
+    total = np.bincount(inverse, minlength=keys.size) if counts is None else np.bincount(
+        inverse, weights=counts, minlength=keys.size)
+    pair, cell = keys // (k * k), keys % (k * k)
+    cells = np.concatenate([pairs[pair], np.stack([cell // k, cell % k], axis=1)], axis=1).reshape(-1, 4)
+    return cells.astype(np.int64), total.astype(np.int64)
 
 
 def _group_sum(keys, *columns):
@@ -299,12 +329,13 @@ def agreement_merge(partials) -> dict:
 
     raters, faces, squares, totals = _group_sum(cat("raters", (-1,)), cat("raters_faces", (-1,)),
                                                 cat("raters_squares", (-1,)), cat("raters_totals", (-1, k)))
-    pairs, tables = _group_sum(cat("annotator_pairs", (-1, 2)), cat("pair_tables", (-1, k, k)))
+    cells = cat("pair_cells", (-1, 4))
+    cells, cell_counts = _sum_cells(cells[:, 0], cells[:, 1], cells[:, 2], cells[:, 3], cat("pair_counts", (-1,)), k)
     merged = {
         "version": STATS_VERSION, "num_categories": k,
         "unanimous": sum(int(p["unanimous"]) for p in partials),
         "raters": raters, "raters_faces": faces, "raters_squares": squares, "raters_totals": totals,
-        "annotator_pairs": pairs.reshape(-1, 2), "pair_tables": tables,
+        "pair_cells": cells, "pair_counts": cell_counts,
     }
     for name in ("valence", "arousal"):
         merged[name] = {
@@ -322,19 +353,21 @@ def agreement_finalize(stats: dict, *, min_pair_items=2) -> dict:
     raters_faces = np.asarray(stats["raters_faces"], dtype=np.int64).reshape(-1)
     raters_squares = np.asarray(stats["raters_squares"], dtype=np.int64).reshape(-1)
     raters_totals = np.asarray(stats["raters_totals"], dtype=np.int64).reshape(-1, k)
-    annotator_pairs = np.asarray(stats["annotator_pairs"], dtype=np.int64).reshape(-1, 2)
-    tables = np.asarray(stats["pair_tables"], dtype=np.int64).reshape(-1, k, k)
+    cells = np.asarray(stats["pair_cells"], dtype=np.int64).reshape(-1, 4)
+    cell_counts = np.asarray(stats["pair_counts"], dtype=np.int64).reshape(-1)
+    annotator_pairs, group = _pair_index(cells[:, 0], cells[:, 1])
+    tables = np.bincount((group * k + cells[:, 2]) * k + cells[:, 3], weights=cell_counts,
+                         minlength=annotator_pairs.shape[0] * k * k).astype(np.int64).reshape(-1, k, k)
 
     faces = int(raters_faces.sum())
     pair_n = tables.sum(axis=(1, 2))
     pair_agree = np.trace(tables, axis1=1, axis2=2)
     n_pairs = int(pair_n.sum())
 
-    cohen = []
-    for (lo, hi), n, agree, table in zip(annotator_pairs.tolist(), pair_n.tolist(), pair_agree.tolist(), tables):
-        if n < min_pair_items:
-            continue
-        cohen.append({"annotators": (lo, hi), "n": n, "agreement": float(agree / n), "kappa": kappa_of_table(table)})
+    kappas = kappas_of_tables(tables)
+    cohen = [{"annotators": (lo, hi), "n": n, "agreement": float(agree / n), "kappa": kappa}
+             for (lo, hi), n, agree, kappa in zip(annotator_pairs.tolist(), pair_n.tolist(), pair_agree.tolist(), kappas)
+             if n >= min_pair_items]
     weighted = [(p["kappa"], p["n"]) for p in cohen if p["kappa"] is not None]
     mean_kappa = float(np.average([w for w, _ in weighted], weights=[n for _, n in weighted])) if weighted else None
 
