@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 # recompute after 100 new answers 1.8 s and the unchanged one 1.5 s; 16384: 2.5 s and 1.3 s).
 BLOCK_FACES = 8192
 # Part of every partial's cache key: change it when a partial's content or meaning changes.
-PARTIALS_VERSION = 2
+PARTIALS_VERSION = 3
 # A partial is immutable under its fingerprint; an unused one (its block changed) just expires.
 PARTIAL_SECONDS = 7 * 24 * 3600
 VA_BINS = 20
@@ -338,31 +338,6 @@ def _empty(kind):
     return _empty_answers()
 
 
-def _packed(kind, partial):
-    """A partial as it is kept: the agreement's per-pair-of-annotators 11x11 tables are mostly zeros (a
-    block's few thousand answer pairs over 190 pairs of annotators x 121 cells), so kept sparse."""
-    if kind != "agreement":
-        return partial
-    out = {}
-    for split, p in partial.items():
-        tables = p["pair_tables"]
-        at = np.flatnonzero(tables)
-        out[split] = {**p, "pair_tables": ("sparse", tables.shape, at.astype(np.int32), tables.flat[at].astype(np.int32))}
-    return out
-
-
-def _unpacked(kind, partial):
-    if kind != "agreement":
-        return partial
-    out = {}
-    for split, p in partial.items():
-        _, shape, at, values = p["pair_tables"]
-        tables = np.zeros(shape, dtype=np.int64)
-        tables.flat[at] = values
-        out[split] = {**p, "pair_tables": tables}
-    return out
-
-
 def _key(kind, pid, block, fingerprint, active_id):
     return f"reviews:partial:v{PARTIALS_VERSION}.{STATS_VERSION}.{BLOCK_FACES}:{kind}:{pid}:{block}:{fingerprint}:{active_id or 0}"
 
@@ -392,10 +367,10 @@ def block_partials(projects, kinds) -> tuple:
             fresh = {}
             for (kind, pid, block), key in keys.items():
                 if key in found:
-                    out[(kind, pid)].append(_unpacked(kind, found[key]))
+                    out[(kind, pid)].append(found[key])
                 else:
                     partial = computed.get((kind, pid, block), _empty(kind))
-                    fresh[key] = _packed(kind, partial)
+                    fresh[key] = partial  # the agreement's per-pair cells are already sparse
                     out[(kind, pid)].append(partial)
             if fresh:
                 cache.set_many(fresh, PARTIAL_SECONDS)
