@@ -272,3 +272,14 @@ def test_feedback_figures_whatever_the_scope(data_root):
         assert (got["answers"], got["reviewed"], got["overturned"]) == (want["answers"], want["reviewed"],
                                                                         want["overturned"]), scope
         assert got["median_seconds"] == pytest.approx(seconds_median(annotator_id=worker.pk, scope=scope)), scope
+
+
+def test_the_file_cache_keeps_every_partial_of_a_million_faces():
+    """Without Redis the cache is a folder of files; at Django's default of 300 entries it culled a third of
+    the partials on every write, so each recompute at a million faces was a cold one (seen in bench_reads)."""
+    import math
+
+    from annotator.config.settings import cache_settings
+
+    partials = len(aggregates.KINDS) * math.ceil(1_000_000 / aggregates.BLOCK_FACES)
+    assert cache_settings(None)["default"]["OPTIONS"]["MAX_ENTRIES"] >= 10 * partials
