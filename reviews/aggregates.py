@@ -228,6 +228,24 @@ def _empty_answers():
     }
 
 
+def answer_group_rows(answers, active, *keys):
+    """The answers counted per (`keys`, annotator, category, shown blind, the active model's category on the
+    face): n, answering seconds, suggestions shown and kept, answers a reviewer decided and overturned. The
+    one query behind dashboard.answer_groups (all of a project's answers) and the answers partials (per block)."""
+    if active is not None:
+        answers = answers.alias(active_suggestion=FilteredRelation(
+            "face__suggestions", condition=Q(face__suggestions__suggester=active))).annotate(
+            model=F("active_suggestion__category"))
+    else:
+        answers = answers.annotate(model=Value(None, output_field=IntegerField()))
+    decided = Q(face__decision__isnull=False)
+    shown = Q(shown_blind=False, suggestion__isnull=False)
+    return answers.values(*keys, *GROUP_KEYS).annotate(
+        n=Count("id"), seconds=Sum("seconds_spent"), shown=Count("id", filter=shown),
+        kept=Count("id", filter=shown & Q(kept_suggestion=True)), reviewed=Count("id", filter=decided),
+        overturned=Count("id", filter=decided & ~Q(category=F("face__decision__category"))))
+
+
 def _answers_partials(project, active, blocks) -> dict:
     """{(project, block): the answers' figures}: answer groups (the annotators' table, the answers per
     category, the annotator-vs-model matrix), every answer's seconds (for exact medians), gold accuracy
@@ -240,20 +258,8 @@ def _answers_partials(project, active, blocks) -> dict:
 
     answers = _in_blocks(Annotation.objects.filter(face__project_id=pid), blocks, "face_id").order_by()
     # answer groups, as dashboard.answer_groups reads them, per block
-    grouped = answers
-    if active is not None:
-        grouped = grouped.alias(active_suggestion=FilteredRelation(
-            "face__suggestions", condition=Q(face__suggestions__suggester=active))).annotate(
-            model=F("active_suggestion__category"))
-    else:
-        grouped = grouped.annotate(model=Value(None, output_field=IntegerField()))
-    decided = Q(face__decision__isnull=False)
-    shown = Q(shown_blind=False, suggestion__isnull=False)
     groups = {}
-    for r in grouped.annotate(block=_block_of("face_id")).values("block", *GROUP_KEYS).annotate(
-            n=Count("id"), seconds=Sum("seconds_spent"), shown=Count("id", filter=shown),
-            kept=Count("id", filter=shown & Q(kept_suggestion=True)), reviewed=Count("id", filter=decided),
-            overturned=Count("id", filter=decided & ~Q(category=F("face__decision__category")))):
+    for r in answer_group_rows(answers.annotate(block=_block_of("face_id")), active, "block"):
         keys, values = groups.setdefault(int(r["block"]), ([], []))
         keys.append((r["annotator_id"], r["category"], int(r["shown_blind"]), -1 if r["model"] is None else r["model"]))
         values.append(tuple(float(r[k] or 0) for k in GROUP_VALUES))

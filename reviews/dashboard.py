@@ -14,11 +14,8 @@ from django.db.models import (
     Aggregate,
     Count,
     F,
-    FilteredRelation,
     FloatField,
-    IntegerField,
     Q,
-    Sum,
     Value,
     Window,
 )
@@ -81,24 +78,8 @@ def answer_groups(*, project) -> list:
     category and the annotator-vs-model matrix all read (each was a pass of its own over a million
     answers). Each row also counts the answering time, the suggestions shown and kept, and the
     answers a reviewer decided and overturned."""
-    active = suggester_active(project)
     answers = Annotation.objects.filter(face__project_id=project.pk).order_by()
-    if active is not None:
-        answers = answers.alias(active_suggestion=FilteredRelation(
-            "face__suggestions", condition=Q(face__suggestions__suggester=active))).annotate(
-            model=F("active_suggestion__category"))
-    else:
-        answers = answers.annotate(model=Value(None, output_field=IntegerField()))
-    decided = Q(face__decision__isnull=False)
-    shown = Q(shown_blind=False, suggestion__isnull=False)
-    return list(answers.values("annotator_id", "category", "shown_blind", "model").annotate(
-        n=Count("id"),
-        seconds=Sum("seconds_spent"),
-        shown=Count("id", filter=shown),
-        kept=Count("id", filter=shown & Q(kept_suggestion=True)),
-        reviewed=Count("id", filter=decided),
-        overturned=Count("id", filter=decided & ~Q(category=F("face__decision__category"))),
-    ))
+    return list(aggregates.answer_group_rows(answers, suggester_active(project)))
 
 
 def category_distribution(*, project, groups=None, final=None) -> dict:
