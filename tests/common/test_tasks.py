@@ -12,7 +12,7 @@ from django.conf import settings
 from annotator.common.tasks import TRANSIENT, RetryingTask, task_send_on_commit
 from annotator.config.celery import app
 from reviews.tasks import face_flags_refresh
-from tests.suggestions.test_worker import use_broker
+from tests.suggestions.test_worker import folder_broker, use_broker
 
 # Pinned: queued messages and the beat schedule name them, so a move must not rename them.
 PINNED = {
@@ -50,21 +50,11 @@ def test_every_task_has_the_one_retry_policy_its_pinned_name_and_its_queue():
 def test_a_task_reaches_the_queue_it_names_through_the_broker(tmp_path):
     from annotator.suggestions.tasks import suggest_faces
 
-    folders = {name: tmp_path / name for name in ("queue", "control", "processed")}
-    for folder in folders.values():
-        folder.mkdir()
-    old = app.conf.broker_url, app.conf.broker_transport_options
-    use_broker("filesystem://localhost", {
-        "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
-        "control_folder": str(folders["control"]), "processed_folder": str(folders["processed"]),
-    })
-    try:
+    with folder_broker(tmp_path) as queue:
         suggest_faces.delay([1, 2], None)
         face_flags_refresh.delay(1)
-    finally:
-        use_broker(*old)
     queues = {}
-    for path in folders["queue"].glob("*.msg"):
+    for path in queue.glob("*.msg"):
         message = json.loads(path.read_text())
         queues[message["headers"]["task"]] = message["properties"]["delivery_info"]["routing_key"]
         assert json.loads(base64.b64decode(message["body"]))[0] in ([[1, 2], None], [1])

@@ -13,22 +13,15 @@ from reviews.models import Flag, FlagCheck, FlagDrain, FlagPending
 from reviews.pending import flags_drain_mark, flags_pending_add, flags_pending_claim, flags_pending_release
 from tests.config.test_foundation import make_face
 from tests.reviews.test_flags import answer
+from tests.suggestions.test_worker import folder_broker as broker_in_folder
 from tests.suggestions.test_worker import use_broker
 
 
 @pytest.fixture
 def folder_broker(tmp_path):
     """The filesystem broker in a folder of this test's own; yields a function that lists the queued task names."""
-    folders = {name: tmp_path / name for name in ("queue", "control", "processed")}
-    for folder in folders.values():
-        folder.mkdir()
-    old = app.conf.broker_url, app.conf.broker_transport_options
-    use_broker("filesystem://localhost", {
-        "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
-        "control_folder": str(folders["control"]), "processed_folder": str(folders["processed"]),
-    })
-    yield lambda: sorted(json.loads(p.read_text())["headers"]["task"] for p in folders["queue"].glob("*.msg"))
-    use_broker(*old)
+    with broker_in_folder(tmp_path) as queue:
+        yield lambda: sorted(json.loads(p.read_text())["headers"]["task"] for p in queue.glob("*.msg"))
 
 
 def announce(answer_row):

@@ -1,4 +1,5 @@
 """The suggestion worker with the real parts: Redis, a `celery -A annotator worker` subprocess, the model."""
+import contextlib
 import os
 import re
 import shutil
@@ -48,6 +49,24 @@ def use_broker(url, options=None):
     pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
+
+
+@contextlib.contextmanager
+def folder_broker(tmp_path):
+    """This process's Celery app on the filesystem broker in folders of the test's own; yields the folder
+    of queued messages (*.msg) and points the app back at its broker after."""
+    folders = {name: tmp_path / name for name in ("queue", "control", "processed")}
+    for folder in folders.values():
+        folder.mkdir()
+    old = app.conf.broker_url, app.conf.broker_transport_options
+    use_broker("filesystem://localhost", {
+        "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
+        "control_folder": str(folders["control"]), "processed_folder": str(folders["processed"]),
+    })
+    try:
+        yield folders["queue"]
+    finally:
+        use_broker(*old)
 
 
 class Worker:
