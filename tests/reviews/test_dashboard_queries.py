@@ -64,3 +64,27 @@ def test_median_seconds_per_annotator_odd_even_and_ties(data_root):
         for s in values:
             answer(make_face(), user, 1, 0.5, 0.5, seconds_spent=s)
     assert _medians_seconds(Project.objects.default()) == pytest.approx(ids)
+
+
+@pytest.mark.django_db
+def test_the_annotators_table_counts_kept_and_changed_suggestions_and_blind_matches(data_root):
+    """kept suggestion = kept / shown (answers given with a suggestion in view); matched model when blind =
+    the blind answers naming the model's category: both directions of each count."""
+    from tests.review_factories import suggest, suggester
+
+    model = suggester()
+    worker = make_user("kept", "annotator")
+    shown = []
+    for kept in (True, False, False, True):  # shown the model's Happy; kept it twice, changed it twice
+        face = make_face(required=1)
+        shown.append(suggest(face, model, 1, 0.5, 0.3))
+        answer(face, worker, 1 if kept else 6, 0.5 if kept else -0.5, 0.3, suggestion=shown[-1],
+               kept_suggestion=kept, shown_blind=False)
+    for category in (2, 3, 3):  # blind, the model says Sad (2): one match in three
+        face = make_face(required=1)
+        suggest(face, model, 2, -0.5, -0.3)
+        answer(face, worker, category, -0.5, -0.3, shown_blind=True)
+    row = next(r for r in dashboard_data(project=Project.objects.default())["annotators"]
+               if r["annotator"] == "kept")
+    assert (row["answers"], row["shown"], row["kept_rate"]) == (7, 4, 0.5)
+    assert (row["blind"], row["blind_match_rate"]) == (3, pytest.approx(1 / 3))
