@@ -297,6 +297,33 @@ def test_overturn_rate_counts_decisions_of_another_category_over_all_answers(dat
 
 
 @pytest.mark.django_db
+def test_feedback_figures_gold_accuracy_and_overturned_list_from_ones_own_answers(data_root, annotator_user,
+                                                                                  second_annotator, reviewer_user):
+    """The feedback page's figures meet decisions and gold labels by face id: only the annotator's own answers,
+    gold correct only in the gold's category, and the overturned list newest decision first."""
+    from reviews.selectors import annotator_feedback
+    from reviews.services import gold_mark
+
+    faces = [make_face(required=1) for _ in range(5)]
+    for face in faces:
+        answer(face, annotator_user, 1, 0.6, 0.3)
+    answer(faces[3], second_annotator, 2, 0.1, 0.1)
+    gold_mark(face=faces[3], category=1, valence=0.5, arousal=0.2, by=reviewer_user)  # theirs right, the other's wrong
+    gold_mark(face=faces[4], category=6, valence=-0.5, arousal=0.2, by=reviewer_user)  # theirs wrong
+    decision_make(face=faces[0], reviewer=reviewer_user, category=4, valence=-0.6, arousal=0.7)
+    decision_make(face=faces[1], reviewer=reviewer_user, category=1, valence=0.1, arousal=0.1)  # point moved only
+    decision_make(face=faces[2], reviewer=reviewer_user, category=5, valence=-0.2, arousal=0.4)
+    data = annotator_feedback(annotator=annotator_user, scope=None)
+    assert (data["answers"], data["reviewed"], data["overturned"]) == (5, 3, 2)
+    assert (data["gold_answers"], data["gold_accuracy"]) == (2, 0.5)
+    assert [row["face_id"] for row in data["overturned_answers"]] == [faces[2].id, faces[0].id]  # newest first
+    assert data["overturned_answers"][1]["by"] == reviewer_user.username
+    other = annotator_feedback(annotator=second_annotator, scope=None)
+    assert (other["answers"], other["reviewed"], other["gold_answers"], other["gold_accuracy"]) == (1, 0, 1, 0.0)
+    assert other["overturned_answers"] == []
+
+
+@pytest.mark.django_db
 def test_a_returned_face_comes_before_gold_and_new_faces_in_the_same_claim(disputed, annotator_user, reviewer_user,
                                                                           settings):
     """Gold faces go anywhere among the new faces; a returned face is first, as its annotator was told."""
