@@ -589,31 +589,9 @@ class _Run:
 
     def stage_answers(self):
         """Simulated annotators answer through the queue and answer services (a sample), the rest in bulk."""
-        from annotator.queue.services import annotation_submit, queue_claim
-
         self.users = self._annotators()
-        target = self.options["sample"]
-        answered = 0
         with _Stage() as m:
-            idle = 0
-            while answered < target and idle < len(self.users):
-                user = self.users[answered % len(self.users)]
-                items = queue_claim(annotator=user, count=8)
-                idle = idle + 1 if not items else 0
-                for item in items:
-                    shown = item.suggestion
-                    if shown is not None and self.rng.random() < 0.3:  # kept the suggestion
-                        category, valence, arousal = shown.category, shown.valence, shown.arousal
-                    else:
-                        category = int(truth_of(np.array([item.face_id]))[0])
-                        if self.rng.random() > ANNOTATOR_RIGHT:
-                            category = self.rng.choice([c for c in range(8) if c != category])
-                        valence, arousal = _point(category, self.rng)
-                    annotation_submit(face=item.face_id, annotator=user, category=category, valence=valence,
-                                      arousal=arousal, client_key=uuid.uuid4(), seconds_spent=3.0,
-                                      suggestion_id=None if shown is None else shown.id,
-                                      outside_region_confirmed=True)
-                    answered += 1
+            answered = self._answer_through_queue(self.options["sample"])
         self.record("answers", m, faces=answered,
                     note=f"a sample: {answered} answers of {ANNOTATORS} simulated annotators through claim + submit")
         with _Stage() as bulk:
@@ -621,6 +599,31 @@ class _Run:
         self.record("answers-bulk", bulk, faces=count, note="synthetic answers for the other unlabelled faces "
                                                            "(each face's required answers, 10% overlap; the newest "
                                                            f"tenth, at most {OPEN_FACES}, left for the queue)")
+
+    def _answer_through_queue(self, target: int) -> int:
+        """The simulated annotators claim and answer up to `target` faces, as the annotate page does; return
+        how many they answered."""
+        from annotator.queue.services import annotation_submit, queue_claim
+
+        answered = idle = 0
+        while answered < target and idle < len(self.users):
+            user = self.users[answered % len(self.users)]
+            items = queue_claim(annotator=user, count=8)
+            idle = idle + 1 if not items else 0
+            for item in items:
+                shown = item.suggestion
+                if shown is not None and self.rng.random() < 0.3:  # kept the suggestion
+                    category, valence, arousal = shown.category, shown.valence, shown.arousal
+                else:
+                    category = int(truth_of(np.array([item.face_id]))[0])
+                    if self.rng.random() > ANNOTATOR_RIGHT:
+                        category = self.rng.choice([c for c in range(8) if c != category])
+                    valence, arousal = _point(category, self.rng)
+                annotation_submit(face=item.face_id, annotator=user, category=category, valence=valence,
+                                  arousal=arousal, client_key=uuid.uuid4(), seconds_spent=3.0,
+                                  suggestion_id=None if shown is None else shown.id, outside_region_confirmed=True)
+                answered += 1
+        return answered
 
     def _answers_bulk(self) -> int:
         from annotator.models import Annotation, Face
@@ -788,7 +791,17 @@ class _Run:
             response = client.get("/review/dashboard/?refresh=1")
         if response.status_code != 200:
             raise CommandError(f"dashboard answered {response.status_code}")
-        self.record("dashboard", m, faces=self.faces, note="GET /review/dashboard/?refresh=1 (a recompute)")
+        self.record("dashboard", m, faces=self.faces, note="GET /review/dashboard/?refresh=1, the first recompute "
+                                                         "after the bulk stages: cold, every block's partials computed")
+        self._page("dashboard-again", self.reviewer, "/review/dashboard/?refresh=1",
+                   "a recompute with nothing changed: every block's partials from the cache", repeats=1)
+        answered = self._answer_through_queue(100)
+        with _Stage() as m:
+            response = client.get("/review/dashboard/?refresh=1")
+        if response.status_code != 200:
+            raise CommandError(f"dashboard answered {response.status_code}")
+        self.record("dashboard-new", m, note=f"GET /review/dashboard/?refresh=1 after {answered} new answers through "
+                                             "claim + submit: their blocks recomputed, the rest from the cache")
         self._page("dashboard-hit", self.reviewer, "/review/dashboard/", "the cached figures")
 
     def stage_queue_first(self):
