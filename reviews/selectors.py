@@ -45,9 +45,14 @@ def _open_flags(filters: QueueFilters, scope: Optional[set]) -> QuerySet:
     # reviewer: it leaves the queue until that answer comes (its flags stay open; the item page
     # still shows and decides it).
     waiting = ReviewerRequest.objects.filter(face_id=OuterRef("face_id"), status=ReviewerRequest.Status.OPEN)
-    flags = scoped(Flag.objects.filter(status=Flag.Status.OPEN).filter(~Exists(waiting)), scope)
+    flags = Flag.objects.filter(status=Flag.Status.OPEN).filter(~Exists(waiting))
+    projects = None if scope is None else set(scope)
     if filters.project is not None:
-        flags = flags.filter(face__project_id=filters.project.pk)
+        projects = {filters.project.pk} if projects is None else projects & {filters.project.pk}
+    # The join to the faces only when it leaves some out: PostgreSQL misjudged it at a million faces whose
+    # flags' reasons cluster by id (a merge join read 450,000 faces to count 200 of one reason: 0.7 s).
+    if projects is not None and projects_with_faces() - projects:
+        flags = flags.filter(face__project_id__in=projects)
     if filters.reason:
         flags = flags.filter(reason=filters.reason)
     if filters.category is not None:
