@@ -678,6 +678,7 @@ class _Run:
         # Every answered face is checked now: what a drain would have taken from the pending checks the
         # answers stage left (worker-load counts only its own).
         FlagPending.objects.all().delete()
+        self._vacuum()
         self._analyze()
 
     def _flags_bulk(self) -> tuple[int, int]:
@@ -728,6 +729,19 @@ class _Run:
                         "final_arousal = %s, final_source = %s, final_at = %s WHERE id = %s", other)
             count += len(chunk)
         return count, Face.objects.filter(needs_review=True).count()
+
+    def _vacuum(self) -> None:
+        """On PostgreSQL, VACUUM ANALYZE after the bulk stages, as autovacuum would within minutes of them:
+        the reads are timed against the planner's statistics and visibility map of a settled database,
+        not of tables loaded a moment ago (index-only scans need the map)."""
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return
+        with _Stage() as m:
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE")
+        self.record("vacuum", m, note="VACUUM ANALYZE after the bulk stages (autovacuum's work, done at once)")
 
     # -- the optional stages --
 
@@ -808,11 +822,20 @@ class _Run:
         self._page("queue-first", self._reviewer(), "/review/")
 
     def stage_queue_deep(self):
-        from annotator.models import Face
+        from urllib.parse import quote
 
-        pages = max(1, Face.objects.filter(needs_review=True).count() // 50)
-        page = max(1, min(pages, pages * 9 // 10))
-        self._page("queue-deep", self._reviewer(), f"/review/?page={page}", f"page {page} of ~{pages}")
+        from annotator.models import Face
+        from reviews import selectors
+
+        # The page nine tenths of the way down, as a reviewer following its "next" links reaches it.
+        pages = max(1, Face.objects.filter(needs_review=True).count() // selectors.QUEUE_PAGE)
+        page = max(2, min(pages, pages * 9 // 10))
+        before = selectors.review_queue(scope=None, offset=(page - 1) * selectors.QUEUE_PAGE - 1, limit=1)["rows"]
+        if not before:
+            return
+        flag = selectors._leading_flags(selectors.QueueFilters(), None).filter(face_id=before[0]["face_id"]).get()
+        after = quote(selectors.QueueCursor(flag.severity, flag.created_at, flag.id).text())
+        self._page("queue-deep", self._reviewer(), f"/review/?after={after}", f"page {page} of ~{pages}, by its cursor")
 
     def stage_review_item(self):
         from annotator.models import Face
