@@ -82,3 +82,28 @@ def test_copy_stores_the_rows_the_orm_stores(data_root, monkeypatch):
             (answer.face.final_category, answer.face.final_valence, answer.face.final_arousal)
     # Neither way writes a history row for an imported answer.
     assert Annotation.history.count() == 0
+
+
+def _face_rows_planned() -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Face._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_big_import_refreshes_the_planners_statistics(data_root, monkeypatch):
+    """Past ANALYZE_AFTER faces an import ANALYZEs what it filled (the planner's row count follows);
+    below it, autovacuum is left to it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the planner's statistics are PostgreSQL's: set DATABASE_URL=postgres://...")
+    from annotator.datasets import importing
+
+    root = data_root / "set"
+    write_set(root)
+    monkeypatch.setattr(importing, "ANALYZE_AFTER", len(LABELS) + 1)
+    affectnet_folder_import(path=root / "labelled", labels=True, progress=False, workers=1)
+    assert _face_rows_planned() < len(LABELS)  # not analyzed: the table's count as it was
+    monkeypatch.setattr(importing, "ANALYZE_AFTER", 3)
+    affectnet_folder_import(path=root / "unlabelled", labels=False, progress=False, workers=1)
+    assert _face_rows_planned() == len(LABELS) + 3
