@@ -111,8 +111,11 @@ def evaluation_rows(suggester: Suggester, split: str | None, labels, projects=No
     return {"faces": face_rows, "predictions": list(rows.iterator(chunk_size=5000))}
 
 
-def evaluation_finalize(suggester: Suggester, split: str | None, labels, projects, rows: dict) -> dict:
-    """Return suggester_evaluate's table from evaluation_rows() (of all the faces, in face id order)."""
+def evaluation_finalize(suggester: Suggester, split: str | None, labels, projects, rows: dict, *,
+                        keep=None) -> dict:
+    """Return suggester_evaluate's table from evaluation_rows() (of all the faces, in face id order).
+    keep(truth, predictions, options, compute): a caller's store of the measures (seeded, so the same
+    inputs give the same measures); it returns compute()'s table or one it kept."""
     sources, left_out = Counter(), 0
     for _, final_source, is_independent, n in rows["faces"]:
         if is_independent:
@@ -127,8 +130,13 @@ def evaluation_finalize(suggester: Suggester, split: str | None, labels, project
         arousal.append(np.nan if s_arousal is None else s_arousal)
     predictions = Predictions(np.asarray(probabilities, dtype=np.float64).reshape(-1, NUM_CATEGORIES),
                               np.asarray(valence, dtype=np.float64), np.asarray(arousal, dtype=np.float64))
-    table = evaluate_predictions(truth, predictions, categories=labels, resamples=settings.EVALUATION_RESAMPLES,
-                                 seed=settings.EVALUATION_SEED, min_n=settings.EVALUATION_MIN_N)
+    options = {"categories": labels, "resamples": settings.EVALUATION_RESAMPLES, "seed": settings.EVALUATION_SEED,
+               "min_n": settings.EVALUATION_MIN_N}
+
+    def compute():
+        return evaluate_predictions(truth, predictions, **options)
+
+    table = compute() if keep is None else keep(truth, predictions, options, compute)
     total = sum(sources.values())
     active_projects = suggester.active_in_projects.order_by("id")
     if projects is not None:

@@ -283,3 +283,38 @@ def test_the_file_cache_keeps_every_partial_of_a_million_faces():
 
     partials = len(aggregates.KINDS) * math.ceil(1_000_000 / aggregates.BLOCK_FACES)
     assert cache_settings(None)["default"]["OPTIONS"]["MAX_ENTRIES"] >= 10 * partials
+
+
+@pytest.mark.django_db
+def test_the_evaluations_measures_are_kept_until_a_val_label_changes(data_root, small_blocks, monkeypatch):
+    """The bootstrap behind the evaluation runs once for the same val faces and predictions: a recompute
+    with nothing changed, or with new answers on other faces, reuses it; a val face's new label does not."""
+    from django.core.cache import cache
+
+    from annotator.training import selectors as training_selectors
+
+    project, faces, users, reviewer = random_project(1)
+    calls = []
+    real = training_selectors.evaluate_predictions
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training_selectors, "evaluate_predictions", counted)
+    cache.clear()
+    first = dashboard_data(project=project)["evaluation"]
+    assert first["faces"] > 0 and len(calls) == 1
+    assert dashboard_data(project=project)["evaluation"] == first and len(calls) == 1
+    train_face = next(f for f in faces if f.split == "train")
+    answer(train_face, make_user("late", "annotator", projects=[project]), 2, 0.1, 0.1)
+    assert dashboard_data(project=project)["evaluation"] == first and len(calls) == 1
+    # a val face already in the evaluation (a reviewer's label) given another category: the same faces and
+    # predictions, another truth
+    val_face = next(f for f in faces if f.split == "val" and Decision.objects.filter(face=f).exists())
+    decided = Decision.objects.get(face=val_face).category
+    services.decision_make(face=val_face, reviewer=reviewer, category=(decided + 1) % 9, valence=-0.3, arousal=0.6)
+    second = dashboard_data(project=project)["evaluation"]
+    assert len(calls) == 2 and second["faces"] == first["faces"] and second != first
+    project.refresh_from_db()
+    close(second, suggester_evaluate(project.active_suggester, "val", projects=[project]), "evaluation")
