@@ -829,13 +829,14 @@ class _Run:
 
         # The page nine tenths of the way down, as a reviewer following its "next" links reaches it.
         pages = max(1, Face.objects.filter(needs_review=True).count() // selectors.QUEUE_PAGE)
-        page = max(2, min(pages, pages * 9 // 10))
-        before = selectors.review_queue(scope=None, offset=(page - 1) * selectors.QUEUE_PAGE - 1, limit=1)["rows"]
-        if not before:
-            return
-        flag = selectors._leading_flags(selectors.QueueFilters(), None).filter(face_id=before[0]["face_id"]).get()
-        after = quote(selectors.QueueCursor(flag.severity, flag.created_at, flag.id).text())
-        self._page("queue-deep", self._reviewer(), f"/review/?after={after}", f"page {page} of ~{pages}, by its cursor")
+        page = max(1, min(pages, pages * 9 // 10))
+        before = selectors.review_queue(scope=None, offset=(page - 1) * selectors.QUEUE_PAGE - 1, limit=1)["rows"] \
+            if page > 1 else []
+        url = "/review/"  # a queue of one page: its first is its deepest
+        if before:
+            flag = selectors._leading_flags(selectors.QueueFilters(), None).filter(face_id=before[0]["face_id"]).get()
+            url += "?after=" + quote(selectors.QueueCursor(flag.severity, flag.created_at, flag.id).text())
+        self._page("queue-deep", self._reviewer(), url, f"page {page} of ~{pages}, by its cursor")
 
     def stage_review_item(self):
         from annotator.models import Face
