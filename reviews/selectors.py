@@ -40,18 +40,28 @@ def scoped(queryset: QuerySet, scope: Optional[set], field: str = "face__project
     return queryset if scope is None else queryset.filter(**{f"{field}__in": scope})
 
 
-def _open_flags(filters: QueueFilters, scope: Optional[set]) -> QuerySet:
+_UNSET = object()
+
+
+def _flag_projects(filters: QueueFilters, scope: Optional[set]) -> Optional[set]:
+    """The projects the queue's flags are narrowed to (the scope, and the picked project), or None when
+    that would keep every flag: no face lies outside them, so the join to the faces is left out (PostgreSQL
+    misjudged it at a million faces whose flags' reasons cluster by id: a merge join read 450,000 faces to
+    count 200 flags of one reason, 0.7 s). One look-up; a caller reading several queries passes it on."""
+    projects = None if scope is None else set(scope)
+    if filters.project is not None:
+        projects = {filters.project.pk} if projects is None else projects & {filters.project.pk}
+    return projects if projects is not None and faces_outside(projects) else None
+
+
+def _open_flags(filters: QueueFilters, scope: Optional[set], projects=_UNSET) -> QuerySet:
     # A face returned to an annotator, or waiting for one more answer, waits for them, not for a
     # reviewer: it leaves the queue until that answer comes (its flags stay open; the item page
     # still shows and decides it).
     waiting = ReviewerRequest.objects.filter(face_id=OuterRef("face_id"), status=ReviewerRequest.Status.OPEN)
     flags = Flag.objects.filter(status=Flag.Status.OPEN).filter(~Exists(waiting))
-    projects = None if scope is None else set(scope)
-    if filters.project is not None:
-        projects = {filters.project.pk} if projects is None else projects & {filters.project.pk}
-    # The join to the faces only when it leaves some out: PostgreSQL misjudged it at a million faces whose
-    # flags' reasons cluster by id (a merge join read 450,000 faces to count 200 of one reason: 0.7 s).
-    if projects is not None and projects_with_faces() - projects:
+    projects = _flag_projects(filters, scope) if projects is _UNSET else projects
+    if projects is not None:
         flags = flags.filter(face__project_id__in=projects)
     if filters.reason:
         flags = flags.filter(reason=filters.reason)
@@ -186,10 +196,11 @@ def faces_waiting(*, scope: Optional[set], project: Optional[Project] = None, li
 def review_reason_counts(*, scope: Optional[set], filters: QueueFilters = QueueFilters()) -> dict:
     """Return {reason: number of faces with an open flag of that reason} (every reason, zeros too),
     each counted up to QUEUE_COUNT_CAP (a CappedCount)."""
+    projects = _flag_projects(filters, scope)  # the same for every reason: looked up once
     return {
         reason: _capped_count(_open_flags(
             QueueFilters(reason, filters.category, filters.annotator_id, filters.suggester_id, filters.project),
-            scope).order_by().values_list("face_id").distinct())
+            scope, projects).order_by().values_list("face_id").distinct())
         for reason in Flag.Reason.values
     }
 
