@@ -822,21 +822,17 @@ class _Run:
         self._page("queue-first", self._reviewer(), "/review/")
 
     def stage_queue_deep(self):
-        from urllib.parse import quote
-
         from annotator.models import Face
+        from benchmarks.management.commands.bench_reads import queue_cursor_before
         from reviews import selectors
 
-        # The page nine tenths of the way down, as a reviewer following its "next" links reaches it.
+        # The page nine tenths of the way down, as a reviewer following its "next" links reaches it (a queue
+        # of one page: its first is its deepest).
         pages = max(1, Face.objects.filter(needs_review=True).count() // selectors.QUEUE_PAGE)
         page = max(1, min(pages, pages * 9 // 10))
-        before = selectors.review_queue(scope=None, offset=(page - 1) * selectors.QUEUE_PAGE - 1, limit=1)["rows"] \
-            if page > 1 else []
-        url = "/review/"  # a queue of one page: its first is its deepest
-        if before:
-            flag = selectors._leading_flags(selectors.QueueFilters(), None).filter(face_id=before[0]["face_id"]).get()
-            url += "?after=" + quote(selectors.QueueCursor(flag.severity, flag.created_at, flag.id).text())
-        self._page("queue-deep", self._reviewer(), url, f"page {page} of ~{pages}, by its cursor")
+        after = queue_cursor_before(page, None)
+        self._page("queue-deep", self._reviewer(), f"/review/?after={after}" if after else "/review/",
+                   f"page {page} of ~{pages}, by its cursor")
 
     def stage_review_item(self):
         from annotator.models import Face

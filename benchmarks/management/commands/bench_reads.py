@@ -100,6 +100,20 @@ FILL_SQL = [
 ]
 
 
+def queue_cursor_before(page: int, scope) -> str:
+    """Return the review queue's `after` (URL-quoted) that starts page `page` of QUEUE_PAGE faces, as a
+    reviewer following its "next" links gets it; "" for the first page or one past the queue's end."""
+    from reviews import selectors
+
+    if page <= 1:
+        return ""
+    before = selectors.review_queue(scope=scope, offset=(page - 1) * selectors.QUEUE_PAGE - 1, limit=1)["rows"]
+    if not before:
+        return ""
+    flag = selectors._leading_flags(selectors.QueueFilters(), scope).filter(face_id=before[0]["face_id"]).get()
+    return quote(selectors.QueueCursor(flag.severity, flag.created_at, flag.id).text())
+
+
 class Command(BaseCommand):
     help = "Time every page and API read at several sizes (one kept database per size) on PostgreSQL."
 
@@ -298,14 +312,9 @@ class Command(BaseCommand):
         ]
 
     def _deep_cursor(self, page):
-        """Return the queue's `after` that starts page `page` (as a reviewer following "next" gets it)."""
         from annotator.models import Project
-        from reviews import selectors
 
-        scope = {Project.objects.get(slug="reads").pk}
-        before = selectors.review_queue(scope=scope, offset=(page - 1) * 50 - 1, limit=1)["rows"]
-        flag = selectors._leading_flags(selectors.QueueFilters(), scope).filter(face_id=before[0]["face_id"]).get()
-        return quote(selectors.QueueCursor(flag.severity, flag.created_at, flag.id).text())
+        return queue_cursor_before(page, {Project.objects.get(slug="reads").pk})
 
     def _deep_url(self, base, page):
         return f"{base}?after={self._deep_cursor(page)}"
