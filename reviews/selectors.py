@@ -480,8 +480,6 @@ def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
     decided = mine.filter(face_id__in=Decision.objects.values("face_id"))
     # Counting face_id, not id: the index carries it, so PostgreSQL reads no answer's row.
     figures.update(decided.aggregate(reviewed=Count("face_id"), overturned=Count("face_id", filter=Q(overturning))))
-    overturn = {**figures, "rate": figures["overturned"] / figures["answers"] if figures["answers"] else None}
-    median_seconds = figures["median"]
     on_gold = mine.filter(face_id__in=GoldItem.objects.values("face_id")).aggregate(
         answers=Count("face_id"),
         correct=Count("face_id", filter=Q(Exists(GoldItem.objects.filter(face_id=OuterRef("face_id"),
@@ -499,7 +497,8 @@ def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
     # The newest overturned faces from the index alone, then only their answers' and decisions' rows.
     newest = list(decided.filter(overturning).annotate(decided_at=Subquery(decision.values("decided_at")))
                   .order_by("-decided_at", "-face_id").values_list("face_id", flat=True)[:FEEDBACK_ROWS])
-    answers = sorted(mine.filter(face_id__in=newest), key=lambda a: newest.index(a.face_id))
+    place = {face_id: i for i, face_id in enumerate(newest)}
+    answers = sorted(mine.filter(face_id__in=newest), key=lambda a: place[a.face_id])
     decisions = Decision.objects.select_related("reviewer").in_bulk(newest, field_name="face_id")
     overturned = [
         {"face_id": a.face_id, "answer": _describe(a.category, a.valence, a.arousal),
@@ -507,13 +506,13 @@ def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
         for a in answers for d in [decisions[a.face_id]]
     ]
     return {
-        "answers": overturn["answers"],
-        "median_seconds": median_seconds,
+        "answers": figures["answers"],
+        "median_seconds": figures["median"],
         "gold_answers": gold["answers"],
         "gold_accuracy": gold["accuracy"],
-        "reviewed": overturn["reviewed"],
-        "overturned": overturn["overturned"],
-        "overturn_rate": overturn["rate"],
+        "reviewed": figures["reviewed"],
+        "overturned": figures["overturned"],
+        "overturn_rate": figures["overturned"] / figures["answers"] if figures["answers"] else None,
         "notes": notes,
         "overturned_answers": overturned,
     }
