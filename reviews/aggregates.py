@@ -19,12 +19,14 @@ was computed from.
 
 SQLite has no xmin: every block is computed every time, through the same partial/merge/finalize path.
 """
+import functools
 import hashlib
 import logging
 import pickle
 from contextlib import contextmanager
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
@@ -41,6 +43,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Floor, Least
+from django.utils import timezone
 
 from annotator.domain.agreement_stats import STATS_VERSION, agreement_finalize, agreement_merge, agreement_partial
 from annotator.domain.categories import NUM_CATEGORIES
@@ -457,27 +460,53 @@ def gold_of(merged) -> dict:
     return {int(a): {"answers": int(n), "correct": int(c), "accuracy": c / n} for a, n, c in merged["gold"].tolist()}
 
 
-def evaluation_of(active, project, partials) -> dict:
+def evaluation_of(active, project, partials, *, intervals_now: bool = False) -> dict:
     """suggester_evaluate(active, "val", projects=[project]) from the project's evaluation partials (in
-    block order, so the predictions are in face id order, as the bootstrap drew them before)."""
+    block order, so the predictions are in face id order, as the bootstrap drew them before).
+
+    intervals_now: run the bootstrap whatever its size (the worker); else a bootstrap over
+    EVALUATION_INLINE_CELLS that is not kept is left to the worker (see evaluation_kept)."""
     rows = {"faces": [r for p in partials for r in p["faces"]],
             "predictions": [r for p in partials for r in p["predictions"]]}
-    return evaluation_finalize(active, Split.VAL, list(range(NUM_CATEGORIES)), [project], rows,
-                               keep=evaluation_kept)
+    keep = functools.partial(evaluation_kept, lineage=f"{project.pk}:{active.pk}", intervals_now=intervals_now)
+    return evaluation_finalize(active, Split.VAL, list(range(NUM_CATEGORIES)), [project], rows, keep=keep)
 
 
-def evaluation_kept(truth, predictions, options: dict, compute) -> dict:
+def _latest_key(lineage: str, options: dict) -> str:
+    digest = hashlib.sha1(repr(sorted(options.items())).encode()).hexdigest()[:16]
+    return f"reviews:evaluation-latest:v{PARTIALS_VERSION}:{lineage}:{digest}"
+
+
+def evaluation_kept(truth, predictions, options: dict, compute, *, lineage: str, intervals_now: bool) -> dict:
     """The evaluation's measures (compute()), kept in the cache under a digest of its inputs: its bootstrap intervals
-    (1,000 resamples of every val face) cost ~1.5 s at 4,500 faces and ~15 s at 45,000, on every
-    recompute, while the val faces' labels and predictions rarely change (new answers elsewhere do not
-    touch them). Seeded, so the same inputs give the same table: a kept one is never stale."""
+    (1,000 resamples of every val face) cost ~1.5 s at 4,500 faces and ~15 s at 45,000, while the val faces'
+    labels and predictions rarely change (new answers elsewhere do not touch them). Seeded, so the same
+    inputs give the same table: a kept one is never stale.
+
+    When the inputs changed and their bootstrap is bigger than EVALUATION_INLINE_CELLS (and not
+    intervals_now), the measures are computed now without it and carry the intervals last computed for
+    this project and model (lineage), with "intervals_of": {"faces", "computed_at", "current": False};
+    the caller has the worker compute today's (reviews.tasks.evaluation_intervals_refresh). A table with
+    its own intervals says "current": True."""
     digest = hashlib.sha1(pickle.dumps((PARTIALS_VERSION, truth, sorted(options.items())), protocol=5))
     for values in (predictions.probabilities, predictions.valence, predictions.arousal):
         digest.update(np.ascontiguousarray(values).tobytes())
     key = f"reviews:evaluation:{digest.hexdigest()}"
     table = cache.get(key)
-    if table is None:
-        table = compute()
-        cache.set(key, table, PARTIAL_SECONDS)
+    if table is not None:
+        return table
+    latest_key = _latest_key(lineage, options)
+    if intervals_now or len(truth) * options["resamples"] <= settings.EVALUATION_INLINE_CELLS:
+        table = {**compute(), "intervals_of": {"faces": len(truth), "computed_at": timezone.now().isoformat(),
+                                               "current": True}}
+        cache.set_many({key: table, latest_key: table}, PARTIAL_SECONDS)
+        return table
+    table = compute(intervals=False)
+    latest = cache.get(latest_key)
+    table["resamples"] = options["resamples"]
+    if latest is not None:
+        table["intervals"] = latest["intervals"]
+        table["intervals_of"] = {**latest["intervals_of"], "current": False}
+    else:
+        table["intervals_of"] = {"faces": None, "computed_at": None, "current": False}
     return table
-

@@ -6,6 +6,7 @@ only for faces with two or more answers.
 """
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -34,6 +35,10 @@ from reviews.selectors import gold_accuracy, projects_with_faces
 
 VA_BINS = 20
 CACHE_KEY = "reviews:dashboard:v1"
+INTERVALS_TASK = "reviews.tasks.evaluation_intervals_refresh"
+INTERVALS_QUEUED_KEY = "reviews:evaluation-intervals-queued"
+# A queued refresh whose mark outlives this was lost (a worker that died): the next recompute queues another.
+INTERVALS_QUEUED_SECONDS = 600
 
 
 class Median(Aggregate):
@@ -189,11 +194,12 @@ def va_histogram(bins: int = VA_BINS, *, project) -> dict:
     return {"bins": bins, "counts": counts}
 
 
-def dashboard_data(*, project) -> dict:
+def dashboard_data(*, project, intervals_now: bool = False) -> dict:
     """Return everything /review/dashboard/ draws for one project (its faces only).
 
     From the per-block partials (reviews.aggregates): only the blocks changed since they were kept are
-    computed; "blocks" says how many there are and how many were computed now.
+    computed; "blocks" says how many there are and how many were computed now. intervals_now: the
+    evaluation's bootstrap runs whatever its size (the worker; see aggregates.evaluation_kept).
     """
     project = Project.objects.select_related("active_suggester").get(pk=project.pk)
     active = project.active_suggester
@@ -213,7 +219,8 @@ def dashboard_data(*, project) -> dict:
         "model": f"{active.name} {active.version}" if active else None,
         "va_histogram": {"bins": aggregates.VA_BINS, "counts": merged["va"].tolist()},
         "agreement": {k: agree[k] for k in ("faces", "answers", "pairs", "categorical", "valence", "arousal")},
-        "evaluation": aggregates.evaluation_of(active, project, partials[("evaluation", project.pk)]) if active else None,
+        "evaluation": aggregates.evaluation_of(active, project, partials[("evaluation", project.pk)],
+                                               intervals_now=intervals_now) if active else None,
         "seed_baseline": SEED_BASELINE,
         "paper_agreement": PAPER_AGREEMENT,
         "blocks": blocks,
@@ -227,7 +234,27 @@ def evaluation_kept(*, project) -> dict | None:
     if project.active_suggester is None:
         return None
     partials, _, _ = aggregates.block_partials([project], ("evaluation",))
-    return aggregates.evaluation_of(project.active_suggester, project, partials[("evaluation", project.pk)])
+    table = aggregates.evaluation_of(project.active_suggester, project, partials[("evaluation", project.pk)])
+    evaluation_intervals_ask(project, table)
+    return table
+
+
+def evaluation_intervals_ask(project, evaluation) -> bool:
+    """Have the worker compute the evaluation's intervals of today's val faces when `evaluation` carries
+    earlier ones (aggregates.evaluation_kept); return whether a refresh was queued now.
+
+    One refresh queued a project at a time (a cache mark for EVALUATION_INTERVALS_QUEUED_SECONDS, which the
+    refresh clears as it starts). By the task's name: reviews.tasks imports this module."""
+    if not evaluation or evaluation.get("intervals_of", {}).get("current", True):
+        return False
+    mark = f"{INTERVALS_QUEUED_KEY}:{project.pk}"
+    if not cache.add(mark, 1, INTERVALS_QUEUED_SECONDS):
+        return False
+    task = current_app.tasks.get(INTERVALS_TASK)
+    if task is None or not task.enqueue(project.pk):
+        cache.delete(mark)  # not queued: the next recompute asks again
+        return False
+    return True
 
 
 THROUGHPUT_WINDOWS = (("hour", timedelta(hours=1)), ("day", timedelta(days=1)), ("week", timedelta(days=7)))
@@ -303,16 +330,19 @@ def refresh_asked(query) -> bool:
     return query.get("refresh", "").lower() in ("1", "true")
 
 
-def dashboard_cached(*, project, refresh: bool = False) -> dict:
+def dashboard_cached(*, project, refresh: bool = False, intervals_now: bool = False) -> dict:
     """Return dashboard_data() with the time it was computed ("computed_at"), from the cache.
 
     Computed again when older than DASHBOARD_CACHE_SECONDS, or at once with refresh: the figures
     cost seconds at a million faces, and a page that every reviewer opens must not pay that each time.
+    Figures whose evaluation carries earlier intervals have the worker compute them again, with today's.
     """
     if not refresh:
         data = cache.get(f"{CACHE_KEY}:{project.pk}")
         if data is not None:
             return data
-    data = {**dashboard_data(project=project), "computed_at": timezone.now().isoformat(), "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+    data = {**dashboard_data(project=project, intervals_now=intervals_now), "computed_at": timezone.now().isoformat(),
+            "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
     cache.set(f"{CACHE_KEY}:{project.pk}", data, settings.DASHBOARD_CACHE_SECONDS)
+    evaluation_intervals_ask(project, data["evaluation"])  # after the store: the refresh's figures replace these
     return data

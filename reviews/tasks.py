@@ -2,6 +2,7 @@
 which owns the retry policy and the errors worth a retry)."""
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 
 from reviews.flagging import faces_flags_evaluate, faces_with_stale_flags
 from reviews.pending import (
@@ -83,5 +84,22 @@ def dashboard_figures_refresh():
 
     projects = list(Project.objects.order_by("id"))
     for project in projects:
-        dashboard_cached(project=project, refresh=True)
+        dashboard_cached(project=project, refresh=True, intervals_now=True)
     return len(projects)
+
+
+@shared_task(name="reviews.tasks.evaluation_intervals_refresh", queue_name=QUEUE)
+def evaluation_intervals_refresh(project_id):
+    """Compute the project's dashboard figures again with the evaluation's bootstrap intervals of today's val
+    faces, and keep them: a recompute in a request showed the intervals of earlier val labels, the bootstrap
+    being longer than a page waits (EVALUATION_INLINE_CELLS). The queued mark is cleared first, so a change
+    made while this runs queues one more refresh."""
+    from annotator.models import Project
+    from reviews.dashboard import INTERVALS_QUEUED_KEY, dashboard_cached
+
+    cache.delete(f"{INTERVALS_QUEUED_KEY}:{project_id}")
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:  # deleted since
+        return None
+    data = dashboard_cached(project=project, refresh=True, intervals_now=True)
+    return (data["evaluation"] or {}).get("intervals_of")

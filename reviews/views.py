@@ -170,6 +170,12 @@ def _evaluation_rows(data):
     return cat, dims
 
 
+def _intervals_at(evaluation):
+    """When the intervals an evaluation shows were computed (None: not yet, or no evaluation)."""
+    at = ((evaluation or {}).get("intervals_of") or {}).get("computed_at")
+    return datetime.fromisoformat(at) if at else None
+
+
 @reviewer_required
 def dashboard_page(request):
     """One project's dashboard (?project=slug; a reviewer of one project goes straight in); with several
@@ -188,6 +194,7 @@ def dashboard_page(request):
     context = {"data": data, "charts": charts, "agreement_cat": agreement_cat, "agreement_dims": agreement_dims,
                "evaluation_cat": evaluation_cat, "evaluation_dims": evaluation_dims,
                "computed_at": datetime.fromisoformat(data["computed_at"]),
+               "intervals_at": _intervals_at(data["evaluation"]),
                "standings": dashboard_standings(project=project), "can_reinstate": is_admin(request.user),
                "project": project, "projects": projects}
     return render(request, "review/dashboard.html", context)

@@ -115,7 +115,9 @@ def evaluation_finalize(suggester: Suggester, split: str | None, labels, project
                         keep=None) -> dict:
     """Return suggester_evaluate's table from evaluation_rows() (of all the faces, in face id order).
     keep(truth, predictions, options, compute): a caller's store of the measures (seeded, so the same
-    inputs give the same measures); it returns compute()'s table or one it kept."""
+    inputs give the same measures); it returns compute()'s table or one it kept. compute(intervals=False)
+    gives the measures without their bootstrap (its "intervals" all None), for a keep that adds intervals
+    it kept from earlier (their "intervals_of" says of when and of how many faces)."""
     sources, left_out = Counter(), 0
     for _, final_source, is_independent, n in rows["faces"]:
         if is_independent:
@@ -133,8 +135,8 @@ def evaluation_finalize(suggester: Suggester, split: str | None, labels, project
     options = {"categories": labels, "resamples": settings.EVALUATION_RESAMPLES, "seed": settings.EVALUATION_SEED,
                "min_n": settings.EVALUATION_MIN_N}
 
-    def compute():
-        return evaluate_predictions(truth, predictions, **options)
+    def compute(intervals: bool = True):
+        return evaluate_predictions(truth, predictions, **{**options, "resamples": options["resamples"] if intervals else 0})
 
     table = compute() if keep is None else keep(truth, predictions, options, compute)
     total = sum(sources.values())
@@ -161,4 +163,5 @@ def evaluation_finalize(suggester: Suggester, split: str | None, labels, project
         "meaningful": table["meaningful"],
         "min_n": table["min_n"],
         "resamples": table["resamples"],
+        **({"intervals_of": table["intervals_of"]} if "intervals_of" in table else {}),
     }

@@ -28,6 +28,7 @@ PINNED = {
     "reviews.tasks.flags_refresh_stale": "default",
     "reviews.tasks.flags_drain": "default",
     "reviews.tasks.dashboard_figures_refresh": "default",
+    "reviews.tasks.evaluation_intervals_refresh": "default",
 }
 
 

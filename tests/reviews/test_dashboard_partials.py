@@ -76,9 +76,14 @@ def close(got, want, where="") -> None:
         assert got == want, where
 
 
+def without_intervals_of(evaluation):
+    """An evaluation from the partials less what only they say: of when and of how many faces its intervals are."""
+    return {k: v for k, v in evaluation.items() if k != "intervals_of"} if evaluation else evaluation
+
+
 def assert_same(data, expected):
     for key, value in expected.items():
-        close(data[key], value, key)
+        close(without_intervals_of(data[key]) if key == "evaluation" else data[key], value, key)
 
 
 def random_project(seed, *, faces=37, slug="rand"):
@@ -317,4 +322,72 @@ def test_the_evaluations_measures_are_kept_until_a_val_label_changes(data_root, 
     second = dashboard_data(project=project)["evaluation"]
     assert len(calls) == 2 and second["faces"] == first["faces"] and second != first
     project.refresh_from_db()
-    close(second, suggester_evaluate(project.active_suggester, "val", projects=[project]), "evaluation")
+    close(without_intervals_of(second), suggester_evaluate(project.active_suggester, "val", projects=[project]),
+          "evaluation")
+
+
+def points(evaluation):
+    """An evaluation's measures and counts, less its intervals."""
+    return {k: v for k, v in without_intervals_of(evaluation).items() if k != "intervals"}
+
+
+@pytest.mark.django_db
+def test_a_bootstrap_too_big_to_wait_for_is_left_to_the_worker_and_the_earlier_intervals_shown(
+        data_root, small_blocks, settings, eager_tasks, tmp_path):
+    """Over EVALUATION_INLINE_CELLS a recompute gives today's measures at once, with the intervals last computed
+    (marked not current, of when and how many faces), and queues one refresh; the refresh (the worker) keeps the
+    figures with today's intervals, equal to suggester_evaluate's."""
+    from django.core.cache import cache
+
+    from annotator.config.celery import app
+    from reviews.dashboard import INTERVALS_QUEUED_KEY, dashboard_cached, evaluation_intervals_ask
+    from tests.suggestions.test_worker import folder_broker
+
+    settings.EVALUATION_INLINE_CELLS = 0  # every bootstrap is too big for a request
+    project, faces, _, reviewer = random_project(1)
+    project.refresh_from_db()  # its active model
+    cache.clear()
+    # never computed: the measures now, no intervals yet
+    first = dashboard_data(project=project)["evaluation"]
+    want = suggester_evaluate(project.active_suggester, "val", projects=[project])
+    assert first["intervals_of"] == {"faces": None, "computed_at": None, "current": False}
+    assert all(v is None for part in first["intervals"].values() for v in part.values())
+    close(points(first), points(want), "evaluation")
+    # the recompute behind the page queues the refresh (run here, eagerly): the kept figures carry today's intervals
+    dashboard_cached(project=project, refresh=True)
+    kept = dashboard_cached(project=project)["evaluation"]
+    assert kept["intervals_of"]["current"] and kept["intervals_of"]["faces"] == want["categorical"]["n"]
+    close(without_intervals_of(kept), want, "evaluation")
+    assert cache.get(f"{INTERVALS_QUEUED_KEY}:{project.pk}") is None  # the refresh cleared its mark
+    # a val label changes: today's measures at once, the intervals of before, marked so
+    val_face = next(f for f in faces if f.split == "val" and Decision.objects.filter(face=f).exists())
+    decided = Decision.objects.get(face=val_face).category
+    services.decision_make(face=val_face, reviewer=reviewer, category=(decided + 1) % 9, valence=-0.3, arousal=0.6)
+    now = suggester_evaluate(project.active_suggester, "val", projects=[project])
+    assert points(now) != points(want)
+    later = dashboard_data(project=project)["evaluation"]
+    close(points(later), points(now), "evaluation")
+    assert later["intervals"] == kept["intervals"]
+    assert later["intervals_of"] == {**kept["intervals_of"], "current": False}
+    # one refresh queued however many recomputes ask, until it starts
+    with folder_broker(tmp_path) as queue:
+        app.conf.task_always_eager = False  # queued, not run (eager_tasks puts it back)
+        assert evaluation_intervals_ask(project, later)
+        assert not evaluation_intervals_ask(project, later)
+        assert not evaluation_intervals_ask(project, kept)  # current intervals: nothing to ask
+        assert len(list(queue.glob("*.msg"))) == 1
+    cache.delete(f"{INTERVALS_QUEUED_KEY}:{project.pk}")
+
+
+@pytest.mark.django_db
+def test_a_bootstrap_within_the_inline_cells_runs_in_the_recompute(data_root, small_blocks, settings):
+    from django.core.cache import cache
+
+    settings.EVALUATION_INLINE_CELLS = 10**9
+    project, _, _, _ = random_project(2)
+    project.refresh_from_db()
+    cache.clear()
+    evaluation = dashboard_data(project=project)["evaluation"]
+    assert evaluation["intervals_of"]["current"] and evaluation["intervals_of"]["faces"] == evaluation["categorical"]["n"]
+    close(without_intervals_of(evaluation), suggester_evaluate(project.active_suggester, "val", projects=[project]),
+          "evaluation")

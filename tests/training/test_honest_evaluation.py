@@ -129,6 +129,34 @@ def test_the_dashboard_and_the_api_show_the_honest_numbers(biased, client):
     assert "this model (n=40)" in page and "40 left out" in page and "95% interval" in page
 
 
+def test_the_dashboard_says_when_its_intervals_are_earlier_ones_and_the_api_which(biased, client, settings, tmp_path):
+    """A bootstrap over EVALUATION_INLINE_CELLS is the worker's (no worker here: the broker is a folder): the
+    page shows today's measures with no intervals yet and says so, then with the intervals it kept."""
+    from django.core.cache import cache
+
+    from tests.suggestions.test_worker import folder_broker
+
+    model, kept, blind = biased
+    client.force_login(make_user("rev", "reviewer"))
+    cache.clear()
+    page = client.get("/review/dashboard/?refresh=1").content.decode()
+    assert "evaluation-intervals-earlier" not in page  # 40 faces: the bootstrap ran in the request
+    settings.EVALUATION_INLINE_CELLS = 0
+    decision_make(face=blind[0], reviewer=make_user("rev2", "reviewer"), category=HAPPY, valence=0.5, arousal=0.2)
+    with folder_broker(tmp_path) as queue:
+        page = client.get("/review/dashboard/?refresh=1").content.decode()
+        data = client.get("/api/review/evaluation/?split=val").json()
+        queued = len(list(queue.glob("*.msg")))
+    assert 'id="evaluation-intervals-earlier"' in page and "The intervals are those of 40 faces at" in page
+    assert "the worker is computing today's" in page and queued == 1
+    assert data["intervals_of"]["current"] is False and data["intervals_of"]["faces"] == 40
+    cache.clear()  # nothing kept: no intervals at all until the worker's
+    (tmp_path / "again").mkdir()
+    with folder_broker(tmp_path / "again"):
+        page = client.get("/review/dashboard/?refresh=1").content.decode()
+    assert "No intervals yet: the worker is computing today's" in page
+
+
 def store_real_faces(n):
     from annotator.faces.store import NewFace, faces_store
 

@@ -258,6 +258,24 @@ class Command(BaseCommand):
                         " FROM annotator_face WHERE id = ANY(%s)", [writer.pk, ids])
                     cursor.execute("UPDATE annotator_face SET answer_count = answer_count + 1 WHERE id = ANY(%s)", [ids])
 
+        labels_changed = [0]
+
+        def new_val_labels():
+            """Before a timed run: 10 of the active model's evaluation faces (val, a final label independent of
+            its suggestion) given another category, as a reviewer's decision would: the evaluation's truth
+            changes, so its bootstrap is not the one kept."""
+            from annotator.models import Project
+            from annotator.training.selectors import evaluation_faces
+
+            project = Project.objects.select_related("active_suggester").get(slug="reads")
+            faces = evaluation_faces(project.active_suggester, "val", list(range(8)), [project]).order_by("id")
+            start = labels_changed[0] * 10
+            labels_changed[0] += 1
+            ids = list(faces.values_list("id", flat=True)[start:start + 10])
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE annotator_face SET final_category = (final_category + 1) % 8 WHERE id = ANY(%s)",
+                               [ids])
+
         out = io.StringIO()
         return [
             ("review queue: first page", "page", get(reviewer, "/review/")),
@@ -270,6 +288,8 @@ class Command(BaseCommand):
              cache.clear),
             ("dashboard recompute after 100 new answers", "recompute", get(reviewer, "/review/dashboard/?refresh=1"),
              new_answers),
+            ("dashboard recompute after 10 val labels changed", "recompute",
+             get(reviewer, "/review/dashboard/?refresh=1"), new_val_labels),
             ("projects overview (cached)", "page", get(admin, "/review/dashboard/")),
             ("projects overview recompute", "recompute", get(admin, "/review/dashboard/?refresh=1")),
             ("projects overview recompute, cold", "recompute", get(admin, "/review/dashboard/?refresh=1"), cache.clear),
@@ -288,6 +308,8 @@ class Command(BaseCommand):
             ("API agreement, cold", "recompute", get(reviewer, "/api/review/agreement/"), cache.clear),
             ("API agreement after 100 new answers", "recompute", get(reviewer, "/api/review/agreement/"), new_answers),
             ("API evaluation (val)", "recompute", get(reviewer, "/api/review/evaluation/?model=reads:1")),
+            ("API evaluation (val) after 10 val labels changed", "recompute",
+             get(reviewer, "/api/review/evaluation/?model=reads:1"), new_val_labels),
             ("admin: faces", "page", get(admin, "/admin/annotator/face/")),
             ("admin: faces, filter needs review", "page", get(admin, "/admin/annotator/face/?needs_review__exact=1")),
             ("admin: faces, filter split+category", "page",
