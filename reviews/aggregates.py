@@ -484,7 +484,7 @@ def evaluation_kept(truth, predictions, options: dict, compute, *, lineage: str,
     inputs give the same table: a kept one is never stale.
 
     When the inputs changed and their bootstrap is bigger than EVALUATION_INLINE_CELLS (and not
-    intervals_now), the measures are computed now without it and carry the intervals last computed for
+    intervals_now), the measures are computed now without it (and kept) and carry the intervals last computed for
     this project and model (lineage), with "intervals_of": {"faces", "computed_at", "current": False};
     the caller has the worker compute today's (reviews.tasks.evaluation_intervals_refresh). A table with
     its own intervals says "current": True."""
@@ -501,9 +501,12 @@ def evaluation_kept(truth, predictions, options: dict, compute, *, lineage: str,
                                                "current": True}}
         cache.set_many({key: table, latest_key: table}, PARTIAL_SECONDS)
         return table
-    table = compute(intervals=False)
+    points = cache.get(f"{key}:points")  # the measures alone, kept too: a recompute that changed nothing reads them
+    if points is None:
+        points = compute(intervals=False)
+        cache.set(f"{key}:points", points, PARTIAL_SECONDS)
+    table = {**points, "resamples": options["resamples"]}
     latest = cache.get(latest_key)
-    table["resamples"] = options["resamples"]
     if latest is not None:
         table["intervals"] = latest["intervals"]
         table["intervals_of"] = {**latest["intervals_of"], "current": False}

@@ -333,13 +333,14 @@ def points(evaluation):
 
 @pytest.mark.django_db
 def test_a_bootstrap_too_big_to_wait_for_is_left_to_the_worker_and_the_earlier_intervals_shown(
-        data_root, small_blocks, settings, eager_tasks, tmp_path):
+        data_root, small_blocks, settings, eager_tasks, tmp_path, monkeypatch):
     """Over EVALUATION_INLINE_CELLS a recompute gives today's measures at once, with the intervals last computed
     (marked not current, of when and how many faces), and queues one refresh; the refresh (the worker) keeps the
     figures with today's intervals, equal to suggester_evaluate's."""
     from django.core.cache import cache
 
     from annotator.config.celery import app
+    from annotator.training import selectors as training_selectors
     from reviews.dashboard import INTERVALS_QUEUED_KEY, dashboard_cached, evaluation_intervals_ask
     from tests.suggestions.test_worker import folder_broker
 
@@ -347,8 +348,13 @@ def test_a_bootstrap_too_big_to_wait_for_is_left_to_the_worker_and_the_earlier_i
     project, faces, _, reviewer = random_project(1)
     project.refresh_from_db()  # its active model
     cache.clear()
-    # never computed: the measures now, no intervals yet
+    calls = []
+    real = training_selectors.evaluate_predictions
+    monkeypatch.setattr(training_selectors, "evaluate_predictions",
+                        lambda *a, **k: calls.append(k["resamples"]) or real(*a, **k))
+    # never computed: the measures now, no intervals yet; a second recompute reads the measures kept
     first = dashboard_data(project=project)["evaluation"]
+    assert dashboard_data(project=project)["evaluation"] == first and calls == [0]
     want = suggester_evaluate(project.active_suggester, "val", projects=[project])
     assert first["intervals_of"] == {"faces": None, "computed_at": None, "current": False}
     assert all(v is None for part in first["intervals"].values() for v in part.values())

@@ -261,19 +261,23 @@ class Command(BaseCommand):
         labels_changed = [0]
 
         def new_val_labels():
-            """Before a timed run: 10 of the active model's evaluation faces (val, a final label independent of
-            its suggestion) given another category, as a reviewer's decision would: the evaluation's truth
-            changes, so its bootstrap is not the one kept."""
-            from annotator.models import Project
+            """Before a timed run: 10 val faces given another category, as a reviewer's decision would. The
+            first time, the val faces' labels become imported ones (AffectNet's val labels come with the
+            release; the fill's rest on answers seen with the suggestion, which the evaluation leaves out), so
+            the evaluation holds every val face and a change of its truth is not the bootstrap kept."""
+            from annotator.models import FinalSource, Project
             from annotator.training.selectors import evaluation_faces
 
             project = Project.objects.select_related("active_suggester").get(slug="reads")
-            faces = evaluation_faces(project.active_suggester, "val", list(range(8)), [project]).order_by("id")
-            start = labels_changed[0] * 10
-            labels_changed[0] += 1
-            ids = list(faces.values_list("id", flat=True)[start:start + 10])
             with connection.cursor() as cursor:
-                cursor.execute("UPDATE annotator_face SET final_category = (final_category + 1) % 8 WHERE id = ANY(%s)",
+                if not labels_changed[0]:
+                    cursor.execute("UPDATE annotator_face SET final_source = %s WHERE project_id = %s AND split = 'val'"
+                                   " AND final_category < 8", [FinalSource.IMPORT, project.pk])
+                faces = evaluation_faces(project.active_suggester, "val", list(range(8)), [project]).order_by("id")
+                start = labels_changed[0] * 10
+                labels_changed[0] += 1
+                ids = list(faces.values_list("id", flat=True)[start:start + 10])
+                cursor.execute("UPDATE annotator_face SET final_category = (final_category + 1) %% 8 WHERE id = ANY(%s)",
                                [ids])
 
         out = io.StringIO()
