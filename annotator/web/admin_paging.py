@@ -10,11 +10,13 @@ a million faces that COUNT(*) reads the whole table. BigTableAdmin never counts 
 - "more than N faces": that count stopped at the cap.
 - "about N faces (PostgreSQL's estimate)": on PostgreSQL, for a table of ADMIN_ESTIMATE_ABOVE rows or
   more, when the planner expects the list (filtered or not) to hold more than ADMIN_COUNT_CAP rows.
-  The figure is the planner's row estimate for the list's query (an EXPLAIN, no row read), which
-  assumes that filters on different columns are independent, so it can be well off. A capped count
-  would read ADMIN_COUNT_CAP / (the share of rows that match) rows: 80,000 faces for a filter that
-  matches 1 in 80. When the page shown is not full, the list's end is in sight and the exact count
-  replaces the estimate.
+  The figure is the planner's row estimate for the list's query (an EXPLAIN, no row read), rounded to
+  two figures: from a sample of the table taken by ANALYZE, with multi-column statistics on each
+  list's filter columns (migrations annotator 0024, reviews 0010) for filters used together, so it
+  can be off, mostly for a table changed much since its last ANALYZE. A capped count of such a list
+  reads more as the table grows: at a million faces, the split + category filter's read 120,000
+  index entries (18 ms) where 10,000 faces' read 44 rows. When the page shown is not full, the list's
+  end is in sight and the exact count replaces the estimate.
 
 Either way the pages reach no further than ADMIN_COUNT_CAP rows (20 pages of 50): rows past them are
 reached by narrowing the list with a filter or a search. Its lists are ordered by the primary key (an
@@ -93,9 +95,12 @@ class BigTableChangeList(ChangeList):
         if paginator.estimated is None or not self.multi_page:
             return
         shown = len(self.result_list)  # reads the page: the template lists these same rows
-        if shown == self.list_per_page or (shown == 0 and self.page_num > 1):
+        if self.show_all and self.can_show_all:
+            exact = shown  # "Show all" listed every row
+        elif shown == self.list_per_page or (shown == 0 and self.page_num > 1):
             return  # the end is further on, or behind us: the estimate stays
-        exact = (self.page_num - 1) * self.list_per_page + shown
+        else:
+            exact = (self.page_num - 1) * self.list_per_page + shown
         paginator.settle(exact)
         self.result_count = exact
         self.multi_page = exact > self.list_per_page
