@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.core.management.color import no_style
@@ -54,7 +55,9 @@ class NewFace:
         does not encode a million landmark lists itself.
         """
         if self.landmarks_json is None and self.landmarks is not None:
-            self.landmarks_json = json.dumps([float(v) for v in self.landmarks])
+            # As floats (an int is written 3.0, as Django writes the list of floats); numpy's tolist()
+            # makes them at a fraction of a float() call per value.
+            self.landmarks_json = json.dumps(np.asarray(self.landmarks, dtype=np.float64).reshape(-1).tolist())
         return self.landmarks_json
 
     def crop_release(self) -> None:

@@ -105,3 +105,8 @@ def test_landmarks_are_encoded_as_django_writes_them():
     assert NewFace(jpeg(6)).landmarks_encode() is None
 
 
+
+
+def test_landmarks_given_as_ints_or_a_list_are_encoded_as_floats():
+    assert NewFace(jpeg(6), landmarks=[3, 4.5, np.float32(0.1)]).landmarks_encode() == json.dumps(
+        [3.0, 4.5, float(np.float32(0.1))])
