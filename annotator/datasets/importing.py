@@ -93,13 +93,13 @@ def _crop_reason(exc: ImageUnreadable) -> str:
     return exc.reason
 
 
-def _safe_file(root: Path, path: Path) -> Path:
+def _safe_file(root: Path, path: Union[str, Path]) -> Union[str, Path]:
     """Return path if it stays inside root; a symlink must resolve inside root too.
 
     The folders holding the files were checked once, so a plain file in them is inside; only a
     link needs resolving (this keeps the check cheap for a million files).
     """
-    if path.is_symlink():
+    if os.path.islink(path):
         try:
             return child_within(root, path)
         except PathNotAllowed as exc:
@@ -107,10 +107,11 @@ def _safe_file(root: Path, path: Path) -> Path:
     return path
 
 
-def _read_bytes(root: Path, path: Path) -> bytes:
+def _read_bytes(root: Path, path: Union[str, Path]) -> bytes:
     path = _safe_file(root, path)
     try:
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            return handle.read()
     except OSError as exc:
         raise _Skip(path, f"cannot read ({exc.strerror or exc})") from None
 
@@ -276,11 +277,14 @@ def _folder_candidates(root: Path, split: str, folder: Path, *, labels: bool) ->
     for sub in (images, annotations):
         if sub.exists():
             child_within(root, sub)  # a linked images/ folder leading elsewhere is refused whole
+    # The per-face paths are strings (os.path), not Path objects: pathlib's parsing cost more CPU a
+    # face than reading its four annotation files.
+    annotations = str(annotations)
     with os.scandir(images) as entries:
         for entry in entries:
             if entry.name.startswith("."):
                 continue  # hidden files (.DS_Store and the like) are not faces
-            path = images / entry.name
+            path = entry.path
             stem, suffix = os.path.splitext(entry.name)
             if suffix.lower() not in IMAGE_SUFFIXES:
                 yield _Skip(path, f"not an image file name (expected {', '.join(IMAGE_SUFFIXES)})")
@@ -291,13 +295,13 @@ def _folder_candidates(root: Path, split: str, folder: Path, *, labels: bool) ->
             yield partial(_folder_face, root, split, path, stem, annotations, labels=labels)
 
 
-def _folder_face(root: Path, split: str, image_path: Path, stem: str, annotations: Path, *, labels: bool) -> _Candidate:
+def _folder_face(root: Path, split: str, image_path: str, stem: str, annotations: str, *, labels: bool) -> _Candidate:
     try:
         crop, size = crop_normalise(_read_bytes(root, image_path), name=str(image_path))
     except ImageUnreadable as exc:
         raise _Skip(image_path, _crop_reason(exc)) from None
     for kind in affectnet_npy.KINDS if labels else ("lnd",):
-        _safe_file(root, annotations / affectnet_npy.annotation_name(stem, kind))
+        _safe_file(root, os.path.join(annotations, affectnet_npy.annotation_name(stem, kind)))
     try:
         ann = affectnet_npy.read_face(annotations, stem, labels=labels)
     except affectnet_npy.AnnotationFileError as exc:
@@ -306,14 +310,14 @@ def _folder_face(root: Path, split: str, image_path: Path, stem: str, annotation
     new_face = NewFace(
         crop,
         id=int(stem),
-        source=str(image_path),
+        source=image_path,
         original_width=size[0],
         original_height=size[1],
         landmarks=landmarks_scale(ann.landmarks, (0, 0, *size)),  # the whole image is the crop
         split=split,
         required_annotations=1 if labels else None,
     )
-    return _Candidate(new_face=new_face, label=label, file=str(image_path))
+    return _Candidate(new_face=new_face, label=label, file=image_path)
 
 
 def _count_entries(folder: Path) -> int:

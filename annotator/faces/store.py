@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.core.management.color import no_style
@@ -54,7 +55,9 @@ class NewFace:
         does not encode a million landmark lists itself.
         """
         if self.landmarks_json is None and self.landmarks is not None:
-            self.landmarks_json = json.dumps([float(v) for v in self.landmarks])
+            # As floats (an int is written 3.0, as Django writes the list of floats); numpy's tolist()
+            # makes them at a fraction of a float() call per value.
+            self.landmarks_json = json.dumps(np.asarray(self.landmarks, dtype=np.float64).reshape(-1).tolist())
         return self.landmarks_json
 
     def crop_release(self) -> None:
@@ -208,9 +211,20 @@ def _known(new_faces: Sequence[NewFace], project: Project) -> tuple[set, set, se
     return known_hashes, known_ids, set(taken) - known_ids
 
 
+def _row_defaults(project: Project) -> list:
+    """Each Face field's value in a new row of the project, in field order (what Face(...) fills in)."""
+    template = Face(project=project)
+    return [getattr(template, f.attname) for f in Face._meta.concrete_fields]
+
+
 def _rows_store(new_faces: Sequence[NewFace], project: Project, known=None) -> list[Face]:
     known_hashes, known_ids, ids_elsewhere = known or _known(new_faces, project)
     now = timezone.now()
+    # Rows are made from positional values over one batch's defaults: Face(**fields) per row (its keyword
+    # handling and a default looked up per field) was 30% of the importing process's CPU.
+    defaults = _row_defaults(project)
+    at = {f.attname: i for i, f in enumerate(Face._meta.concrete_fields)}
+    project_cache = Face._meta.get_field("project")
     rows, seen, seen_order = [], set(), []
     for nf in new_faces:
         if nf.content_hash in known_hashes or nf.content_hash in seen or nf.id in known_ids:
@@ -220,26 +234,28 @@ def _rows_store(new_faces: Sequence[NewFace], project: Project, known=None) -> l
         name = crop_storage_name(nf.content_hash) if nf.crop_saved else crop_save(nf.content_hash, nf.crop_jpeg)
         box = list(nf.box) if nf.box is not None else [None] * 4
         final = final_label_fields(nf.final_label, nf.final_source, now) if nf.final_label is not None else {}
-        rows.append(
-            Face(
-                id=None if nf.id in ids_elsewhere else nf.id,
-                project=project,
-                image=name,
-                content_hash=nf.content_hash,
-                source=nf.source[:2048],
-                original_width=nf.original_width,
-                original_height=nf.original_height,
-                box_x=box[0],
-                box_y=box[1],
-                box_width=box[2],
-                box_height=box[3],
-                landmarks=[float(v) for v in nf.landmarks] if nf.landmarks is not None else None,
-                split=nf.split,
-                required_annotations=nf.required_annotations or required_annotations_for(nf.content_hash, project),
-                answer_count=nf.answer_count,
-                **final,
-            )
-        )
+        values = defaults.copy()
+        for attname, value in (
+            ("id", None if nf.id in ids_elsewhere else nf.id),
+            ("image", name),
+            ("content_hash", nf.content_hash),
+            ("source", nf.source[:2048]),
+            ("original_width", nf.original_width),
+            ("original_height", nf.original_height),
+            ("box_x", box[0]),
+            ("box_y", box[1]),
+            ("box_width", box[2]),
+            ("box_height", box[3]),
+            ("landmarks", [float(v) for v in nf.landmarks] if nf.landmarks is not None else None),
+            ("split", nf.split),
+            ("required_annotations", nf.required_annotations or required_annotations_for(nf.content_hash, project)),
+            ("answer_count", nf.answer_count),
+            *final.items(),
+        ):
+            values[at[attname]] = value
+        row = Face(*values)
+        project_cache.set_cached_value(row, project)  # as Face(project=project) holds it
+        rows.append(row)
     if not rows:
         return []
     with transaction.atomic():

@@ -188,3 +188,17 @@ def test_a_224_rgb_jpeg_is_kept_byte_for_byte_and_anything_else_re_encoded():
     gray = encoded(Image.new("L", (224, 224), 50))
     again, _ = crops.crop_normalise(gray)
     assert again != gray and Image.open(io.BytesIO(again)).mode == "RGB"
+
+
+def test_scaled_landmarks_are_the_same_floats_as_scaling_each_value_in_python():
+    # The import stores these values: scaling them all at once must not move one by a bit.
+    rng = np.random.default_rng(5)
+    values = rng.uniform(-50, 700, 136)
+    region = (37.4, 12.6, 611.2, 549.9)
+    left, top, right, bottom = (round(v) for v in region)
+    sx, sy = 224 / (right - left), 224 / (bottom - top)
+    expected = [(float(v) - left) * sx if i % 2 == 0 else (float(v) - top) * sy for i, v in enumerate(values)]
+    points = crops.landmarks_scale(values, region)
+    assert [p.hex() for p in points] == [e.hex() for e in expected]
+    assert all(type(p) is float for p in points)
+    assert crops.landmarks_scale([3, 7, 10], (0, 0, 448, 448)) == [1.5, 3.5, 5.0]  # ints, and an odd count

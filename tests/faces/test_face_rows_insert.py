@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from annotator.datasets.importing import affectnet_folder_import
+from annotator.domain.labels import Label
 from annotator.faces.store import NewFace, crop_save, crop_storage_name, faces_store
-from annotator.models import Face
+from annotator.models import Face, FinalSource, Project
 from tests.affectnet_helpers import jpeg, write_face
 
 # Floats whose text is long or unusual: the shortest repr, tiny exponents, a subnormal, the next float after
@@ -105,3 +106,25 @@ def test_landmarks_are_encoded_as_django_writes_them():
     assert NewFace(jpeg(6)).landmarks_encode() is None
 
 
+
+
+def test_landmarks_given_as_ints_or_a_list_are_encoded_as_floats():
+    assert NewFace(jpeg(6), landmarks=[3, 4.5, np.float32(0.1)]).landmarks_encode() == json.dumps(
+        [3.0, 4.5, float(np.float32(0.1))])
+
+
+@pytest.mark.django_db
+def test_the_returned_rows_hold_every_field_as_stored(data_root, django_assert_num_queries):
+    project = Project.objects.default()
+    labelled = NewFace(jpeg(4), id=60, source="b.jpg", landmarks=awkward_landmarks(4), split="train",
+                       original_width=224, original_height=224, required_annotations=1,
+                       final_label=Label(3, 0.5, -0.25), final_source=FinalSource.IMPORT, answer_count=1)
+    created = faces_store([labelled, NewFace(jpeg(5), box=(1.0, 2.0, 3.0, 4.0))], project=project)
+    assert len(created) == 2
+    assert (created[0].answer_count, created[0].final_category, created[0].final_source) == (1, 3, "import")
+    for face in created:
+        stored = Face.objects.get(pk=face.pk)
+        assert {f.attname: getattr(face, f.attname) for f in Face._meta.concrete_fields} == \
+               {f.attname: getattr(stored, f.attname) for f in Face._meta.concrete_fields}
+        with django_assert_num_queries(0):
+            assert face.project == project

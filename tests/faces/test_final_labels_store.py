@@ -3,7 +3,7 @@ import pytest
 
 from annotator.domain.labels import Label
 from annotator.faces import services
-from annotator.faces.services import faces_final_labels_store
+from annotator.faces.services import faces_final_labels_store, final_label_fields
 from annotator.models import Face, FinalSource
 from tests.queue.test_queue import make_face
 
@@ -35,3 +35,11 @@ def test_nothing_to_store_and_no_source_are_refused_or_nothing():
     with pytest.raises(ValueError):
         faces_final_labels_store({face.id: Label(1, 0.5, 0.2)}, FinalSource.NONE)
     assert Face.objects.get(pk=face.pk).final_category is None
+
+
+def test_final_label_fields_take_each_source_of_a_final_label_and_refuse_others():
+    for source in set(FinalSource.values) - {FinalSource.NONE}:
+        assert final_label_fields(Label(1, 0.5, 0.2), source, None)["final_source"] == source
+    for source in (FinalSource.NONE, "imported", None):
+        with pytest.raises(ValueError):
+            final_label_fields(Label(1, 0.5, 0.2), source, None)

@@ -12,7 +12,6 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -186,11 +185,11 @@ def read_label(exp_path, val_path, aro_path) -> tuple[int, Optional[float], Opti
 
 def read_face(folder, face_id, *, labels: bool = True) -> FaceAnnotation:
     """Read one face's annotation files from an `annotations/` folder."""
-    folder = Path(folder)
-    landmarks = read_landmarks(folder / annotation_name(face_id, "lnd"))
+    folder = os.fspath(folder)  # os.path, not pathlib: an import reads a million faces' files
+    landmarks = read_landmarks(os.path.join(folder, annotation_name(face_id, "lnd")))
     if not labels:
         return FaceAnnotation(landmarks=landmarks)
-    category, valence, arousal = read_label(*(folder / annotation_name(face_id, k) for k in LABEL_KINDS))
+    category, valence, arousal = read_label(*(os.path.join(folder, annotation_name(face_id, k)) for k in LABEL_KINDS))
     return FaceAnnotation(landmarks=landmarks, category=category, valence=valence, arousal=arousal)
 
 
