@@ -138,3 +138,28 @@ class FlagDrain(models.Model):
 
     def __str__(self):
         return f"Flag drain queued at {self.queued_at}" if self.queued_at else "No flag drain queued"
+
+
+class BlockChange(models.Model):
+    """The change log behind the dashboard's block fingerprints (reviews.aggregates), PostgreSQL only.
+
+    Statement-level triggers on every table the figures read (faces, answers, suggestions, flags,
+    decisions, gold labels; migration 0011) add, per statement, a row for each run of 64 face ids it
+    touched: [lo, hi], the least and greatest of them. A block's fingerprint is the count and the xmin
+    sum of the rows that overlap it, so any committed change shows and a recompute reads this small
+    table instead of scanning the figures' tables. Beat folds a block's rows into one summary row
+    (carried_n, carried_xmins: the count and xmin sum of the rows it replaced), which keeps every
+    fingerprint as it was (block_changes_compact).
+    """
+
+    lo = models.BigIntegerField()
+    hi = models.BigIntegerField()
+    carried_n = models.BigIntegerField(null=True, blank=True)
+    carried_xmins = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lo"], condition=models.Q(carried_n__isnull=False),
+                                               name="reviews_blockchange_one_summary")]
+
+    def __str__(self):
+        return f"Faces {self.lo}-{self.hi} changed"

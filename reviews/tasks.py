@@ -88,6 +88,15 @@ def dashboard_figures_refresh():
     return len(projects)
 
 
+@shared_task(name="reviews.tasks.block_changes_compact", queue_name=QUEUE, max_retries=1)
+def block_changes_compact_task():
+    """Fold the dashboard's change log, block by block (periodic): its fingerprints stay as they were, the log
+    small (reviews.aggregates.block_changes_compact)."""
+    from reviews.aggregates import block_changes_compact
+
+    return block_changes_compact()
+
+
 @shared_task(name="reviews.tasks.evaluation_intervals_refresh", queue_name=QUEUE)
 def evaluation_intervals_refresh(project_id):
     """Compute the project's dashboard figures again with the evaluation's bootstrap intervals of today's val

@@ -402,6 +402,7 @@ CELERY_BEAT_SCHEDULE = {
     "dashboard-figures-refresh": {"task": "reviews.tasks.dashboard_figures_refresh",
                                   "schedule": float(DASHBOARD_CACHE_SECONDS)},
     "claims-delete-forgotten": {"task": "annotator.tasks.claims_delete_forgotten", "schedule": 3600.0},
+    "block-changes-compact": {"task": "reviews.tasks.block_changes_compact", "schedule": 600.0},
     "jobs-requeue-stale": {"task": "annotator.tasks.jobs_requeue_stale", "schedule": JOB_SWEEP_SECONDS},
 }
 # Beat's record of when each sweep last ran: under VAR_DIR, not the directory beat was started in.

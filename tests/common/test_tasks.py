@@ -29,6 +29,7 @@ PINNED = {
     "reviews.tasks.flags_drain": "default",
     "reviews.tasks.dashboard_figures_refresh": "default",
     "reviews.tasks.evaluation_intervals_refresh": "default",
+    "reviews.tasks.block_changes_compact": "default",
 }
 
 

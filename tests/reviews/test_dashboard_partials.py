@@ -397,3 +397,73 @@ def test_a_bootstrap_within_the_inline_cells_runs_in_the_recompute(data_root, sm
     assert evaluation["intervals_of"]["current"] and evaluation["intervals_of"]["faces"] == evaluation["categorical"]["n"]
     close(without_intervals_of(evaluation), suggester_evaluate(project.active_suggester, "val", projects=[project]),
           "evaluation")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_change_log_folded_keeps_every_fingerprint_and_a_change_committed_after_still_shows(data_root):
+    """Beat folds the log's rows into one summary row a block: the fingerprints stay as they were and the log
+    shrinks; an answer written by another connection before the fold and committed after it (the fold could
+    not see it) changes its block's fingerprint, as does any change after the fold."""
+    needs_postgres()
+    from django.db import connections
+
+    from reviews.models import BlockChange
+
+    project, faces, users, _ = random_project(6, faces=40)
+    before = aggregates.block_fingerprints()
+    rows = BlockChange.objects.count()
+    assert before and rows > len(before)  # many statements logged per block
+    # another connection answers a face and holds its transaction open over the fold
+    other = connections.create_connection("default")
+    face = faces[7]
+    block = face.id // aggregates.BLOCK_FACES
+    with other.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute(
+            "INSERT INTO annotator_annotation (face_id, annotator_id, category, valence, arousal, seconds_spent,"
+            " shown_blind, kept_suggestion, outside_region_confirmed, imported, created_at, updated_at)"
+            " VALUES (%s, %s, 3, 0.1, 0.2, 4.0, false, false, false, false, now(), now())", [face.id, users[5].pk])
+    try:
+        folded = aggregates.block_changes_compact()
+        assert folded > 0 and BlockChange.objects.count() < rows
+        assert aggregates.block_fingerprints() == before  # folding changes no fingerprint
+        assert aggregates.block_changes_compact() == 0  # nothing left to fold
+        with other.cursor() as cursor:
+            cursor.execute("COMMIT")
+    finally:
+        other.close()
+    after = aggregates.block_fingerprints()
+    assert after[block] != before[block] and {b: f for b, f in after.items() if b != block} == \
+        {b: f for b, f in before.items() if b != block}
+    aggregates.block_changes_compact()
+    assert aggregates.block_fingerprints() == after
+    Face.objects.filter(pk=faces[30].pk).update(split="train" if faces[30].split != "train" else "val")
+    assert aggregates.block_fingerprints()[faces[30].id // aggregates.BLOCK_FACES] != after[faces[30].id // aggregates.BLOCK_FACES]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("table", ["annotator_face", "annotator_annotation", "annotator_suggestion", "reviews_flag",
+                                   "reviews_decision", "reviews_golditem"])
+def test_an_update_and_a_delete_in_any_of_the_figures_tables_change_the_blocks_fingerprint(data_root, table):
+    """Raw SQL (an admin's fix, a script): the triggers log it as they log the app's writes."""
+    needs_postgres()
+    project, faces, _, reviewer = random_project(7, faces=40)
+    for face in faces[:3]:
+        GoldItem.objects.get_or_create(face=face, defaults={"category": 9})  # no point needed
+        flag(face, reason=Flag.Reason.SPOT_CHECK, key="log")
+        if not Decision.objects.filter(face=face).exists():
+            services.decision_make(face=face, reviewer=reviewer, category=2, valence=0.1, arousal=0.1)
+    column = "id" if table == "annotator_face" else "face_id"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%s) ORDER BY {column} LIMIT 1",
+                       [[f.id for f in faces]])
+        face_id = cursor.fetchone()[0]
+        block = face_id // aggregates.BLOCK_FACES
+        for statement in (f"UPDATE {table} SET {column} = {column} WHERE {column} = %s",
+                          f"DELETE FROM {table} WHERE {column} = %s" if table != "annotator_face" else
+                          "UPDATE annotator_face SET answer_count = answer_count + 1 WHERE id = %s"):
+            before = aggregates.block_fingerprints()
+            cursor.execute(statement, [face_id])
+            after = aggregates.block_fingerprints()
+            assert after[block] != before[block], statement
+            assert {b: f for b, f in after.items() if b != block} == {b: f for b, f in before.items() if b != block}
