@@ -26,7 +26,10 @@ BEGIN
     rows_changed := CASE TG_OP
         WHEN 'INSERT' THEN format('SELECT %1$I AS f FROM new_rows', TG_ARGV[0])
         WHEN 'DELETE' THEN format('SELECT %1$I AS f FROM old_rows', TG_ARGV[0])
-        ELSE format('SELECT %1$I AS f FROM new_rows UNION ALL SELECT %1$I FROM old_rows', TG_ARGV[0])
+        -- an update logs the rows it changed (a no-op UPDATE, e.g. of a field to its own value, none), by
+        -- their id before and after
+        ELSE format('SELECT unnest(ARRAY[n.%1$I, o.%1$I]) AS f FROM new_rows n JOIN old_rows o USING (id)'
+                    ' WHERE n IS DISTINCT FROM o', TG_ARGV[0])
     END;
     EXECUTE 'INSERT INTO reviews_blockchange (lo, hi) SELECT min(f), max(f) FROM (' || rows_changed
         || ') changed WHERE f IS NOT NULL GROUP BY f / {RUN}';

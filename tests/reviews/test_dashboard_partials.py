@@ -454,12 +454,16 @@ def test_an_update_and_a_delete_in_any_of_the_figures_tables_change_the_blocks_f
         if not Decision.objects.filter(face=face).exists():
             services.decision_make(face=face, reviewer=reviewer, category=2, valence=0.1, arousal=0.1)
     column = "id" if table == "annotator_face" else "face_id"
+    stamp = {"reviews_decision": "decided_at"}.get(table, "created_at")  # a real change; a no-op UPDATE logs nothing
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%s) ORDER BY {column} LIMIT 1",
                        [[f.id for f in faces]])
         face_id = cursor.fetchone()[0]
         block = face_id // aggregates.BLOCK_FACES
-        for statement in (f"UPDATE {table} SET {column} = {column} WHERE {column} = %s",
+        before = aggregates.block_fingerprints()
+        cursor.execute(f"UPDATE {table} SET {column} = {column} WHERE {column} = %s", [face_id])
+        assert cursor.rowcount > 0 and aggregates.block_fingerprints() == before  # the same values: nothing changed
+        for statement in (f"UPDATE {table} SET {stamp} = {stamp} + interval '1 second' WHERE {column} = %s",
                           f"DELETE FROM {table} WHERE {column} = %s" if table != "annotator_face" else
                           "UPDATE annotator_face SET answer_count = answer_count + 1 WHERE id = %s"):
             before = aggregates.block_fingerprints()
