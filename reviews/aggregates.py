@@ -74,7 +74,8 @@ KINDS = ("progress", "agreement", "answers", "evaluation")
 
 
 def _fingerprint_tables():
-    """(table, face id column) of every table whose rows the figures read (migration 0011's triggers log them)."""
+    """(table, face id column) of every table whose rows the figures read: each needs migration 0011's
+    triggers, or a change in it would not move a fingerprint (tests/reviews/test_dashboard_partials.py checks)."""
     return [(Face._meta.db_table, "id"), *((m._meta.db_table, "face_id") for m in (
         Annotation, Suggestion, Flag, Decision, GoldItem))]
 

@@ -243,7 +243,7 @@ def evaluation_intervals_ask(project, evaluation) -> bool:
     """Have the worker compute the evaluation's intervals of today's val faces when `evaluation` carries
     earlier ones (aggregates.evaluation_kept); return whether a refresh was queued now.
 
-    One refresh queued a project at a time (a cache mark for EVALUATION_INTERVALS_QUEUED_SECONDS, which the
+    One refresh queued a project at a time (a cache mark for INTERVALS_QUEUED_SECONDS, which the
     refresh clears as it starts). By the task's name: reviews.tasks imports this module."""
     if not evaluation or evaluation.get("intervals_of", {}).get("current", True):
         return False

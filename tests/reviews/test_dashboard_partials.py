@@ -471,3 +471,16 @@ def test_an_update_and_a_delete_in_any_of_the_figures_tables_change_the_blocks_f
             after = aggregates.block_fingerprints()
             assert after[block] != before[block], statement
             assert {b: f for b, f in after.items() if b != block} == {b: f for b, f in before.items() if b != block}
+
+
+@pytest.mark.django_db
+def test_every_table_the_figures_read_has_the_change_log_triggers():
+    """A table added to the figures without the triggers would change figures without moving a fingerprint."""
+    needs_postgres()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                       " WHERE t.tgname LIKE 'reviews_block_change_%%' AND t.tgenabled <> 'D'")
+        found = set(cursor.fetchall())
+    for table, _ in aggregates._fingerprint_tables():
+        for suffix in ("ins", "upd", "del"):
+            assert (table, f"reviews_block_change_{suffix}") in found, (table, suffix)
