@@ -25,6 +25,8 @@ import functools
 import hashlib
 import logging
 import pickle
+import random
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -71,6 +73,21 @@ PROGRESS_COLUMNS = ("faces", "answered", "complete", "final", "flagged", "spot_c
 GROUP_KEYS = ("annotator_id", "category", "shown_blind", "model")
 GROUP_VALUES = ("n", "seconds", "shown", "kept", "reviewed", "overturned")
 KINDS = ("progress", "agreement", "answers", "evaluation")
+
+
+# Blocks a request computes at a time under a time limit (block_partials(seconds=)): 4 blocks of every kind
+# take 0.3-0.5 s at 1M, so a 0.75 s limit leaves room for the merge (8 blocks: the last request of a cold
+# cache took 2.1 s at 1 s).
+CHUNK_BLOCKS = 4
+
+
+class FiguresPending(Exception):
+    """A recompute under a time limit stopped with blocks still to compute. Those it computed are kept (the
+    next recompute starts from them); `stats`: {"blocks", "recomputed" (now), "left"}."""
+
+    def __init__(self, stats: dict):
+        super().__init__(f"{stats['left']} of {stats['blocks']} blocks still to compute")
+        self.stats = stats
 
 
 def _fingerprint_tables():
@@ -380,13 +397,20 @@ def _key(kind, pid, block, fingerprint, active_id):
     return f"reviews:partial:v{PARTIALS_VERSION}.{STATS_VERSION}.{BLOCK_FACES}:{kind}:{pid}:{block}:{fingerprint}:{active_id or 0}"
 
 
-def block_partials(projects, kinds) -> tuple:
+def block_partials(projects, kinds, *, seconds=None) -> tuple:
     """Return ({(kind, project id): [partial per block]}, {"blocks": blocks seen, "recomputed": blocks
     computed now}, fingerprints) for these projects and kinds of partial (KINDS), from the cache where a
-    block's fingerprint is unchanged."""
+    block's fingerprint is unchanged.
+
+    seconds: a request's limit. The changed blocks are computed CHUNK_BLOCKS at a time, in random order
+    (two requests at once mostly take different ones), and no further step starts that would, at the last
+    one's pace, end past the limit; if blocks are left, those computed are kept and FiguresPending raised
+    (a cold cache at a million faces is ~10 s of work: the worker's, or a few requests'). None: every
+    changed block, at once (the worker, the commands). SQLite, without fingerprints, computes every block."""
     projects = list(projects)
     actives = {p.pk: p.active_suggester_id for p in projects}
     out = {(kind, p.pk): [] for kind in kinds for p in projects}
+    left = set()
     with _snapshot():
         fingerprints = block_fingerprints()
         if fingerprints is None:  # no fingerprints: every block, every time
@@ -397,16 +421,27 @@ def block_partials(projects, kinds) -> tuple:
             found = cache.get_many(list(keys.values())) if keys else {}
             dirty = sorted({block for (kind, pid, block), key in keys.items() if key not in found})
         computed = {}
-        if dirty is None or dirty:
+        if dirty is None or seconds is None:
+            steps = [dirty] if dirty is None or dirty else []
+        else:
+            steps = [dirty[i:i + CHUNK_BLOCKS] for i in range(0, len(dirty), CHUNK_BLOCKS)]
+            random.shuffle(steps)
+        started = time.perf_counter()
+        for i, step in enumerate(steps):
+            step_started = time.perf_counter()
             for kind in kinds:
-                for (pid, block), partial in _compute(kind, projects, actives, dirty).items():
+                for (pid, block), partial in _compute(kind, projects, actives, step).items():
                     computed[(kind, pid, block)] = partial
+            now = time.perf_counter()
+            if seconds is not None and i + 1 < len(steps) and (now - started) + (now - step_started) > seconds:
+                left = {b for later in steps[i + 1:] for b in later}
+                break
         if fingerprints is not None:
             fresh = {}
             for (kind, pid, block), key in keys.items():
                 if key in found:
                     out[(kind, pid)].append(found[key])
-                else:
+                elif block not in left:
                     partial = computed.get((kind, pid, block), _empty(kind))
                     fresh[key] = partial  # the agreement's per-pair cells are already sparse
                     out[(kind, pid)].append(partial)
@@ -416,9 +451,11 @@ def block_partials(projects, kinds) -> tuple:
             for (kind, pid, _), partial in sorted(computed.items(), key=lambda item: item[0][2]):
                 out[(kind, pid)].append(partial)
     blocks = len(fingerprints) if fingerprints is not None else len({b for _, _, b in computed})
-    stats = {"blocks": blocks, "recomputed": blocks if dirty is None else len(dirty)}
-    logger.info("partials %s of %d projects: %d blocks, %d recomputed", ",".join(kinds), len(projects),
-                stats["blocks"], stats["recomputed"])
+    stats = {"blocks": blocks, "recomputed": blocks if dirty is None else len(dirty) - len(left)}
+    logger.info("partials %s of %d projects: %d blocks, %d recomputed, %d left", ",".join(kinds), len(projects),
+                stats["blocks"], stats["recomputed"], len(left))
+    if left:
+        raise FiguresPending({**stats, "left": len(left)})
     return out, stats, fingerprints
 
 

@@ -6,6 +6,7 @@ Reviewers and admins only (annotator.web.roles.IsReviewer); history and gold mar
 """
 from typing import ClassVar
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -22,6 +23,7 @@ from annotator.training.selectors import suggester_evaluate
 from annotator.web.api_fields import FloatField, IntegerField, id_field
 from annotator.web.roles import IsAdminRole, IsReviewer, is_admin
 from reviews import selectors, services
+from reviews.aggregates import FiguresPending
 from reviews.dashboard import dashboard_cached, evaluation_kept, projects_overview_cached, refresh_asked
 from reviews.evaluation import agreement, suggester_by_spec
 from reviews.models import Decision, Flag
@@ -324,6 +326,22 @@ class GoldDeleteApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+PENDING_DETAIL = ("The figures are being brought up to date (blocks of faces changed since they were kept); the "
+                  "worker is on it and each request computes some: ask again in a few seconds.")
+
+
+def figures_pending_response(pending) -> Response:
+    """202: a recompute stopped at DASHBOARD_RECOMPUTE_SECONDS with blocks left (aggregates.FiguresPending)."""
+    return Response({"detail": PENDING_DETAIL, "pending": pending.stats}, status=202)
+
+
+def kept_figures_response(data) -> Response:
+    """The kept figures; with a recompute under way and none kept yet, 202 and what is left."""
+    if data.get("computed_at") is None:
+        return Response({"detail": PENDING_DETAIL, **data}, status=202)
+    return Response(data)
+
+
 class AgreementApi(APIView):
     permission_classes = [IsAuthenticated, IsReviewer]
 
@@ -334,7 +352,11 @@ class AgreementApi(APIView):
         if split and split not in Split.values:
             raise ValidationError({"split": f"not a split: {split!r}"})
         project = project_for_user(request.user, request.query_params.get("project"))
-        result = agreement(splits=[split] if split else None, scope={project.pk})
+        try:
+            result = agreement(splits=[split] if split else None, scope={project.pk},
+                               seconds=settings.DASHBOARD_RECOMPUTE_SECONDS)
+        except FiguresPending as pending:
+            return figures_pending_response(pending)
         result["cohen_pairs"] = [{**p, "annotators": list(p["annotators"])} for p in result["cohen_pairs"]]
         return Response(result)
 
@@ -361,7 +383,10 @@ class EvaluationApi(APIView):
         suggester = suggester_by_spec(spec, project)
         if split == Split.VAL and suggester.pk == project.active_suggester_id:
             # the active model on val, as the dashboard shows it: from the per-block partials
-            return Response(evaluation_kept(project=project))
+            try:
+                return Response(evaluation_kept(project=project, seconds=settings.DASHBOARD_RECOMPUTE_SECONDS))
+            except FiguresPending as pending:
+                return figures_pending_response(pending)
         return Response(suggester_evaluate(suggester, None if split == "all" else split, projects=[project]))
 
 
@@ -377,7 +402,8 @@ class DashboardApi(APIView):
     )
     def get(self, request):
         project = project_for_user(request.user, request.query_params.get("project"))
-        return Response(dashboard_cached(project=project, refresh=refresh_asked(request.query_params)))
+        return kept_figures_response(dashboard_cached(project=project, refresh=refresh_asked(request.query_params),
+                                                      seconds=settings.DASHBOARD_RECOMPUTE_SECONDS))
 
 
 class ProjectsOverviewApi(APIView):
@@ -390,4 +416,6 @@ class ProjectsOverviewApi(APIView):
         parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="recompute now instead of the kept figures")],
     )
     def get(self, request):
-        return Response(projects_overview_cached(projects_of(request.user), refresh=refresh_asked(request.query_params)))
+        return kept_figures_response(projects_overview_cached(
+            projects_of(request.user), refresh=refresh_asked(request.query_params),
+            seconds=settings.DASHBOARD_RECOMPUTE_SECONDS))

@@ -36,6 +36,8 @@ from reviews.selectors import gold_accuracy, projects_with_faces
 VA_BINS = 20
 CACHE_KEY = "reviews:dashboard:v1"
 INTERVALS_TASK = "reviews.tasks.evaluation_intervals_refresh"
+FIGURES_TASK = "reviews.tasks.dashboard_figures_refresh"
+FIGURES_QUEUED_KEY = "reviews:dashboard-figures-queued"
 INTERVALS_QUEUED_KEY = "reviews:evaluation-intervals-queued"
 # A queued refresh whose mark outlives this was lost (a worker that died): the next recompute queues another.
 INTERVALS_QUEUED_SECONDS = 600
@@ -194,16 +196,17 @@ def va_histogram(bins: int = VA_BINS, *, project) -> dict:
     return {"bins": bins, "counts": counts}
 
 
-def dashboard_data(*, project, intervals_now: bool = False) -> dict:
+def dashboard_data(*, project, intervals_now: bool = False, seconds=None) -> dict:
     """Return everything /review/dashboard/ draws for one project (its faces only).
 
     From the per-block partials (reviews.aggregates): only the blocks changed since they were kept are
     computed; "blocks" says how many there are and how many were computed now. intervals_now: the
-    evaluation's bootstrap runs whatever its size (the worker; see aggregates.evaluation_kept).
+    evaluation's bootstrap runs whatever its size (the worker; see aggregates.evaluation_kept). seconds: a
+    request's limit on the blocks computed (aggregates.block_partials; FiguresPending past it).
     """
     project = Project.objects.select_related("active_suggester").get(pk=project.pk)
     active = project.active_suggester
-    partials, blocks, _ = aggregates.block_partials([project], aggregates.KINDS)
+    partials, blocks, _ = aggregates.block_partials([project], aggregates.KINDS, seconds=seconds)
     agree = aggregates.agreement_of(partials[("agreement", project.pk)])
     merged = aggregates.answers_merge(partials[("answers", project.pk)])
     groups = aggregates.answer_groups_of(merged)
@@ -227,13 +230,14 @@ def dashboard_data(*, project, intervals_now: bool = False) -> dict:
     }
 
 
-def evaluation_kept(*, project) -> dict | None:
+def evaluation_kept(*, project, seconds=None) -> dict | None:
     """The project's active model against the val faces' independent final labels (suggester_evaluate),
-    from the per-block partials: the blocks changed since they were kept are read again."""
+    from the per-block partials: the blocks changed since they were kept are read again (seconds: as
+    dashboard_data's)."""
     project = Project.objects.select_related("active_suggester").get(pk=project.pk)
     if project.active_suggester is None:
         return None
-    partials, _, _ = aggregates.block_partials([project], ("evaluation",))
+    partials, _, _ = aggregates.block_partials([project], ("evaluation",), seconds=seconds)
     table = aggregates.evaluation_of(project.active_suggester, project, partials[("evaluation", project.pk)])
     evaluation_intervals_ask(project, table)
     return table
@@ -260,7 +264,7 @@ def evaluation_intervals_ask(project, evaluation) -> bool:
 THROUGHPUT_WINDOWS = (("hour", timedelta(hours=1)), ("day", timedelta(days=1)), ("week", timedelta(days=7)))
 
 
-def projects_overview(projects) -> list:
+def projects_overview(projects, *, seconds=None) -> list:
     """Return one row per project, side by side: progress (faces, answered, all answers in, final,
     flagged), agreement (faces with 2+ answers, percent agreement, Fleiss' kappa) and throughput
     (answers in the last hour, day and week, and per day over the week).
@@ -270,7 +274,7 @@ def projects_overview(projects) -> list:
     project over the last week's answers, a range of the answers' created_at index).
     """
     projects = list(Project.objects.filter(pk__in=[p.pk for p in projects]).order_by("id"))
-    partials, _, _ = aggregates.block_partials(projects, ("progress", "agreement"))
+    partials, _, _ = aggregates.block_partials(projects, ("progress", "agreement"), seconds=seconds)
     now = timezone.now()
     windows = {name: Count("id", filter=Q(created_at__gte=now - span)) for name, span in THROUGHPUT_WINDOWS}
     recent = Annotation.objects.filter(created_at__gte=now - THROUGHPUT_WINDOWS[-1][1]).order_by()
@@ -302,17 +306,22 @@ def projects_overview(projects) -> list:
     return out
 
 
-def projects_overview_cached(projects, *, refresh: bool = False) -> dict:
-    """Return {"projects": projects_overview(projects), "computed_at"}, kept like the dashboard's figures."""
+def projects_overview_cached(projects, *, refresh: bool = False, seconds=None) -> dict:
+    """Return {"projects": projects_overview(projects), "computed_at"}, kept like the dashboard's figures
+    (and, past `seconds`, the last ones with "pending", as dashboard_cached)."""
     projects = list(projects)
     key = f"{CACHE_KEY}:overview:" + ",".join(str(p.pk) for p in projects)
     if not refresh:
         data = cache.get(key)
         if data is not None:
             return data
-    data = {"projects": projects_overview(projects), "computed_at": timezone.now().isoformat(),
-            "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+    try:
+        data = {"projects": projects_overview(projects, seconds=seconds), "computed_at": timezone.now().isoformat(),
+                "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+    except aggregates.FiguresPending as pending:
+        return figures_pending(cache.get(f"{key}:last"), pending)
     cache.set(key, data, settings.DASHBOARD_CACHE_SECONDS)
+    cache.set(f"{key}:last", data, aggregates.PARTIAL_SECONDS)
     return data
 
 
@@ -330,19 +339,47 @@ def refresh_asked(query) -> bool:
     return query.get("refresh", "").lower() in ("1", "true")
 
 
-def dashboard_cached(*, project, refresh: bool = False, intervals_now: bool = False) -> dict:
+def figures_refresh_ask() -> bool:
+    """Have the worker compute every project's figures (dashboard_figures_refresh) after a request stopped at
+    its time limit; return whether it was queued now (one at a time: a cache mark, cleared as it starts)."""
+    if not cache.add(FIGURES_QUEUED_KEY, 1, INTERVALS_QUEUED_SECONDS):
+        return False
+    task = current_app.tasks.get(FIGURES_TASK)
+    if task is None or not task.enqueue():
+        cache.delete(FIGURES_QUEUED_KEY)
+        return False
+    return True
+
+
+def figures_pending(last, pending) -> dict:
+    """What a read shows when its recompute stopped at the time limit: the last complete figures (None: none
+    kept; then no figures, "computed_at" None) with "pending" {"blocks", "recomputed", "left"}; the worker
+    is asked to finish."""
+    figures_refresh_ask()
+    base = last if last is not None else {"computed_at": None, "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+    return {**base, "pending": pending.stats}
+
+
+def dashboard_cached(*, project, refresh: bool = False, intervals_now: bool = False, seconds=None) -> dict:
     """Return dashboard_data() with the time it was computed ("computed_at"), from the cache.
 
     Computed again when older than DASHBOARD_CACHE_SECONDS, or at once with refresh: the figures
     cost seconds at a million faces, and a page that every reviewer opens must not pay that each time.
     Figures whose evaluation carries earlier intervals have the worker compute them again, with today's.
+    seconds (a request's, DASHBOARD_RECOMPUTE_SECONDS): past it, the last complete figures with "pending"
+    (figures_pending); the blocks computed so far are kept, so the next read goes on from them.
     """
+    key = f"{CACHE_KEY}:{project.pk}"
     if not refresh:
-        data = cache.get(f"{CACHE_KEY}:{project.pk}")
+        data = cache.get(key)
         if data is not None:
             return data
-    data = {**dashboard_data(project=project, intervals_now=intervals_now), "computed_at": timezone.now().isoformat(),
-            "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
-    cache.set(f"{CACHE_KEY}:{project.pk}", data, settings.DASHBOARD_CACHE_SECONDS)
+    try:
+        data = {**dashboard_data(project=project, intervals_now=intervals_now, seconds=seconds),
+                "computed_at": timezone.now().isoformat(), "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+    except aggregates.FiguresPending as pending:
+        return figures_pending(cache.get(f"{key}:last"), pending)
+    cache.set(key, data, settings.DASHBOARD_CACHE_SECONDS)
+    cache.set(f"{key}:last", data, aggregates.PARTIAL_SECONDS)  # what a read shows while a recompute is pending
     evaluation_intervals_ask(project, data["evaluation"])  # after the store: the refresh's figures replace these
     return data

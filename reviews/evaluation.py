@@ -24,12 +24,13 @@ PAPER_AGREEMENT = {
 
 
 
-def agreement(*, splits=None, scope=None) -> dict:
+def agreement(*, splits=None, scope=None, seconds=None) -> dict:
     """Return the agreement between annotators on faces with two or more answers, in the projects of
     `scope` (a set of project ids; None: all), of `splits` (None: all): merged from the per-block
-    partials (reviews.aggregates), computing only the blocks changed since they were kept."""
+    partials (reviews.aggregates), computing only the blocks changed since they were kept (seconds: a
+    request's limit; aggregates.FiguresPending past it)."""
     projects = Project.objects.order_by("id") if scope is None else Project.objects.filter(pk__in=scope).order_by("id")
-    partials, _, _ = aggregates.block_partials(projects, ("agreement",))
+    partials, _, _ = aggregates.block_partials(projects, ("agreement",), seconds=seconds)
     result = aggregates.agreement_of([p for per_block in partials.values() for p in per_block], splits=splits)
     ids = sorted({a for p in result["cohen_pairs"] for a in p["annotators"]} | set(result["per_annotator"]))
     result["names"] = dict(get_user_model().objects.filter(id__in=ids).values_list("id", "username"))

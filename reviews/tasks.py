@@ -77,11 +77,13 @@ def flags_refresh_stale(self, after=0):
 @shared_task(name="reviews.tasks.dashboard_figures_refresh", queue_name=QUEUE)
 def dashboard_figures_refresh():
     """Compute every project's dashboard figures again and keep them (periodic, every
-    DASHBOARD_CACHE_SECONDS): the per-block partials stay warm, so a reviewer's "Recompute now" reads
-    only the blocks changed since, and the kept figures are never older than about that."""
+    DASHBOARD_CACHE_SECONDS, and queued by a request's recompute that stopped at its time limit): the
+    per-block partials stay warm, so a reviewer's "Recompute now" reads only the blocks changed since, and
+    the kept figures are never older than about that."""
     from annotator.models import Project
-    from reviews.dashboard import dashboard_cached
+    from reviews.dashboard import FIGURES_QUEUED_KEY, dashboard_cached
 
+    cache.delete(FIGURES_QUEUED_KEY)  # a request that stops at its time limit after this starts queues another
     projects = list(Project.objects.order_by("id"))
     for project in projects:
         dashboard_cached(project=project, refresh=True, intervals_now=True)

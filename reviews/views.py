@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import wraps
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -170,6 +171,10 @@ def _evaluation_rows(data):
     return cat, dims
 
 
+def _at(text):
+    return datetime.fromisoformat(text) if text else None
+
+
 def _intervals_at(evaluation):
     """When the intervals an evaluation shows were computed (None: not yet, or no evaluation)."""
     at = ((evaluation or {}).get("intervals_of") or {}).get("computed_at")
@@ -184,10 +189,16 @@ def dashboard_page(request):
     try:
         project = _project_picked(request) or project_for_user(request.user)
     except (ProjectNeeded, ProjectNotFound):  # several to choose from, or none yet (the page says so)
-        overview = projects_overview_cached(projects, refresh=refresh_asked(request.GET))
+        overview = projects_overview_cached(projects, refresh=refresh_asked(request.GET),
+                                            seconds=settings.DASHBOARD_RECOMPUTE_SECONDS)
         return render(request, "review/dashboard_projects.html", {
-            "overview": overview, "computed_at": datetime.fromisoformat(overview["computed_at"])})
-    data = dashboard_cached(project=project, refresh=refresh_asked(request.GET))
+            "overview": overview, "computed_at": _at(overview["computed_at"]), "projects": projects})
+    data = dashboard_cached(project=project, refresh=refresh_asked(request.GET),
+                            seconds=settings.DASHBOARD_RECOMPUTE_SECONDS)
+    if data["computed_at"] is None:  # a recompute under way and no figures kept yet: the progress only
+        return render(request, "review/dashboard.html", {
+            "data": data, "standings": dashboard_standings(project=project), "can_reinstate": is_admin(request.user),
+            "project": project, "projects": projects})
     agreement_cat, agreement_dims = _agreement_rows(data)
     evaluation_cat, evaluation_dims = _evaluation_rows(data)
     charts = {k: data[k] for k in ("categories", "confusion_annotators", "confusion_model", "va_histogram", "model")}

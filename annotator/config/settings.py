@@ -347,6 +347,10 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 # The dashboard's figures are aggregates over every face (seconds at a million faces): they are
 # kept this long, shown with their time, and a reviewer can recompute them at once.
 DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300)
+# How long a request's recompute of them may compute changed blocks (reviews.aggregates.block_partials):
+# past it, the page shows the last figures with what is left, and the worker finishes. After a cold cache
+# a million faces are ~10 s of blocks; a few hundred new answers, well under a second.
+DASHBOARD_RECOMPUTE_SECONDS = env_float("DASHBOARD_RECOMPUTE_SECONDS", 0.75)
 BROKER_DIR = VAR_DIR / "broker"
 # The filesystem transport ignores the host; naming one keeps kombu from warning that none was given.
 CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost"
