@@ -303,17 +303,26 @@ def _answers_partials(project, active, blocks) -> dict:
     out = {}
 
     def cell(block):
-        return out.setdefault((pid, int(block)), _empty_answers())
+        key = (pid, int(block))
+        if key not in out:
+            out[key] = _empty_answers()
+        return out[key]
 
     answers = _in_blocks(Annotation.objects.filter(face__project_id=pid), blocks, "face_id").order_by()
-    # answer groups, as dashboard.answer_groups reads them, per block
-    groups = {}
-    for r in answer_group_rows(answers.annotate(block=_block_of("face_id")), active, "block"):
-        keys, values = groups.setdefault(int(r["block"]), ([], []))
-        keys.append((r["annotator_id"], r["category"], int(r["shown_blind"]), -1 if r["model"] is None else r["model"]))
-        values.append(tuple(float(r[k] or 0) for k in GROUP_VALUES))
-    for block, (keys, values) in groups.items():
-        cell(block).update(group_keys=np.array(keys, dtype=np.int64), group_values=np.array(values, dtype=np.float64))
+    # answer groups, as dashboard.answer_groups reads them, per block: the driver's rows as columns (a
+    # million faces give ~150,000 groups; a dict and a tuple each cost over a second)
+    rows = _rows(answer_group_rows(answers.annotate(block=_block_of("face_id")), active, "block").values_list(
+        "block", *GROUP_KEYS, *GROUP_VALUES))
+    if rows:
+        # columns: block, GROUP_KEYS, GROUP_VALUES (NULL: no model's category, no seconds -> NaN)
+        columns = np.array(rows, dtype=np.float64)
+        columns[:, 1 + GROUP_KEYS.index("model")] = np.nan_to_num(columns[:, 1 + GROUP_KEYS.index("model")], nan=-1)
+        order = np.argsort(columns[:, 0], kind="stable")
+        columns = columns[order]
+        block_ids, starts = np.unique(columns[:, 0].astype(np.int64), return_index=True)
+        for block, part in zip(block_ids.tolist(), np.split(columns, starts[1:])):
+            cell(block).update(group_keys=part[:, 1:1 + len(GROUP_KEYS)].astype(np.int64),
+                               group_values=np.nan_to_num(part[:, 1 + len(GROUP_KEYS):], nan=0.0))
     # every answer's seconds, per block (medians are exact only from the values themselves)
     seconds = _rows(answers.annotate(block=_block_of("face_id")).values_list("block", "annotator_id", "seconds_spent"))
     if seconds:

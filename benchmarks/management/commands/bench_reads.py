@@ -100,6 +100,15 @@ FILL_SQL = [
 ]
 
 
+def partials_settle():
+    """Every project's partials computed and kept, without a time limit, as beat's refresh keeps them: a read
+    starts from them, not from what an earlier read (a cold one) left half computed."""
+    from annotator.models import Project
+    from reviews.aggregates import KINDS, block_partials
+
+    block_partials(Project.objects.order_by("id"), KINDS)
+
+
 def queue_cursor_before(page: int, scope) -> str:
     """Return the review queue's `after` (URL-quoted) that starts page `page` of QUEUE_PAGE faces, as a
     reviewer following its "next" links gets it; "" for the first page or one past the queue's end."""
@@ -223,11 +232,15 @@ class Command(BaseCommand):
         deep = max(1, (n // 10) * 8 // 10 // 50)  # the page 80% down the queue
         some_hash = Face.objects.filter(pk=face_id).values_list("content_hash", flat=True).get()
 
-        def get(client, url, expect=(200,)):
+        def get(client, url, expect=(200,), whole=True):
+            """A read of url; whole: its figures must be whole, not the last ones with blocks still to compute
+            (a recompute that stopped at DASHBOARD_RECOMPUTE_SECONDS would time less than the read asked)."""
             def read():
                 response = client.get(url)
                 if response.status_code not in expect:
                     raise CommandError(f"{url}: {response.status_code} (expected {expect})")
+                if whole and (response.status_code == 202 or b'id="figures-pending"' in response.content):
+                    raise CommandError(f"{url}: the recompute stopped at its time limit (blocks left), not a whole one")
                 return response
             return read
 
@@ -270,9 +283,10 @@ class Command(BaseCommand):
 
             project = Project.objects.select_related("active_suggester").get(slug="reads")
             with connection.cursor() as cursor:
-                if not labels_changed[0]:
+                if not labels_changed[0]:  # every block changed: computed again here, untimed, as beat would
                     cursor.execute("UPDATE annotator_face SET final_source = %s WHERE project_id = %s AND split = 'val'"
                                    " AND final_category < 8", [FinalSource.IMPORT, project.pk])
+                    partials_settle()
                 faces = evaluation_faces(project.active_suggester, "val", list(range(8)), [project]).order_by("id")
                 start = labels_changed[0] * 10
                 labels_changed[0] += 1
@@ -298,8 +312,8 @@ class Command(BaseCommand):
             ("dashboard recompute (?refresh=1)", "recompute", get(reviewer, "/review/dashboard/?refresh=1")),
             # Cold: the request computes DASHBOARD_RECOMPUTE_SECONDS of blocks and shows what is left (at a
             # million faces); the worker's refresh computes every block (no limit).
-            ("dashboard recompute, cold (no partials kept)", "recompute", get(reviewer, "/review/dashboard/?refresh=1"),
-             cache.clear),
+            ("dashboard recompute, cold (no partials kept)", "recompute",
+             get(reviewer, "/review/dashboard/?refresh=1", whole=False), cache.clear),
             ("dashboard figures, cold: the worker's whole recompute", "worker", whole_dashboard, cache.clear),
             ("dashboard recompute after 100 new answers", "recompute", get(reviewer, "/review/dashboard/?refresh=1"),
              new_answers),
@@ -307,7 +321,8 @@ class Command(BaseCommand):
              get(reviewer, "/review/dashboard/?refresh=1"), new_val_labels),
             ("projects overview (cached)", "page", get(admin, "/review/dashboard/")),
             ("projects overview recompute", "recompute", get(admin, "/review/dashboard/?refresh=1")),
-            ("projects overview recompute, cold", "recompute", get(admin, "/review/dashboard/?refresh=1"), cache.clear),
+            ("projects overview recompute, cold", "recompute", get(admin, "/review/dashboard/?refresh=1", whole=False),
+             cache.clear),
             ("projects overview recompute after 100 new answers", "recompute", get(admin, "/review/dashboard/?refresh=1"),
              new_answers),
             ("feedback page (annotator's own)", "page", get(annotator, "/review/me/")),
@@ -320,7 +335,8 @@ class Command(BaseCommand):
             ("API projects overview (cached)", "page", get(admin, "/api/review/projects/")),
             ("API my answers", "page", get(annotator, "/api/annotations/mine/")),
             ("API agreement", "recompute", get(reviewer, "/api/review/agreement/")),
-            ("API agreement, cold", "recompute", get(reviewer, "/api/review/agreement/", expect=(200, 202)), cache.clear),
+            ("API agreement, cold", "recompute", get(reviewer, "/api/review/agreement/", expect=(200, 202), whole=False),
+             cache.clear),
             ("API agreement after 100 new answers", "recompute", get(reviewer, "/api/review/agreement/"), new_answers),
             ("API evaluation (val)", "recompute", get(reviewer, "/api/review/evaluation/?model=reads:1")),
             ("API evaluation (val) after 10 val labels changed", "recompute",
@@ -365,6 +381,7 @@ class Command(BaseCommand):
         for name, kind, read, *before in self._reads(n):
             if only and only not in name:
                 continue
+            partials_settle()
             if kind in ("page", "read") or before:
                 read()  # warm: the first request imports, fills the cache (the partials kept, for a recompute)
             times = []
