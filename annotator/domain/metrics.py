@@ -42,15 +42,6 @@ def dimensional_metrics(y_true, y_pred) -> dict:
     return {"rmse": rmse, "corr": corr, "sagr": sagr, "ccc": ccc, "n": int(n)}
 
 
-def libraries_preload() -> None:
-    """Import the libraries the measures below import when first used (scikit-learn and SciPy take ~1.6 s):
-    a web worker calls this as it starts, so its first dashboard recompute does not pay for them. Commands
-    and tests that never measure anything keep starting without them."""
-    import krippendorff  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-    from statsmodels.stats import inter_rater  # noqa: F401
-
-
 def categorical_metrics(y_true, probabilities, *, labels) -> dict:
     """Return ACC, F1 (macro), Cohen's kappa, Krippendorff's alpha, AUC-PR and AUC (macro, one-vs-rest).
 
