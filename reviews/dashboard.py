@@ -251,11 +251,17 @@ def evaluation_intervals_ask(project, evaluation) -> bool:
     refresh clears as it starts). By the task's name: reviews.tasks imports this module."""
     if not evaluation or evaluation.get("intervals_of", {}).get("current", True):
         return False
-    mark = f"{INTERVALS_QUEUED_KEY}:{project.pk}"
+    return _queue_once(f"{INTERVALS_QUEUED_KEY}:{project.pk}", INTERVALS_TASK, project.pk)
+
+
+def _queue_once(mark: str, task_name: str, *args) -> bool:
+    """Queue the task unless one is already queued (a cache mark for INTERVALS_QUEUED_SECONDS, which the task
+    clears as it starts); return whether it was queued now. By the task's name: reviews.tasks imports this
+    module."""
     if not cache.add(mark, 1, INTERVALS_QUEUED_SECONDS):
         return False
-    task = current_app.tasks.get(INTERVALS_TASK)
-    if task is None or not task.enqueue(project.pk):
+    task = current_app.tasks.get(task_name)
+    if task is None or not task.enqueue(*args):
         cache.delete(mark)  # not queued: the next recompute asks again
         return False
     return True
@@ -311,18 +317,7 @@ def projects_overview_cached(projects, *, refresh: bool = False, seconds=None) -
     (and, past `seconds`, the last ones with "pending", as dashboard_cached)."""
     projects = list(projects)
     key = f"{CACHE_KEY}:overview:" + ",".join(str(p.pk) for p in projects)
-    if not refresh:
-        data = cache.get(key)
-        if data is not None:
-            return data
-    try:
-        data = {"projects": projects_overview(projects, seconds=seconds), "computed_at": timezone.now().isoformat(),
-                "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
-    except aggregates.FiguresPending as pending:
-        return figures_pending(cache.get(f"{key}:last"), pending)
-    cache.set(key, data, settings.DASHBOARD_CACHE_SECONDS)
-    cache.set(f"{key}:last", data, aggregates.PARTIAL_SECONDS)
-    return data
+    return _figures_kept(key, lambda: {"projects": projects_overview(projects, seconds=seconds)}, refresh=refresh)
 
 
 def dashboard_standings(*, project) -> dict:
@@ -339,25 +334,30 @@ def refresh_asked(query) -> bool:
     return query.get("refresh", "").lower() in ("1", "true")
 
 
-def figures_refresh_ask() -> bool:
-    """Have the worker compute every project's figures (dashboard_figures_refresh) after a request stopped at
-    its time limit; return whether it was queued now (one at a time: a cache mark, cleared as it starts)."""
-    if not cache.add(FIGURES_QUEUED_KEY, 1, INTERVALS_QUEUED_SECONDS):
-        return False
-    task = current_app.tasks.get(FIGURES_TASK)
-    if task is None or not task.enqueue():
-        cache.delete(FIGURES_QUEUED_KEY)
-        return False
-    return True
+def _figures_kept(key: str, compute, *, refresh: bool, stored=None) -> dict:
+    """The figures kept under `key` (unless refresh), else compute() with "computed_at", kept for
+    DASHBOARD_CACHE_SECONDS and, as the last complete ones, under `key:last` for as long as the partials.
 
-
-def figures_pending(last, pending) -> dict:
-    """What a read shows when its recompute stopped at the time limit: the last complete figures (None: none
-    kept; then no figures, "computed_at" None) with "pending" {"blocks", "recomputed", "left"}; the worker
-    is asked to finish."""
-    figures_refresh_ask()
-    base = last if last is not None else {"computed_at": None, "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
-    return {**base, "pending": pending.stats}
+    A compute() that stopped at a request's time limit (aggregates.FiguresPending) gives the last complete
+    figures (none kept: no figures, "computed_at" None) with "pending" {"blocks", "recomputed", "left"},
+    and the worker is asked to finish (dashboard_figures_refresh, one queued at a time). stored(data): called
+    once figures computed now are kept."""
+    if not refresh:
+        data = cache.get(key)
+        if data is not None:
+            return data
+    try:
+        data = {**compute(), "computed_at": timezone.now().isoformat(), "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+    except aggregates.FiguresPending as pending:
+        _queue_once(FIGURES_QUEUED_KEY, FIGURES_TASK)
+        last = cache.get(f"{key}:last")
+        base = last if last is not None else {"computed_at": None, "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+        return {**base, "pending": pending.stats}
+    cache.set(key, data, settings.DASHBOARD_CACHE_SECONDS)
+    cache.set(f"{key}:last", data, aggregates.PARTIAL_SECONDS)
+    if stored is not None:
+        stored(data)
+    return data
 
 
 def dashboard_cached(*, project, refresh: bool = False, intervals_now: bool = False, seconds=None) -> dict:
@@ -367,19 +367,10 @@ def dashboard_cached(*, project, refresh: bool = False, intervals_now: bool = Fa
     cost seconds at a million faces, and a page that every reviewer opens must not pay that each time.
     Figures whose evaluation carries earlier intervals have the worker compute them again, with today's.
     seconds (a request's, DASHBOARD_RECOMPUTE_SECONDS): past it, the last complete figures with "pending"
-    (figures_pending); the blocks computed so far are kept, so the next read goes on from them.
+    (_figures_kept); the blocks computed so far are kept, so the next read goes on from them.
     """
-    key = f"{CACHE_KEY}:{project.pk}"
-    if not refresh:
-        data = cache.get(key)
-        if data is not None:
-            return data
-    try:
-        data = {**dashboard_data(project=project, intervals_now=intervals_now, seconds=seconds),
-                "computed_at": timezone.now().isoformat(), "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
-    except aggregates.FiguresPending as pending:
-        return figures_pending(cache.get(f"{key}:last"), pending)
-    cache.set(key, data, settings.DASHBOARD_CACHE_SECONDS)
-    cache.set(f"{key}:last", data, aggregates.PARTIAL_SECONDS)  # what a read shows while a recompute is pending
-    evaluation_intervals_ask(project, data["evaluation"])  # after the store: the refresh's figures replace these
-    return data
+    return _figures_kept(
+        f"{CACHE_KEY}:{project.pk}",
+        lambda: dashboard_data(project=project, intervals_now=intervals_now, seconds=seconds), refresh=refresh,
+        # after the store: the refresh's figures replace these
+        stored=lambda data: evaluation_intervals_ask(project, data["evaluation"]))
