@@ -79,6 +79,7 @@ KINDS = ("progress", "agreement", "answers", "evaluation")
 # take 0.3-0.5 s at 1M, so a 0.75 s limit leaves room for the merge (8 blocks: the last request of a cold
 # cache took 2.1 s at 1 s).
 CHUNK_BLOCKS = 4
+CACHE_PROBE_KEY = "reviews:partial:probe"
 
 
 class FiguresPending(Exception):
@@ -402,6 +403,13 @@ def _empty(kind):
     return _empty_answers()
 
 
+def _cache_keeps() -> bool:
+    """Whether the cache keeps what is stored now (False while Redis is down: the cache ignores its errors)."""
+    token = f"{time.time_ns()}:{random.random()}"
+    cache.set(CACHE_PROBE_KEY, token, 60)
+    return cache.get(CACHE_PROBE_KEY) == token
+
+
 def _key(kind, pid, block, fingerprint, active_id):
     return f"reviews:partial:v{PARTIALS_VERSION}.{STATS_VERSION}.{BLOCK_FACES}:{kind}:{pid}:{block}:{fingerprint}:{active_id or 0}"
 
@@ -414,7 +422,8 @@ def block_partials(projects, kinds, *, seconds=None) -> tuple:
     seconds: a request's limit. The changed blocks are computed CHUNK_BLOCKS at a time, in random order
     (two requests at once mostly take different ones), and no further step starts that would, at the last
     one's pace, end past the limit; if blocks are left, those computed are kept and FiguresPending raised
-    (a cold cache at a million faces is ~10 s of work: the worker's, or a few requests'). None: every
+    (a cold cache at a million faces is ~10 s of work: the worker's, or a few requests'). With a cache that
+    keeps nothing (Redis down) no request could go on from another's blocks: every block is computed. None: every
     changed block, at once (the worker, the commands). SQLite, without fingerprints, computes every block."""
     projects = list(projects)
     actives = {p.pk: p.active_suggester_id for p in projects}
@@ -443,6 +452,9 @@ def block_partials(projects, kinds, *, seconds=None) -> tuple:
                     computed[(kind, pid, block)] = partial
             now = time.perf_counter()
             if seconds is not None and i + 1 < len(steps) and (now - started) + (now - step_started) > seconds:
+                if not _cache_keeps():  # stopping would keep nothing, and no read would ever be whole
+                    seconds = None
+                    continue
                 left = {b for later in steps[i + 1:] for b in later}
                 break
         if fingerprints is not None:
