@@ -79,6 +79,8 @@ class Decision(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=label_constraint_q(), name="decision_label_possible")]
+        # The feedback page's newest overturned answers walk the decisions newest first.
+        indexes = [models.Index(fields=["decided_at", "face"], name="decision_by_time")]
 
     def __str__(self):
         return f"Decision on face {self.face_id} by {self.reviewer}"

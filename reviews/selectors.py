@@ -3,13 +3,16 @@
 Everything that runs over all faces aggregates in SQL or fetches flat value rows in one query, so
 the pages stay quick with a million faces.
 """
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Optional
 
 import numpy as np
 from django.db import connection
-from django.db.models import Aggregate, Count, Exists, F, FloatField, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Aggregate, Count, Exists, F, FloatField, Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from annotator.domain.categories import CATEGORY_NAMES
 from annotator.domain.errors import DomainError
@@ -429,6 +432,12 @@ def seconds_median(*, annotator_id: int, scope: Optional[set] = None) -> Optiona
 
 
 FEEDBACK_ROWS = 100
+# The feedback page's overturned answers come a page at a time, newest first (a year's work can hold thousands).
+OVERTURNED_ROWS = 25
+# How many of the newest decisions the overturned answers' walk reads before it asks the annotator's answers.
+WALK_DECISIONS = 2000
+_EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def projects_with_faces() -> set:
@@ -459,24 +468,28 @@ class PercentileMedian(Aggregate):
     output_field = FloatField()
 
 
-def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
-    """Return what one annotator's feedback page shows: their numbers, the notes reviewers returned
-    faces with, and the decisions that overturned their answers (newest first). Only their own, and
-    only on faces of the projects in `scope` (the viewer's; None: all).
+def _answers_seen(annotator, scope: Optional[set]) -> QuerySet:
+    """One annotator's answers on faces of the projects in `scope` (None: all)."""
+    mine = Annotation.objects.filter(annotator_id=annotator.pk)
+    if scope is not None and faces_outside(scope):  # the join to the faces only when it filters something
+        mine = scoped(mine, scope)
+    return mine
+
+
+def feedback_figures(*, annotator, scope: Optional[set]) -> dict:
+    """Return one annotator's numbers on faces of the projects in `scope` (None: all): answers, median
+    seconds, gold accuracy, and how many of their answers a decision reviewed and overturned.
 
     Every figure starts from their own answers and meets the decisions and gold labels on face id, not
     through the faces' rows: on PostgreSQL their (annotator, seconds) index carries face and category,
-    so no query reads a row per answer (a million answers: ~60,000 an annotator)."""
-    aid = annotator.pk
-    mine = Annotation.objects.filter(annotator_id=aid)
-    if scope is not None and faces_outside(scope):  # the join to the faces only when it filters something
-        mine = scoped(mine, scope)
+    so no query reads a row per answer. Still a count over all of them (~60,000 an annotator at a million
+    answers: ~20 ms), so the page keeps them a while (reviews.dashboard.feedback_figures_cached)."""
+    mine = _answers_seen(annotator, scope)
     if connection.vendor == "postgresql":
         figures = mine.aggregate(answers=Count("seconds_spent"), median=PercentileMedian("seconds_spent"))
     else:
-        figures = {"answers": mine.count(), "median": seconds_median(annotator_id=aid, scope=scope)}
-    decision = Decision.objects.filter(face_id=OuterRef("face_id"))
-    overturning = Exists(decision.exclude(category=OuterRef("category")))  # another category, not a moved point
+        figures = {"answers": mine.count(), "median": seconds_median(annotator_id=annotator.pk, scope=scope)}
+    overturning = Exists(Decision.objects.filter(face_id=OuterRef("face_id")).exclude(category=OuterRef("category")))
     decided = mine.filter(face_id__in=Decision.objects.values("face_id"))
     # Counting face_id, not id: the index carries it, so PostgreSQL reads no answer's row.
     figures.update(decided.aggregate(reviewed=Count("face_id"), overturned=Count("face_id", filter=Q(overturning))))
@@ -484,38 +497,96 @@ def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
         answers=Count("face_id"),
         correct=Count("face_id", filter=Q(Exists(GoldItem.objects.filter(face_id=OuterRef("face_id"),
                                                                     category=OuterRef("category"))))))
-    gold = {"answers": on_gold["answers"],
-            "accuracy": on_gold["correct"] / on_gold["answers"] if on_gold["answers"] else None}
+    return {
+        "answers": figures["answers"],
+        "median_seconds": figures["median"],
+        "gold_answers": on_gold["answers"],
+        "gold_accuracy": on_gold["correct"] / on_gold["answers"] if on_gold["answers"] else None,
+        "reviewed": figures["reviewed"],
+        "overturned": figures["overturned"],
+        "overturn_rate": figures["overturned"] / figures["answers"] if figures["answers"] else None,
+    }
+
+
+class FeedbackCursorError(DomainError, ValueError):
+    """A ?before= that is not a cursor the feedback page wrote."""
+
+
+def overturned_cursor(decision) -> str:
+    """The cursor of an overturned answer's row: its decision's time in microseconds and its face id, digits
+    only (the page's "older" link carries the last row's)."""
+    return f"{(decision.decided_at - _EPOCH) // _MICROSECOND}-{decision.face_id}"
+
+
+def overturned_cursor_parse(text: str) -> tuple:
+    """Return (decided_at, face_id) from an overturned_cursor(); FeedbackCursorError otherwise."""
+    match = re.fullmatch(r"(\d{1,17})-(\d{1,18})", text)
+    if match is None:
+        raise FeedbackCursorError(f"before: {text[:40]!r} is not a cursor of the overturned answers", field="before")
+    return _EPOCH + int(match.group(1)) * _MICROSECOND, int(match.group(2))
+
+
+def _overturning_decisions(mine: QuerySet, before: Optional[tuple], rows: int) -> list:
+    """The newest `rows` decisions (older than `before`) in another category than the answer of `mine` on
+    their face, newest first, with their reviewer.
+
+    First among the newest WALK_DECISIONS decisions only: their time index walked newest first, each face
+    probed for the answer, stopping at `rows` (~300 decisions for a page of an annotator of 20). An
+    annotator whom few decisions overturn would make that walk read every decision (270 ms at 1M for one
+    never overturned), so when the newest ones do not fill the page, the page comes from their answers
+    instead: a join over all of them with the decisions (~25 ms at 1M)."""
+    older = Q()
+    if before is not None:
+        at, face_id = before
+        older = Q(decided_at__lt=at) | Q(decided_at=at, face_id__lt=face_id)
+    decisions = Decision.objects.filter(older).select_related("reviewer")
+    newest_first = ("-decided_at", "-face_id")
+    floor = decisions.order_by(*newest_first).values("decided_at")[WALK_DECISIONS:WALK_DECISIONS + 1]
+    window = decisions.filter(decided_at__gte=Coalesce(Subquery(floor), Value(_EPOCH)))  # none: every decision
+    overturned_answer = mine.filter(face_id=OuterRef("face_id")).exclude(category=OuterRef("category"))
+    found = list(window.filter(Exists(overturned_answer)).order_by(*newest_first)[:rows])
+    if len(found) == rows or not floor.exists():  # a full page, or every decision was walked
+        return found
+    overturning = Exists(Decision.objects.filter(older, face_id=OuterRef("face_id")).exclude(category=OuterRef("category")))
+    decided_at = Subquery(Decision.objects.filter(face_id=OuterRef("face_id")).values("decided_at"))
+    faces = list(mine.filter(overturning).annotate(decided_at=decided_at).order_by("-decided_at", "-face_id")
+                 .values_list("face_id", flat=True)[:rows])
+    by_face = decisions.in_bulk(faces, field_name="face_id")
+    return [by_face[face_id] for face_id in faces]
+
+
+def feedback_lists(*, annotator, scope: Optional[set], before: Optional[tuple] = None) -> dict:
+    """Return what one annotator's feedback page lists, newest first: the notes reviewers returned faces
+    with (FEEDBACK_ROWS), and a page of the decisions that overturned their answers (OVERTURNED_ROWS, older
+    than `before`, an overturned_cursor_parse(), when given) with "overturned_older", the cursor of the next
+    page (None: no older). Only their own, and only on faces of the projects in `scope` (None: all).
+    The overturned answers: _overturning_decisions(), a screen of rows whatever the number of faces."""
+    mine = _answers_seen(annotator, scope)
     notes = [
         {"face_id": r.face_id, "note": r.note, "by": r.requested_by.username if r.requested_by else "",
          "at": r.created_at, "status": r.status, "status_label": r.get_status_display(),
          "answer": None if r.annotation is None else _describe(r.annotation.category, r.annotation.valence,
                                                                 r.annotation.arousal)}
-        for r in scoped(ReviewerRequest.objects.filter(kind=ReviewerRequest.Kind.RETURN, annotator_id=aid), scope)
+        for r in scoped(ReviewerRequest.objects.filter(kind=ReviewerRequest.Kind.RETURN, annotator_id=annotator.pk),
+                        scope)
         .select_related("requested_by", "annotation").order_by("-created_at", "-id")[:FEEDBACK_ROWS]
     ]
-    # The newest overturned faces from the index alone, then only their answers' and decisions' rows.
-    newest = list(decided.filter(overturning).annotate(decided_at=Subquery(decision.values("decided_at")))
-                  .order_by("-decided_at", "-face_id").values_list("face_id", flat=True)[:FEEDBACK_ROWS])
-    place = {face_id: i for i, face_id in enumerate(newest)}
-    answers = sorted(mine.filter(face_id__in=newest), key=lambda a: place[a.face_id])
-    decisions = Decision.objects.select_related("reviewer").in_bulk(newest, field_name="face_id")
+    decisions = _overturning_decisions(mine, before, OVERTURNED_ROWS + 1)
+    older = overturned_cursor(decisions[OVERTURNED_ROWS - 1]) if len(decisions) > OVERTURNED_ROWS else None
+    decisions = decisions[:OVERTURNED_ROWS]
+    answers = {a.face_id: a for a in mine.filter(face_id__in=[d.face_id for d in decisions])}
     overturned = [
-        {"face_id": a.face_id, "answer": _describe(a.category, a.valence, a.arousal),
+        {"face_id": d.face_id, "answer": _describe(a.category, a.valence, a.arousal),
          "decision": _describe(d.category, d.valence, d.arousal), "by": d.reviewer.username, "at": d.decided_at}
-        for a in answers for d in [decisions[a.face_id]]
+        for d in decisions for a in [answers[d.face_id]]
     ]
-    return {
-        "answers": figures["answers"],
-        "median_seconds": figures["median"],
-        "gold_answers": gold["answers"],
-        "gold_accuracy": gold["accuracy"],
-        "reviewed": figures["reviewed"],
-        "overturned": figures["overturned"],
-        "overturn_rate": figures["overturned"] / figures["answers"] if figures["answers"] else None,
-        "notes": notes,
-        "overturned_answers": overturned,
-    }
+    return {"notes": notes, "overturned_answers": overturned, "overturned_older": older}
+
+
+def annotator_feedback(*, annotator, scope: Optional[set]) -> dict:
+    """Return what one annotator's feedback page shows: feedback_figures() and feedback_lists(), all
+    computed now."""
+    return {**feedback_figures(annotator=annotator, scope=scope), **feedback_lists(annotator=annotator, scope=scope)}
 
 
 # --- Spot checks: agreed labels drawn at random for a second look (services.spot_checks_add writes them) ---

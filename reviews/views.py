@@ -33,7 +33,13 @@ from annotator.qualification import services as qualification_services
 from annotator.web.roles import ANNOTATOR, can_review, is_admin, user_roles
 from reviews import selectors, services
 from reviews.api import QueueFilterSerializer
-from reviews.dashboard import dashboard_cached, dashboard_standings, projects_overview_cached, refresh_asked
+from reviews.dashboard import (
+    dashboard_cached,
+    dashboard_standings,
+    feedback_figures_cached,
+    projects_overview_cached,
+    refresh_asked,
+)
 from reviews.evidence_text import evidence_text
 from reviews.models import Flag
 
@@ -215,10 +221,12 @@ def dashboard_page(request):
 def feedback_page(request):
     """An annotator's feedback: the notes reviewers returned faces with, the decisions that overturned
     their answers, and their numbers. Everyone sees their own; reviewers and admins may open an
-    annotator's (?annotator=<user id>), an annotator no one else's."""
+    annotator's (?annotator=<user id>), an annotator no one else's. The numbers are kept a minute
+    (FEEDBACK_CACHE_SECONDS; ?refresh=1 computes them now), the lists are read on every view."""
     if not user_roles(request.user):
         raise PermissionDenied("Your account has no role yet; ask an admin to give you one.")
     who = request.user
+    scope = project_ids_of(request.user)  # only what happened on faces of the viewer's projects (an admin: all)
     asked = request.GET.get("annotator", "")
     if asked and asked != str(request.user.pk):
         if not can_review(request.user):
@@ -227,13 +235,19 @@ def feedback_page(request):
             return HttpResponseBadRequest(f"annotator: {asked!r} is not a user id.",
                                           content_type="text/plain; charset=utf-8")
         people = get_user_model().objects.all()
-        scope = project_ids_of(request.user)
         if scope is not None:  # a reviewer opens only the people of their projects; others read as none
             people = people.filter(project_memberships__project_id__in=scope).distinct()
         who = get_object_or_404(people, pk=int(asked))
-    # Only what happened on faces of the viewer's projects (an admin: all).
-    data = selectors.annotator_feedback(annotator=who, scope=project_ids_of(request.user))
-    context = {"who": who, "own": who.pk == request.user.pk, "data": data}
+    before = request.GET.get("before", "")
+    try:
+        before = selectors.overturned_cursor_parse(before) if before else None
+    except selectors.FeedbackCursorError as error:
+        return HttpResponseBadRequest(error.message, content_type="text/plain; charset=utf-8")
+    figures = feedback_figures_cached(annotator=who, scope=scope, refresh=refresh_asked(request.GET))
+    data = {**figures, **selectors.feedback_lists(annotator=who, scope=scope, before=before)}
+    context = {"who": who, "own": who.pk == request.user.pk, "data": data, "older_page": before is not None,
+               "computed_at": _at(figures["computed_at"]),
+               "who_query": f"annotator={who.pk}&" if asked else ""}  # links stay on the annotator opened
     return render(request, "review/feedback.html", context)
 
 

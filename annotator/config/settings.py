@@ -351,6 +351,9 @@ DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300)
 # past it, the page shows the last figures with what is left, and the worker finishes. After a cold cache
 # a million faces are ~10 s of blocks; a few hundred new answers, well under a second.
 DASHBOARD_RECOMPUTE_SECONDS = env_float("DASHBOARD_RECOMPUTE_SECONDS", 0.75)
+# An annotator's numbers on their feedback page (a count over all of their answers) are kept this long,
+# shown with their time; the lists beside them are read on every view.
+FEEDBACK_CACHE_SECONDS = env_int("FEEDBACK_CACHE_SECONDS", 60)
 BROKER_DIR = VAR_DIR / "broker"
 # The filesystem transport ignores the host; naming one keeps kombu from warning that none was given.
 CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost"

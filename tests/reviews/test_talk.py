@@ -1,5 +1,6 @@
 """Reviewer and annotator talk: return a face with a note, ask one more annotator, the annotator's
 feedback page and the overturn rate."""
+import re
 import uuid
 
 import pytest
@@ -294,6 +295,88 @@ def test_overturn_rate_counts_decisions_of_another_category_over_all_answers(dat
     assert f'href="/review/me/?annotator={annotator_user.id}"' in page  # each name opens their feedback page
     mine = client_for(annotator_user).get("/review/me/").content.decode()
     assert "(1 of 4 answers; 2 reviewed)" in mine and "25%" in mine
+
+
+def _numbers_time(page: str) -> str:
+    return re.search(r'id="computed-at">As of <time datetime="([^"]+)"', page).group(1)
+
+
+@pytest.mark.django_db
+def test_feedback_numbers_are_kept_with_their_time_and_the_lists_read_on_each_view(data_root, annotator_user,
+                                                                                    second_annotator, reviewer_user):
+    """The numbers count every answer of the annotator, so the page keeps them a while and shows their time;
+    the overturned list beside them is read on every view, and ?refresh=1 computes the numbers now."""
+    faces = [make_face(required=1) for _ in range(2)]
+    for face in faces:
+        answer(face, annotator_user, 1, 0.6, 0.3)
+    answer(faces[1], second_annotator, 1, 0.6, 0.3)
+    mine = client_for(annotator_user)
+    first = mine.get("/review/me/").content.decode()
+    assert "(0 of 2 answers; 0 reviewed)" in first and 'href="?refresh=1">Recompute now' in first
+    decision_make(face=faces[0], reviewer=reviewer_user, category=4, valence=-0.6, arousal=0.7)
+    kept = mine.get("/review/me/").content.decode()
+    assert "(0 of 2 answers; 0 reviewed)" in kept and _numbers_time(kept) == _numbers_time(first)
+    assert f'<tr data-face="{faces[0].id}">' in kept and "Fear (-0.60, +0.70)" in kept  # the list: as of now
+    # Another annotator's numbers are their own, not the ones kept for the first.
+    assert "(0 of 1 answers; 0 reviewed)" in client_for(second_annotator).get("/review/me/").content.decode()
+    fresh = mine.get("/review/me/?refresh=1").content.decode()
+    assert "(1 of 2 answers; 1 reviewed)" in fresh and _numbers_time(fresh) > _numbers_time(first)
+    assert "(1 of 2 answers; 1 reviewed)" in mine.get("/review/me/").content.decode()  # the recompute is kept
+    # A reviewer's recompute link stays on the annotator they opened.
+    theirs = client_for(reviewer_user).get(f"/review/me/?annotator={annotator_user.id}").content.decode()
+    assert f'href="?annotator={annotator_user.id}&amp;refresh=1">Recompute now' in theirs
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("walk_decisions", [1000, 1], ids=["walk", "from-answers"])
+def test_overturned_answers_come_a_page_at_a_time_newest_first(data_root, annotator_user, second_annotator,
+                                                              reviewer_user, monkeypatch, walk_decisions):
+    """Every overturned answer is reachable through the "Older" links, each once, in the order of the decisions'
+    time and then face id (decisions of the same moment split across pages): found by walking the newest
+    decisions, or, when those overturn too few of the annotator's answers, from their answers."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reviews import selectors
+    from reviews.models import Decision
+
+    monkeypatch.setattr(selectors, "OVERTURNED_ROWS", 2)
+    monkeypatch.setattr(selectors, "WALK_DECISIONS", walk_decisions)
+    faces = [make_face(required=1) for _ in range(6)]
+    for face in faces:
+        answer(face, annotator_user, 1, 0.6, 0.3)
+        decision_make(face=face, reviewer=reviewer_user, category=4, valence=-0.6, arousal=0.7)
+    # Between them, decisions that overturn none of theirs: on another's answer, or keeping theirs.
+    others = [make_face(required=1) for _ in range(5)]
+    for i, face in enumerate(others):
+        answer(face, second_annotator if i % 2 else annotator_user, 1, 0.6, 0.3)
+        decision_make(face=face, reviewer=reviewer_user, category=4 if i % 2 else 1, valence=0.5, arousal=0.3)
+    expected = [faces[5], faces[3], faces[2], faces[1], faces[0], faces[4]]
+    now = timezone.now()
+    for k, face in enumerate(expected):  # 0, 2, 2 (two of the same moment), 6, 8, 10 hours ago
+        Decision.objects.filter(face=face).update(decided_at=now - timedelta(hours=2 * (k - (k == 2))))
+    for k, face in enumerate(others):  # 1, 5, 7, 9, 11 hours ago: between them
+        Decision.objects.filter(face=face).update(decided_at=now - timedelta(hours=2 * k + 1 + 2 * (k > 0)))
+    expected = [face.id for face in expected]
+
+    def walk(client, first_url):
+        pages, url = [], first_url
+        while url:
+            page = client.get(url).content.decode()
+            pages.append([int(i) for i in re.findall(r'<tr data-face="(\d+)">', page)])
+            older = re.search(r'id="overturned-older" href="([^"]+)"', page)
+            url = "/review/me/" + older.group(1).replace("&amp;", "&") if older else None
+        return pages, page
+
+    pages, last = walk(client_for(annotator_user), "/review/me/")
+    assert pages == [expected[0:2], expected[2:4], expected[4:6]]
+    assert 'href="?#overturned">Newest</a>' in last
+    as_reviewer, _ = walk(client_for(reviewer_user), f"/review/me/?annotator={annotator_user.id}")
+    assert as_reviewer == pages  # the reviewer's links stay on the annotator they opened
+    for bad in ("yesterday", "12-x", "1-2-3", "9" * 30 + "-1"):
+        response = client_for(annotator_user).get("/review/me/", {"before": bad})
+        assert response.status_code == 400 and response.content.startswith(b"before:"), bad
 
 
 @pytest.mark.django_db

@@ -326,6 +326,7 @@ class Command(BaseCommand):
             ("projects overview recompute after 100 new answers", "recompute", get(admin, "/review/dashboard/?refresh=1"),
              new_answers),
             ("feedback page (annotator's own)", "page", get(annotator, "/review/me/")),
+            ("feedback page, numbers recomputed (?refresh=1)", "recompute", get(annotator, "/review/me/?refresh=1")),
             ("annotate page", "page", get(annotator, "/annotate/")),
             ("API queue: first page", "page", get(reviewer, "/api/review/queue/")),
             ("API queue: deep page", "page", deep_queue_api),
