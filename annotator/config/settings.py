@@ -332,8 +332,8 @@ def cache_settings(redis_url):
     if not redis_url:
         # The dashboard keeps a partial per kind and block of 8,192 faces (about 500 entries at a million
         # faces): at the default 300 entries the file cache culled a third of them on every write, so
-        # every recompute was a cold one.
-        return {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        # every recompute was a cold one. FileCache counts the files every 64th write, not every write.
+        return {"default": {"BACKEND": "annotator.common.file_cache.FileCache",
                             "LOCATION": str(VAR_DIR / "cache"), "OPTIONS": {"MAX_ENTRIES": 100_000}}}
     return {"default": {
         "BACKEND": "django_redis.cache.RedisCache",
