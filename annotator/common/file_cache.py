@@ -12,9 +12,7 @@ CULL_CHECK_WRITES = 64
 
 
 class FileCache(FileBasedCache):
-    def __init__(self, dir, params):
-        super().__init__(dir, params)
-        self._writes = 0
+    _writes = 0  # this process's writes (the first increment makes it the instance's)
 
     def _cull(self):
         self._writes += 1  # a race between threads only moves a count
