@@ -335,26 +335,28 @@ def refresh_asked(query) -> bool:
     return query.get("refresh", "").lower() in ("1", "true")
 
 
-def _figures_kept(key: str, compute, *, refresh: bool, stored=None) -> dict:
+def _figures_kept(key: str, compute, *, refresh: bool, stored=None, cache_seconds=None) -> dict:
     """The figures kept under `key` (unless refresh), else compute() with "computed_at", kept for
-    DASHBOARD_CACHE_SECONDS and, as the last complete ones, under `key:last` for as long as the partials.
+    cache_seconds (None: DASHBOARD_CACHE_SECONDS) and, as the last complete ones, under `key:last` for as
+    long as the partials.
 
     A compute() that stopped at a request's time limit (aggregates.FiguresPending) gives the last complete
     figures (none kept: no figures, "computed_at" None) with "pending" {"blocks", "recomputed", "left"},
     and the worker is asked to finish (dashboard_figures_refresh, one queued at a time). stored(data): called
     once figures computed now are kept."""
+    cache_seconds = settings.DASHBOARD_CACHE_SECONDS if cache_seconds is None else cache_seconds
     if not refresh:
         data = cache.get(key)
         if data is not None:
             return data
     try:
-        data = {**compute(), "computed_at": timezone.now().isoformat(), "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+        data = {**compute(), "computed_at": timezone.now().isoformat(), "cache_seconds": cache_seconds}
     except aggregates.FiguresPending as pending:
         _queue_once(FIGURES_QUEUED_KEY, FIGURES_TASK)
         last = cache.get(f"{key}:last")
-        base = last if last is not None else {"computed_at": None, "cache_seconds": settings.DASHBOARD_CACHE_SECONDS}
+        base = last if last is not None else {"computed_at": None, "cache_seconds": cache_seconds}
         return {**base, "pending": pending.stats}
-    cache.set(key, data, settings.DASHBOARD_CACHE_SECONDS)
+    cache.set(key, data, cache_seconds)
     cache.set(f"{key}:last", data, aggregates.PARTIAL_SECONDS)
     if stored is not None:
         stored(data)
@@ -387,12 +389,6 @@ def feedback_figures_cached(*, annotator, scope, refresh: bool = False) -> dict:
     they count every answer of the annotator (~20 ms at a million faces, growing with them), while the
     rest of the page reads one screen of rows and is computed on every view."""
     scope_key = "all" if scope is None else hashlib.sha1(",".join(map(str, sorted(scope))).encode()).hexdigest()
-    key = f"{FEEDBACK_CACHE_KEY}:{annotator.pk}:{scope_key}"
-    if not refresh:
-        data = cache.get(key)
-        if data is not None:
-            return data
-    data = {**feedback_figures(annotator=annotator, scope=scope), "computed_at": timezone.now().isoformat(),
-            "cache_seconds": settings.FEEDBACK_CACHE_SECONDS}
-    cache.set(key, data, settings.FEEDBACK_CACHE_SECONDS)
-    return data
+    return _figures_kept(f"{FEEDBACK_CACHE_KEY}:{annotator.pk}:{scope_key}",
+                         lambda: feedback_figures(annotator=annotator, scope=scope), refresh=refresh,
+                         cache_seconds=settings.FEEDBACK_CACHE_SECONDS)
