@@ -3,9 +3,8 @@
 Everything that runs over all faces aggregates in SQL or fetches flat value rows in one query, so
 the pages stay quick with a million faces.
 """
-import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Optional
 
@@ -436,8 +435,6 @@ FEEDBACK_ROWS = 100
 OVERTURNED_ROWS = 25
 # How many of the newest decisions the overturned answers' walk reads before it asks the annotator's answers.
 WALK_DECISIONS = 2000
-_EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def projects_with_faces() -> set:
@@ -508,25 +505,29 @@ def feedback_figures(*, annotator, scope: Optional[set]) -> dict:
     }
 
 
-class FeedbackCursorError(DomainError, ValueError):
-    """A ?before= that is not a cursor the feedback page wrote."""
+@dataclass(frozen=True)
+class OverturnedCursor:
+    """Where a page of overturned answers ends: its last decision's (time, face id), as QueueCursor."""
+
+    decided_at: datetime
+    face_id: int
+
+    def text(self) -> str:
+        return f"{self.decided_at.isoformat()}_{self.face_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> "OverturnedCursor":
+        """Read text() back; ValueError for anything else (the caller names the parameter)."""
+        parts = text.split("_")
+        if len(parts) != 2:
+            raise ValueError("not a position among the overturned answers")
+        decided_at, face_id = datetime.fromisoformat(parts[0]), int(parts[1])
+        if decided_at.tzinfo is None or not 0 < face_id < 2**63:
+            raise ValueError("not a position among the overturned answers")
+        return cls(decided_at, face_id)
 
 
-def overturned_cursor(decision) -> str:
-    """The cursor of an overturned answer's row: its decision's time in microseconds and its face id, digits
-    only (the page's "older" link carries the last row's)."""
-    return f"{(decision.decided_at - _EPOCH) // _MICROSECOND}-{decision.face_id}"
-
-
-def overturned_cursor_parse(text: str) -> tuple:
-    """Return (decided_at, face_id) from an overturned_cursor(); FeedbackCursorError otherwise."""
-    match = re.fullmatch(r"(\d{1,17})-(\d{1,18})", text)
-    if match is None:
-        raise FeedbackCursorError(f"before: {text[:40]!r} is not a cursor of the overturned answers", field="before")
-    return _EPOCH + int(match.group(1)) * _MICROSECOND, int(match.group(2))
-
-
-def _overturning_decisions(mine: QuerySet, before: Optional[tuple], rows: int) -> list:
+def _overturning_decisions(mine: QuerySet, before: Optional[OverturnedCursor], rows: int) -> list:
     """The newest `rows` decisions (older than `before`) in another category than the answer of `mine` on
     their face, newest first, with their reviewer.
 
@@ -537,12 +538,12 @@ def _overturning_decisions(mine: QuerySet, before: Optional[tuple], rows: int) -
     instead: a join over all of them with the decisions (~25 ms at 1M)."""
     older = Q()
     if before is not None:
-        at, face_id = before
-        older = Q(decided_at__lt=at) | Q(decided_at=at, face_id__lt=face_id)
+        older = Q(decided_at__lt=before.decided_at) | Q(decided_at=before.decided_at, face_id__lt=before.face_id)
     decisions = Decision.objects.filter(older).select_related("reviewer")
     newest_first = ("-decided_at", "-face_id")
     floor = decisions.order_by(*newest_first).values("decided_at")[WALK_DECISIONS:WALK_DECISIONS + 1]
-    window = decisions.filter(decided_at__gte=Coalesce(Subquery(floor), Value(_EPOCH)))  # none: every decision
+    no_floor = Value(datetime(1970, 1, 1, tzinfo=dt_timezone.utc))  # fewer decisions than that: every one
+    window = decisions.filter(decided_at__gte=Coalesce(Subquery(floor), no_floor))
     overturned_answer = mine.filter(face_id=OuterRef("face_id")).exclude(category=OuterRef("category"))
     found = list(window.filter(Exists(overturned_answer)).order_by(*newest_first)[:rows])
     if len(found) == rows or not floor.exists():  # a full page, or every decision was walked
@@ -555,11 +556,11 @@ def _overturning_decisions(mine: QuerySet, before: Optional[tuple], rows: int) -
     return [by_face[face_id] for face_id in faces]
 
 
-def feedback_lists(*, annotator, scope: Optional[set], before: Optional[tuple] = None) -> dict:
+def feedback_lists(*, annotator, scope: Optional[set], before: Optional[OverturnedCursor] = None) -> dict:
     """Return what one annotator's feedback page lists, newest first: the notes reviewers returned faces
     with (FEEDBACK_ROWS), and a page of the decisions that overturned their answers (OVERTURNED_ROWS, older
-    than `before`, an overturned_cursor_parse(), when given) with "overturned_older", the cursor of the next
-    page (None: no older). Only their own, and only on faces of the projects in `scope` (None: all).
+    than `before` when given) with "overturned_older", the next page's OverturnedCursor (None: no older).
+    Only their own, and only on faces of the projects in `scope` (None: all).
     The overturned answers: _overturning_decisions(), a screen of rows whatever the number of faces."""
     mine = _answers_seen(annotator, scope)
     notes = [
@@ -572,7 +573,8 @@ def feedback_lists(*, annotator, scope: Optional[set], before: Optional[tuple] =
         .select_related("requested_by", "annotation").order_by("-created_at", "-id")[:FEEDBACK_ROWS]
     ]
     decisions = _overturning_decisions(mine, before, OVERTURNED_ROWS + 1)
-    older = overturned_cursor(decisions[OVERTURNED_ROWS - 1]) if len(decisions) > OVERTURNED_ROWS else None
+    last = decisions[OVERTURNED_ROWS - 1] if len(decisions) > OVERTURNED_ROWS else None
+    older = OverturnedCursor(last.decided_at, last.face_id) if last else None
     decisions = decisions[:OVERTURNED_ROWS]
     answers = {a.face_id: a for a in mine.filter(face_id__in=[d.face_id for d in decisions])}
     overturned = [

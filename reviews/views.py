@@ -240,12 +240,15 @@ def feedback_page(request):
         who = get_object_or_404(people, pk=int(asked))
     before = request.GET.get("before", "")
     try:
-        before = selectors.overturned_cursor_parse(before) if before else None
-    except selectors.FeedbackCursorError as error:
-        return HttpResponseBadRequest(error.message, content_type="text/plain; charset=utf-8")
+        cursor = selectors.OverturnedCursor.parse(before) if before else None
+    except ValueError:
+        return HttpResponseBadRequest(f"before: {before[:100]!r} is not a position among the overturned answers"
+                                      " (follow the page's links).", content_type="text/plain; charset=utf-8")
     figures = feedback_figures_cached(annotator=who, scope=scope, refresh=refresh_asked(request.GET))
-    data = {**figures, **selectors.feedback_lists(annotator=who, scope=scope, before=before)}
-    context = {"who": who, "own": who.pk == request.user.pk, "data": data, "older_page": before is not None,
+    lists = selectors.feedback_lists(annotator=who, scope=scope, before=cursor)
+    older = lists.pop("overturned_older")
+    context = {"who": who, "own": who.pk == request.user.pk, "data": {**figures, **lists},
+               "older_page": cursor is not None, "older_cursor": older.text() if older else "",
                "computed_at": _at(figures["computed_at"]),
                "who_query": f"annotator={who.pk}&" if asked else ""}  # links stay on the annotator opened
     return render(request, "review/feedback.html", context)

@@ -374,7 +374,8 @@ def test_overturned_answers_come_a_page_at_a_time_newest_first(data_root, annota
     assert 'href="?#overturned">Newest</a>' in last
     as_reviewer, _ = walk(client_for(reviewer_user), f"/review/me/?annotator={annotator_user.id}")
     assert as_reviewer == pages  # the reviewer's links stay on the annotator they opened
-    for bad in ("yesterday", "12-x", "1-2-3", "9" * 30 + "-1"):
+    for bad in ("yesterday", "12-x", "1-2-3", "9" * 30 + "-1", "2026-12-01T10:00:00_5", "x_5",
+                "2026-12-01T10:00:00+00:00_0", "2026-12-01T10:00:00+00:00_" + "9" * 20):
         response = client_for(annotator_user).get("/review/me/", {"before": bad})
         assert response.status_code == 400 and response.content.startswith(b"before:"), bad
 
